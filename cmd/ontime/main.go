@@ -1,0 +1,154 @@
+// Command ontime is the soft real-time event monitor: a deadline-aware
+// pipeline whose per-tick batches stream to an HTMX page, a React dashboard,
+// SSE and WebSocket clients.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/ontime-rt/ontime/internal/node"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args, os.Getenv, os.Stdout); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(0)
+		}
+		fmt.Fprintln(os.Stderr, "ontime:", err)
+		os.Exit(2)
+	}
+}
+
+// options are the command line, parsed and validated.
+type options struct {
+	addr     string
+	logLevel slog.Level
+	node     node.Config
+}
+
+// envName is the environment variable that backs a flag: ONTIME_ + the flag
+// name in upper snake case.
+func envName(flagName string) string {
+	return "ONTIME_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+func parse(args []string, getenv func(string) string, out io.Writer) (options, error) {
+	o := options{node: node.Config{
+		Rate: 20, Deadline: 100 * time.Millisecond, Work: 50 * time.Millisecond,
+		Workers: 4, Queue: 64, Tick: 100 * time.Millisecond,
+	}}
+	fs := flag.NewFlagSet("ontime", flag.ContinueOnError)
+	fs.SetOutput(out)
+	var origins string
+	fs.StringVar(&o.addr, "addr", "127.0.0.1:8080", "listen address (host:port)")
+	fs.Float64Var(&o.node.Rate, "rate", o.node.Rate, "generated events per second (0 turns the generator off)")
+	fs.DurationVar(&o.node.Deadline, "deadline", o.node.Deadline, "each event's deadline, counted from its creation")
+	fs.DurationVar(&o.node.Work, "work", o.node.Work, "simulated work per event")
+	fs.IntVar(&o.node.Workers, "workers", o.node.Workers, "events processed concurrently")
+	fs.IntVar(&o.node.Queue, "queue", o.node.Queue, "capacity of the queue in front of the workers (full: drop)")
+	fs.DurationVar(&o.node.Tick, "tick", o.node.Tick, "batch period: one message per tick to every client")
+	fs.StringVar(&origins, "allowed-origins", "", "comma-separated origins (scheme://host:port) allowed to open /ws besides the server's own; * for any")
+	fs.TextVar(&o.logLevel, "log-level", slog.LevelInfo, "log level: debug, info, warn, error")
+	fs.Usage = func() {
+		fmt.Fprintf(out, "Usage: ontime [flags]\n\nEvery flag can also be set with the environment variable ONTIME_<FLAG> (e.g. ONTIME_RATE=100);\nflags win over the environment.\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	// The environment provides defaults; flags given on the command line
+	// override them.
+	var envErr error
+	fs.VisitAll(func(f *flag.Flag) {
+		if v := getenv(envName(f.Name)); v != "" && envErr == nil {
+			if err := f.Value.Set(v); err != nil {
+				envErr = fmt.Errorf("invalid %s=%q: %w", envName(f.Name), v, err)
+			}
+		}
+	})
+	if envErr != nil {
+		return o, envErr
+	}
+	if err := fs.Parse(args[1:]); err != nil {
+		return o, err
+	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("unexpected arguments: %q (all settings are flags; see -h)", fs.Args())
+	}
+	for _, s := range strings.Split(origins, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			o.node.AllowedOrigins = append(o.node.AllowedOrigins, s)
+		}
+	}
+	return o, validate(o)
+}
+
+func validate(o options) error {
+	n := o.node
+	var errs []error
+	if _, _, err := net.SplitHostPort(o.addr); err != nil {
+		errs = append(errs, fmt.Errorf("--addr %q: want host:port: %w", o.addr, err))
+	}
+	if n.Rate < 0 || n.Rate > 1e6 || n.Rate != n.Rate {
+		errs = append(errs, fmt.Errorf("--rate %g: want 0 (off) to 1000000 events/s", n.Rate))
+	}
+	if n.Deadline < time.Millisecond || n.Deadline > time.Minute {
+		errs = append(errs, fmt.Errorf("--deadline %s: want 1ms to 1m", n.Deadline))
+	}
+	if n.Work < 0 || n.Work > time.Minute {
+		errs = append(errs, fmt.Errorf("--work %s: want 0 to 1m", n.Work))
+	}
+	if n.Workers < 1 || n.Workers > 10000 {
+		errs = append(errs, fmt.Errorf("--workers %d: want 1 to 10000", n.Workers))
+	}
+	if n.Queue < 1 || n.Queue > 1_000_000 {
+		errs = append(errs, fmt.Errorf("--queue %d: want 1 to 1000000", n.Queue))
+	}
+	if n.Tick < 10*time.Millisecond || n.Tick > 10*time.Second {
+		errs = append(errs, fmt.Errorf("--tick %s: want 10ms to 10s", n.Tick))
+	}
+	for _, origin := range n.AllowedOrigins {
+		if origin != "*" && !strings.Contains(origin, "://") {
+			errs = append(errs, fmt.Errorf("--allowed-origins: %q is not an origin like https://example.com", origin))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	o, err := parse(args, getenv, stdout)
+	if err != nil {
+		return err
+	}
+	log := slog.New(slog.NewTextHandler(stdout, &slog.HandlerOptions{Level: o.logLevel}))
+	cfg := o.node
+	if cfg.Rate == 0 {
+		cfg.Rate = -1 // node.Config: negative turns the generator off
+	}
+	n, err := node.New(cfg, log)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", o.addr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	base := "http://" + ln.Addr().String()
+	log.Info("ontime serving",
+		"page", base+"/", "dashboard", base+"/app/", "stream", base+"/api/stream", "websocket", "ws://"+ln.Addr().String()+"/ws",
+		"rate", o.node.Rate, "deadline", cfg.Deadline, "work", cfg.Work, "workers", cfg.Workers, "queue", cfg.Queue, "tick", cfg.Tick)
+	fmt.Fprintf(stdout, "\n  ontime is running\n    page:       %s/\n    dashboard:  %s/app/\n    SSE stream: curl -N %s/api/stream\n\n", base, base, base)
+	err = n.Run(ctx, ln)
+	log.Info("ontime stopped", "err", err)
+	return err
+}

@@ -1,0 +1,90 @@
+// Package batch defines the batch: everything that happened during one tick,
+// as published to every client. Its JSON is the wire contract shared by the
+// SSE stream, the WebSocket and the React dashboard; fields are added over
+// time, never renamed.
+package batch
+
+import (
+	"encoding/json"
+
+	"github.com/ontime-rt/ontime/internal/event"
+	"github.com/ontime-rt/ontime/internal/stats"
+)
+
+// Batch is one tick's worth of results. Times are Unix milliseconds.
+type Batch struct {
+	// Seq numbers batches from 1, one per tick, without gaps.
+	Seq uint64 `json:"seq"`
+	// At is when the batch was made.
+	At int64 `json:"at"`
+	// StartedAt is when this server started; a change tells a client that
+	// seq restarted.
+	StartedAt int64 `json:"startedAt"`
+	// TickMs is the coalescer's tick.
+	TickMs int64 `json:"tickMs"`
+	// Counts are the events received and finished during this tick.
+	Counts stats.Counts `json:"counts"`
+	// Totals are the counts since start, with the events in flight.
+	Totals stats.Totals `json:"totals"`
+	// Latency digests the events processed (on time or late) this tick.
+	Latency stats.Summary `json:"latency"`
+	// Health is the pipeline's load when the batch was made.
+	Health Health `json:"health"`
+	// Events are at most the newest MaxEvents results of this tick, oldest
+	// first (in the order they finished).
+	Events []Event `json:"events"`
+}
+
+// MaxEvents bounds Batch.Events.
+const MaxEvents = 50
+
+// Health is the pipeline's load and a verdict on it.
+type Health struct {
+	QueueDepth int    `json:"queueDepth"`
+	QueueCap   int    `json:"queueCap"`
+	Workers    int    `json:"workers"`
+	Busy       int    `json:"busy"`
+	Status     Status `json:"status"`
+}
+
+// Status is a one-word verdict on the pipeline's health.
+type Status string
+
+// Health verdicts.
+const (
+	// OK: everything finished this tick was on time and the queue is short.
+	OK Status = "ok"
+	// Degraded: some events were late, or the queue is filling.
+	Degraded Status = "degraded"
+	// Overloaded: events were dropped this tick, or the queue is nearly full.
+	Overloaded Status = "overloaded"
+)
+
+// Event is a result as it appears on the wire.
+type Event struct {
+	ID          string       `json:"id"`
+	Source      string       `json:"source"`
+	CreatedAt   int64        `json:"createdAt"`
+	DeadlineMs  float64      `json:"deadlineMs"`
+	ProcessedAt int64        `json:"processedAt"`
+	LatencyMs   float64      `json:"latencyMs"`
+	Status      event.Status `json:"status"`
+	Reason      event.Reason `json:"reason,omitempty"`
+}
+
+// EventOf converts a result to its wire form.
+func EventOf(r event.Result) Event {
+	return Event{
+		ID:          r.ID.String(),
+		Source:      r.Source,
+		CreatedAt:   r.CreatedAt.UnixMilli(),
+		DeadlineMs:  stats.Millis(r.Deadline),
+		ProcessedAt: r.ProcessedAt.UnixMilli(),
+		LatencyMs:   stats.Millis(r.Latency()),
+		Status:      r.Status,
+		Reason:      r.Reason,
+	}
+}
+
+// JSON encodes b on one line, as every transport sends it.
+func JSON(b *Batch) ([]byte, error) { return json.Marshal(b) }

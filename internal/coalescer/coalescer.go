@@ -1,0 +1,189 @@
+// Package coalescer turns everything that happens during one tick into one
+// batch, so clients receive a bounded message rate however many events flow.
+//
+// It is the pipeline's Recorder: admissions and outcomes are tallied under one
+// mutex, which keeps the totals consistent at every instant (received equals
+// on-time + late + dropped + in flight) and costs O(1) per event.
+package coalescer
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/ontime-rt/ontime/internal/batch"
+	"github.com/ontime-rt/ontime/internal/event"
+	"github.com/ontime-rt/ontime/internal/pipeline"
+	"github.com/ontime-rt/ontime/internal/stats"
+)
+
+// Publisher receives every batch, in seq order, from one goroutine. It must
+// not block: the tick waits for it.
+type Publisher interface {
+	Publish(b *batch.Batch)
+}
+
+// Gauger reports the pipeline's load; *pipeline.Pipeline implements it.
+type Gauger interface {
+	Gauges() pipeline.Gauges
+}
+
+// Config configures a Coalescer.
+type Config struct {
+	// Tick is the batch period. Default 100ms.
+	Tick time.Duration
+	// Now is the clock. Default time.Now; the tick timer follows the
+	// runtime clock, so Now must agree with it.
+	Now func() time.Time
+}
+
+// Coalescer tallies outcomes and publishes one batch per tick.
+type Coalescer struct {
+	cfg     Config
+	gauges  Gauger
+	out     Publisher
+	started time.Time
+
+	mu     sync.Mutex
+	tick   stats.Counts
+	totals stats.Counts
+	hist   *stats.Histogram
+	recent [batch.MaxEvents]event.Result // ring of the tick's newest results
+	nrec   int                           // results in the tick (may exceed the ring)
+	seq    uint64
+}
+
+// New returns a coalescer that reads load from g and publishes to out.
+func New(cfg Config, g Gauger, out Publisher) (*Coalescer, error) {
+	if cfg.Tick == 0 {
+		cfg.Tick = 100 * time.Millisecond
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Tick < time.Millisecond {
+		return nil, errors.New("coalescer: tick must be at least 1ms")
+	}
+	if g == nil || out == nil {
+		return nil, errors.New("coalescer: gauges and publisher are required")
+	}
+	return &Coalescer{cfg: cfg, gauges: g, out: out, started: cfg.Now(), hist: stats.NewHistogram()}, nil
+}
+
+// Admit counts a received event.
+func (c *Coalescer) Admit(event.Event) {
+	c.mu.Lock()
+	c.tick.Admit()
+	c.totals.Admit()
+	c.mu.Unlock()
+}
+
+// Finish counts an event's final outcome.
+func (c *Coalescer) Finish(r event.Result) {
+	c.mu.Lock()
+	c.tick.Finish(r)
+	c.totals.Finish(r)
+	if r.Processed() {
+		c.hist.Record(r.Latency())
+	}
+	c.recent[c.nrec%len(c.recent)] = r
+	c.nrec++
+	c.mu.Unlock()
+}
+
+// Run publishes a batch every tick until ctx ends, then publishes one last
+// batch so that outcomes recorded during shutdown still reach clients. Ticks
+// are scheduled on absolute times (start + n*tick), so they do not drift; a
+// tick that is missed entirely (the process stalled) is folded into the next.
+func (c *Coalescer) Run(ctx context.Context) error {
+	start := c.cfg.Now()
+	n := int64(1)
+	timer := time.NewTimer(c.cfg.Tick)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			c.out.Publish(c.cut())
+			return nil
+		case <-timer.C:
+		}
+		c.out.Publish(c.cut())
+		now := c.cfg.Now()
+		for !start.Add(time.Duration(n) * c.cfg.Tick).After(now) {
+			n++
+		}
+		timer.Reset(start.Add(time.Duration(n) * c.cfg.Tick).Sub(now))
+	}
+}
+
+// cut closes the current tick into a batch and starts the next.
+func (c *Coalescer) cut() *batch.Batch {
+	g := c.gauges.Gauges()
+	c.mu.Lock()
+	c.seq++
+	b := &batch.Batch{
+		Seq:       c.seq,
+		At:        c.cfg.Now().UnixMilli(),
+		StartedAt: c.started.UnixMilli(),
+		TickMs:    c.cfg.Tick.Milliseconds(),
+		Counts:    c.tick.Clone(),
+		Totals:    stats.TotalsOf(c.totals),
+		Latency:   c.hist.Summary(),
+		Events:    c.recentEvents(),
+	}
+	c.tick = stats.Counts{}
+	c.hist.Reset()
+	c.nrec = 0
+	c.mu.Unlock()
+	b.Health = healthOf(g, b.Counts)
+	return b
+}
+
+// recentEvents returns the tick's newest results, oldest first. Called with
+// c.mu held.
+func (c *Coalescer) recentEvents() []batch.Event {
+	k := min(c.nrec, len(c.recent))
+	out := make([]batch.Event, 0, k)
+	for i := c.nrec - k; i < c.nrec; i++ {
+		out = append(out, batch.EventOf(c.recent[i%len(c.recent)]))
+	}
+	clear(c.recent[:])
+	return out
+}
+
+// healthOf judges the pipeline from its load and this tick's outcomes.
+func healthOf(g pipeline.Gauges, tick stats.Counts) batch.Health {
+	h := batch.Health{QueueDepth: g.QueueDepth, QueueCap: g.QueueCap, Workers: g.Workers, Busy: g.Busy, Status: batch.OK}
+	fill := 0.0
+	if g.QueueCap > 0 {
+		fill = float64(g.QueueDepth) / float64(g.QueueCap)
+	}
+	switch {
+	case tick.Dropped > 0 || fill >= 0.9:
+		h.Status = batch.Overloaded
+	case tick.Late > 0 || fill >= 0.5:
+		h.Status = batch.Degraded
+	}
+	return h
+}
+
+// Snapshot is the state right now, between batches.
+type Snapshot struct {
+	Totals    stats.Totals `json:"totals"`
+	Health    batch.Health `json:"health"`
+	Seq       uint64       `json:"seq"`
+	StartedAt int64        `json:"startedAt"`
+	TickMs    int64        `json:"tickMs"`
+}
+
+// Snapshot returns the totals and health right now.
+func (c *Coalescer) Snapshot() Snapshot {
+	g := c.gauges.Gauges()
+	c.mu.Lock()
+	s := Snapshot{Totals: stats.TotalsOf(c.totals), Seq: c.seq, StartedAt: c.started.UnixMilli(), TickMs: c.cfg.Tick.Milliseconds()}
+	tick := c.tick.Clone()
+	c.mu.Unlock()
+	s.Health = healthOf(g, tick)
+	return s
+}

@@ -1,0 +1,71 @@
+// Package event defines the unit of work that flows through ontime and the
+// single final outcome every event ends with.
+package event
+
+import (
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Status is the final outcome of an event. Every event ends in exactly one.
+type Status string
+
+// The three outcomes. A result counts only if it was produced before its
+// deadline: anything else is late, and work that was never started is dropped.
+const (
+	OnTime  Status = "on-time"
+	Late    Status = "late"
+	Dropped Status = "dropped"
+)
+
+// Reason says why an event was dropped, or why it was late when that is
+// worth telling apart (cancelled at its deadline versus finished after it).
+type Reason string
+
+// Known reasons. Drops are explicit and always carry one of these.
+const (
+	// ReasonNone is the zero Reason, for events that need no explanation.
+	ReasonNone Reason = ""
+	// QueueFull: the bounded queue had no room when the event arrived.
+	QueueFull Reason = "queue-full"
+	// Expired: the deadline passed while the event waited in the queue.
+	Expired Reason = "expired"
+	// Shutdown: the pipeline stopped before the event could be processed.
+	Shutdown Reason = "shutdown"
+	// Failed: the processor returned an error that was not the deadline.
+	Failed Reason = "failed"
+	// Cancelled: a late event whose work was cancelled at its deadline.
+	Cancelled Reason = "cancelled"
+)
+
+// Event is one unit of work. Time is part of the data: an event is created at
+// CreatedAt (its intended time, for generated events) and is worth something
+// only until CreatedAt+Deadline, however long it waited in queues.
+type Event struct {
+	ID        uuid.UUID
+	Source    string
+	CreatedAt time.Time
+	Deadline  time.Duration
+	// Work is the simulated work this event asks for; zero means the
+	// processor's default.
+	Work time.Duration
+}
+
+// DeadlineAt is the absolute instant after which a result no longer counts.
+func (e Event) DeadlineAt() time.Time { return e.CreatedAt.Add(e.Deadline) }
+
+// Result is an event with its final outcome.
+type Result struct {
+	Event
+	ProcessedAt time.Time
+	Status      Status
+	Reason      Reason
+}
+
+// Latency is the time from creation to the final outcome, queue wait included.
+func (r Result) Latency() time.Duration { return r.ProcessedAt.Sub(r.CreatedAt) }
+
+// Processed reports whether the event's work ran to an outcome (on time or
+// late), as opposed to being dropped before or instead of processing.
+func (r Result) Processed() bool { return r.Status == OnTime || r.Status == Late }

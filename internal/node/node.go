@@ -1,0 +1,190 @@
+// Package node assembles one ontime server: generator -> pipeline ->
+// coalescer -> hub -> transports, and runs it with an orderly shutdown.
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/ontime-rt/ontime/frontend-react"
+	"github.com/ontime-rt/ontime/internal/batch"
+	"github.com/ontime-rt/ontime/internal/coalescer"
+	"github.com/ontime-rt/ontime/internal/hub"
+	"github.com/ontime-rt/ontime/internal/pipeline"
+	"github.com/ontime-rt/ontime/internal/server"
+	"github.com/ontime-rt/ontime/internal/source"
+	"github.com/ontime-rt/ontime/internal/sse"
+	"github.com/ontime-rt/ontime/internal/web"
+	"github.com/ontime-rt/ontime/static"
+)
+
+// Config is everything a node can be told. Zero values take the defaults.
+type Config struct {
+	// Rate is the generator's events per second. Default 20; negative
+	// turns the generator off.
+	Rate float64
+	// Deadline is each generated event's time to live. Default 100ms.
+	Deadline time.Duration
+	// Work is the simulated work per event. Default 50ms.
+	Work time.Duration
+	// Workers processing events concurrently. Default 4.
+	Workers int
+	// Queue bounds the events waiting for a worker. Default 64.
+	Queue int
+	// Tick is the batch period. Default 100ms.
+	Tick time.Duration
+	// History is how many batches are kept for clients that resume.
+	// Default 600 (60 s at the default tick).
+	History int
+	// AllowedOrigins may open /ws from other sites. Default none.
+	AllowedOrigins []string
+	// ShutdownTimeout bounds the graceful shutdown. Default 5s.
+	ShutdownTimeout time.Duration
+}
+
+func (c Config) withDefaults() Config {
+	if c.Rate == 0 {
+		c.Rate = 20
+	}
+	if c.Deadline == 0 {
+		c.Deadline = 100 * time.Millisecond
+	}
+	if c.Work == 0 {
+		c.Work = 50 * time.Millisecond
+	}
+	if c.ShutdownTimeout == 0 {
+		c.ShutdownTimeout = 5 * time.Second
+	}
+	return c
+}
+
+// Node is one running ontime server.
+type Node struct {
+	cfg  Config
+	log  *slog.Logger
+	gen  *source.Generator // nil when the generator is off
+	pipe *pipeline.Pipeline
+	coal *coalescer.Coalescer
+	hub  *hub.Hub
+	page *web.Renderer
+	http http.Handler
+}
+
+// relay lets the coalescer and the pipeline be built in either order: the
+// pipeline records into the coalescer, which reads the pipeline's gauges.
+type relay struct{ p *pipeline.Pipeline }
+
+func (r *relay) Gauges() pipeline.Gauges { return r.p.Gauges() }
+
+// New builds a node. It starts nothing: Run does.
+func New(cfg Config, log *slog.Logger) (*Node, error) {
+	cfg = cfg.withDefaults()
+	if log == nil {
+		log = slog.Default()
+	}
+	n := &Node{cfg: cfg, log: log, page: web.NewRenderer()}
+	var err error
+	n.hub, err = hub.New(hub.Config{
+		History: cfg.History,
+		Logger:  log,
+		Encoders: map[string]hub.Encoder{
+			server.FormatJSON: batch.JSON,
+			server.FormatSSE:  sse.EncodeBatch,
+			web.Format:        n.page.Encode,
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	gauges := &relay{}
+	n.coal, err = coalescer.New(coalescer.Config{Tick: cfg.Tick}, gauges, n.hub)
+	if err != nil {
+		return nil, err
+	}
+	n.pipe, err = pipeline.New(pipeline.Config{Workers: cfg.Workers, QueueCap: cfg.Queue}, pipeline.Sleep{Default: cfg.Work}, n.coal)
+	if err != nil {
+		return nil, err
+	}
+	gauges.p = n.pipe
+	if cfg.Rate > 0 {
+		n.gen, err = source.NewGenerator(source.GeneratorConfig{Rate: cfg.Rate, Deadline: cfg.Deadline, Work: cfg.Work}, n.pipe)
+		if err != nil {
+			return nil, err
+		}
+	}
+	app, _ := frontend.App()
+	n.http = server.New(server.Config{AllowedOrigins: cfg.AllowedOrigins, Logger: log, App: app, Static: static.FS}, n.hub, n.coal, n.page)
+	return n, nil
+}
+
+// Handler is the node's HTTP handler, for tests that serve it themselves.
+func (n *Node) Handler() http.Handler { return n.http }
+
+// Snapshot is the node's state right now.
+func (n *Node) Snapshot() coalescer.Snapshot { return n.coal.Snapshot() }
+
+// Run serves on ln and runs the pipeline until ctx ends, then shuts down in
+// flow order: the generator stops, the pipeline drains, the coalescer
+// publishes a last batch, the hub closes (which ends every stream), and the
+// HTTP server finishes its requests. A nil ln runs without serving.
+func (n *Node) Run(ctx context.Context, ln net.Listener) error {
+	var srv *http.Server
+	serveErr := make(chan error, 1)
+	if ln != nil {
+		srv = &http.Server{
+			Handler:           n.http,
+			ReadHeaderTimeout: 5 * time.Second,
+			IdleTimeout:       120 * time.Second,
+			MaxHeaderBytes:    64 << 10,
+			ErrorLog:          slog.NewLogLogger(n.log.Handler(), slog.LevelWarn),
+		}
+		go func() { serveErr <- srv.Serve(ln) }()
+	}
+
+	genCtx, stopGen := context.WithCancel(ctx)
+	pipeCtx, stopPipe := context.WithCancel(context.WithoutCancel(ctx))
+	coalCtx, stopCoal := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopGen()
+	defer stopPipe()
+	defer stopCoal()
+
+	var wg sync.WaitGroup
+	pipeDone := make(chan struct{})
+	coalDone := make(chan struct{})
+	if n.gen != nil {
+		wg.Go(func() { _ = n.gen.Run(genCtx) })
+	}
+	go func() { _ = n.pipe.Run(pipeCtx); close(pipeDone) }()
+	go func() { _ = n.coal.Run(coalCtx); close(coalDone) }()
+
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-serveErr:
+		err = fmt.Errorf("serve: %w", err)
+	}
+	stopGen()
+	wg.Wait()
+	stopPipe()
+	<-pipeDone
+	stopCoal()
+	<-coalDone
+	n.hub.Close()
+	if srv != nil {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), n.cfg.ShutdownTimeout)
+		defer cancel()
+		if serr := srv.Shutdown(sctx); serr != nil && err == nil {
+			err = fmt.Errorf("shutdown: %w", serr)
+		}
+		if serr := <-serveErr; err == nil && serr != nil && !errors.Is(serr, http.ErrServerClosed) {
+			err = fmt.Errorf("serve: %w", serr)
+		}
+	}
+	return err
+}

@@ -1,0 +1,171 @@
+// Package server routes ontime's HTTP API, streams and pages with chi.
+//
+// Streaming routes (SSE, WebSocket) carry no timeout middleware and rely on
+// per-write deadlines in their handlers; the HTTP server must not set a
+// server-wide WriteTimeout either, or it would cut every stream.
+package server
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/ontime-rt/ontime/internal/coalescer"
+	"github.com/ontime-rt/ontime/internal/httperr"
+	"github.com/ontime-rt/ontime/internal/hub"
+	"github.com/ontime-rt/ontime/internal/sse"
+	"github.com/ontime-rt/ontime/internal/web"
+	"github.com/ontime-rt/ontime/internal/ws"
+)
+
+// Hub formats the server reads; the node registers their encoders.
+const (
+	FormatJSON = "json" // the batch JSON, one WebSocket message per batch
+	FormatSSE  = "sse"  // the batch JSON as an SSE "batch" event
+)
+
+// StatsSource gives the state right now, between batches.
+type StatsSource interface {
+	Snapshot() coalescer.Snapshot
+}
+
+// Config configures the routes.
+type Config struct {
+	// AllowedOrigins are the cross-site origins allowed to open /ws, besides
+	// the server's own. Default none.
+	AllowedOrigins []string
+	// Logger logs requests and failures. Default slog.Default().
+	Logger *slog.Logger
+	// App is the built React dashboard served under /app/, nil when it has
+	// not been built (the route then says how to build it).
+	App fs.FS
+	// Static holds style.css and vendor/ served under /static/.
+	Static fs.FS
+}
+
+// New returns the router.
+func New(cfg Config, h *hub.Hub, st StatsSource, page *web.Renderer) http.Handler {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	r := chi.NewRouter()
+	r.Use(recoverer(log), securityHeaders)
+	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
+		httperr.Write(w, http.StatusNotFound, fmt.Sprintf("no route for %s %s", r.Method, r.URL.Path))
+	})
+	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
+		httperr.Write(w, http.StatusMethodNotAllowed, fmt.Sprintf("method %s is not allowed on %s", r.Method, r.URL.Path))
+	})
+
+	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	r.Get("/api/stats", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, st.Snapshot())
+	})
+	r.Method(http.MethodGet, "/api/stream", &sse.Handler{Hub: h, Format: FormatSSE, Logger: log})
+	r.Method(http.MethodGet, "/ui/stream", &sse.Handler{Hub: h, Format: web.Format, Logger: log})
+	r.Method(http.MethodGet, "/ws", &ws.Handler{Hub: h, Format: FormatJSON, AllowedOrigins: cfg.AllowedOrigins, Logger: log})
+	r.Get("/", web.PageHandler(h, page))
+	if cfg.Static != nil {
+		r.Handle("/static/*", http.StripPrefix("/static/", cacheFor(time.Hour, http.FileServerFS(cfg.Static))))
+	}
+	r.Get("/app", http.RedirectHandler("/app/", http.StatusMovedPermanently).ServeHTTP)
+	r.Get("/app/*", appHandler(cfg.App))
+	return r
+}
+
+// appHandler serves the single-page dashboard: its files, and index.html
+// for any other path under /app/ so client-side routes survive a reload.
+func appHandler(app fs.FS) http.HandlerFunc {
+	if app == nil {
+		return func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprint(w, "The React dashboard has not been built into this binary.\n\n"+
+				"Build it and restart:  make run   (or: make frontend && go run ./cmd/ontime)\n\n"+
+				"The server-rendered page at / works without it.\n")
+		}
+	}
+	files := http.StripPrefix("/app/", http.FileServerFS(app))
+	return func(w http.ResponseWriter, r *http.Request) {
+		name := strings.TrimPrefix(r.URL.Path, "/app/")
+		if name == "" || name == "index.html" {
+			w.Header().Set("Cache-Control", "no-cache")
+			http.ServeFileFS(w, r, app, "index.html")
+			return
+		}
+		if _, err := fs.Stat(app, name); err != nil {
+			if strings.HasPrefix(name, "assets/") {
+				httperr.Write(w, http.StatusNotFound, "no such asset: "+name)
+				return
+			}
+			w.Header().Set("Cache-Control", "no-cache")
+			http.ServeFileFS(w, r, app, "index.html")
+			return
+		}
+		if strings.HasPrefix(name, "assets/") {
+			// Vite puts a content hash in every asset name.
+			w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
+		}
+		files.ServeHTTP(w, r)
+	}
+}
+
+func cacheFor(d time.Duration, next http.Handler) http.Handler {
+	v := fmt.Sprintf("public, max-age=%d", int(d.Seconds()))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", v)
+		next.ServeHTTP(w, r)
+	})
+}
+
+// securityHeaders forbids inline scripts and framing, so an injected string
+// can never run as code in either UI.
+func securityHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'")
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "same-origin")
+		h.Set("X-Frame-Options", "DENY")
+		next.ServeHTTP(w, r)
+	})
+}
+
+// recoverer turns a handler panic into a logged 500 instead of a dropped
+// connection with no explanation.
+func recoverer(log *slog.Logger) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			defer func() {
+				v := recover()
+				if v == nil {
+					return
+				}
+				if err, ok := v.(error); ok && errors.Is(err, http.ErrAbortHandler) {
+					panic(v)
+				}
+				log.Error("handler panic", "method", r.Method, "path", r.URL.Path, "panic", v, "stack", string(debug.Stack()))
+				httperr.Write(w, http.StatusInternalServerError, "internal error")
+			}()
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}

@@ -1,0 +1,72 @@
+package stats
+
+import "github.com/ontime-rt/ontime/internal/event"
+
+// Counts tallies outcomes. The same shape serves one tick (a batch's
+// "counts") and the whole run (the "totals", which add InFlight).
+type Counts struct {
+	Received uint64 `json:"received"`
+	OnTime   uint64 `json:"onTime"`
+	Late     uint64 `json:"late"`
+	Dropped  uint64 `json:"dropped"`
+	// DroppedBy splits Dropped by reason; only reasons seen are present.
+	DroppedBy map[event.Reason]uint64 `json:"droppedBy"`
+}
+
+// Admit counts one received event.
+func (c *Counts) Admit() { c.Received++ }
+
+// Finish counts one final outcome.
+func (c *Counts) Finish(r event.Result) {
+	switch r.Status {
+	case event.OnTime:
+		c.OnTime++
+	case event.Late:
+		c.Late++
+	case event.Dropped:
+		c.Dropped++
+		if c.DroppedBy == nil {
+			c.DroppedBy = make(map[event.Reason]uint64, 4)
+		}
+		c.DroppedBy[r.Reason]++
+	}
+}
+
+// Finished is the number of events that reached a final status.
+func (c Counts) Finished() uint64 { return c.OnTime + c.Late + c.Dropped }
+
+// Add adds o into c.
+func (c *Counts) Add(o Counts) {
+	c.Received += o.Received
+	c.OnTime += o.OnTime
+	c.Late += o.Late
+	c.Dropped += o.Dropped
+	for r, n := range o.DroppedBy {
+		if c.DroppedBy == nil {
+			c.DroppedBy = make(map[event.Reason]uint64, len(o.DroppedBy))
+		}
+		c.DroppedBy[r] += n
+	}
+}
+
+// Clone returns a deep copy, safe to hand to another goroutine.
+func (c Counts) Clone() Counts {
+	out := c
+	out.DroppedBy = make(map[event.Reason]uint64, len(c.DroppedBy))
+	for r, n := range c.DroppedBy {
+		out.DroppedBy[r] = n
+	}
+	return out
+}
+
+// Totals are the counts since start plus the events still in flight. At every
+// instant Received == OnTime + Late + Dropped + InFlight.
+type Totals struct {
+	Counts
+	InFlight uint64 `json:"inFlight"`
+}
+
+// TotalsOf derives the totals from cumulative counts.
+func TotalsOf(c Counts) Totals {
+	return Totals{Counts: c.Clone(), InFlight: c.Received - c.Finished()}
+}

@@ -1,0 +1,183 @@
+// Package ws serves hub frames over WebSocket: one text message per batch.
+//
+// Each connection has exactly two goroutines, as gorilla/websocket requires:
+// a reader that handles control frames (pong, close) and discards client
+// messages, and a writer that owns every write (frames and pings), each with
+// a deadline. Whichever ends first ends the other.
+package ws
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/ontime-rt/ontime/internal/httperr"
+	"github.com/ontime-rt/ontime/internal/hub"
+)
+
+// Handler upgrades requests to WebSocket and streams one hub format.
+type Handler struct {
+	// Hub is the source of frames.
+	Hub *hub.Hub
+	// Format is the hub format sent, one text message per frame.
+	Format string
+	// AllowedOrigins lists origins (scheme://host[:port]) allowed besides
+	// the server's own. "*" allows any. Requests without an Origin header
+	// (non-browser clients) are allowed: Origin checks protect browsers.
+	AllowedOrigins []string
+	// WriteTimeout bounds every write. Default 10s.
+	WriteTimeout time.Duration
+	// PingInterval is the time between pings; a peer that does not answer
+	// within two intervals is disconnected. Default 20s.
+	PingInterval time.Duration
+	// Logger reports failures. Default slog.Default().
+	Logger *slog.Logger
+}
+
+// maxClientMessage bounds what a client may send; clients have nothing to
+// say yet, so anything larger is a protocol violation.
+const maxClientMessage = 4096
+
+// sameOrigin reports whether origin names the host the request was sent to.
+func sameOrigin(r *http.Request, origin string) bool {
+	u, err := url.Parse(origin)
+	if err != nil || u.Host == "" {
+		return false
+	}
+	return strings.EqualFold(u.Host, r.Host)
+}
+
+func (h *Handler) originAllowed(r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" || sameOrigin(r, origin) {
+		return true
+	}
+	for _, o := range h.AllowedOrigins {
+		if o == "*" || strings.EqualFold(strings.TrimSuffix(o, "/"), origin) {
+			return true
+		}
+	}
+	return false
+}
+
+// ServeHTTP upgrades the connection and streams until either side goes or
+// the hub closes. Requests that are not upgrades get 426, disallowed origins
+// 403, and a bad ?since= 400, all with a JSON error.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	log := h.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	if !websocket.IsWebSocketUpgrade(r) {
+		w.Header().Set("Upgrade", "websocket")
+		httperr.Write(w, http.StatusUpgradeRequired, "this endpoint speaks WebSocket only: connect with a WebSocket client (for a plain HTTP stream use GET /api/stream)")
+		return
+	}
+	if !h.originAllowed(r) {
+		httperr.Write(w, http.StatusForbidden, "origin "+r.Header.Get("Origin")+" is not allowed: add it with --allowed-origins")
+		return
+	}
+	var resume hub.Resume
+	if s := r.URL.Query().Get("since"); s != "" {
+		seq, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			httperr.Write(w, http.StatusBadRequest, "since must be a batch seq (a non-negative integer), got "+strconv.Quote(s))
+			return
+		}
+		resume = hub.Resume{After: seq, Set: true}
+	}
+	up := websocket.Upgrader{
+		// The origin was checked above, with a JSON error for refusals.
+		CheckOrigin: func(*http.Request) bool { return true },
+		Error: func(w http.ResponseWriter, _ *http.Request, status int, reason error) {
+			httperr.Write(w, status, "websocket upgrade failed: "+reason.Error())
+		},
+	}
+	conn, err := up.Upgrade(w, r, nil)
+	if err != nil {
+		log.Debug("websocket upgrade failed", "err", err)
+		return
+	}
+	h.serve(r.Context(), conn, resume, log)
+}
+
+func (h *Handler) serve(ctx context.Context, conn *websocket.Conn, resume hub.Resume, log *slog.Logger) {
+	writeTimeout := h.WriteTimeout
+	if writeTimeout <= 0 {
+		writeTimeout = 10 * time.Second
+	}
+	ping := h.PingInterval
+	if ping <= 0 {
+		ping = 20 * time.Second
+	}
+	// The request context ends when the server shuts down its listener,
+	// not for hijacked connections; the hub closing is what ends streams.
+	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancel()
+
+	readDone := make(chan struct{})
+	go func() {
+		defer close(readDone)
+		defer cancel()
+		conn.SetReadLimit(maxClientMessage)
+		_ = conn.SetReadDeadline(time.Now().Add(2 * ping))
+		conn.SetPongHandler(func(string) error {
+			return conn.SetReadDeadline(time.Now().Add(2 * ping))
+		})
+		for {
+			if _, _, err := conn.NextReader(); err != nil {
+				return
+			}
+		}
+	}()
+
+	sub := h.Hub.Subscribe(resume)
+	defer sub.Close()
+	pinger := time.NewTicker(ping)
+	defer pinger.Stop()
+	closeMsg := websocket.FormatCloseMessage(websocket.CloseGoingAway, "server shutting down")
+	err := func() error {
+		for {
+			select {
+			case <-ctx.Done():
+				closeMsg = nil
+				return nil
+			case <-pinger.C:
+				if err := conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(writeTimeout)); err != nil {
+					return err
+				}
+				continue
+			case <-sub.Ready():
+			}
+			frames, _, err := sub.Take()
+			if err != nil {
+				return nil // hub closed: going away
+			}
+			for _, f := range frames {
+				data := f.Bytes(h.Format)
+				if data == nil {
+					continue
+				}
+				_ = conn.SetWriteDeadline(time.Now().Add(writeTimeout))
+				if err := conn.WriteMessage(websocket.TextMessage, data); err != nil {
+					return err
+				}
+			}
+		}
+	}()
+	if err != nil {
+		log.Debug("websocket client gone", "err", err)
+		closeMsg = nil
+	}
+	if closeMsg != nil {
+		_ = conn.WriteControl(websocket.CloseMessage, closeMsg, time.Now().Add(writeTimeout))
+	}
+	conn.Close()
+	<-readDone
+}

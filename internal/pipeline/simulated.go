@@ -33,3 +33,9 @@ func (s Sleep) Process(ctx context.Context, ev event.Event) error {
 		return ctx.Err()
 	}
 }
+
+// ProcessorFunc adapts a function to the Processor interface.
+type ProcessorFunc func(ctx context.Context, ev event.Event) error
+
+// Process calls f.
+func (f ProcessorFunc) Process(ctx context.Context, ev event.Event) error { return f(ctx, ev) }

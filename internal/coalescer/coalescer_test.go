@@ -1,0 +1,204 @@
+package coalescer
+
+import (
+	"context"
+	"math"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/google/uuid"
+	"go.uber.org/goleak"
+
+	"github.com/ontime-rt/ontime/internal/batch"
+	"github.com/ontime-rt/ontime/internal/event"
+	"github.com/ontime-rt/ontime/internal/pipeline"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+type sink struct {
+	mu      sync.Mutex
+	batches []*batch.Batch
+}
+
+func (s *sink) Publish(b *batch.Batch) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.batches = append(s.batches, b)
+}
+
+func (s *sink) all() []*batch.Batch {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]*batch.Batch(nil), s.batches...)
+}
+
+type gauges pipeline.Gauges
+
+func (g gauges) Gauges() pipeline.Gauges { return pipeline.Gauges(g) }
+
+func result(status event.Status, reason event.Reason, latency time.Duration) event.Result {
+	now := time.Now()
+	return event.Result{
+		Event:       event.Event{ID: uuid.New(), Source: "test", CreatedAt: now.Add(-latency), Deadline: 100 * time.Millisecond},
+		ProcessedAt: now, Status: status, Reason: reason,
+	}
+}
+
+func run(t *testing.T, c *Coalescer) (stop func()) {
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error)
+	go func() { done <- c.Run(ctx) }()
+	return func() { cancel(); <-done }
+}
+
+// One batch per tick, published even when idle, with contiguous seq; each
+// batch holds exactly what finished during its tick.
+func TestOneBatchPerTick(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		out := &sink{}
+		c, err := New(Config{Tick: 100 * time.Millisecond}, gauges{QueueCap: 10, Workers: 2}, out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		started := time.Now()
+		stop := run(t, c)
+
+		time.Sleep(50 * time.Millisecond) // inside tick 1
+		for range 3 {
+			c.Admit(event.Event{})
+		}
+		c.Finish(result(event.OnTime, "", 10*time.Millisecond))
+		c.Finish(result(event.Late, event.Cancelled, 100*time.Millisecond))
+		c.Finish(result(event.Dropped, event.QueueFull, 0))
+		time.Sleep(160 * time.Millisecond) // tick 2 (100-200 ms) stays idle
+		c.Admit(event.Event{})             // at 210 ms, in tick 3
+		time.Sleep(140 * time.Millisecond) // tick 3 ends at 300; stop at 350
+		stop()
+
+		bs := out.all()
+		if len(bs) != 4 { // three ticks plus the final batch at shutdown
+			t.Fatalf("got %d batches, want 4", len(bs))
+		}
+		for i, b := range bs {
+			if b.Seq != uint64(i+1) {
+				t.Fatalf("batch %d has seq %d", i, b.Seq)
+			}
+			if b.TickMs != 100 || b.StartedAt != started.UnixMilli() {
+				t.Fatalf("batch %d: tickMs %d startedAt %d", i, b.TickMs, b.StartedAt)
+			}
+		}
+		if at := bs[0].At - started.UnixMilli(); at != 100 {
+			t.Fatalf("first batch at +%d ms, want +100", at)
+		}
+		b1 := bs[0]
+		if b1.Counts.Received != 3 || b1.Counts.OnTime != 1 || b1.Counts.Late != 1 || b1.Counts.Dropped != 1 || b1.Counts.DroppedBy[event.QueueFull] != 1 {
+			t.Fatalf("tick 1 counts %+v", b1.Counts)
+		}
+		// Percentiles carry the histogram's 1% error; the max is exact.
+		if b1.Latency.Count != 2 || b1.Latency.Max != 100 || math.Abs(b1.Latency.P50-10) > 0.1 {
+			t.Fatalf("tick 1 latency %+v, want 2 processed events, p50 10ms (±1%%), max 100ms", b1.Latency)
+		}
+		if len(b1.Events) != 3 || b1.Events[0].Status != event.OnTime || b1.Events[2].Reason != event.QueueFull {
+			t.Fatalf("tick 1 events %+v", b1.Events)
+		}
+		if b1.Health.Status != batch.Overloaded {
+			t.Fatalf("a tick with drops is %q, want overloaded", b1.Health.Status)
+		}
+		b2 := bs[1]
+		if b2.Counts.Received != 0 || len(b2.Events) != 0 || b2.Latency.Count != 0 || b2.Health.Status != batch.OK {
+			t.Fatalf("idle tick: %+v", b2)
+		}
+		b3 := bs[2]
+		if b3.Counts.Received != 1 || b3.Totals.Received != 4 || b3.Totals.InFlight != 1 || b3.Totals.OnTime != 1 {
+			t.Fatalf("tick 3 counts %+v totals %+v", b3.Counts, b3.Totals)
+		}
+	})
+}
+
+// A batch carries at most MaxEvents events: the newest ones, oldest first.
+func TestBatchKeepsNewestEvents(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		out := &sink{}
+		c, err := New(Config{Tick: time.Second}, gauges{}, out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stop := run(t, c)
+		var ids []uuid.UUID
+		for range 120 {
+			r := result(event.OnTime, "", time.Millisecond)
+			ids = append(ids, r.ID)
+			c.Admit(r.Event)
+			c.Finish(r)
+		}
+		time.Sleep(time.Second)
+		synctest.Wait()
+		stop()
+		b := out.all()[0]
+		if len(b.Events) != batch.MaxEvents {
+			t.Fatalf("%d events in batch, want %d", len(b.Events), batch.MaxEvents)
+		}
+		for i, e := range b.Events {
+			if want := ids[120-batch.MaxEvents+i].String(); e.ID != want {
+				t.Fatalf("event %d is %s, want %s", i, e.ID, want)
+			}
+		}
+		if b.Counts.OnTime != 120 || b.Latency.Count != 120 {
+			t.Fatalf("counts %+v latency %+v: every event must be counted", b.Counts, b.Latency)
+		}
+	})
+}
+
+// Ticks follow an absolute schedule: a slow publisher does not shift later
+// ticks, and a tick missed entirely is folded into the next batch.
+func TestTicksDoNotDrift(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		slow := &slowSink{delay: 30 * time.Millisecond}
+		c, err := New(Config{Tick: 100 * time.Millisecond}, gauges{}, slow)
+		if err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		stop := run(t, c)
+		time.Sleep(time.Second + 50*time.Millisecond)
+		stop()
+		for i, at := range slow.at[:10] {
+			if want := start.Add(time.Duration(i+1) * 100 * time.Millisecond); !at.Equal(want) {
+				t.Fatalf("tick %d fired at +%s, want +%s", i+1, at.Sub(start), want.Sub(start))
+			}
+		}
+	})
+}
+
+type slowSink struct {
+	delay time.Duration
+	at    []time.Time
+}
+
+func (s *slowSink) Publish(*batch.Batch) {
+	s.at = append(s.at, time.Now())
+	time.Sleep(s.delay)
+}
+
+func TestSnapshotConservation(t *testing.T) {
+	c, err := New(Config{}, gauges{QueueDepth: 9, QueueCap: 10}, &sink{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 5 {
+		c.Admit(event.Event{})
+	}
+	c.Finish(result(event.OnTime, "", time.Millisecond))
+	c.Finish(result(event.Dropped, event.Expired, time.Millisecond))
+	s := c.Snapshot()
+	tot := s.Totals
+	if tot.Received != 5 || tot.InFlight != 3 || tot.Received != tot.OnTime+tot.Late+tot.Dropped+tot.InFlight {
+		t.Fatalf("totals %+v break received = onTime + late + dropped + inFlight", tot)
+	}
+	if s.Health.Status != batch.Overloaded {
+		t.Fatalf("queue 9/10 is %q, want overloaded", s.Health.Status)
+	}
+}

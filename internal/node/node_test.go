@@ -1,0 +1,424 @@
+package node
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"go.uber.org/goleak"
+
+	"github.com/ontime-rt/ontime/internal/batch"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// testNode runs a node behind a real HTTP server until the test ends.
+type testNode struct {
+	*Node
+	srv    *httptest.Server
+	cancel context.CancelFunc
+	done   chan error
+}
+
+func startNode(t *testing.T, cfg Config) *testNode {
+	t.Helper()
+	n, err := New(cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	tn := &testNode{Node: n, srv: httptest.NewServer(n.Handler()), cancel: cancel, done: make(chan error, 1)}
+	go func() { tn.done <- n.Run(ctx, nil) }()
+	t.Cleanup(tn.stop)
+	return tn
+}
+
+// stop shuts the node down (ending every stream) and then the HTTP server.
+func (tn *testNode) stop() {
+	if tn.cancel == nil {
+		return
+	}
+	tn.cancel()
+	tn.cancel = nil
+	<-tn.done
+	tn.srv.Close()
+}
+
+// sseClient reads batches from /api/stream.
+type sseClient struct {
+	resp *http.Response
+	r    *bufio.Reader
+}
+
+func dialSSE(t *testing.T, url string, header http.Header) *sseClient {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %s", url, resp.Status)
+	}
+	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/event-stream") {
+		t.Fatalf("content type %q", ct)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	return &sseClient{resp: resp, r: bufio.NewReader(resp.Body)}
+}
+
+type sseEvent struct {
+	id, name, data string
+}
+
+// next returns the next event, skipping comments and retry fields.
+func (c *sseClient) next() (sseEvent, error) {
+	var ev sseEvent
+	for {
+		line, err := c.r.ReadString('\n')
+		if err != nil {
+			return ev, err
+		}
+		line = strings.TrimSuffix(line, "\n")
+		switch {
+		case line == "":
+			if ev.name != "" || ev.data != "" {
+				return ev, nil
+			}
+		case strings.HasPrefix(line, ":"), strings.HasPrefix(line, "retry:"):
+		case strings.HasPrefix(line, "id: "):
+			ev.id = line[4:]
+		case strings.HasPrefix(line, "event: "):
+			ev.name = line[7:]
+		case strings.HasPrefix(line, "data: "):
+			if ev.data != "" {
+				ev.data += "\n"
+			}
+			ev.data += line[6:]
+		}
+	}
+}
+
+func (c *sseClient) nextBatch(t *testing.T) *batch.Batch {
+	t.Helper()
+	for {
+		ev, err := c.next()
+		if err != nil {
+			t.Fatalf("sse: %v", err)
+		}
+		if ev.name != "batch" {
+			continue
+		}
+		var b batch.Batch
+		if err := json.Unmarshal([]byte(ev.data), &b); err != nil {
+			t.Fatalf("sse batch: %v in %q", err, ev.data)
+		}
+		if ev.id != strconv.FormatUint(b.Seq, 10) {
+			t.Fatalf("sse id %q for seq %d", ev.id, b.Seq)
+		}
+		return &b
+	}
+}
+
+func dialWS(t *testing.T, url string) *websocket.Conn {
+	t.Helper()
+	c, resp, err := websocket.DefaultDialer.DialContext(t.Context(), url, nil)
+	if err != nil {
+		t.Fatalf("dial %s: %v (%v)", url, err, resp)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func nextWS(t *testing.T, c *websocket.Conn) *batch.Batch {
+	t.Helper()
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	kind, data, err := c.ReadMessage()
+	if err != nil {
+		t.Fatalf("ws read: %v", err)
+	}
+	if kind != websocket.TextMessage {
+		t.Fatalf("ws message kind %d, want text", kind)
+	}
+	var b batch.Batch
+	if err := json.Unmarshal(data, &b); err != nil {
+		t.Fatalf("ws batch: %v", err)
+	}
+	return &b
+}
+
+func wsURL(srv *httptest.Server) string { return "ws" + strings.TrimPrefix(srv.URL, "http") + "/ws" }
+
+// Two SSE and two WebSocket clients at once each receive every batch, with
+// contiguous seq, alongside clients that never read.
+func TestEveryClientGetsEveryBatch(t *testing.T) {
+	tn := startNode(t, Config{Rate: 200, Tick: 20 * time.Millisecond})
+
+	// Clients that connect and never read a byte.
+	for range 3 {
+		conn, err := net.Dial("tcp", tn.srv.Listener.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		fmt.Fprintf(conn, "GET /api/stream HTTP/1.1\r\nHost: x\r\n\r\n")
+	}
+	stalledWS := dialWS(t, wsURL(tn.srv))
+	_ = stalledWS
+
+	const want = 40
+	var wg sync.WaitGroup
+	results := make([][]uint64, 4)
+	for i := range 4 {
+		wg.Go(func() {
+			var next func() *batch.Batch
+			if i < 2 {
+				c := dialSSE(t, tn.srv.URL+"/api/stream", nil)
+				next = func() *batch.Batch { return c.nextBatch(t) }
+			} else {
+				c := dialWS(t, wsURL(tn.srv))
+				next = func() *batch.Batch { return nextWS(t, c) }
+			}
+			for len(results[i]) < want {
+				results[i] = append(results[i], next().Seq)
+			}
+		})
+	}
+	wg.Wait()
+	for i, seqs := range results {
+		for j := 1; j < len(seqs); j++ {
+			if seqs[j] != seqs[j-1]+1 {
+				t.Fatalf("client %d: seq %d followed by %d", i, seqs[j-1], seqs[j])
+			}
+		}
+	}
+}
+
+func TestBatchesCarryTheContract(t *testing.T) {
+	tn := startNode(t, Config{Rate: 500, Workers: 1, Queue: 4, Work: 20 * time.Millisecond, Deadline: 30 * time.Millisecond})
+	c := dialSSE(t, tn.srv.URL+"/api/stream", nil)
+	var sawDrop bool
+	for range 30 {
+		b := c.nextBatch(t)
+		if b.TickMs != 100 || b.StartedAt == 0 || b.At < b.StartedAt {
+			t.Fatalf("batch header %+v", b)
+		}
+		if b.Health.QueueCap != 4 || b.Health.Workers != 1 {
+			t.Fatalf("health %+v", b.Health)
+		}
+		tot := b.Totals
+		if tot.Received != tot.OnTime+tot.Late+tot.Dropped+tot.InFlight {
+			t.Fatalf("totals %+v break conservation", tot)
+		}
+		if len(b.Events) > batch.MaxEvents {
+			t.Fatalf("%d events in a batch", len(b.Events))
+		}
+		for _, e := range b.Events {
+			if e.ID == "" || e.Source != "generator" || e.DeadlineMs != 30 || e.ProcessedAt < e.CreatedAt {
+				t.Fatalf("event %+v", e)
+			}
+			if e.Status == "dropped" {
+				sawDrop = true
+				if e.Reason == "" {
+					t.Fatalf("dropped event without a reason: %+v", e)
+				}
+			}
+		}
+	}
+	if !sawDrop {
+		t.Fatal("500/s against a capacity of 50/s dropped nothing")
+	}
+}
+
+// Conservation over an overloaded run: after shutdown nothing is in flight,
+// and the last batch a client received agrees with the final state.
+func TestConservationAcrossShutdown(t *testing.T) {
+	tn := startNode(t, Config{Rate: 2000, Workers: 2, Queue: 16, Work: 10 * time.Millisecond, Deadline: 50 * time.Millisecond})
+	c := dialSSE(t, tn.srv.URL+"/api/stream", nil)
+	for range 10 {
+		c.nextBatch(t)
+	}
+	tn.cancel()
+	tn.cancel = nil
+	<-tn.done
+	var last *batch.Batch
+	for {
+		ev, err := c.next()
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("stream ended with %v, want a clean end at shutdown", err)
+		}
+		if ev.name == "batch" {
+			last = new(batch.Batch)
+			if err := json.Unmarshal([]byte(ev.data), last); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	tn.srv.Close()
+	snap := tn.Snapshot()
+	if last == nil {
+		t.Fatal("no batch after shutdown began")
+	}
+	tot := snap.Totals
+	if tot.InFlight != 0 || tot.Received == 0 || tot.Received != tot.OnTime+tot.Late+tot.Dropped {
+		t.Fatalf("final totals %+v: want every received event finished", tot)
+	}
+	if last.Totals.Received != tot.Received || last.Totals.Dropped != tot.Dropped || last.Totals.InFlight != 0 {
+		t.Fatalf("last batch totals %+v differ from final %+v", last.Totals, tot)
+	}
+	if tot.Dropped == 0 {
+		t.Fatalf("totals %+v: an overloaded run must drop", tot)
+	}
+}
+
+func TestResumeWithLastEventID(t *testing.T) {
+	tn := startNode(t, Config{Tick: 10 * time.Millisecond})
+	c := dialSSE(t, tn.srv.URL+"/api/stream", nil)
+	b := c.nextBatch(t)
+	c.resp.Body.Close()
+	time.Sleep(100 * time.Millisecond) // batches go by while disconnected
+	for _, variant := range []struct {
+		url    string
+		header http.Header
+	}{
+		{tn.srv.URL + "/api/stream", http.Header{"Last-Event-Id": {strconv.FormatUint(b.Seq, 10)}}},
+		{tn.srv.URL + "/api/stream?lastEventId=" + strconv.FormatUint(b.Seq, 10), nil},
+	} {
+		r := dialSSE(t, variant.url, variant.header)
+		if got := r.nextBatch(t).Seq; got != b.Seq+1 {
+			t.Fatalf("resumed after %d at %d, want %d", b.Seq, got, b.Seq+1)
+		}
+	}
+	w := dialWS(t, wsURL(tn.srv)+"?since="+strconv.FormatUint(b.Seq, 10))
+	if got := nextWS(t, w).Seq; got != b.Seq+1 {
+		t.Fatalf("ws resumed after %d at %d, want %d", b.Seq, got, b.Seq+1)
+	}
+}
+
+func getJSON(t *testing.T, req *http.Request) (int, map[string]any) {
+	t.Helper()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body map[string]any
+	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+		t.Fatalf("%s %s: content type %q", req.Method, req.URL, ct)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		t.Fatalf("%s %s: %v", req.Method, req.URL, err)
+	}
+	return resp.StatusCode, body
+}
+
+// Bad requests get a clear 4xx with a JSON error, and the server goes on.
+func TestBadRequestsGetJSONErrors(t *testing.T) {
+	tn := startNode(t, Config{AllowedOrigins: []string{"https://allowed.example"}})
+	mk := func(method, path string, h http.Header) *http.Request {
+		req, _ := http.NewRequest(method, tn.srv.URL+path, nil)
+		for k, v := range h {
+			req.Header[k] = v
+		}
+		return req
+	}
+	cases := []struct {
+		req  *http.Request
+		code int
+	}{
+		{mk("GET", "/ws", nil), http.StatusUpgradeRequired},
+		{mk("GET", "/api/stream", http.Header{"Last-Event-Id": {"abc"}}), http.StatusBadRequest},
+		{mk("GET", "/api/stream?lastEventId=-1", nil), http.StatusBadRequest},
+		{mk("GET", "/nope", nil), http.StatusNotFound},
+		{mk("POST", "/api/stats", nil), http.StatusMethodNotAllowed},
+	}
+	for _, c := range cases {
+		code, body := getJSON(t, c.req)
+		if code != c.code || body["error"] == "" || body["error"] == nil {
+			t.Errorf("%s %s: %d %v, want %d with an error message", c.req.Method, c.req.URL.Path, code, body, c.code)
+		}
+	}
+	// WebSocket origins: same-origin and the allow-list pass, others get 403.
+	for origin, want := range map[string]int{
+		tn.srv.URL:                 http.StatusSwitchingProtocols,
+		"https://allowed.example":  http.StatusSwitchingProtocols,
+		"https://attacker.example": http.StatusForbidden,
+	} {
+		c, resp, err := websocket.DefaultDialer.Dial(wsURL(tn.srv), http.Header{"Origin": {origin}})
+		if resp == nil || resp.StatusCode != want {
+			t.Errorf("origin %s: %v %v, want %d", origin, resp, err, want)
+		}
+		if c != nil {
+			c.Close()
+		}
+	}
+	code, body := getJSON(t, mk("GET", "/healthz", nil))
+	if code != http.StatusOK || body["status"] != "ok" {
+		t.Fatalf("healthz after bad requests: %d %v", code, body)
+	}
+	code, body = getJSON(t, mk("GET", "/api/stats", nil))
+	if code != http.StatusOK || body["totals"] == nil || body["health"] == nil {
+		t.Fatalf("stats: %d %v", code, body)
+	}
+}
+
+func TestPages(t *testing.T) {
+	tn := startNode(t, Config{Tick: 10 * time.Millisecond})
+	c := dialSSE(t, tn.srv.URL+"/api/stream", nil)
+	c.nextBatch(t)
+	resp, err := http.Get(tn.srv.URL + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{`sse-connect="/ui/stream"`, `data-testid="total-received"`, "/static/vendor/htmx-2.0.11.min.js"} {
+		if !strings.Contains(string(page), want) {
+			t.Errorf("page lacks %s", want)
+		}
+	}
+	if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "script-src 'self'") {
+		t.Errorf("page CSP %q", csp)
+	}
+	for _, path := range []string{"/static/style.css", "/static/vendor/htmx-2.0.11.min.js", "/static/vendor/htmx-ext-sse-2.2.4.min.js"} {
+		resp, err := http.Get(tn.srv.URL + path)
+		if err != nil || resp.StatusCode != http.StatusOK {
+			t.Errorf("GET %s: %v %v", path, resp.Status, err)
+		}
+		resp.Body.Close()
+	}
+	// The fragment stream: stats and rows rendered as HTML, one pair per tick.
+	ui := dialSSE(t, tn.srv.URL+"/ui/stream", nil)
+	names := map[string]string{}
+	for len(names) < 2 {
+		ev, err := ui.next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		names[ev.name] = ev.data
+	}
+	if !strings.Contains(names["stats"], `data-testid="total-received"`) {
+		t.Errorf("stats fragment: %q", names["stats"])
+	}
+}

@@ -1,0 +1,128 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"net/http"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func env(kv map[string]string) func(string) string {
+	return func(k string) string { return kv[k] }
+}
+
+func TestParseDefaultsEnvAndFlags(t *testing.T) {
+	o, err := parse([]string{"ontime"}, env(nil), &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.addr != "127.0.0.1:8080" || o.node.Rate != 20 || o.node.Deadline != 100*time.Millisecond || o.node.Work != 50*time.Millisecond || o.node.Tick != 100*time.Millisecond {
+		t.Fatalf("defaults: %+v", o)
+	}
+	o, err = parse([]string{"ontime", "--workers", "7"}, env(map[string]string{
+		"ONTIME_RATE": "400", "ONTIME_WORKERS": "2", "ONTIME_ALLOWED_ORIGINS": "https://a.example, https://b.example",
+	}), &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.node.Rate != 400 || o.node.Workers != 7 || len(o.node.AllowedOrigins) != 2 || o.node.AllowedOrigins[1] != "https://b.example" {
+		t.Fatalf("env then flags: %+v", o.node)
+	}
+}
+
+func TestParseRefusesBadValues(t *testing.T) {
+	cases := []struct {
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{[]string{"--rate", "-1"}, nil, "--rate"},
+		{[]string{"--rate", "NaN"}, nil, "--rate"},
+		{[]string{"--deadline", "0s"}, nil, "--deadline"},
+		{[]string{"--workers", "0"}, nil, "--workers"},
+		{[]string{"--queue", "0"}, nil, "--queue"},
+		{[]string{"--tick", "1ms"}, nil, "--tick"},
+		{[]string{"--addr", "nonsense"}, nil, "--addr"},
+		{[]string{"--allowed-origins", "example.com"}, nil, "--allowed-origins"},
+		{[]string{"--work", "fast"}, nil, "invalid value"},
+		{[]string{"extra"}, nil, "unexpected arguments"},
+		{nil, map[string]string{"ONTIME_DEADLINE": "soon"}, "ONTIME_DEADLINE"},
+	}
+	for _, c := range cases {
+		_, err := parse(append([]string{"ontime"}, c.args...), env(c.env), &bytes.Buffer{})
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("parse(%v, %v) = %v, want an error naming %s", c.args, c.env, err, c.want)
+		}
+	}
+	var help bytes.Buffer
+	if _, err := parse([]string{"ontime", "-h"}, env(nil), &help); !errors.Is(err, flag.ErrHelp) || !strings.Contains(help.String(), "ONTIME_") {
+		t.Errorf("-h: %v, usage %q", err, help.String())
+	}
+}
+
+// syncBuffer is an io.Writer safe for the server's logger and the test.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// run serves on the address it is given, prints where, and returns cleanly
+// when its context ends.
+func TestRunServesAndStops(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	out := &syncBuffer{}
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, []string{"ontime", "--addr", "127.0.0.1:0", "--rate", "50"}, env(nil), out) }()
+
+	pageRe := regexp.MustCompile(`page:\s+(http://\S+)/`)
+	var base string
+	for deadline := time.Now().Add(10 * time.Second); base == "" && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if m := pageRe.FindStringSubmatch(out.String()); m != nil {
+			base = m[1]
+		}
+	}
+	if base == "" {
+		t.Fatalf("run printed no page URL: %s", out.String())
+	}
+	resp, err := http.Get(base + "/healthz")
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("healthz: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	if !strings.Contains(out.String(), "ontime stopped") {
+		t.Fatalf("no stop log: %s", out.String())
+	}
+}
+
+func TestRunReportsListenErrors(t *testing.T) {
+	err := run(context.Background(), []string{"ontime", "--addr", "256.0.0.1:1"}, env(nil), &bytes.Buffer{})
+	if err == nil || !strings.Contains(err.Error(), "listen") {
+		t.Fatalf("run on a bad address: %v", err)
+	}
+}

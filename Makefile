@@ -1,0 +1,61 @@
+# ontime: `make run` starts the server with both UIs; `make test` runs every test.
+
+GO          ?= go
+ADDR        ?= 127.0.0.1:8080
+FRONTEND    := frontend-react
+NPM_STAMP   := $(FRONTEND)/node_modules/.installed
+APP_INDEX   := $(FRONTEND)/dist/app/index.html
+APP_SOURCES := $(shell find $(FRONTEND)/src -type f 2>/dev/null) $(FRONTEND)/index.html \
+               $(FRONTEND)/vite.config.ts $(FRONTEND)/tsconfig.json $(FRONTEND)/package-lock.json
+TEMPL_FILES := $(wildcard views/*.templ)
+
+.PHONY: run build test test-go test-frontend check generate frontend fmt clean
+
+## run: build what is needed (templ, the React app, Go) and start the server
+run: generate frontend
+	$(GO) run ./cmd/ontime --addr $(ADDR) $(ARGS)
+
+## build: a single binary with both UIs embedded, in bin/ontime
+build: generate frontend
+	$(GO) build -o bin/ontime ./cmd/ontime
+
+## test: static checks, the React app's tests, then every Go test (with -race,
+## including the headless-Chromium browser tests against both UIs)
+test: check test-frontend test-go
+
+test-go: frontend
+	$(GO) test -race -count=1 ./...
+
+test-frontend: $(NPM_STAMP)
+	cd $(FRONTEND) && npm test
+
+## check: gofmt, go vet, templ output up to date and formatted
+check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '_templ.go$$')); \
+	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) tool templ fmt -fail views
+	$(GO) tool templ generate -check
+
+## generate: regenerate templ components (commit the *_templ.go files)
+generate: $(TEMPL_FILES:.templ=_templ.go)
+
+views/%_templ.go: views/%.templ
+	$(GO) tool templ generate -f $<
+
+## frontend: install npm packages (when package-lock.json changes) and build the dashboard
+frontend: $(APP_INDEX)
+
+$(NPM_STAMP): $(FRONTEND)/package-lock.json
+	cd $(FRONTEND) && npm ci --no-audit --no-fund
+	touch $@
+
+$(APP_INDEX): $(NPM_STAMP) $(APP_SOURCES)
+	cd $(FRONTEND) && npm run build
+
+fmt:
+	gofmt -w $$(git ls-files '*.go' | grep -v '_templ.go$$')
+	$(GO) tool templ fmt views
+
+clean:
+	rm -rf bin $(FRONTEND)/dist/app $(FRONTEND)/node_modules

@@ -29,8 +29,11 @@ const (
 	ReasonNone Reason = ""
 	// QueueFull: the bounded queue had no room when the event arrived.
 	QueueFull Reason = "queue-full"
-	// Expired: the deadline passed while the event waited in the queue.
+	// Expired: the deadline passed before the event could start.
 	Expired Reason = "expired"
+	// Shed: the time left was shorter than the work is expected to take, so
+	// the event was not started: it could only have finished late.
+	Shed Reason = "shed"
 	// Shutdown: the pipeline stopped before the event could be processed.
 	Shutdown Reason = "shutdown"
 	// Failed: the processor returned an error that was not the deadline.

@@ -37,9 +37,17 @@ type Recorder interface {
 type Config struct {
 	// Workers is the number of events processed concurrently. Default 4.
 	Workers int
-	// QueueCap bounds the events waiting for a worker. When full, new events
-	// are dropped as queue-full. Default 64.
+	// QueueCap bounds the events waiting for a worker. When it is full the
+	// policy drops one event, the newcomer or a queued one, as queue-full.
+	// Default 64.
 	QueueCap int
+	// Policy orders the queue and decides what to shed. Default EDF.
+	Policy Policy
+	// ServiceQuantile is the quantile of recent service times (beyond what
+	// the processor expects) that an event must have left before its
+	// deadline to be started, for the shedding policies. Higher sheds more
+	// and leaves fewer late events. Default 0.999.
+	ServiceQuantile float64
 	// DrainTimeout bounds how long Run keeps processing queued events after
 	// its context ends; work still running then is cancelled and dropped as
 	// shutdown. Default 2s.
@@ -57,6 +65,12 @@ func (c Config) withDefaults() Config {
 	if c.QueueCap == 0 {
 		c.QueueCap = 64
 	}
+	if c.Policy == "" {
+		c.Policy = EDF
+	}
+	if c.ServiceQuantile == 0 {
+		c.ServiceQuantile = 0.999
+	}
 	if c.DrainTimeout == 0 {
 		c.DrainTimeout = 2 * time.Second
 	}
@@ -72,7 +86,10 @@ type Pipeline struct {
 	proc Processor
 	rec  Recorder
 	q    *queue
-	busy atomic.Int64
+	est  *estimator
+	// expect is the processor's own expectation of service times, if any.
+	expect Expecter
+	busy   atomic.Int64
 	ran  atomic.Bool
 }
 
@@ -89,27 +106,67 @@ func New(cfg Config, proc Processor, rec Recorder) (*Pipeline, error) {
 	if cfg.DrainTimeout < 0 {
 		return nil, fmt.Errorf("pipeline: drain timeout must not be negative, got %s", cfg.DrainTimeout)
 	}
+	if _, err := ParsePolicy(string(cfg.Policy)); err != nil {
+		return nil, fmt.Errorf("pipeline: %w", err)
+	}
+	if cfg.ServiceQuantile <= 0 || cfg.ServiceQuantile > 1 {
+		return nil, fmt.Errorf("pipeline: service quantile must be in (0, 1], got %g", cfg.ServiceQuantile)
+	}
 	if proc == nil || rec == nil {
 		return nil, errors.New("pipeline: processor and recorder are required")
 	}
-	return &Pipeline{cfg: cfg, proc: proc, rec: rec, q: newQueue(cfg.QueueCap)}, nil
+	p := &Pipeline{cfg: cfg, proc: proc, rec: rec, q: newQueue(cfg.Policy, cfg.QueueCap), est: newEstimator(cfg.ServiceQuantile)}
+	p.expect, _ = proc.(Expecter)
+	return p, nil
 }
 
 // Submit offers ev to the pipeline. It never blocks. It reports whether the
 // event was queued; an event that was not is already recorded as dropped,
-// with the reason returned.
+// with the reason returned. Queuing ev may instead drop a queued event.
 func (p *Pipeline) Submit(ev event.Event) (bool, event.Reason) {
 	p.rec.Admit(ev)
-	ok, closed := p.q.push(ev)
-	if ok {
-		return true, event.ReasonNone
+	it := item{ev: ev, deadline: ev.DeadlineAt(), queued: p.cfg.Now()}
+	if reason, ok := p.startable(it, it.queued); !ok {
+		p.finish(ev, event.Dropped, reason)
+		return false, reason
 	}
-	reason := event.QueueFull
-	if closed {
-		reason = event.Shutdown
+	dropped, full, closed := p.q.push(it)
+	switch {
+	case closed:
+		p.finish(ev, event.Dropped, event.Shutdown)
+		return false, event.Shutdown
+	case full:
+		p.finish(dropped.ev, event.Dropped, event.QueueFull)
+		if dropped.ev.ID == ev.ID {
+			return false, event.QueueFull
+		}
 	}
-	p.finish(ev, event.Dropped, reason)
-	return false, reason
+	return true, event.ReasonNone
+}
+
+// need is the time an item must have left to be worth starting.
+func (p *Pipeline) need(it item) time.Duration {
+	if p.cfg.Policy == FIFO {
+		return 0
+	}
+	var d time.Duration
+	if p.expect != nil {
+		d = p.expect.Expect(it.ev)
+	}
+	return d + p.est.extra()
+}
+
+// startable reports whether it can still finish in time if started at now,
+// and if not, why.
+func (p *Pipeline) startable(it item, now time.Time) (event.Reason, bool) {
+	left := it.deadline.Sub(now)
+	switch {
+	case left <= 0:
+		return event.Expired, false
+	case left < p.need(it):
+		return event.Shed, false
+	}
+	return event.ReasonNone, true
 }
 
 // Gauges is an instant view of the pipeline's load.
@@ -160,36 +217,81 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		<-drained
 	}
 	timer.Stop()
-	for _, ev := range p.q.takeAll() {
-		p.finish(ev, event.Dropped, event.Shutdown)
+	for _, it := range p.q.takeAll() {
+		p.finish(it.ev, event.Dropped, event.Shutdown)
 	}
 	return nil
 }
 
+// maxSweep bounds how many queued events one dequeue may shed besides the
+// ones it had to pass over, so a worker soon gets back to work.
+const maxSweep = 32
+
+type drop struct {
+	it     item
+	reason event.Reason
+}
+
 func (p *Pipeline) work(ctx context.Context) {
-	for {
-		ev, ok := p.q.pop(ctx)
-		if !ok {
-			return
+	var drops []drop
+	sel := func(d discipline) (item, bool) {
+		now := p.cfg.Now()
+		for d.len() > 0 {
+			it := d.next(p.cfg.Workers)
+			if reason, ok := p.startable(it, now); !ok {
+				drops = append(drops, drop{it, reason})
+				continue
+			}
+			// Shed what can no longer make it from the other end too,
+			// so drops are reported early and free room in the queue.
+			for range maxSweep {
+				if d.len() == 0 {
+					break
+				}
+				reason, ok := p.startable(d.first(), now)
+				if ok {
+					break
+				}
+				drops = append(drops, drop{d.removeFirst(), reason})
+			}
+			return it, true
 		}
-		p.process(ctx, ev)
+		return item{}, false
+	}
+	report := func() bool {
+		for _, d := range drops {
+			p.finish(d.it.ev, event.Dropped, d.reason)
+		}
+		n := len(drops)
+		clear(drops)
+		drops = drops[:0]
+		return n > 0
+	}
+	for {
+		it, got, open := p.q.pop(ctx, sel, report)
+		if !got {
+			if !open {
+				return
+			}
+			continue
+		}
+		report()
+		p.process(ctx, it)
 	}
 }
 
-func (p *Pipeline) process(ctx context.Context, ev event.Event) {
-	deadline := ev.DeadlineAt()
-	if !p.cfg.Now().Before(deadline) {
-		p.finish(ev, event.Dropped, event.Expired)
-		return
-	}
+func (p *Pipeline) process(ctx context.Context, it item) {
+	ev := it.ev
 	p.busy.Add(1)
-	wctx, cancel := context.WithDeadline(ctx, deadline)
+	start := p.cfg.Now()
+	wctx, cancel := context.WithDeadline(ctx, it.deadline)
 	err := p.proc.Process(wctx, ev)
 	cancel()
-	p.busy.Add(-1)
 	now := p.cfg.Now()
+	p.busy.Add(-1)
+	p.learn(ev, now.Sub(start), err)
 	switch {
-	case err == nil && now.After(deadline):
+	case err == nil && now.After(it.deadline):
 		p.finishAt(ev, now, event.Late, event.ReasonNone)
 	case err == nil:
 		p.finishAt(ev, now, event.OnTime, event.ReasonNone)
@@ -201,6 +303,21 @@ func (p *Pipeline) process(ctx context.Context, ev event.Event) {
 	default:
 		p.finishAt(ev, now, event.Dropped, event.Failed)
 	}
+}
+
+// learn feeds the service-time estimate. Work cut short by its deadline
+// only tells that it needed at least that long, so it counts only when it
+// already ran past the expectation.
+func (p *Pipeline) learn(ev event.Event, took time.Duration, err error) {
+	var expected time.Duration
+	if p.expect != nil {
+		expected = p.expect.Expect(ev)
+	}
+	extra := took - expected
+	if err != nil && extra <= 0 {
+		return
+	}
+	p.est.observe(max(extra, 0), p.cfg.Now())
 }
 
 func (p *Pipeline) finish(ev event.Event, s event.Status, r event.Reason) {

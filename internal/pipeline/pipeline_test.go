@@ -90,7 +90,7 @@ func start(t *testing.T, p *Pipeline) (stop func()) {
 func TestOutcomes(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		rec := newRecorder(t)
-		p, err := New(Config{Workers: 1, QueueCap: 4}, Sleep{}, rec)
+		p, err := New(Config{Workers: 1, QueueCap: 4, Policy: FIFO}, Sleep{}, rec)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -120,7 +120,8 @@ func TestOutcomes(t *testing.T) {
 }
 
 // The deadline counts from creation: queue wait counts, and an event whose
-// deadline passed while it waited is dropped without being processed.
+// deadline passed while it waited is dropped without being processed. (The
+// FIFO baseline: the shedding policies would not start the second event.)
 func TestQueueWaitCountsAgainstDeadline(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		rec := newRecorder(t)
@@ -132,7 +133,7 @@ func TestQueueWaitCountsAgainstDeadline(t *testing.T) {
 			mu.Unlock()
 			return Sleep{Default: 60 * time.Millisecond}.Process(ctx, ev)
 		})
-		p, err := New(Config{Workers: 1, QueueCap: 4}, proc, rec)
+		p, err := New(Config{Workers: 1, QueueCap: 4, Policy: FIFO}, proc, rec)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -280,7 +281,7 @@ func TestFailedWorkIsDropped(t *testing.T) {
 
 func TestNewRejectsBadConfig(t *testing.T) {
 	rec := newRecorder(t)
-	for _, cfg := range []Config{{Workers: -1}, {QueueCap: -5}, {DrainTimeout: -time.Second}} {
+	for _, cfg := range []Config{{Workers: -1}, {QueueCap: -5}, {DrainTimeout: -time.Second}, {Policy: "random"}, {ServiceQuantile: 1.5}} {
 		if _, err := New(cfg, Sleep{}, rec); err == nil {
 			t.Errorf("New(%+v) accepted a bad config", cfg)
 		}

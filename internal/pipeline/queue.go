@@ -3,94 +3,116 @@ package pipeline
 import (
 	"context"
 	"sync"
-
-	"github.com/ontime-rt/ontime/internal/event"
 )
 
-// queue is a bounded FIFO of events. Its limit is its capacity: a push into a
-// full queue fails at once (the caller drops the event as queue-full), so the
-// producer never blocks. Items live in a ring under a mutex; a buffered
-// channel holds one token per queued item so that consumers can wait for work
-// in a select alongside cancellation. Keeping the items out of the channel
-// leaves room for orderings other than FIFO.
+// queue is the bounded queue in front of the workers. Its limit is its
+// capacity: a push into a full queue never blocks; the discipline decides
+// which event is dropped (queue-full), the newcomer or one already queued.
+// Workers wait on a one-slot wake-up channel; a worker that takes an item
+// and leaves more behind passes the wake-up on, so every queued item finds a
+// waiting worker without one signal per item.
 type queue struct {
 	mu     sync.Mutex
-	items  []event.Event // ring buffer, len == capacity
-	head   int
-	n      int
+	d      discipline
+	cap    int
 	closed bool
-	tokens chan struct{} // one token per queued item; closed by close()
+	ready  chan struct{} // one slot: "there may be work"
+	done   chan struct{} // closed by close()
 }
 
-func newQueue(capacity int) *queue {
+func newQueue(p Policy, capacity int) *queue {
 	return &queue{
-		items:  make([]event.Event, capacity),
-		tokens: make(chan struct{}, capacity),
+		d:     newDiscipline(p, capacity),
+		cap:   capacity,
+		ready: make(chan struct{}, 1),
+		done:  make(chan struct{}),
 	}
 }
 
-// push adds ev. It reports false, without blocking, when the queue is full
-// or closed; closed tells which.
-func (q *queue) push(ev event.Event) (ok, closed bool) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	if q.closed {
-		return false, true
-	}
-	if q.n == len(q.items) {
-		return false, false
-	}
-	q.items[(q.head+q.n)%len(q.items)] = ev
-	q.n++
-	// Never blocks: tokens never outnumber items, and items fit in capacity.
-	// Sending under the lock orders it before close().
-	q.tokens <- struct{}{}
-	return true, false
-}
-
-// pop waits for the next event. It returns false when ctx is done, or when
-// the queue is closed and empty.
-func (q *queue) pop(ctx context.Context) (event.Event, bool) {
+func (q *queue) wake() {
 	select {
-	case _, ok := <-q.tokens:
-		if !ok {
-			return event.Event{}, false
-		}
-	case <-ctx.Done():
-		return event.Event{}, false
+	case q.ready <- struct{}{}:
+	default:
 	}
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	ev := q.items[q.head]
-	q.items[q.head] = event.Event{}
-	q.head = (q.head + 1) % len(q.items)
-	q.n--
-	return ev, true
 }
 
-// close refuses further pushes; queued events can still be popped.
+// push adds it. When the queue is full it returns the item dropped to make
+// room (which may be it itself) with full set; when closed, closed is set.
+func (q *queue) push(it item) (dropped item, full, closed bool) {
+	q.mu.Lock()
+	if q.closed {
+		q.mu.Unlock()
+		return it, false, true
+	}
+	if q.d.len() == q.cap {
+		old, evicted := q.d.evictFor(it)
+		q.mu.Unlock()
+		if evicted {
+			return old, true, false
+		}
+		return it, true, false
+	}
+	q.d.push(it)
+	q.mu.Unlock()
+	q.wake()
+	return item{}, false, false
+}
+
+// selector picks the item to serve from the discipline, under the queue's
+// lock. It may remove items it drops (the caller reports them). It reports
+// false when nothing is left to serve.
+type selector func(d discipline) (item, bool)
+
+// pop waits for work and runs sel on it. got reports an item; open is false
+// once ctx is done or the queue is closed and empty. A call that only
+// dropped items returns got false and open true, so the caller reports the
+// drops before waiting again.
+func (q *queue) pop(ctx context.Context, sel selector, dropped func() bool) (it item, got, open bool) {
+	for {
+		q.mu.Lock()
+		if q.d.len() > 0 {
+			it, got = sel(q.d)
+			more := q.d.len() > 0
+			q.mu.Unlock()
+			if more {
+				q.wake()
+			}
+			if got || dropped() {
+				return it, got, true
+			}
+			continue
+		}
+		closed := q.closed
+		q.mu.Unlock()
+		if closed {
+			return item{}, false, false
+		}
+		select {
+		case <-q.ready:
+		case <-q.done:
+		case <-ctx.Done():
+			return item{}, false, false
+		}
+	}
+}
+
+// close refuses further pushes; queued items can still be popped.
 func (q *queue) close() {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if !q.closed {
 		q.closed = true
-		close(q.tokens)
+		close(q.done)
 	}
 }
 
-// takeAll removes and returns every queued event. Only for use after close,
-// once no consumer is left.
-func (q *queue) takeAll() []event.Event {
+// takeAll removes and returns every queued item.
+func (q *queue) takeAll() []item {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	out := make([]event.Event, 0, q.n)
-	for q.n > 0 {
-		out = append(out, q.items[q.head])
-		q.items[q.head] = event.Event{}
-		q.head = (q.head + 1) % len(q.items)
-		q.n--
-	}
-	for range q.tokens {
+	out := make([]item, 0, q.d.len())
+	for q.d.len() > 0 {
+		out = append(out, q.d.removeFirst())
 	}
 	return out
 }
@@ -98,5 +120,5 @@ func (q *queue) takeAll() []event.Event {
 func (q *queue) len() int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	return q.n
+	return q.d.len()
 }

@@ -15,6 +15,14 @@ type Sleep struct {
 	Default time.Duration
 }
 
+// Expect is the work the event asks for.
+func (s Sleep) Expect(ev event.Event) time.Duration {
+	if ev.Work != 0 {
+		return ev.Work
+	}
+	return s.Default
+}
+
 // Process sleeps for the event's work or until ctx ends, whichever is first.
 func (s Sleep) Process(ctx context.Context, ev event.Event) error {
 	d := ev.Work

@@ -1,0 +1,194 @@
+package pipeline
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/ontime-rt/ontime/internal/event"
+)
+
+// order records the order in which events are processed.
+type order struct {
+	mu  sync.Mutex
+	ids []uuid.UUID
+}
+
+func (o *order) processor(work time.Duration) Processor {
+	return expecting{work: work, f: func(ctx context.Context, ev event.Event) error {
+		o.mu.Lock()
+		o.ids = append(o.ids, ev.ID)
+		o.mu.Unlock()
+		return Sleep{Default: work}.Process(ctx, ev)
+	}}
+}
+
+type expecting struct {
+	work time.Duration
+	f    ProcessorFunc
+}
+
+func (e expecting) Process(ctx context.Context, ev event.Event) error { return e.f(ctx, ev) }
+func (e expecting) Expect(event.Event) time.Duration                 { return e.work }
+
+func (o *order) got() []uuid.UUID {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return append([]uuid.UUID(nil), o.ids...)
+}
+
+// An event whose time left is shorter than its work is shed at once, and
+// never started.
+func TestShedAtAdmission(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		rec := newRecorder(t)
+		o := &order{}
+		p, err := New(Config{Workers: 1}, o.processor(50*time.Millisecond), rec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stop := start(t, p)
+		ev := newEvent(30*time.Millisecond, 0)
+		if ok, reason := p.Submit(ev); ok || reason != event.Shed {
+			t.Fatalf("submit: %v %q, want shed", ok, reason)
+		}
+		stale := event.Event{ID: uuid.New(), CreatedAt: time.Now().Add(-time.Second), Deadline: 100 * time.Millisecond}
+		if ok, reason := p.Submit(stale); ok || reason != event.Expired {
+			t.Fatalf("stale submit: %v %q, want expired", ok, reason)
+		}
+		synctest.Wait()
+		stop()
+		if len(o.got()) != 0 {
+			t.Fatal("a shed event was processed")
+		}
+	})
+}
+
+// EDF serves the earliest deadline first, and sheds at dequeue what can no
+// longer finish in time instead of starting it to end late.
+func TestEDFOrderAndShedding(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		rec := newRecorder(t)
+		o := &order{}
+		p, err := New(Config{Workers: 1, QueueCap: 8, Policy: EDF}, o.processor(10*time.Millisecond), rec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stop := start(t, p)
+		busy := newEvent(time.Second, 0)
+		p.Submit(busy)
+		synctest.Wait() // the worker is busy for 10 ms
+		late := newEvent(300*time.Millisecond, 0)
+		soon := newEvent(100*time.Millisecond, 0)
+		mid := newEvent(200*time.Millisecond, 0)
+		doomed := newEvent(15*time.Millisecond, 0) // after 10 ms of waiting, 5 ms left for 10 ms of work
+		for _, ev := range []event.Event{late, soon, mid, doomed} {
+			if ok, _ := p.Submit(ev); !ok {
+				t.Fatalf("submit %v refused", ev)
+			}
+		}
+		time.Sleep(time.Second)
+		stop()
+		want := []uuid.UUID{busy.ID, soon.ID, mid.ID, late.ID}
+		got := o.got()
+		if len(got) != len(want) {
+			t.Fatalf("processed %d events, want %d", len(got), len(want))
+		}
+		for i := range want {
+			if got[i] != want[i] {
+				t.Fatalf("processing order differs at %d", i)
+			}
+		}
+		if res, _ := rec.result(doomed.ID); res.Status != event.Dropped || res.Reason != event.Shed {
+			t.Fatalf("doomed event: %s/%s, want dropped/shed", res.Status, res.Reason)
+		}
+		_, _, by, _ := rec.counts()
+		if by[event.Late] != 0 || by[event.OnTime] != 4 {
+			t.Fatalf("statuses %v, want 4 on time and none late", by)
+		}
+	})
+}
+
+// A full EDF queue keeps the earliest deadlines: a newcomer with an earlier
+// deadline evicts the latest, one with a later deadline is refused.
+func TestEDFEvictsLatestDeadline(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		rec := newRecorder(t)
+		p, err := New(Config{Workers: 1, QueueCap: 2, Policy: EDF}, Sleep{}, rec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, b := newEvent(time.Second, 0), newEvent(3*time.Second, 0)
+		p.Submit(a)
+		p.Submit(b)
+		if ok, reason := p.Submit(newEvent(5*time.Second, 0)); ok || reason != event.QueueFull {
+			t.Fatalf("later newcomer: %v %q, want refused as queue-full", ok, reason)
+		}
+		if ok, _ := p.Submit(newEvent(2*time.Second, 0)); !ok {
+			t.Fatal("earlier newcomer refused")
+		}
+		if res, ok := rec.result(b.ID); !ok || res.Reason != event.QueueFull {
+			t.Fatalf("latest deadline not evicted: %+v", res)
+		}
+		stop := start(t, p)
+		stop()
+	})
+}
+
+// Adaptive LIFO: while the backlog is longer than the workers, the newest
+// event is served first.
+func TestLIFOServesNewestWhenBackedUp(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		rec := newRecorder(t)
+		o := &order{}
+		p, err := New(Config{Workers: 1, QueueCap: 8, Policy: LIFO}, o.processor(10*time.Millisecond), rec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		evs := make([]event.Event, 4)
+		for i := range evs {
+			evs[i] = newEvent(time.Second, 0)
+			p.Submit(evs[i])
+		}
+		stop := start(t, p)
+		time.Sleep(time.Second)
+		stop()
+		got := o.got()
+		// Backlog 4 > 1 worker: newest first; then 3, 2; the last one left
+		// is served as FIFO would.
+		want := []uuid.UUID{evs[3].ID, evs[2].ID, evs[1].ID, evs[0].ID}
+		for i := range want {
+			if got[i] != want[i] {
+				t.Fatalf("processing order differs at %d", i)
+			}
+		}
+	})
+}
+
+// The service estimate learns overshoot beyond the processor's expectation.
+func TestEstimatorLearnsOvershoot(t *testing.T) {
+	e := newEstimator(0.99)
+	now := time.Now()
+	for i := range 1000 {
+		extra := time.Millisecond
+		if i%100 == 0 {
+			extra = 9 * time.Millisecond // 1% of samples overshoot more
+		}
+		now = now.Add(10 * time.Millisecond)
+		e.observe(extra, now)
+	}
+	if got := e.extra(); got != time.Millisecond && got != 9*time.Millisecond {
+		t.Fatalf("p99 estimate %s", got)
+	}
+	for range 600 {
+		now = now.Add(10 * time.Millisecond)
+		e.observe(20*time.Millisecond, now)
+	}
+	if got := e.extra(); got != 20*time.Millisecond {
+		t.Fatalf("estimate %s after the work slowed down to +20ms, want 20ms", got)
+	}
+}

@@ -90,7 +90,7 @@ type Pipeline struct {
 	// expect is the processor's own expectation of service times, if any.
 	expect Expecter
 	busy   atomic.Int64
-	ran  atomic.Bool
+	ran    atomic.Bool
 }
 
 // New returns a pipeline that processes events with proc and reports every

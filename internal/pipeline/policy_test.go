@@ -33,7 +33,7 @@ type expecting struct {
 }
 
 func (e expecting) Process(ctx context.Context, ev event.Event) error { return e.f(ctx, ev) }
-func (e expecting) Expect(event.Event) time.Duration                 { return e.work }
+func (e expecting) Expect(event.Event) time.Duration                  { return e.work }
 
 func (o *order) got() []uuid.UUID {
 	o.mu.Lock()

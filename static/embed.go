@@ -4,7 +4,7 @@ package static
 
 import "embed"
 
-// FS holds style.css and vendor/.
+// FS holds style.css, favicon.svg and vendor/.
 //
-//go:embed style.css vendor
+//go:embed style.css favicon.svg vendor
 var FS embed.FS

@@ -107,7 +107,7 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	n.pipe, err = pipeline.New(pipeline.Config{Workers: cfg.Workers, QueueCap: cfg.Queue}, pipeline.Sleep{Default: cfg.Work}, n.coal)
+	n.pipe, err = pipeline.New(pipeline.Config{Workers: cfg.Workers, QueueCap: cfg.Queue}, pipeline.Sleep{Mean: cfg.Work}, n.coal)
 	if err != nil {
 		return nil, err
 	}

@@ -30,7 +30,7 @@ func TestConservationProperty(t *testing.T) {
 				DrainTimeout: time.Duration(rapid.IntRange(1, 200).Draw(t, "drainMs")) * time.Millisecond,
 			}
 			work := time.Duration(rapid.IntRange(0, 80).Draw(t, "workMs")) * time.Millisecond
-			p, err := New(cfg, Sleep{Default: work}, rec)
+			p, err := New(cfg, Sleep{Mean: work}, rec)
 			if err != nil {
 				t.Fatal(err)
 			}

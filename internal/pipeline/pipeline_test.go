@@ -131,7 +131,7 @@ func TestQueueWaitCountsAgainstDeadline(t *testing.T) {
 			mu.Lock()
 			processed = append(processed, ev.ID)
 			mu.Unlock()
-			return Sleep{Default: 60 * time.Millisecond}.Process(ctx, ev)
+			return Sleep{Mean: 60 * time.Millisecond}.Process(ctx, ev)
 		})
 		p, err := New(Config{Workers: 1, QueueCap: 4, Policy: FIFO}, proc, rec)
 		if err != nil {
@@ -167,7 +167,7 @@ func TestQueueWaitCountsAgainstDeadline(t *testing.T) {
 func TestFullQueueDropsWithoutBlocking(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		rec := newRecorder(t)
-		p, err := New(Config{Workers: 1, QueueCap: 2}, Sleep{Default: time.Second}, rec)
+		p, err := New(Config{Workers: 1, QueueCap: 2}, Sleep{Mean: time.Second}, rec)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -202,7 +202,7 @@ func TestFullQueueDropsWithoutBlocking(t *testing.T) {
 func TestConservationUnderOverload(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		rec := newRecorder(t)
-		p, err := New(Config{Workers: 2, QueueCap: 8, DrainTimeout: time.Second}, Sleep{Default: 50 * time.Millisecond}, rec)
+		p, err := New(Config{Workers: 2, QueueCap: 8, DrainTimeout: time.Second}, Sleep{Mean: 50 * time.Millisecond}, rec)
 		if err != nil {
 			t.Fatal(err)
 		}

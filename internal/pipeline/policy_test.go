@@ -23,7 +23,7 @@ func (o *order) processor(work time.Duration) Processor {
 		o.mu.Lock()
 		o.ids = append(o.ids, ev.ID)
 		o.mu.Unlock()
-		return Sleep{Default: work}.Process(ctx, ev)
+		return Sleep{Mean: work}.Process(ctx, ev)
 	}}
 }
 

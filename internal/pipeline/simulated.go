@@ -2,33 +2,95 @@ package pipeline
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
 	"time"
 
 	"github.com/ontime-rt/ontime/internal/event"
 )
 
-// Sleep is the built-in Processor: it simulates work that waits (on I/O, a
-// remote call) by sleeping for the event's Work, or for Default when the
-// event asks for none. It honours cancellation at once.
-type Sleep struct {
-	// Default is the work of an event that does not set its own.
-	Default time.Duration
+// Dist is the distribution of simulated work around its mean.
+type Dist string
+
+// Work distributions.
+const (
+	// Fixed work: every event takes exactly the mean.
+	Fixed Dist = "fixed"
+	// Uniform work between 0 and twice the mean.
+	Uniform Dist = "uniform"
+	// Exponential work with the given mean: mostly short, a long tail
+	// (p99 is 4.6 times the mean).
+	Exponential Dist = "exp"
+)
+
+// Dists lists the work distributions, the default first.
+var Dists = []Dist{Fixed, Uniform, Exponential}
+
+// ParseDist checks a distribution name.
+func ParseDist(s string) (Dist, error) {
+	for _, d := range Dists {
+		if string(d) == s {
+			return d, nil
+		}
+	}
+	return "", fmt.Errorf("unknown work distribution %q (want one of %v)", s, Dists)
 }
 
-// Expect is the work the event asks for.
-func (s Sleep) Expect(ev event.Event) time.Duration {
+// Work is simulated work: a mean and a distribution around it.
+type Work struct {
+	// Mean is the work of an event that does not ask for its own; an
+	// event's Work, when set, is its mean instead.
+	Mean time.Duration
+	// Dist is the distribution. Default Fixed.
+	Dist Dist
+	// Rand returns a uniform float in [0, 1). Default math/rand/v2.
+	Rand func() float64
+}
+
+// mean is the event's mean work.
+func (w Work) mean(ev event.Event) time.Duration {
 	if ev.Work != 0 {
 		return ev.Work
 	}
-	return s.Default
+	return w.Mean
 }
+
+// draw picks the work of one event.
+func (w Work) draw(ev event.Event) time.Duration {
+	m := w.mean(ev)
+	if m <= 0 {
+		return 0
+	}
+	r := w.Rand
+	if r == nil {
+		r = rand.Float64
+	}
+	switch w.Dist {
+	case Uniform:
+		return time.Duration(2 * r() * float64(m))
+	case Exponential:
+		u := r()
+		for u == 0 {
+			u = r()
+		}
+		return time.Duration(-math.Log(u) * float64(m))
+	default:
+		return m
+	}
+}
+
+// Sleep is the built-in Processor for work that waits (on I/O, a remote
+// call): it sleeps for the drawn work and honours cancellation at once.
+type Sleep Work
+
+// Expect is the event's mean work.
+func (s Sleep) Expect(ev event.Event) time.Duration { return Work(s).mean(ev) }
 
 // Process sleeps for the event's work or until ctx ends, whichever is first.
 func (s Sleep) Process(ctx context.Context, ev event.Event) error {
-	d := ev.Work
-	if d == 0 {
-		d = s.Default
-	}
+	d := Work(s).draw(ev)
 	if d <= 0 {
 		return ctx.Err()
 	}
@@ -40,6 +102,35 @@ func (s Sleep) Process(ctx context.Context, ev event.Event) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// Spin is the CPU-bound Processor: it keeps a core busy for the drawn work,
+// so events compete for the machine's cores as real computation does. It
+// checks for cancellation every few microseconds.
+type Spin Work
+
+// Expect is the event's mean work.
+func (s Spin) Expect(ev event.Event) time.Duration { return Work(s).mean(ev) }
+
+// Process burns CPU for the event's work, or until ctx ends.
+func (s Spin) Process(ctx context.Context, ev event.Event) error {
+	d := Work(s).draw(ev)
+	start := time.Now()
+	x := uint64(ev.ID[0]) | 1
+	for time.Since(start) < d {
+		for range 2000 { // a few microseconds of arithmetic
+			x ^= x << 13
+			x ^= x >> 7
+			x ^= x << 17
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+	}
+	if x == 0 { // never: xorshift keeps x non-zero; using x keeps the loop
+		return errors.New("spin: lost its state")
+	}
+	return nil
 }
 
 // ProcessorFunc adapts a function to the Processor interface.

@@ -76,11 +76,13 @@ func New(cfg Config, h *hub.Hub, st StatsSource, page *web.Renderer) http.Handle
 	r.Method(http.MethodGet, "/ui/stream", &sse.Handler{Hub: h, Format: web.Format, Logger: log})
 	r.Method(http.MethodGet, "/ws", &ws.Handler{Hub: h, Format: FormatJSON, AllowedOrigins: cfg.AllowedOrigins, Logger: log})
 	r.Get("/", web.PageHandler(h, page))
+	r.Head("/", web.PageHandler(h, page))
 	if cfg.Static != nil {
 		r.Handle("/static/*", http.StripPrefix("/static/", cacheFor(time.Hour, http.FileServerFS(cfg.Static))))
 	}
 	r.Get("/app", http.RedirectHandler("/app/", http.StatusMovedPermanently).ServeHTTP)
 	r.Get("/app/*", appHandler(cfg.App))
+	r.Head("/app/*", appHandler(cfg.App))
 	return r
 }
 

@@ -1,0 +1,98 @@
+import type { Batch, DropReasons, EventResult } from './types';
+
+type Obj = Record<string, unknown>;
+
+const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
+const num = (v: unknown): number => (typeof v === 'number' && Number.isFinite(v) ? v : 0);
+
+function reasons(v: unknown): DropReasons {
+  const out: DropReasons = {};
+  if (isObj(v)) {
+    for (const [k, n] of Object.entries(v)) {
+      if (typeof n === 'number' && Number.isFinite(n)) out[k] = n;
+    }
+  }
+  return out;
+}
+
+function section(v: unknown): Obj {
+  return isObj(v) ? v : {};
+}
+
+function isEvent(v: unknown): v is EventResult {
+  return isObj(v) && typeof v.id === 'string' && typeof v.status === 'string';
+}
+
+/**
+ * Parses one WebSocket message into a Batch. Returns null for anything that is
+ * not a batch (not JSON, no numeric seq/startedAt). Unknown fields are kept;
+ * missing or malformed sub-sections are filled with zeros so the UI never
+ * has to guard against them.
+ */
+export function parseBatch(data: unknown): Batch | null {
+  if (typeof data !== 'string') return null;
+  let v: unknown;
+  try {
+    v = JSON.parse(data);
+  } catch {
+    return null;
+  }
+  if (!isObj(v) || typeof v.seq !== 'number' || typeof v.startedAt !== 'number') return null;
+  const counts = section(v.counts);
+  const totals = section(v.totals);
+  const latency = section(v.latency);
+  const health = section(v.health);
+  return {
+    ...v,
+    seq: v.seq,
+    at: num(v.at),
+    startedAt: v.startedAt,
+    tickMs: num(v.tickMs),
+    counts: {
+      ...counts,
+      received: num(counts.received),
+      onTime: num(counts.onTime),
+      late: num(counts.late),
+      dropped: num(counts.dropped),
+      droppedBy: reasons(counts.droppedBy),
+    },
+    totals: {
+      ...totals,
+      received: num(totals.received),
+      onTime: num(totals.onTime),
+      late: num(totals.late),
+      dropped: num(totals.dropped),
+      inFlight: num(totals.inFlight),
+      droppedBy: reasons(totals.droppedBy),
+    },
+    latency: {
+      ...latency,
+      count: num(latency.count),
+      p50: num(latency.p50),
+      p90: num(latency.p90),
+      p99: num(latency.p99),
+      max: num(latency.max),
+    },
+    health: {
+      ...health,
+      queueDepth: num(health.queueDepth),
+      queueCap: num(health.queueCap),
+      workers: num(health.workers),
+      busy: num(health.busy),
+      status: typeof health.status === 'string' ? (health.status as Batch['health']['status']) : 'ok',
+    },
+    events: Array.isArray(v.events) ? v.events.filter(isEvent) : [],
+  };
+}
+
+/** The /ws URL on the page's own host: ws: for http:, wss: for https:. */
+export function defaultWsUrl(loc: Pick<Location, 'protocol' | 'host'> = window.location): string {
+  const proto = loc.protocol === 'https:' ? 'wss:' : 'ws:';
+  return `${proto}//${loc.host}/ws`;
+}
+
+/** Appends since=<seq> to a WebSocket URL (which may already have a query). */
+export function withSince(url: string, since: number | null): string {
+  if (since === null) return url;
+  return `${url}${url.includes('?') ? '&' : '?'}since=${since}`;
+}

@@ -1,0 +1,68 @@
+import { render, screen, within } from '@testing-library/react';
+import type { ReactNode } from 'react';
+import { describe, expect, it, vi } from 'vitest';
+import { makeEvent } from '../test/fakes';
+import type { EventResult } from '../types';
+
+// Count row renders: a plain (non-memo) stand-in for EventRow re-renders
+// whenever EventTable renders, so it shows whether EventTable did.
+const rowRenders = vi.hoisted(() => ({ count: 0 }));
+vi.mock('./EventRow', async (importOriginal) => {
+  const orig = await importOriginal<typeof import('./EventRow')>();
+  const Real = orig.EventRow.type as (p: { event: EventResult }) => ReactNode;
+  return {
+    EventRow: (p: { event: EventResult }) => {
+      rowRenders.count++;
+      return Real(p);
+    },
+  };
+});
+
+const { EventTable } = await import('./EventTable');
+
+describe('EventTable', () => {
+  it('renders one row per event with status colour and text', () => {
+    const t = new Date(2026, 0, 2, 14, 3, 7, 123).getTime();
+    const events = [
+      makeEvent({ id: 'aaaaaaaa-1111-4000-8000-000000000000', status: 'on-time', latencyMs: 48.24, deadlineMs: 100, createdAt: t, processedAt: t + 48 }),
+      makeEvent({ id: 'bbbbbbbb-2222', status: 'late', latencyMs: 150, deadlineMs: 100 }),
+      makeEvent({ id: 'cccccccc-3333', status: 'dropped', reason: 'queue-full', latencyMs: 0 }),
+    ];
+    render(<EventTable events={events} />);
+    const table = screen.getByRole('table');
+    const headers = within(table).getAllByRole('columnheader');
+    expect(headers.map((h) => h.textContent)).toEqual(['ID', 'Status', 'Created', 'Processed', 'Latency / deadline', 'Reason']);
+    expect(headers.every((h) => h.getAttribute('scope') === 'col')).toBe(true);
+
+    const rows = screen.getAllByTestId('event-row');
+    expect(rows).toHaveLength(3);
+    const cells = (i: number) => [...rows[i]!.querySelectorAll('td')].map((td) => td.textContent);
+    expect(cells(0)).toEqual(['aaaaaaaa', 'on time', '14:03:07.123', '14:03:07.171', '48.2 / 100 ms', '—']);
+    expect(rows[0]!.querySelector('td')!.getAttribute('title')).toBe('aaaaaaaa-1111-4000-8000-000000000000');
+    expect(cells(1)[1]).toBe('late');
+    expect(cells(1)[4]).toBe('150.0 / 100 ms');
+    expect(cells(2)[1]).toBe('dropped');
+    expect(cells(2)[5]).toBe('queue-full');
+    expect(within(rows[0]!).getByText('on time').className).toContain('status-on-time');
+    expect(within(rows[1]!).getByText('late').className).toContain('status-late');
+    expect(within(rows[2]!).getByText('dropped').className).toContain('status-dropped');
+  });
+
+  it('shows a placeholder, not an event row, when empty', () => {
+    render(<EventTable events={[]} />);
+    expect(screen.queryAllByTestId('event-row')).toHaveLength(0);
+    expect(screen.getByText('Waiting for events…')).toBeTruthy();
+  });
+
+  it('does not re-render when given the same events array', () => {
+    rowRenders.count = 0;
+    const events = [makeEvent(), makeEvent()];
+    const { rerender } = render(<EventTable events={events} />);
+    expect(rowRenders.count).toBe(2);
+    rerender(<EventTable events={events} />);
+    rerender(<EventTable events={events} />);
+    expect(rowRenders.count).toBe(2);
+    rerender(<EventTable events={[...events]} />); // a new array does render
+    expect(rowRenders.count).toBe(4);
+  });
+});

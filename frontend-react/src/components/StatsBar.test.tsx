@@ -1,0 +1,75 @@
+import { act, render, screen } from '@testing-library/react';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { makeBatch } from '../test/fakes';
+import { StatsBar } from './StatsBar';
+
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+describe('StatsBar', () => {
+  it('shows the server totals as plain integers', () => {
+    const b = makeBatch(1, {
+      totals: { received: 1234567, onTime: 1200000, late: 30000, dropped: 4567, inFlight: 12, droppedBy: {} },
+    });
+    render(<StatsBar latest={b} state="live" lastBatchAt={1} missedBatches={0} />);
+    expect(screen.getByTestId('total-received').textContent).toBe('1234567');
+    expect(screen.getByTestId('total-ontime').textContent).toBe('1200000');
+    expect(screen.getByTestId('total-late').textContent).toBe('30000');
+    expect(screen.getByTestId('total-dropped').textContent).toBe('4567');
+    expect(screen.getByTestId('total-inflight').textContent).toBe('12');
+    expect(screen.getByTestId('conn-state').textContent).toBe('live');
+  });
+
+  it('shows latency, health and drop reasons', () => {
+    const b = makeBatch(1, {
+      latency: { count: 9, p50: 40.5, p90: 80.25, p99: 120, max: 130.75 },
+      health: { queueDepth: 700, queueCap: 1000, workers: 8, busy: 8, status: 'degraded' },
+      totals: { received: 10, onTime: 5, late: 1, dropped: 4, inFlight: 0, droppedBy: { expired: 1, 'queue-full': 3 } },
+    });
+    render(<StatsBar latest={b} state="live" lastBatchAt={1} missedBatches={0} />);
+    expect(screen.getByTestId('latency-p50').textContent).toBe('40.5');
+    expect(screen.getByTestId('latency-p90').textContent).toBe('80.3');
+    expect(screen.getByTestId('latency-p99').textContent).toBe('120.0');
+    expect(screen.getByTestId('latency-max').textContent).toBe('130.8');
+    const badge = screen.getByTestId('health-status');
+    expect(badge.textContent).toBe('degraded');
+    expect(badge.className).toContain('health-degraded');
+    expect(screen.getByTestId('health-queue').textContent).toBe('700 / 1000');
+    expect(screen.getByTestId('health-busy').textContent).toBe('8 / 8');
+    const items = screen.getByTestId('drop-reasons').querySelectorAll('li');
+    expect([...items].map((li) => li.textContent)).toEqual(['queue-full 3', 'expired 1']);
+  });
+
+  it('shows dashes before the first batch and no latency for an idle tick', () => {
+    const { rerender } = render(<StatsBar latest={null} state="connecting" lastBatchAt={null} missedBatches={0} />);
+    expect(screen.getByTestId('total-received').textContent).toBe('—');
+    expect(screen.getByTestId('conn-state').textContent).toBe('connecting');
+    const idle = makeBatch(2, { latency: { count: 0, p50: 0, p90: 0, p99: 0, max: 0 } });
+    rerender(<StatsBar latest={idle} state="live" lastBatchAt={1} missedBatches={0} />);
+    expect(screen.getByTestId('latency-p99').textContent).toBe('—');
+    expect(screen.getByTestId('total-received').textContent).toBe('20');
+  });
+
+  it('counts the seconds since the last batch while reconnecting', () => {
+    vi.useFakeTimers();
+    let now = 50_000;
+    render(
+      <StatsBar latest={makeBatch(1)} state="reconnecting" lastBatchAt={47_500} missedBatches={3} now={() => now} />,
+    );
+    expect(screen.getByTestId('conn-state').textContent).toBe('reconnecting');
+    expect(screen.getByTestId('conn-age').textContent).toBe('last batch 2 s ago');
+    expect(screen.getByText('3 missed')).toBeTruthy();
+    now += 3000;
+    act(() => {
+      vi.advanceTimersByTime(1000);
+    });
+    expect(screen.getByTestId('conn-age').textContent).toBe('last batch 5 s ago');
+  });
+
+  it('shows offline', () => {
+    render(<StatsBar latest={null} state="offline" lastBatchAt={null} missedBatches={0} />);
+    expect(screen.getByTestId('conn-state').textContent).toBe('offline');
+    expect(screen.queryByTestId('conn-age')).toBeNull();
+  });
+});

@@ -1,0 +1,116 @@
+import type { ConnectionState } from '../realtimeClient';
+import { formatInt, formatMs } from '../format';
+import type { Batch } from '../types';
+import { ConnectionIndicator } from './ConnectionIndicator';
+
+export interface StatsBarProps {
+  latest: Batch | null;
+  state: ConnectionState;
+  lastBatchAt: number | null;
+  missedBatches: number;
+  now?: () => number;
+}
+
+const NONE = '—';
+
+function Stat({ label, value, testId, className }: { label: string; value: string; testId?: string; className?: string }) {
+  return (
+    <div className={className ? `stat ${className}` : 'stat'}>
+      <dt>{label}</dt>
+      <dd data-testid={testId}>{value}</dd>
+    </div>
+  );
+}
+
+/** Server totals, last-tick latency, health, drop reasons and connection state. */
+export function StatsBar({ latest, state, lastBatchAt, missedBatches, now }: StatsBarProps) {
+  const t = latest?.totals;
+  const l = latest?.latency;
+  const h = latest?.health;
+  const int = (n: number | undefined) => (n === undefined ? NONE : formatInt(n));
+  const ms = (n: number | undefined) => (n === undefined || !l || l.count === 0 ? NONE : formatMs(n));
+  const reasons = t ? Object.entries(t.droppedBy).sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0])) : [];
+
+  return (
+    <section className="stats" aria-label="Server statistics">
+      <div className="card card-conn">
+        <h2>Connection</h2>
+        <ConnectionIndicator state={state} lastBatchAt={lastBatchAt} missedBatches={missedBatches} now={now} />
+        {latest && (
+          <p className="muted small">
+            seq {latest.seq} · tick {latest.tickMs} ms
+          </p>
+        )}
+      </div>
+
+      <div className="card card-totals">
+        <h2>Totals since start</h2>
+        <dl className="kv">
+          <Stat label="Received" value={int(t?.received)} testId="total-received" />
+          <Stat label="On time" value={int(t?.onTime)} testId="total-ontime" className="ok" />
+          <Stat label="Late" value={int(t?.late)} testId="total-late" className="late" />
+          <Stat label="Dropped" value={int(t?.dropped)} testId="total-dropped" className="dropped" />
+          <Stat label="In flight" value={int(t?.inFlight)} testId="total-inflight" />
+        </dl>
+      </div>
+
+      <div className="card card-latency">
+        <h2>
+          Latency, last tick <span className="muted small">({l ? `${formatInt(l.count)} events` : NONE}, ms)</span>
+        </h2>
+        <dl className="kv">
+          <Stat label="p50" value={ms(l?.p50)} testId="latency-p50" />
+          <Stat label="p90" value={ms(l?.p90)} testId="latency-p90" />
+          <Stat label="p99" value={ms(l?.p99)} testId="latency-p99" />
+          <Stat label="max" value={ms(l?.max)} testId="latency-max" />
+        </dl>
+      </div>
+
+      <div className="card card-health">
+        <h2>
+          Health{' '}
+          {h && (
+            <span className={`badge health-${h.status}`} data-testid="health-status">
+              {h.status}
+            </span>
+          )}
+        </h2>
+        <dl className="kv">
+          <div className="stat">
+            <dt>Queue</dt>
+            <dd data-testid="health-queue">
+              {h ? `${formatInt(h.queueDepth)} / ${formatInt(h.queueCap)}` : NONE}
+              {h && h.queueCap > 0 && (
+                <meter className="meter" min={0} max={h.queueCap} value={h.queueDepth} aria-label="Queue fill" />
+              )}
+            </dd>
+          </div>
+          <div className="stat">
+            <dt>Busy workers</dt>
+            <dd data-testid="health-busy">
+              {h ? `${formatInt(h.busy)} / ${formatInt(h.workers)}` : NONE}
+              {h && h.workers > 0 && (
+                <meter className="meter" min={0} max={h.workers} value={h.busy} aria-label="Workers busy" />
+              )}
+            </dd>
+          </div>
+        </dl>
+      </div>
+
+      <div className="card card-drops">
+        <h2>Drop reasons</h2>
+        {reasons.length === 0 ? (
+          <p className="muted">{t ? 'none' : NONE}</p>
+        ) : (
+          <ul className="reasons" data-testid="drop-reasons">
+            {reasons.map(([reason, n]) => (
+              <li key={reason}>
+                <span className="reason-name">{reason}</span> <span className="reason-count">{formatInt(n)}</span>
+              </li>
+            ))}
+          </ul>
+        )}
+      </div>
+    </section>
+  );
+}

@@ -24,7 +24,7 @@ build: generate frontend
 test: check test-frontend test-go
 
 test-go: frontend
-	$(GO) test -race -count=1 ./...
+	$(GO) test -race -count=1 -timeout 5m ./...
 
 test-frontend: $(NPM_STAMP)
 	cd $(FRONTEND) && npm test

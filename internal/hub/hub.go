@@ -241,7 +241,9 @@ func (s *Subscriber) Take() (frames []*Frame, gap bool, err error) {
 		}
 		s.next++
 	}
-	if s.next <= h.last {
+	if s.next <= h.last || h.closed {
+		// More to take, or the end to report: one wake-up may have stood
+		// for both the last frames and the close, so signal again.
 		s.wake()
 	}
 	gap, s.gap = s.gap, false

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/ontime-rt/ontime/internal/node"
+	"github.com/ontime-rt/ontime/internal/pipeline"
 )
 
 func main() {
@@ -52,11 +53,15 @@ func parse(args []string, getenv func(string) string, out io.Writer) (options, e
 	}}
 	fs := flag.NewFlagSet("ontime", flag.ContinueOnError)
 	fs.SetOutput(out)
-	var origins string
+	var origins, policy, dist, processor, arrivals string
 	fs.StringVar(&o.addr, "addr", "127.0.0.1:8080", "listen address (host:port)")
 	fs.Float64Var(&o.node.Rate, "rate", o.node.Rate, "generated events per second (0 turns the generator off)")
 	fs.DurationVar(&o.node.Deadline, "deadline", o.node.Deadline, "each event's deadline, counted from its creation")
-	fs.DurationVar(&o.node.Work, "work", o.node.Work, "simulated work per event")
+	fs.DurationVar(&o.node.Work, "work", o.node.Work, "mean simulated work per event")
+	fs.StringVar(&dist, "work-dist", "fixed", "distribution of work around its mean: fixed, uniform (0 to 2x mean), exp")
+	fs.StringVar(&processor, "processor", "sleep", "simulated work: sleep (waits, like I/O) or cpu (burns a core)")
+	fs.StringVar(&arrivals, "arrivals", "constant", "spacing of generated events: constant or poisson")
+	fs.StringVar(&policy, "policy", "edf", "queueing and shedding policy: edf (earliest deadline first, sheds doomed events), lifo (adaptive LIFO, sheds), fifo (baseline)")
 	fs.IntVar(&o.node.Workers, "workers", o.node.Workers, "events processed concurrently")
 	fs.IntVar(&o.node.Queue, "queue", o.node.Queue, "capacity of the queue in front of the workers (full: drop)")
 	fs.DurationVar(&o.node.Tick, "tick", o.node.Tick, "batch period: one message per tick to every client")
@@ -90,7 +95,30 @@ func parse(args []string, getenv func(string) string, out io.Writer) (options, e
 			o.node.AllowedOrigins = append(o.node.AllowedOrigins, s)
 		}
 	}
-	return o, validate(o)
+	var errs []error
+	var err error
+	if o.node.Policy, err = pipeline.ParsePolicy(policy); err != nil {
+		errs = append(errs, fmt.Errorf("--policy: %w", err))
+	}
+	if o.node.WorkDist, err = pipeline.ParseDist(dist); err != nil {
+		errs = append(errs, fmt.Errorf("--work-dist: %w", err))
+	}
+	switch processor {
+	case "sleep":
+	case "cpu":
+		o.node.CPUWork = true
+	default:
+		errs = append(errs, fmt.Errorf("--processor: unknown processor %q (want sleep or cpu)", processor))
+	}
+	switch arrivals {
+	case "constant":
+	case "poisson":
+		o.node.Poisson = true
+	default:
+		errs = append(errs, fmt.Errorf("--arrivals: unknown arrivals %q (want constant or poisson)", arrivals))
+	}
+	errs = append(errs, validate(o))
+	return o, errors.Join(errs...)
 }
 
 func validate(o options) error {
@@ -146,7 +174,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	base := "http://" + ln.Addr().String()
 	log.Info("ontime serving",
 		"page", base+"/", "dashboard", base+"/app/", "stream", base+"/api/stream", "websocket", "ws://"+ln.Addr().String()+"/ws",
-		"rate", o.node.Rate, "deadline", cfg.Deadline, "work", cfg.Work, "workers", cfg.Workers, "queue", cfg.Queue, "tick", cfg.Tick)
+		"rate", o.node.Rate, "deadline", cfg.Deadline, "work", cfg.Work, "workers", cfg.Workers, "queue", cfg.Queue, "tick", cfg.Tick,
+		"policy", cfg.Policy, "workDist", cfg.WorkDist, "cpuWork", cfg.CPUWork, "poisson", cfg.Poisson)
 	fmt.Fprintf(stdout, "\n  ontime is running\n    page:       %s/\n    dashboard:  %s/app/\n    SSE stream: curl -N %s/api/stream\n\n", base, base, base)
 	err = n.Run(ctx, ln)
 	log.Info("ontime stopped", "err", err)

@@ -35,6 +35,9 @@ func TestParseDefaultsEnvAndFlags(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if o.node.Policy != "edf" || o.node.WorkDist != "fixed" {
+		t.Fatalf("default policy %q and work distribution %q", o.node.Policy, o.node.WorkDist)
+	}
 	if o.node.Rate != 400 || o.node.Workers != 7 || len(o.node.AllowedOrigins) != 2 || o.node.AllowedOrigins[1] != "https://b.example" {
 		t.Fatalf("env then flags: %+v", o.node)
 	}
@@ -56,6 +59,10 @@ func TestParseRefusesBadValues(t *testing.T) {
 		{[]string{"--allowed-origins", "example.com"}, nil, "--allowed-origins"},
 		{[]string{"--work", "fast"}, nil, "invalid value"},
 		{[]string{"extra"}, nil, "unexpected arguments"},
+		{[]string{"--policy", "random"}, nil, "--policy"},
+		{[]string{"--work-dist", "normal"}, nil, "--work-dist"},
+		{[]string{"--processor", "gpu"}, nil, "--processor"},
+		{[]string{"--arrivals", "bursty"}, nil, "--arrivals"},
 		{nil, map[string]string{"ONTIME_DEADLINE": "soon"}, "ONTIME_DEADLINE"},
 	}
 	for _, c := range cases {

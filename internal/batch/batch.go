@@ -45,6 +45,11 @@ type Health struct {
 	Workers    int    `json:"workers"`
 	Busy       int    `json:"busy"`
 	Status     Status `json:"status"`
+	// TickJitterMs is how late this batch's tick fired.
+	TickJitterMs float64 `json:"tickJitterMs"`
+	// ScheduleErrorMs is the generator's largest schedule error during the
+	// tick: how late it woke after an event was due.
+	ScheduleErrorMs float64 `json:"scheduleErrorMs"`
 }
 
 // Status is a one-word verdict on the pipeline's health.

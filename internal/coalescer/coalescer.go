@@ -36,6 +36,10 @@ type Config struct {
 	// Now is the clock. Default time.Now; the tick timer follows the
 	// runtime clock, so Now must agree with it.
 	Now func() time.Time
+	// Lateness, when set, returns the source's largest schedule error since
+	// its previous call (the generator's TakeLateness); each batch reports
+	// it beside the tick's own jitter.
+	Lateness func() time.Duration
 }
 
 // Coalescer tallies outcomes and publishes one batch per tick.
@@ -52,6 +56,7 @@ type Coalescer struct {
 	recent [batch.MaxEvents]event.Result // ring of the tick's newest results
 	nrec   int                           // results in the tick (may exceed the ring)
 	seq    uint64
+	jitter *stats.Histogram // how late each tick fired, since start
 }
 
 // New returns a coalescer that reads load from g and publishes to out.
@@ -68,7 +73,7 @@ func New(cfg Config, g Gauger, out Publisher) (*Coalescer, error) {
 	if g == nil || out == nil {
 		return nil, errors.New("coalescer: gauges and publisher are required")
 	}
-	return &Coalescer{cfg: cfg, gauges: g, out: out, started: cfg.Now(), hist: stats.NewHistogram()}, nil
+	return &Coalescer{cfg: cfg, gauges: g, out: out, started: cfg.Now(), hist: stats.NewHistogram(), jitter: stats.NewHistogram()}, nil
 }
 
 // Admit counts a received event.
@@ -96,32 +101,50 @@ func (c *Coalescer) Finish(r event.Result) {
 // batch so that outcomes recorded during shutdown still reach clients. Ticks
 // are scheduled on absolute times (start + n*tick), so they do not drift; a
 // tick that is missed entirely (the process stalled) is folded into the next.
+// How late each tick fires is measured and published: ontime reports its own
+// punctuality.
 func (c *Coalescer) Run(ctx context.Context) error {
 	start := c.cfg.Now()
-	n := int64(1)
+	n := int64(1) // the tick being waited for
+	due := start.Add(c.cfg.Tick)
 	timer := time.NewTimer(c.cfg.Tick)
 	defer timer.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			c.out.Publish(c.cut())
+			c.out.Publish(c.cut(0))
 			return nil
 		case <-timer.C:
 		}
-		c.out.Publish(c.cut())
+		c.out.Publish(c.cut(c.cfg.Now().Sub(due)))
 		now := c.cfg.Now()
-		for !start.Add(time.Duration(n) * c.cfg.Tick).After(now) {
-			n++
+		n++
+		if missed := start.Add(time.Duration(n) * c.cfg.Tick); !missed.After(now) {
+			// Publishing overran the next tick: count how late it is in
+			// the jitter, then fold it (and any later) into the next batch.
+			c.mu.Lock()
+			c.jitter.Record(now.Sub(missed))
+			c.mu.Unlock()
+			for !start.Add(time.Duration(n) * c.cfg.Tick).After(now) {
+				n++
+			}
 		}
-		timer.Reset(start.Add(time.Duration(n) * c.cfg.Tick).Sub(now))
+		due = start.Add(time.Duration(n) * c.cfg.Tick)
+		timer.Reset(due.Sub(now))
 	}
 }
 
-// cut closes the current tick into a batch and starts the next.
-func (c *Coalescer) cut() *batch.Batch {
+// cut closes the current tick into a batch and starts the next. jitter is
+// how late the tick fired.
+func (c *Coalescer) cut(jitter time.Duration) *batch.Batch {
 	g := c.gauges.Gauges()
+	var lateness time.Duration
+	if c.cfg.Lateness != nil {
+		lateness = c.cfg.Lateness()
+	}
 	c.mu.Lock()
 	c.seq++
+	c.jitter.Record(jitter)
 	b := &batch.Batch{
 		Seq:       c.seq,
 		At:        c.cfg.Now().UnixMilli(),
@@ -137,6 +160,8 @@ func (c *Coalescer) cut() *batch.Batch {
 	c.nrec = 0
 	c.mu.Unlock()
 	b.Health = healthOf(g, b.Counts)
+	b.Health.TickJitterMs = stats.Millis(jitter)
+	b.Health.ScheduleErrorMs = stats.Millis(lateness)
 	return b
 }
 
@@ -175,13 +200,18 @@ type Snapshot struct {
 	Seq       uint64       `json:"seq"`
 	StartedAt int64        `json:"startedAt"`
 	TickMs    int64        `json:"tickMs"`
+	// TickJitter digests how late every tick since start fired (ms).
+	TickJitter stats.Summary `json:"tickJitter"`
 }
 
 // Snapshot returns the totals and health right now.
 func (c *Coalescer) Snapshot() Snapshot {
 	g := c.gauges.Gauges()
 	c.mu.Lock()
-	s := Snapshot{Totals: stats.TotalsOf(c.totals), Seq: c.seq, StartedAt: c.started.UnixMilli(), TickMs: c.cfg.Tick.Milliseconds()}
+	s := Snapshot{
+		Totals: stats.TotalsOf(c.totals), Seq: c.seq, StartedAt: c.started.UnixMilli(),
+		TickMs: c.cfg.Tick.Milliseconds(), TickJitter: c.jitter.Summary(),
+	}
 	tick := c.tick.Clone()
 	c.mu.Unlock()
 	s.Health = healthOf(g, tick)

@@ -170,6 +170,35 @@ func TestTicksDoNotDrift(t *testing.T) {
 				t.Fatalf("tick %d fired at +%s, want +%s", i+1, at.Sub(start), want.Sub(start))
 			}
 		}
+		if j := c.Snapshot().TickJitter; j.Count != 11 || j.Max != 0 {
+			t.Fatalf("tick jitter %+v, want 11 punctual ticks", j)
+		}
+	})
+}
+
+// A publish that overruns the next tick folds it into the one after, and
+// the overrun shows in the jitter.
+func TestOverrunTickIsFoldedAndCounted(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		slow := &slowSink{delay: 250 * time.Millisecond}
+		c, err := New(Config{Tick: 100 * time.Millisecond}, gauges{}, slow)
+		if err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		stop := run(t, c)
+		time.Sleep(time.Second)
+		stop()
+		// Ticks at 100 (publish until 350), 400 (until 650), 700 (until 950).
+		want := []time.Duration{100, 400, 700}
+		for i, w := range want {
+			if got := slow.at[i].Sub(start); got != w*time.Millisecond {
+				t.Fatalf("publish %d at +%s, want +%dms", i, got, w)
+			}
+		}
+		if j := c.Snapshot().TickJitter; j.Max != 150 {
+			t.Fatalf("tick jitter %+v, want the 150ms overrun of the 200ms tick", j)
+		}
 	})
 }
 

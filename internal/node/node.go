@@ -31,8 +31,18 @@ type Config struct {
 	Rate float64
 	// Deadline is each generated event's time to live. Default 100ms.
 	Deadline time.Duration
-	// Work is the simulated work per event. Default 50ms.
+	// Work is the mean simulated work per event. Default 50ms.
 	Work time.Duration
+	// WorkDist is the distribution of work around its mean. Default fixed.
+	WorkDist pipeline.Dist
+	// CPUWork makes the simulated work burn CPU (pipeline.Spin) instead of
+	// sleeping, so events compete for the cores. Default false.
+	CPUWork bool
+	// Poisson spaces generated events randomly at the same mean rate.
+	// Default false (evenly spaced).
+	Poisson bool
+	// Policy is the queueing and shedding policy. Default edf.
+	Policy pipeline.Policy
 	// Workers processing events concurrently. Default 4.
 	Workers int
 	// Queue bounds the events waiting for a worker. Default 64.
@@ -103,20 +113,34 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 		return nil, err
 	}
 	gauges := &relay{}
-	n.coal, err = coalescer.New(coalescer.Config{Tick: cfg.Tick}, gauges, n.hub)
+	// The generator is built after the coalescer; its schedule error is
+	// read through this indirection.
+	var lateness func() time.Duration
+	n.coal, err = coalescer.New(coalescer.Config{Tick: cfg.Tick, Lateness: func() time.Duration {
+		if lateness == nil {
+			return 0
+		}
+		return lateness()
+	}}, gauges, n.hub)
 	if err != nil {
 		return nil, err
 	}
-	n.pipe, err = pipeline.New(pipeline.Config{Workers: cfg.Workers, QueueCap: cfg.Queue}, pipeline.Sleep{Mean: cfg.Work}, n.coal)
+	work := pipeline.Work{Mean: cfg.Work, Dist: cfg.WorkDist}
+	var proc pipeline.Processor = pipeline.Sleep(work)
+	if cfg.CPUWork {
+		proc = pipeline.Spin(work)
+	}
+	n.pipe, err = pipeline.New(pipeline.Config{Workers: cfg.Workers, QueueCap: cfg.Queue, Policy: cfg.Policy}, proc, n.coal)
 	if err != nil {
 		return nil, err
 	}
 	gauges.p = n.pipe
 	if cfg.Rate > 0 {
-		n.gen, err = source.NewGenerator(source.GeneratorConfig{Rate: cfg.Rate, Deadline: cfg.Deadline, Work: cfg.Work}, n.pipe)
+		n.gen, err = source.NewGenerator(source.GeneratorConfig{Rate: cfg.Rate, Deadline: cfg.Deadline, Poisson: cfg.Poisson}, n.pipe)
 		if err != nil {
 			return nil, err
 		}
+		lateness = n.gen.TakeLateness
 	}
 	app, _ := frontend.App()
 	n.http = server.New(server.Config{AllowedOrigins: cfg.AllowedOrigins, Logger: log, App: app, Static: static.FS}, n.hub, n.coal, n.page)

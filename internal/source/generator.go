@@ -4,6 +4,9 @@ package source
 import (
 	"context"
 	"fmt"
+	"math"
+	"math/rand/v2"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -27,6 +30,12 @@ type GeneratorConfig struct {
 	Work time.Duration
 	// Source names the events' origin. Default "generator".
 	Source string
+	// Poisson spaces arrivals randomly (exponential gaps with the same
+	// mean rate) instead of evenly, as independent producers would.
+	Poisson bool
+	// Rand returns uniform floats in [0, 1) for Poisson gaps. Default
+	// math/rand/v2.
+	Rand func() float64
 	// MaxCatchUp bounds the events emitted at one wake-up after a stall
 	// (the process was descheduled); older ones are still emitted, at the
 	// next wake-ups. Default 10000.
@@ -43,6 +52,11 @@ type GeneratorConfig struct {
 type Generator struct {
 	cfg GeneratorConfig
 	out Submitter
+
+	mu       sync.Mutex
+	emitted  uint64
+	started  time.Time
+	lateness time.Duration // the largest wake-up lateness since TakeLateness
 }
 
 // NewGenerator returns a generator that submits to out.
@@ -75,7 +89,11 @@ func NewGenerator(cfg GeneratorConfig, out Submitter) (*Generator, error) {
 // drops (and counts) what does not fit.
 func (g *Generator) Run(ctx context.Context) error {
 	start := g.cfg.Now()
-	var n int64 // index of the next event due
+	g.mu.Lock()
+	g.started = start
+	g.mu.Unlock()
+	next := start // intended time of the next event
+	var n int64   // events emitted
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
@@ -85,27 +103,68 @@ func (g *Generator) Run(ctx context.Context) error {
 		case <-timer.C:
 		}
 		now := g.cfg.Now()
-		for emitted := 0; emitted < g.cfg.MaxCatchUp; emitted++ {
-			due := g.due(start, n)
-			if due.After(now) {
-				break
-			}
+		g.noteLateness(now.Sub(next))
+		emitted := 0
+		for ; emitted < g.cfg.MaxCatchUp && !next.After(now); emitted++ {
 			g.out.Submit(event.Event{
 				ID:        uuid.New(),
 				Source:    g.cfg.Source,
-				CreatedAt: due,
+				CreatedAt: next,
 				Deadline:  g.cfg.Deadline,
 				Work:      g.cfg.Work,
 			})
 			n++
+			next = g.due(start, next, n)
 		}
-		next := g.due(start, n)
+		g.mu.Lock()
+		g.emitted += uint64(emitted)
+		g.mu.Unlock()
 		timer.Reset(max(next.Sub(g.cfg.Now()), 0))
 	}
 }
 
-// due is the intended time of event n, computed from the start each time so
-// that rounding of the period never accumulates.
-func (g *Generator) due(start time.Time, n int64) time.Time {
-	return start.Add(time.Duration(float64(n) * float64(time.Second) / g.cfg.Rate))
+// due is the intended time of event n. Even spacing is computed from the
+// start each time, so rounding of the period never accumulates; Poisson
+// gaps are drawn one by one after the previous intended time.
+func (g *Generator) due(start, prev time.Time, n int64) time.Time {
+	if !g.cfg.Poisson {
+		return start.Add(time.Duration(float64(n) * float64(time.Second) / g.cfg.Rate))
+	}
+	r := g.cfg.Rand
+	if r == nil {
+		r = rand.Float64
+	}
+	u := r()
+	for u == 0 {
+		u = r()
+	}
+	return prev.Add(time.Duration(-math.Log(u) * float64(time.Second) / g.cfg.Rate))
+}
+
+func (g *Generator) noteLateness(d time.Duration) {
+	g.mu.Lock()
+	g.lateness = max(g.lateness, d)
+	g.mu.Unlock()
+}
+
+// TakeLateness returns the largest schedule error (how late the generator
+// woke up after an event was due) since the previous call, and resets it.
+func (g *Generator) TakeLateness() time.Duration {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	d := g.lateness
+	g.lateness = 0
+	return d
+}
+
+// Offered reports the events emitted so far and the rate actually achieved
+// since Run started, which falls short of the configured rate only when
+// the generator cannot keep up.
+func (g *Generator) Offered(now time.Time) (emitted uint64, rate float64) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if el := now.Sub(g.started).Seconds(); el > 0 && !g.started.IsZero() {
+		rate = float64(g.emitted) / el
+	}
+	return g.emitted, rate
 }

@@ -2,6 +2,7 @@ package source
 
 import (
 	"context"
+	"math/rand/v2"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -102,6 +103,15 @@ func TestGeneratorCatchesUpWithIntendedTimes(t *testing.T) {
 		if lag := out.emitted[1].Sub(out.created[1]); lag < 490*time.Millisecond {
 			t.Fatalf("event 1 emitted %s after its intended time, want the stall to show", lag)
 		}
+		if late := g.TakeLateness(); late != 490*time.Millisecond {
+			t.Fatalf("schedule error %s, want the 490ms the wake-up after the stall was late", late)
+		}
+		if late := g.TakeLateness(); late != 0 {
+			t.Fatalf("schedule error %s after reset", late)
+		}
+		if emitted, rate := g.Offered(start.Add(time.Second)); emitted != 101 || rate != 101 {
+			t.Fatalf("offered %d at %g/s, want 101 in the first second", emitted, rate)
+		}
 	})
 }
 
@@ -118,6 +128,46 @@ func (s *stalling) Submit(ev event.Event) (bool, event.Reason) {
 	s.created = append(s.created, ev.CreatedAt)
 	s.emitted = append(s.emitted, time.Now())
 	return true, event.ReasonNone
+}
+
+// Poisson arrivals keep the mean rate with random gaps.
+func TestGeneratorPoisson(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		out := &collector{accept: true}
+		r := rand.New(rand.NewPCG(1, 2))
+		g, err := NewGenerator(GeneratorConfig{Rate: 100, Poisson: true, Rand: r.Float64}, out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan error)
+		go func() { done <- g.Run(ctx) }()
+		time.Sleep(100 * time.Second)
+		cancel()
+		<-done
+		evs := out.snapshot()
+		// 10000 expected; the standard deviation of a Poisson count is 100.
+		if n := len(evs); n < 9600 || n > 10400 {
+			t.Fatalf("%d events in 100 s at 100/s", n)
+		}
+		var short, long int
+		for i := 1; i < len(evs); i++ {
+			gap := evs[i].CreatedAt.Sub(evs[i-1].CreatedAt)
+			if gap < 0 {
+				t.Fatalf("intended times go backwards at %d", i)
+			}
+			if gap < 2*time.Millisecond {
+				short++
+			}
+			if gap > 30*time.Millisecond {
+				long++
+			}
+		}
+		// Exponential gaps with a 10 ms mean: P(<2ms) = 18%, P(>30ms) = 5%.
+		if short < 1300 || long < 300 {
+			t.Fatalf("gaps look even, not exponential: %d short, %d long", short, long)
+		}
+	})
 }
 
 func TestNewGeneratorRejectsBadConfig(t *testing.T) {

@@ -1,15 +1,18 @@
 // Package coalescer turns everything that happens during one tick into one
 // batch, so clients receive a bounded message rate however many events flow.
 //
-// It is the pipeline's Recorder: admissions and outcomes are tallied under one
-// mutex, which keeps the totals consistent at every instant (received equals
-// on-time + late + dropped + in flight) and costs O(1) per event.
+// It is the pipeline's Recorder. Admissions are counted with atomics and
+// outcomes under one mutex, O(1) per event. Every view reads the outcomes
+// first and the admissions after: an event is admitted before it can
+// finish, so received >= finished always, and in flight is the difference:
+// received = on-time + late + dropped + in flight holds in every batch.
 package coalescer
 
 import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ontime-rt/ontime/internal/batch"
@@ -49,6 +52,9 @@ type Coalescer struct {
 	out     Publisher
 	started time.Time
 
+	received     atomic.Uint64 // since start
+	tickReceived atomic.Uint64 // since the last cut
+
 	mu     sync.Mutex
 	tick   stats.Counts
 	totals stats.Counts
@@ -78,10 +84,8 @@ func New(cfg Config, g Gauger, out Publisher) (*Coalescer, error) {
 
 // Admit counts a received event.
 func (c *Coalescer) Admit(event.Event) {
-	c.mu.Lock()
-	c.tick.Admit()
-	c.totals.Admit()
-	c.mu.Unlock()
+	c.tickReceived.Add(1)
+	c.received.Add(1)
 }
 
 // Finish counts an event's final outcome.
@@ -159,6 +163,11 @@ func (c *Coalescer) cut(jitter time.Duration) *batch.Batch {
 	c.hist.Reset()
 	c.nrec = 0
 	c.mu.Unlock()
+	// Admissions are read after outcomes (see the package comment). An
+	// event admitted after the swap counts in the next tick.
+	b.Counts.Received = c.tickReceived.Swap(0)
+	b.Totals.Received = c.received.Load()
+	b.Totals.InFlight = b.Totals.Received - b.Totals.Finished()
 	b.Health = healthOf(g, b.Counts)
 	b.Health.TickJitterMs = stats.Millis(jitter)
 	b.Health.ScheduleErrorMs = stats.Millis(lateness)
@@ -214,6 +223,8 @@ func (c *Coalescer) Snapshot() Snapshot {
 	}
 	tick := c.tick.Clone()
 	c.mu.Unlock()
+	s.Totals.Received = c.received.Load()
+	s.Totals.InFlight = s.Totals.Received - s.Totals.Finished()
 	s.Health = healthOf(g, tick)
 	return s
 }

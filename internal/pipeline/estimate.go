@@ -34,9 +34,13 @@ type estimator struct {
 func newEstimator(q float64) *estimator { return &estimator{quantile: q} }
 
 // observe adds one sample. The quantile is recomputed at most every 5 ms
-// (and on the first samples), so the cost per event stays small.
+// (and on the first samples), so the cost per event stays small. A sample
+// that would wait for another worker's is skipped: the window is a sample
+// anyway, and workers must not queue behind each other here.
 func (e *estimator) observe(extra time.Duration, now time.Time) {
-	e.mu.Lock()
+	if !e.mu.TryLock() {
+		return
+	}
 	defer e.mu.Unlock()
 	e.window[e.n%len(e.window)] = extra
 	e.n++

@@ -234,8 +234,9 @@ type drop struct {
 
 func (p *Pipeline) work(ctx context.Context) {
 	var drops []drop
+	var now time.Time // when the last item was selected: its start
 	sel := func(d discipline) (item, bool) {
-		now := p.cfg.Now()
+		now = p.cfg.Now()
 		for d.len() > 0 {
 			it := d.next(p.cfg.Workers)
 			if reason, ok := p.startable(it, now); !ok {
@@ -276,20 +277,20 @@ func (p *Pipeline) work(ctx context.Context) {
 			continue
 		}
 		report()
-		p.process(ctx, it)
+		p.process(ctx, it, now)
 	}
 }
 
-func (p *Pipeline) process(ctx context.Context, it item) {
+// process runs it, selected at start.
+func (p *Pipeline) process(ctx context.Context, it item, start time.Time) {
 	ev := it.ev
 	p.busy.Add(1)
-	start := p.cfg.Now()
 	wctx, cancel := context.WithDeadline(ctx, it.deadline)
 	err := p.proc.Process(wctx, ev)
 	cancel()
 	now := p.cfg.Now()
 	p.busy.Add(-1)
-	p.learn(ev, now.Sub(start), err)
+	p.learn(ev, now.Sub(start), err, now)
 	switch {
 	case err == nil && now.After(it.deadline):
 		p.finishAt(ev, now, event.Late, event.ReasonNone)
@@ -308,7 +309,7 @@ func (p *Pipeline) process(ctx context.Context, it item) {
 // learn feeds the service-time estimate. Work cut short by its deadline
 // only tells that it needed at least that long, so it counts only when it
 // already ran past the expectation.
-func (p *Pipeline) learn(ev event.Event, took time.Duration, err error) {
+func (p *Pipeline) learn(ev event.Event, took time.Duration, err error, now time.Time) {
 	var expected time.Duration
 	if p.expect != nil {
 		expected = p.expect.Expect(ev)
@@ -317,7 +318,7 @@ func (p *Pipeline) learn(ev event.Event, took time.Duration, err error) {
 	if err != nil && extra <= 0 {
 		return
 	}
-	p.est.observe(max(extra, 0), p.cfg.Now())
+	p.est.observe(max(extra, 0), now)
 }
 
 func (p *Pipeline) finish(ev event.Event, s event.Status, r event.Reason) {

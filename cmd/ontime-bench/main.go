@@ -126,6 +126,17 @@ func newRecorder(next pipeline.Recorder) *recorder {
 	return &recorder{next: next, hist: stats.NewHistogram()}
 }
 
+// window starts the tally afresh for events created from at on.
+func (r *recorder) window(at time.Time, slowThreshold time.Duration) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.after = at
+	r.c = stats.Counts{}
+	r.hist.Reset()
+	r.slowThreshold = slowThreshold
+	r.lastSlow = at
+}
+
 func (r *recorder) Admit(ev event.Event) {
 	r.next.Admit(ev)
 	r.mu.Lock()
@@ -193,7 +204,7 @@ func startRigWith(o options, policy pipeline.Policy, cpu bool, meanWork, deadlin
 	work := pipeline.Work{Mean: meanWork}
 	var proc pipeline.Processor = pipeline.Sleep(work)
 	if cpu {
-		proc = pipeline.Spin(work)
+		proc = pipeline.NewSpin(work)
 	}
 	pipe, err := pipeline.New(pipeline.Config{Workers: o.workers, QueueCap: o.queue, Policy: policy, DrainTimeout: deadline + time.Second}, proc, into)
 	if err != nil {
@@ -291,7 +302,7 @@ func measureCapacity(ctx context.Context, o options) (float64, error) {
 		return 0, err
 	}
 	start := time.Now()
-	r.rec.after = start
+	r.rec.window(start, 0)
 	capacity := float64(o.workers) / o.work.Seconds()
 	if _, err := generate(ctx, r.pipe, 3*capacity, false, long, 2*time.Second); err != nil {
 		r.cancel()
@@ -316,9 +327,7 @@ func measure(ctx context.Context, o options, p pipeline.Policy, poisson, cpu boo
 		rg.cancel()
 		return row{}, err
 	}
-	rg.rec.mu.Lock()
-	rg.rec.after = time.Now()
-	rg.rec.mu.Unlock()
+	rg.rec.window(time.Now(), 0)
 	offered, err := generate(ctx, rg.pipe, rate, poisson, o.deadline, o.duration)
 	rg.cancel()
 	if err != nil {
@@ -355,11 +364,7 @@ func step(ctx context.Context, o options, p pipeline.Policy, capacity float64, o
 		return err
 	}
 	stepAt := time.Now()
-	rg.rec.mu.Lock()
-	rg.rec.after = stepAt
-	rg.rec.slowThreshold = o.work + 10*time.Millisecond
-	rg.rec.lastSlow = stepAt
-	rg.rec.mu.Unlock()
+	rg.rec.window(stepAt, o.work+10*time.Millisecond)
 	if _, err := generate(ctx, rg.pipe, 0.5*capacity, false, o.deadline, 2*time.Second); err != nil {
 		rg.cancel()
 		return err

@@ -128,7 +128,7 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 	work := pipeline.Work{Mean: cfg.Work, Dist: cfg.WorkDist}
 	var proc pipeline.Processor = pipeline.Sleep(work)
 	if cfg.CPUWork {
-		proc = pipeline.Spin(work)
+		proc = pipeline.NewSpin(work)
 	}
 	n.pipe, err = pipeline.New(pipeline.Config{Workers: cfg.Workers, QueueCap: cfg.Queue, Policy: cfg.Policy}, proc, n.coal)
 	if err != nil {

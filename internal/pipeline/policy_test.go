@@ -192,3 +192,21 @@ func TestEstimatorLearnsOvershoot(t *testing.T) {
 		t.Fatalf("estimate %s after the work slowed down to +20ms, want 20ms", got)
 	}
 }
+
+// Spin burns the CPU its work costs and stops when cancelled.
+func TestSpinCostsCPU(t *testing.T) {
+	s := NewSpin(Work{Mean: 5 * time.Millisecond})
+	ev := newEvent(time.Minute, 0)
+	start := time.Now()
+	if err := s.Process(context.Background(), ev); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took < 2*time.Millisecond {
+		t.Fatalf("5ms of CPU work took %s", took)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := s.Process(ctx, ev); err == nil {
+		t.Fatal("cancelled work reported success")
+	}
+}

@@ -104,25 +104,52 @@ func (s Sleep) Process(ctx context.Context, ev event.Event) error {
 	}
 }
 
-// Spin is the CPU-bound Processor: it keeps a core busy for the drawn work,
-// so events compete for the machine's cores as real computation does. It
-// checks for cancellation every few microseconds.
-type Spin Work
+// Spin is the CPU-bound Processor: each event costs a fixed amount of
+// arithmetic, calibrated once so that one unit of work takes its duration
+// on an idle core. When more events run than there are cores, they share
+// the cores and take longer, as real computation does.
+type Spin struct {
+	work     Work
+	perMilli float64 // spin blocks per millisecond of work on an idle core
+}
+
+// spinBlock is the unit of arithmetic between cancellation checks: a few
+// microseconds.
+func spinBlock(x uint64) uint64 {
+	for range 1000 {
+		x ^= x << 13
+		x ^= x >> 7
+		x ^= x << 17
+	}
+	return x
+}
+
+// NewSpin calibrates the CPU cost of work on the calling goroutine for
+// about 20 ms; call it while the machine is quiet.
+func NewSpin(w Work) *Spin {
+	const calibration = 20 * time.Millisecond
+	x := uint64(1)
+	blocks := 0
+	start := time.Now()
+	for time.Since(start) < calibration {
+		x = spinBlock(x)
+		blocks++
+	}
+	if x == 0 { // never; keeps the calibration loop from being optimised away
+		blocks++
+	}
+	return &Spin{work: w, perMilli: float64(blocks) / float64(time.Since(start)) * float64(time.Millisecond)}
+}
 
 // Expect is the event's mean work.
-func (s Spin) Expect(ev event.Event) time.Duration { return Work(s).mean(ev) }
+func (s *Spin) Expect(ev event.Event) time.Duration { return s.work.mean(ev) }
 
-// Process burns CPU for the event's work, or until ctx ends.
-func (s Spin) Process(ctx context.Context, ev event.Event) error {
-	d := Work(s).draw(ev)
-	start := time.Now()
+// Process burns the CPU the event's work costs, or stops when ctx ends.
+func (s *Spin) Process(ctx context.Context, ev event.Event) error {
+	blocks := int(float64(s.work.draw(ev)) / float64(time.Millisecond) * s.perMilli)
 	x := uint64(ev.ID[0]) | 1
-	for time.Since(start) < d {
-		for range 2000 { // a few microseconds of arithmetic
-			x ^= x << 13
-			x ^= x >> 7
-			x ^= x << 17
-		}
+	for range blocks {
+		x = spinBlock(x)
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}

@@ -65,6 +65,7 @@ func parse(args []string, getenv func(string) string, out io.Writer) (options, e
 	fs.IntVar(&o.node.Workers, "workers", o.node.Workers, "events processed concurrently")
 	fs.IntVar(&o.node.Queue, "queue", o.node.Queue, "capacity of the queue in front of the workers (full: drop)")
 	fs.DurationVar(&o.node.Tick, "tick", o.node.Tick, "batch period: one message per tick to every client")
+	fs.IntVar(&o.node.MaxClients, "max-clients", 10000, "maximum clients per transport (SSE, page, WebSocket); beyond it 503 with Retry-After")
 	fs.StringVar(&origins, "allowed-origins", "", "comma-separated origins (scheme://host:port) allowed to open /ws besides the server's own; * for any")
 	fs.TextVar(&o.logLevel, "log-level", slog.LevelInfo, "log level: debug, info, warn, error")
 	fs.Usage = func() {
@@ -141,6 +142,9 @@ func validate(o options) error {
 	}
 	if n.Queue < 1 || n.Queue > 1_000_000 {
 		errs = append(errs, fmt.Errorf("--queue %d: want 1 to 1000000", n.Queue))
+	}
+	if n.MaxClients < 1 || n.MaxClients > 1_000_000 {
+		errs = append(errs, fmt.Errorf("--max-clients %d: want 1 to 1000000", n.MaxClients))
 	}
 	if n.Tick < 10*time.Millisecond || n.Tick > 10*time.Second {
 		errs = append(errs, fmt.Errorf("--tick %s: want 10ms to 10s", n.Tick))

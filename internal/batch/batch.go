@@ -93,3 +93,13 @@ func EventOf(r event.Result) Event {
 
 // JSON encodes b on one line, as every transport sends it.
 func JSON(b *Batch) ([]byte, error) { return json.Marshal(b) }
+
+// summary is a batch without its events: the outer Events field, nil and
+// omitted, shadows the embedded one.
+type summary struct {
+	*Batch
+	Events []Event `json:"events,omitempty"`
+}
+
+// SummaryJSON encodes b without its events, for light clients.
+func SummaryJSON(b *Batch) ([]byte, error) { return json.Marshal(summary{Batch: b}) }

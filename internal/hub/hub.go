@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/ontime-rt/ontime/internal/batch"
 )
@@ -34,6 +35,11 @@ type Config struct {
 	// skips to the newest; skips are counted. Default 20. Replays asked for
 	// at subscription are not limited by it.
 	MaxLag int
+	// SlowAfter is how long a subscriber may keep lagging (skipping frames
+	// at every take) before Take gives up on it with ErrTooSlow. Default 5s.
+	SlowAfter time.Duration
+	// Now is the clock for SlowAfter. Default time.Now.
+	Now func() time.Time
 	// Encoders maps each format name to its encoder.
 	Encoders map[string]Encoder
 	// Logger reports encoding failures. Default slog.Default().
@@ -57,6 +63,10 @@ func (f *Frame) Bytes(format string) []byte { return f.enc[format] }
 // subscriber has taken every frame.
 var ErrClosed = errors.New("hub: closed")
 
+// ErrTooSlow is returned by Subscriber.Take when the subscriber has lagged
+// for longer than SlowAfter: the transport should tell the client and close.
+var ErrTooSlow = errors.New("hub: client too slow: it kept falling behind")
+
 // Hub fans batches out to subscribers.
 type Hub struct {
 	cfg Config
@@ -68,6 +78,7 @@ type Hub struct {
 	closed bool
 
 	skipped atomic.Uint64
+	slow    atomic.Uint64
 }
 
 // New returns a hub.
@@ -80,6 +91,12 @@ func New(cfg Config) (*Hub, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if cfg.SlowAfter == 0 {
+		cfg.SlowAfter = 5 * time.Second
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
 	}
 	if cfg.History < 1 || cfg.MaxLag < 1 {
 		return nil, fmt.Errorf("hub: history and max lag must be at least 1, got %d and %d", cfg.History, cfg.MaxLag)
@@ -143,6 +160,14 @@ func (h *Hub) Subscribers() int {
 // Skipped is the number of frames skipped by lagging subscribers since start.
 func (h *Hub) Skipped() uint64 { return h.skipped.Load() }
 
+// SlowDisconnects is the number of subscribers given up on as too slow:
+// by Take (ErrTooSlow) or by a transport whose write timed out (NoteSlow).
+func (h *Hub) SlowDisconnects() uint64 { return h.slow.Load() }
+
+// NoteSlow counts a client disconnected by its transport for being too
+// slow (a write that did not complete in time).
+func (h *Hub) NoteSlow() { h.slow.Add(1) }
+
 // Close ends every subscription: subscribers take what is left, then get
 // ErrClosed. Later publishes are ignored.
 func (h *Hub) Close() {
@@ -202,6 +227,7 @@ type Subscriber struct {
 	replayTo uint64        // frames up to this seq were asked for on resume
 	gap      bool
 	skipped  atomic.Uint64
+	behind   time.Time // when it started lagging; zero while keeping up
 	buf      []*Frame
 }
 
@@ -226,12 +252,22 @@ func (s *Subscriber) Take() (frames []*Frame, gap bool, err error) {
 	defer h.mu.RUnlock()
 	if s.next <= h.last {
 		if oldest := h.oldest(); s.next < oldest || (s.next > s.replayTo && h.last-s.next+1 > uint64(h.cfg.MaxLag)) {
-			// Too far behind: skip to the newest frame.
+			// Too far behind: skip to the newest frame. A subscriber that
+			// keeps lagging for SlowAfter is given up on.
+			now := h.cfg.Now()
+			if s.behind.IsZero() {
+				s.behind = now
+			} else if now.Sub(s.behind) > h.cfg.SlowAfter {
+				h.slow.Add(1)
+				return nil, false, ErrTooSlow
+			}
 			n := h.last - s.next
 			s.skipped.Add(n)
 			h.skipped.Add(n)
 			s.next = h.last
 			s.gap = true
+		} else {
+			s.behind = time.Time{}
 		}
 	}
 	s.buf = s.buf[:0]

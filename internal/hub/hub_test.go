@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"go.uber.org/goleak"
 
@@ -214,5 +215,40 @@ func BenchmarkPublish1000Subscribers(b *testing.B) {
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
 		h.Publish(&batch.Batch{Seq: uint64(i + 1)})
+	}
+}
+
+// A subscriber that keeps lagging for longer than SlowAfter is given up on;
+// one that lags once and catches up is not.
+func TestSubscriberTooSlow(t *testing.T) {
+	now := time.Unix(0, 0)
+	var calls int
+	h := newHub(t, Config{History: 100, MaxLag: 2, SlowAfter: 5 * time.Second, Now: func() time.Time { return now }}, &calls)
+	s := h.Subscribe(Resume{})
+	publish(h, 1, 5)
+	if _, gap, err := s.Take(); err != nil || !gap {
+		t.Fatalf("first lagging take: gap %v err %v, want a skip", gap, err)
+	}
+	now = now.Add(3 * time.Second)
+	publish(h, 6, 10)
+	if _, _, err := s.Take(); err != nil {
+		t.Fatalf("lagging for 3s: %v", err)
+	}
+	now = now.Add(3 * time.Second)
+	publish(h, 11, 15)
+	if _, _, err := s.Take(); !errors.Is(err, ErrTooSlow) {
+		t.Fatalf("lagging for 6s: %v, want ErrTooSlow", err)
+	}
+	if h.SlowDisconnects() != 1 {
+		t.Fatalf("slow disconnects %d", h.SlowDisconnects())
+	}
+	// Catching up resets the clock.
+	ok := h.Subscribe(Resume{})
+	publish(h, 16, 20)
+	ok.Take()
+	now = now.Add(10 * time.Second)
+	publish(h, 21, 21)
+	if _, _, err := ok.Take(); err != nil {
+		t.Fatalf("a subscriber that caught up: %v", err)
 	}
 }

@@ -54,6 +54,8 @@ type Config struct {
 	History int
 	// AllowedOrigins may open /ws from other sites. Default none.
 	AllowedOrigins []string
+	// MaxClients bounds the clients of each transport. Default 10000.
+	MaxClients int
 	// ShutdownTimeout bounds the graceful shutdown. Default 5s.
 	ShutdownTimeout time.Duration
 }
@@ -104,9 +106,11 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 		History: cfg.History,
 		Logger:  log,
 		Encoders: map[string]hub.Encoder{
-			server.FormatJSON: batch.JSON,
-			server.FormatSSE:  sse.EncodeBatch,
-			web.Format:        n.page.Encode,
+			server.FormatJSON:        batch.JSON,
+			server.FormatJSONSummary: batch.SummaryJSON,
+			server.FormatSSE:         sse.EncodeBatch,
+			server.FormatSSESummary:  sse.EncodeSummary,
+			web.Format:               n.page.Encode,
 		},
 	})
 	if err != nil {
@@ -143,7 +147,7 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 		lateness = n.gen.TakeLateness
 	}
 	app, _ := frontend.App()
-	n.http = server.New(server.Config{AllowedOrigins: cfg.AllowedOrigins, Logger: log, App: app, Static: static.FS}, n.hub, n.coal, n.page)
+	n.http = server.New(server.Config{AllowedOrigins: cfg.AllowedOrigins, Logger: log, App: app, Static: static.FS, MaxClients: cfg.MaxClients}, n.hub, n.coal, n.page)
 	return n, nil
 }
 

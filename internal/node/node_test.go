@@ -422,3 +422,59 @@ func TestPages(t *testing.T) {
 		t.Errorf("stats fragment: %q", names["stats"])
 	}
 }
+
+// ?events=0 asks for batches without events, on both transports.
+func TestSummaryVariant(t *testing.T) {
+	tn := startNode(t, Config{Rate: 200, Tick: 20 * time.Millisecond})
+	c := dialSSE(t, tn.srv.URL+"/api/stream?events=0", nil)
+	w := dialWS(t, wsURL(tn.srv)+"?events=0")
+	for range 5 {
+		ev, err := c.next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ev.name != "batch" {
+			continue
+		}
+		if strings.Contains(ev.data, `"events"`) || !strings.Contains(ev.data, `"totals"`) {
+			t.Fatalf("summary batch: %s", ev.data)
+		}
+	}
+	_ = w.SetReadDeadline(time.Now().Add(10 * time.Second))
+	_, data, err := w.ReadMessage()
+	if err != nil || strings.Contains(string(data), `"events"`) || !strings.Contains(string(data), `"totals"`) {
+		t.Fatalf("ws summary batch: %s %v", data, err)
+	}
+	req, _ := http.NewRequest(http.MethodGet, tn.srv.URL+"/api/stream?events=maybe", nil)
+	if code, _ := getJSON(t, req); code != http.StatusBadRequest {
+		t.Fatalf("events=maybe: %d, want 400", code)
+	}
+}
+
+// Beyond --max-clients a transport answers 503 with Retry-After, and the
+// stats count the clients of each transport.
+func TestMaxClients(t *testing.T) {
+	tn := startNode(t, Config{MaxClients: 2, Tick: 20 * time.Millisecond})
+	dialSSE(t, tn.srv.URL+"/api/stream", nil)
+	dialSSE(t, tn.srv.URL+"/api/stream", nil)
+	dialWS(t, wsURL(tn.srv))
+	resp, err := http.Get(tn.srv.URL + "/api/stream")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("third SSE client: %s, Retry-After %q", resp.Status, resp.Header.Get("Retry-After"))
+	}
+	dialWS(t, wsURL(tn.srv))
+	_, wresp, err := websocket.DefaultDialer.Dial(wsURL(tn.srv), nil)
+	if err == nil || wresp == nil || wresp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("third WebSocket client: %v %v", wresp, err)
+	}
+	req, _ := http.NewRequest(http.MethodGet, tn.srv.URL+"/api/stats", nil)
+	_, body := getJSON(t, req)
+	clients, _ := body["clients"].(map[string]any)
+	if clients["sse"] != 2.0 || clients["ws"] != 2.0 {
+		t.Fatalf("clients %v, want 2 SSE and 2 WebSocket", body["clients"])
+	}
+}

@@ -28,8 +28,10 @@ import (
 
 // Hub formats the server reads; the node registers their encoders.
 const (
-	FormatJSON = "json" // the batch JSON, one WebSocket message per batch
-	FormatSSE  = "sse"  // the batch JSON as an SSE "batch" event
+	FormatJSON        = "json"         // the batch JSON, one WebSocket message per batch
+	FormatJSONSummary = "json-summary" // the same without events (?events=0)
+	FormatSSE         = "sse"          // the batch JSON as an SSE "batch" event
+	FormatSSESummary  = "sse-summary"  // the same without events (?events=0)
 )
 
 // StatsSource gives the state right now, between batches.
@@ -49,6 +51,26 @@ type Config struct {
 	App fs.FS
 	// Static holds style.css and vendor/ served under /static/.
 	Static fs.FS
+	// MaxClients bounds the clients of each transport (SSE stream, page
+	// stream, WebSocket); beyond it new clients get 503 with Retry-After.
+	// Default 10000.
+	MaxClients int
+}
+
+// statsBody is GET /api/stats: the coalescer's state plus the fan-out's.
+type statsBody struct {
+	coalescer.Snapshot
+	// Clients counts connected clients per transport.
+	Clients map[string]int `json:"clients"`
+	// Fanout reports what slow clients cost: batches skipped by clients
+	// that fell behind, and clients disconnected for being too slow.
+	Fanout fanoutStats `json:"fanout"`
+}
+
+type fanoutStats struct {
+	Skipped         uint64 `json:"skipped"`
+	SlowDisconnects uint64 `json:"slowDisconnects"`
+	MaxClients      int    `json:"maxClients"`
 }
 
 // New returns the router.
@@ -69,12 +91,22 @@ func New(cfg Config, h *hub.Hub, st StatsSource, page *web.Renderer) http.Handle
 	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
+	maxClients := cfg.MaxClients
+	if maxClients <= 0 {
+		maxClients = 10000
+	}
+	gates := map[string]*hub.Gate{"sse": hub.NewGate(maxClients), "page": hub.NewGate(maxClients), "ws": hub.NewGate(maxClients)}
 	r.Get("/api/stats", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, http.StatusOK, st.Snapshot())
+		body := statsBody{Snapshot: st.Snapshot(), Clients: make(map[string]int, len(gates)),
+			Fanout: fanoutStats{Skipped: h.Skipped(), SlowDisconnects: h.SlowDisconnects(), MaxClients: maxClients}}
+		for name, g := range gates {
+			body.Clients[name] = g.Clients()
+		}
+		writeJSON(w, http.StatusOK, body)
 	})
-	r.Method(http.MethodGet, "/api/stream", &sse.Handler{Hub: h, Format: FormatSSE, Logger: log})
-	r.Method(http.MethodGet, "/ui/stream", &sse.Handler{Hub: h, Format: web.Format, Logger: log})
-	r.Method(http.MethodGet, "/ws", &ws.Handler{Hub: h, Format: FormatJSON, AllowedOrigins: cfg.AllowedOrigins, Logger: log})
+	r.Method(http.MethodGet, "/api/stream", &sse.Handler{Hub: h, Format: FormatSSE, SummaryFormat: FormatSSESummary, Gate: gates["sse"], Logger: log})
+	r.Method(http.MethodGet, "/ui/stream", &sse.Handler{Hub: h, Format: web.Format, Gate: gates["page"], Logger: log})
+	r.Method(http.MethodGet, "/ws", &ws.Handler{Hub: h, Format: FormatJSON, SummaryFormat: FormatJSONSummary, Gate: gates["ws"], AllowedOrigins: cfg.AllowedOrigins, Logger: log})
 	r.Get("/", web.PageHandler(h, page))
 	r.Head("/", web.PageHandler(h, page))
 	if cfg.Static != nil {

@@ -12,6 +12,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
+	"net"
 	"net/http"
 	"strconv"
 	"time"
@@ -55,6 +57,16 @@ func AppendEvent(dst []byte, e Event) []byte {
 	return append(dst, '\n')
 }
 
+// EncodeSummary is the hub encoder for ?events=0: the batch without its
+// events, for light clients.
+func EncodeSummary(b *batch.Batch) ([]byte, error) {
+	data, err := batch.SummaryJSON(b)
+	if err != nil {
+		return nil, fmt.Errorf("encode batch %d: %w", b.Seq, err)
+	}
+	return AppendEvent(make([]byte, 0, len(data)+64), Event{ID: strconv.FormatUint(b.Seq, 10), Name: "batch", Data: data}), nil
+}
+
 // EncodeBatch is the hub encoder for the JSON stream: one "batch" event per
 // tick whose id is the seq.
 func EncodeBatch(b *batch.Batch) ([]byte, error) {
@@ -72,10 +84,18 @@ type Handler struct {
 	// Format is the hub format written to clients; its bytes must be
 	// complete SSE events.
 	Format string
-	// Heartbeat is the idle time after which a comment is sent. Default 15s.
+	// SummaryFormat, when set, is written instead of Format to clients that
+	// ask for ?events=0 (batches without their events).
+	SummaryFormat string
+	// Gate bounds the clients; when full, new clients get 503 with
+	// Retry-After. Nil admits everyone.
+	Gate *hub.Gate
+	// Heartbeat is the idle time after which a comment is sent, give or
+	// take 20% per client so that thousands of idle clients do not all wake
+	// together. Default 15s.
 	Heartbeat time.Duration
 	// WriteTimeout bounds every write; a client that cannot take a write in
-	// that time is disconnected. Default 10s.
+	// that time is too slow and is disconnected. Default 5s.
 	WriteTimeout time.Duration
 	// Retry is the reconnection delay suggested to clients. Default 1s.
 	Retry time.Duration
@@ -106,8 +126,27 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		httperr.Write(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	heartbeat := cmpOr(h.Heartbeat, 15*time.Second)
-	writeTimeout := cmpOr(h.WriteTimeout, 10*time.Second)
+	format := h.Format
+	switch r.URL.Query().Get("events") {
+	case "", "1", "true":
+	case "0", "false":
+		if h.SummaryFormat != "" {
+			format = h.SummaryFormat
+		}
+	default:
+		httperr.Write(w, http.StatusBadRequest, "events must be 0 or 1")
+		return
+	}
+	if h.Gate != nil {
+		if !h.Gate.Enter() {
+			w.Header().Set("Retry-After", strconv.Itoa(1+rand.IntN(5)))
+			httperr.Write(w, http.StatusServiceUnavailable, fmt.Sprintf("too many stream clients (limit %d): retry later", h.Gate.Max()))
+			return
+		}
+		defer h.Gate.Leave()
+	}
+	heartbeat := jittered(cmpOr(h.Heartbeat, 15*time.Second))
+	writeTimeout := cmpOr(h.WriteTimeout, 5*time.Second)
 	retry := cmpOr(h.Retry, time.Second)
 	log := h.Logger
 	if log == nil {
@@ -126,10 +165,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if err := rc.SetWriteDeadline(time.Now().Add(writeTimeout)); err != nil && !errors.Is(err, http.ErrNotSupported) {
 			return err
 		}
-		if _, err := w.Write(p); err != nil {
-			return err
+		_, err := w.Write(p)
+		if err == nil {
+			err = rc.Flush()
 		}
-		return rc.Flush()
+		if isTimeout(err) {
+			h.Hub.NoteSlow()
+		}
+		return err
 	}
 
 	sub := h.Hub.Subscribe(resume)
@@ -154,6 +197,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		case <-sub.Ready():
 		}
 		frames, gap, err := sub.Take()
+		if errors.Is(err, hub.ErrTooSlow) {
+			_ = write(AppendEvent(nil, Event{Name: "error", Data: []byte(`{"error":"client too slow: it kept falling behind the stream; reconnect to resume"}`)}))
+			log.Info("sse client too slow, disconnected", "remote", r.RemoteAddr)
+			return
+		}
 		if err != nil {
 			return // hub closed: the server is shutting down
 		}
@@ -164,7 +212,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			out = AppendEvent(out, Event{Name: "reset", Data: fmt.Appendf(nil, `{"seq":%d}`, frames[0].Seq())})
 		}
 		for _, f := range frames {
-			out = append(out, f.Bytes(h.Format)...)
+			out = append(out, f.Bytes(format)...)
 		}
 		if len(out) == 0 {
 			continue
@@ -175,6 +223,16 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		idle.Reset(heartbeat)
 	}
+}
+
+// jittered spreads d by ±20%.
+func jittered(d time.Duration) time.Duration {
+	return d - d/5 + time.Duration(rand.Int64N(int64(d/5)*2+1))
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }
 
 func cmpOr(d, def time.Duration) time.Duration {

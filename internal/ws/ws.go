@@ -8,7 +8,11 @@ package ws
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
+	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -27,11 +31,18 @@ type Handler struct {
 	Hub *hub.Hub
 	// Format is the hub format sent, one text message per frame.
 	Format string
+	// SummaryFormat, when set, is sent instead to clients that ask for
+	// ?events=0 (batches without their events).
+	SummaryFormat string
+	// Gate bounds the clients; when full, new clients get 503 with
+	// Retry-After. Nil admits everyone.
+	Gate *hub.Gate
 	// AllowedOrigins lists origins (scheme://host[:port]) allowed besides
 	// the server's own. "*" allows any. Requests without an Origin header
 	// (non-browser clients) are allowed: Origin checks protect browsers.
 	AllowedOrigins []string
-	// WriteTimeout bounds every write. Default 10s.
+	// WriteTimeout bounds every write; a client that cannot take a write in
+	// that time is too slow and is disconnected. Default 5s.
 	WriteTimeout time.Duration
 	// PingInterval is the time between pings; a peer that does not answer
 	// within two intervals is disconnected. Default 20s.
@@ -92,6 +103,25 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		resume = hub.Resume{After: seq, Set: true}
 	}
+	format := h.Format
+	switch r.URL.Query().Get("events") {
+	case "", "1", "true":
+	case "0", "false":
+		if h.SummaryFormat != "" {
+			format = h.SummaryFormat
+		}
+	default:
+		httperr.Write(w, http.StatusBadRequest, "events must be 0 or 1")
+		return
+	}
+	if h.Gate != nil {
+		if !h.Gate.Enter() {
+			w.Header().Set("Retry-After", strconv.Itoa(1+rand.IntN(5)))
+			httperr.Write(w, http.StatusServiceUnavailable, fmt.Sprintf("too many WebSocket clients (limit %d): retry later", h.Gate.Max()))
+			return
+		}
+		defer h.Gate.Leave()
+	}
 	up := websocket.Upgrader{
 		// The origin was checked above, with a JSON error for refusals.
 		CheckOrigin: func(*http.Request) bool { return true },
@@ -104,13 +134,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		log.Debug("websocket upgrade failed", "err", err)
 		return
 	}
-	h.serve(r.Context(), conn, resume, log)
+	h.serve(r.Context(), conn, resume, format, log)
 }
 
-func (h *Handler) serve(ctx context.Context, conn *websocket.Conn, resume hub.Resume, log *slog.Logger) {
+func (h *Handler) serve(ctx context.Context, conn *websocket.Conn, resume hub.Resume, format string, log *slog.Logger) {
 	writeTimeout := h.WriteTimeout
 	if writeTimeout <= 0 {
-		writeTimeout = 10 * time.Second
+		writeTimeout = 5 * time.Second
 	}
 	ping := h.PingInterval
 	if ping <= 0 {
@@ -156,11 +186,16 @@ func (h *Handler) serve(ctx context.Context, conn *websocket.Conn, resume hub.Re
 			case <-sub.Ready():
 			}
 			frames, _, err := sub.Take()
+			if errors.Is(err, hub.ErrTooSlow) {
+				closeMsg = websocket.FormatCloseMessage(websocket.ClosePolicyViolation, "too slow: kept falling behind the stream")
+				log.Info("websocket client too slow, disconnected", "remote", conn.RemoteAddr().String())
+				return nil
+			}
 			if err != nil {
 				return nil // hub closed: going away
 			}
 			for _, f := range frames {
-				data := f.Bytes(h.Format)
+				data := f.Bytes(format)
 				if data == nil {
 					continue
 				}
@@ -172,6 +207,10 @@ func (h *Handler) serve(ctx context.Context, conn *websocket.Conn, resume hub.Re
 		}
 	}()
 	if err != nil {
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			h.Hub.NoteSlow()
+		}
 		log.Debug("websocket client gone", "err", err)
 		closeMsg = nil
 	}

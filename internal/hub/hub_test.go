@@ -1,8 +1,11 @@
 package hub
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"io"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -206,15 +209,53 @@ func TestConcurrentTake(t *testing.T) {
 	wg.Wait()
 }
 
-func BenchmarkPublish1000Subscribers(b *testing.B) {
-	var calls int
-	h := newHub(b, Config{}, &calls)
-	for range 1000 {
-		h.Subscribe(Resume{})
-	}
-	b.ReportAllocs()
-	for i := 0; b.Loop(); i++ {
-		h.Publish(&batch.Batch{Seq: uint64(i + 1)})
+// BenchmarkFanOut measures delivery through the hub to N subscribers, each
+// with its own goroutine taking frames and writing their bytes (to a
+// discarding writer), as a transport does. One op is one batch published
+// and delivered to every subscriber; ns/delivery and allocs/delivery are
+// per subscriber and batch.
+func BenchmarkFanOut(b *testing.B) {
+	for _, n := range []int{1000, 10000} {
+		b.Run(fmt.Sprintf("subscribers=%d", n), func(b *testing.B) {
+			frame := bytes.Repeat([]byte("x"), 600) // a small batch as an SSE frame
+			h, err := New(Config{Encoders: map[string]Encoder{"sse": func(*batch.Batch) ([]byte, error) { return frame, nil }}})
+			if err != nil {
+				b.Fatal(err)
+			}
+			var delivered sync.WaitGroup
+			var done sync.WaitGroup
+			for range n {
+				s := h.Subscribe(Resume{})
+				done.Go(func() {
+					defer s.Close()
+					for range s.Ready() {
+						frames, _, err := s.Take()
+						if err != nil {
+							return
+						}
+						for _, f := range frames {
+							_, _ = io.Discard.Write(f.Bytes("sse"))
+							delivered.Done()
+						}
+					}
+				})
+			}
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				delivered.Add(n)
+				h.Publish(&batch.Batch{Seq: uint64(i + 1)})
+				delivered.Wait()
+			}
+			b.StopTimer()
+			runtime.ReadMemStats(&after)
+			deliveries := float64(b.N * n)
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/deliveries, "ns/delivery")
+			b.ReportMetric(float64(after.Mallocs-before.Mallocs)/deliveries, "allocs/delivery")
+			h.Close()
+			done.Wait()
+		})
 	}
 }
 

@@ -83,14 +83,34 @@ func (c Config) withDefaults() Config {
 // Pipeline is a bounded queue in front of a pool of workers.
 type Pipeline struct {
 	cfg  Config
-	proc Processor
 	rec  Recorder
 	q    *queue
 	est  *estimator
-	// expect is the processor's own expectation of service times, if any.
+	busy atomic.Int64
+	ran  atomic.Bool
+
+	// Live settings, changed while running by the Set methods.
+	proc    atomic.Pointer[procBox]
+	noShed  atomic.Bool  // the FIFO baseline sheds only expired events
+	workers atomic.Int64 // the number of workers wanted
+
+	mu      sync.Mutex // guards the worker pool below
+	pool    []chan struct{}
+	wg      sync.WaitGroup
+	workCtx context.Context // set once Run starts; nil before
+}
+
+// procBox holds the processor with its own expectation of service times,
+// if it has one, so both change together.
+type procBox struct {
+	proc   Processor
 	expect Expecter
-	busy   atomic.Int64
-	ran    atomic.Bool
+}
+
+func boxProcessor(proc Processor) *procBox {
+	b := &procBox{proc: proc}
+	b.expect, _ = proc.(Expecter)
+	return b
 }
 
 // New returns a pipeline that processes events with proc and reports every
@@ -115,8 +135,10 @@ func New(cfg Config, proc Processor, rec Recorder) (*Pipeline, error) {
 	if proc == nil || rec == nil {
 		return nil, errors.New("pipeline: processor and recorder are required")
 	}
-	p := &Pipeline{cfg: cfg, proc: proc, rec: rec, q: newQueue(cfg.Policy, cfg.QueueCap), est: newEstimator(cfg.ServiceQuantile)}
-	p.expect, _ = proc.(Expecter)
+	p := &Pipeline{cfg: cfg, rec: rec, q: newQueue(cfg.Policy, cfg.QueueCap), est: newEstimator(cfg.ServiceQuantile)}
+	p.proc.Store(boxProcessor(proc))
+	p.noShed.Store(cfg.Policy == FIFO)
+	p.workers.Store(int64(cfg.Workers))
 	return p, nil
 }
 
@@ -146,12 +168,12 @@ func (p *Pipeline) Submit(ev event.Event) (bool, event.Reason) {
 
 // need is the time an item must have left to be worth starting.
 func (p *Pipeline) need(it item) time.Duration {
-	if p.cfg.Policy == FIFO {
+	if p.noShed.Load() {
 		return 0
 	}
 	var d time.Duration
-	if p.expect != nil {
-		d = p.expect.Expect(it.ev)
+	if e := p.proc.Load().expect; e != nil {
+		d = e.Expect(it.ev)
 	}
 	return d + p.est.extra()
 }
@@ -179,10 +201,11 @@ type Gauges struct {
 
 // Gauges returns the pipeline's current load.
 func (p *Pipeline) Gauges() Gauges {
+	depth, capacity := p.q.size()
 	return Gauges{
-		QueueDepth: p.q.len(),
-		QueueCap:   p.cfg.QueueCap,
-		Workers:    p.cfg.Workers,
+		QueueDepth: depth,
+		QueueCap:   capacity,
+		Workers:    int(p.workers.Load()),
 		Busy:       int(p.busy.Load()),
 	}
 }
@@ -200,15 +223,17 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopWork()
 
-	var wg sync.WaitGroup
-	for range p.cfg.Workers {
-		wg.Go(func() { p.work(workCtx) })
+	p.mu.Lock()
+	p.workCtx = workCtx
+	for range p.workers.Load() {
+		p.startWorker()
 	}
+	p.mu.Unlock()
 	<-ctx.Done()
 	p.q.close()
 
 	drained := make(chan struct{})
-	go func() { wg.Wait(); close(drained) }()
+	go func() { p.wg.Wait(); close(drained) }()
 	timer := time.NewTimer(p.cfg.DrainTimeout)
 	select {
 	case <-drained:
@@ -232,13 +257,68 @@ type drop struct {
 	reason event.Reason
 }
 
-func (p *Pipeline) work(ctx context.Context) {
+// startWorker adds a worker to the pool. Called with p.mu held, once Run
+// has started.
+func (p *Pipeline) startWorker() {
+	quit := make(chan struct{})
+	p.pool = append(p.pool, quit)
+	ctx := p.workCtx
+	p.wg.Go(func() { p.work(ctx, quit) })
+}
+
+// SetWorkers resizes the worker pool while running. Extra workers finish
+// the event they are processing, then leave; nothing is cancelled.
+func (p *Pipeline) SetWorkers(n int) error {
+	if n < 1 {
+		return fmt.Errorf("pipeline: workers must be at least 1, got %d", n)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.workers.Store(int64(n))
+	if p.workCtx == nil {
+		return nil // Run starts them
+	}
+	for len(p.pool) < n {
+		p.startWorker()
+	}
+	for len(p.pool) > n {
+		last := len(p.pool) - 1
+		close(p.pool[last])
+		p.pool = p.pool[:last]
+	}
+	return nil
+}
+
+// SetQueue changes the queue's capacity and policy while running. Queued
+// events move to the new queue in deadline order; when the new capacity is
+// smaller, the policy chooses which ones are dropped as queue-full.
+func (p *Pipeline) SetQueue(capacity int, policy Policy) error {
+	if capacity < 1 {
+		return fmt.Errorf("pipeline: queue capacity must be at least 1, got %d", capacity)
+	}
+	if _, err := ParsePolicy(string(policy)); err != nil {
+		return fmt.Errorf("pipeline: %w", err)
+	}
+	p.noShed.Store(policy == FIFO)
+	for _, it := range p.q.reshape(policy, capacity) {
+		p.finish(it.ev, event.Dropped, event.QueueFull)
+	}
+	return nil
+}
+
+// SetProcessor replaces the processor while running; events already being
+// processed finish with the old one.
+func (p *Pipeline) SetProcessor(proc Processor) {
+	p.proc.Store(boxProcessor(proc))
+}
+
+func (p *Pipeline) work(ctx context.Context, quit <-chan struct{}) {
 	var drops []drop
 	var now time.Time // when the last item was selected: its start
 	sel := func(d discipline) (item, bool) {
 		now = p.cfg.Now()
 		for d.len() > 0 {
-			it := d.next(p.cfg.Workers)
+			it := d.next(int(p.workers.Load()))
 			if reason, ok := p.startable(it, now); !ok {
 				drops = append(drops, drop{it, reason})
 				continue
@@ -269,7 +349,12 @@ func (p *Pipeline) work(ctx context.Context) {
 		return n > 0
 	}
 	for {
-		it, got, open := p.q.pop(ctx, sel, report)
+		select {
+		case <-quit:
+			return
+		default:
+		}
+		it, got, open := p.q.pop(ctx, quit, sel, report)
 		if !got {
 			if !open {
 				return
@@ -286,7 +371,7 @@ func (p *Pipeline) process(ctx context.Context, it item, start time.Time) {
 	ev := it.ev
 	p.busy.Add(1)
 	wctx, cancel := context.WithDeadline(ctx, it.deadline)
-	err := p.proc.Process(wctx, ev)
+	err := p.proc.Load().proc.Process(wctx, ev)
 	cancel()
 	now := p.cfg.Now()
 	p.busy.Add(-1)
@@ -311,8 +396,8 @@ func (p *Pipeline) process(ctx context.Context, it item, start time.Time) {
 // already ran past the expectation.
 func (p *Pipeline) learn(ev event.Event, took time.Duration, err error, now time.Time) {
 	var expected time.Duration
-	if p.expect != nil {
-		expected = p.expect.Expect(ev)
+	if e := p.proc.Load().expect; e != nil {
+		expected = e.Expect(ev)
 	}
 	extra := took - expected
 	if err != nil && extra <= 0 {

@@ -67,7 +67,7 @@ type selector func(d discipline) (item, bool)
 // once ctx is done or the queue is closed and empty. A call that only
 // dropped items returns got false and open true, so the caller reports the
 // drops before waiting again.
-func (q *queue) pop(ctx context.Context, sel selector, dropped func() bool) (it item, got, open bool) {
+func (q *queue) pop(ctx context.Context, quit <-chan struct{}, sel selector, dropped func() bool) (it item, got, open bool) {
 	for {
 		q.mu.Lock()
 		if q.d.len() > 0 {
@@ -90,6 +90,11 @@ func (q *queue) pop(ctx context.Context, sel selector, dropped func() bool) (it 
 		select {
 		case <-q.ready:
 		case <-q.done:
+		case <-quit:
+			// Leaving the pool: pass on a wake-up this worker may have
+			// been the one to get.
+			q.wake()
+			return item{}, false, false
 		case <-ctx.Done():
 			return item{}, false, false
 		}
@@ -121,4 +126,37 @@ func (q *queue) len() int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	return q.d.len()
+}
+
+// size returns the queue's length and capacity together.
+func (q *queue) size() (n, capacity int) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.d.len(), q.cap
+}
+
+// reshape moves the queued items into a new discipline of the given policy
+// and capacity, and returns the items that no longer fit.
+func (q *queue) reshape(p Policy, capacity int) (dropped []item) {
+	q.mu.Lock()
+	next := newDiscipline(p, capacity)
+	for q.d.len() > 0 {
+		it := q.d.removeFirst()
+		if next.len() < capacity {
+			next.push(it)
+			continue
+		}
+		if old, evicted := next.evictFor(it); evicted {
+			dropped = append(dropped, old)
+		} else {
+			dropped = append(dropped, it)
+		}
+	}
+	q.d, q.cap = next, capacity
+	more := next.len() > 0
+	q.mu.Unlock()
+	if more {
+		q.wake()
+	}
+	return dropped
 }

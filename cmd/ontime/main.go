@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/ontime-rt/ontime/internal/config"
 	"github.com/ontime-rt/ontime/internal/node"
 	"github.com/ontime-rt/ontime/internal/pipeline"
 )
@@ -128,26 +129,27 @@ func validate(o options) error {
 	if _, _, err := net.SplitHostPort(o.addr); err != nil {
 		errs = append(errs, fmt.Errorf("--addr %q: want host:port: %w", o.addr, err))
 	}
-	if n.Rate < 0 || n.Rate > 1e6 || n.Rate != n.Rate {
-		errs = append(errs, fmt.Errorf("--rate %g: want 0 (off) to 1000000 events/s", n.Rate))
+	maxMs := time.Duration(config.MaxMs) * time.Millisecond
+	if n.Rate < 0 || n.Rate > config.MaxRate || n.Rate != n.Rate {
+		errs = append(errs, fmt.Errorf("--rate %g: want 0 (off) to %d events/s", n.Rate, config.MaxRate))
 	}
-	if n.Deadline < time.Millisecond || n.Deadline > time.Minute {
-		errs = append(errs, fmt.Errorf("--deadline %s: want 1ms to 1m", n.Deadline))
+	if n.Deadline < time.Millisecond || n.Deadline > maxMs {
+		errs = append(errs, fmt.Errorf("--deadline %s: want 1ms to %s", n.Deadline, maxMs))
 	}
-	if n.Work < 0 || n.Work > time.Minute {
-		errs = append(errs, fmt.Errorf("--work %s: want 0 to 1m", n.Work))
+	if n.Work < 0 || n.Work > maxMs {
+		errs = append(errs, fmt.Errorf("--work %s: want 0 to %s", n.Work, maxMs))
 	}
-	if n.Workers < 1 || n.Workers > 10000 {
-		errs = append(errs, fmt.Errorf("--workers %d: want 1 to 10000", n.Workers))
+	if n.Workers < 1 || n.Workers > config.MaxWorkers {
+		errs = append(errs, fmt.Errorf("--workers %d: want 1 to %d", n.Workers, config.MaxWorkers))
 	}
-	if n.Queue < 1 || n.Queue > 1_000_000 {
-		errs = append(errs, fmt.Errorf("--queue %d: want 1 to 1000000", n.Queue))
+	if n.Queue < 1 || n.Queue > config.MaxQueueCap {
+		errs = append(errs, fmt.Errorf("--queue %d: want 1 to %d", n.Queue, config.MaxQueueCap))
 	}
 	if n.MaxClients < 1 || n.MaxClients > 1_000_000 {
 		errs = append(errs, fmt.Errorf("--max-clients %d: want 1 to 1000000", n.MaxClients))
 	}
-	if n.Tick < 10*time.Millisecond || n.Tick > 10*time.Second {
-		errs = append(errs, fmt.Errorf("--tick %s: want 10ms to 10s", n.Tick))
+	if minT, maxT := time.Duration(config.MinTickMs)*time.Millisecond, time.Duration(config.MaxTickMs)*time.Millisecond; n.Tick < minT || n.Tick > maxT {
+		errs = append(errs, fmt.Errorf("--tick %s: want %s to %s", n.Tick, minT, maxT))
 	}
 	for _, origin := range n.AllowedOrigins {
 		if origin != "*" && !strings.Contains(origin, "://") {

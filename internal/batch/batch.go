@@ -7,6 +7,7 @@ package batch
 import (
 	"encoding/json"
 
+	"github.com/ontime-rt/ontime/internal/config"
 	"github.com/ontime-rt/ontime/internal/event"
 	"github.com/ontime-rt/ontime/internal/stats"
 )
@@ -33,6 +34,8 @@ type Batch struct {
 	// Events are at most the newest MaxEvents results of this tick, oldest
 	// first (in the order they finished).
 	Events []Event `json:"events"`
+	// Config is the configuration in force when the batch was made.
+	Config *config.Settings `json:"config,omitempty"`
 }
 
 // MaxEvents bounds Batch.Events.

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/ontime-rt/ontime/internal/batch"
+	"github.com/ontime-rt/ontime/internal/config"
 	"github.com/ontime-rt/ontime/internal/event"
 	"github.com/ontime-rt/ontime/internal/pipeline"
 	"github.com/ontime-rt/ontime/internal/stats"
@@ -43,11 +44,15 @@ type Config struct {
 	// its previous call (the generator's TakeLateness); each batch reports
 	// it beside the tick's own jitter.
 	Lateness func() time.Duration
+	// Settings, when set, returns the settings in force; every batch
+	// carries them so clients show what is in force.
+	Settings func() *config.Settings
 }
 
 // Coalescer tallies outcomes and publishes one batch per tick.
 type Coalescer struct {
 	cfg     Config
+	tickNs  atomic.Int64 // the tick in force; SetTick changes it
 	gauges  Gauger
 	out     Publisher
 	started time.Time
@@ -56,7 +61,7 @@ type Coalescer struct {
 	tickReceived atomic.Uint64 // since the last cut
 
 	mu     sync.Mutex
-	tick   stats.Counts
+	counts stats.Counts // this tick's
 	totals stats.Counts
 	hist   *stats.Histogram
 	recent [batch.MaxEvents]event.Result // ring of the tick's newest results
@@ -79,8 +84,22 @@ func New(cfg Config, g Gauger, out Publisher) (*Coalescer, error) {
 	if g == nil || out == nil {
 		return nil, errors.New("coalescer: gauges and publisher are required")
 	}
-	return &Coalescer{cfg: cfg, gauges: g, out: out, started: cfg.Now(), hist: stats.NewHistogram(), jitter: stats.NewHistogram()}, nil
+	c := &Coalescer{cfg: cfg, gauges: g, out: out, started: cfg.Now(), hist: stats.NewHistogram(), jitter: stats.NewHistogram()}
+	c.tickNs.Store(int64(cfg.Tick))
+	return c, nil
 }
+
+// SetTick changes the batch period while running; it takes effect from the
+// next tick.
+func (c *Coalescer) SetTick(d time.Duration) error {
+	if d < time.Millisecond {
+		return errors.New("coalescer: tick must be at least 1ms")
+	}
+	c.tickNs.Store(int64(d))
+	return nil
+}
+
+func (c *Coalescer) tick() time.Duration { return time.Duration(c.tickNs.Load()) }
 
 // Admit counts a received event.
 func (c *Coalescer) Admit(event.Event) {
@@ -91,7 +110,7 @@ func (c *Coalescer) Admit(event.Event) {
 // Finish counts an event's final outcome.
 func (c *Coalescer) Finish(r event.Result) {
 	c.mu.Lock()
-	c.tick.Finish(r)
+	c.counts.Finish(r)
 	c.totals.Finish(r)
 	if r.Processed() {
 		c.hist.Record(r.Latency())
@@ -108,10 +127,11 @@ func (c *Coalescer) Finish(r event.Result) {
 // How late each tick fires is measured and published: ontime reports its own
 // punctuality.
 func (c *Coalescer) Run(ctx context.Context) error {
-	start := c.cfg.Now()
-	n := int64(1) // the tick being waited for
-	due := start.Add(c.cfg.Tick)
-	timer := time.NewTimer(c.cfg.Tick)
+	tick := c.tick()
+	start := c.cfg.Now() // the schedule's origin: ticks are due at start + n*tick
+	n := int64(1)        // the tick being waited for
+	due := start.Add(tick)
+	timer := time.NewTimer(tick)
 	defer timer.Stop()
 	for {
 		select {
@@ -121,19 +141,23 @@ func (c *Coalescer) Run(ctx context.Context) error {
 		case <-timer.C:
 		}
 		c.out.Publish(c.cut(c.cfg.Now().Sub(due)))
+		if t := c.tick(); t != tick {
+			// A new period: re-anchor the schedule on the tick just made.
+			tick, start, n = t, due, 0
+		}
 		now := c.cfg.Now()
 		n++
-		if missed := start.Add(time.Duration(n) * c.cfg.Tick); !missed.After(now) {
+		if missed := start.Add(time.Duration(n) * tick); !missed.After(now) {
 			// Publishing overran the next tick: count how late it is in
 			// the jitter, then fold it (and any later) into the next batch.
 			c.mu.Lock()
 			c.jitter.Record(now.Sub(missed))
 			c.mu.Unlock()
-			for !start.Add(time.Duration(n) * c.cfg.Tick).After(now) {
+			for !start.Add(time.Duration(n) * tick).After(now) {
 				n++
 			}
 		}
-		due = start.Add(time.Duration(n) * c.cfg.Tick)
+		due = start.Add(time.Duration(n) * tick)
 		timer.Reset(due.Sub(now))
 	}
 }
@@ -153,13 +177,13 @@ func (c *Coalescer) cut(jitter time.Duration) *batch.Batch {
 		Seq:       c.seq,
 		At:        c.cfg.Now().UnixMilli(),
 		StartedAt: c.started.UnixMilli(),
-		TickMs:    c.cfg.Tick.Milliseconds(),
-		Counts:    c.tick.Clone(),
+		TickMs:    c.tick().Milliseconds(),
+		Counts:    c.counts.Clone(),
 		Totals:    stats.TotalsOf(c.totals),
 		Latency:   c.hist.Summary(),
 		Events:    c.recentEvents(),
 	}
-	c.tick = stats.Counts{}
+	c.counts = stats.Counts{}
 	c.hist.Reset()
 	c.nrec = 0
 	c.mu.Unlock()
@@ -170,6 +194,9 @@ func (c *Coalescer) cut(jitter time.Duration) *batch.Batch {
 	b.Totals.InFlight = b.Totals.Received - b.Totals.Finished()
 	b.Health = healthOf(g, b.Counts)
 	b.Health.TickJitterMs = stats.Millis(jitter)
+	if c.cfg.Settings != nil {
+		b.Config = c.cfg.Settings()
+	}
 	b.Health.ScheduleErrorMs = stats.Millis(lateness)
 	return b
 }
@@ -219,9 +246,9 @@ func (c *Coalescer) Snapshot() Snapshot {
 	c.mu.Lock()
 	s := Snapshot{
 		Totals: stats.TotalsOf(c.totals), Seq: c.seq, StartedAt: c.started.UnixMilli(),
-		TickMs: c.cfg.Tick.Milliseconds(), TickJitter: c.jitter.Summary(),
+		TickMs: c.tick().Milliseconds(), TickJitter: c.jitter.Summary(),
 	}
-	tick := c.tick.Clone()
+	tick := c.counts.Clone()
 	c.mu.Unlock()
 	s.Totals.Received = c.received.Load()
 	s.Totals.InFlight = s.Totals.Received - s.Totals.Finished()

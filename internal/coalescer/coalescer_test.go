@@ -231,3 +231,31 @@ func TestSnapshotConservation(t *testing.T) {
 		t.Fatalf("queue 9/10 is %q, want overloaded", s.Health.Status)
 	}
 }
+
+// A new tick takes effect from the next tick, re-anchored on it.
+func TestSetTickLive(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		slow := &slowSink{}
+		c, err := New(Config{Tick: 100 * time.Millisecond}, gauges{}, slow)
+		if err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		stop := run(t, c)
+		time.Sleep(250 * time.Millisecond)
+		if err := c.SetTick(50 * time.Millisecond); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(160 * time.Millisecond) // until 410 ms
+		stop()
+		want := []time.Duration{100, 200, 300, 350, 400}
+		for i, w := range want {
+			if got := slow.at[i].Sub(start); got != w*time.Millisecond {
+				t.Fatalf("tick %d at +%s, want +%dms", i, got, w)
+			}
+		}
+		if c.SetTick(0) == nil {
+			t.Fatal("accepted a zero tick")
+		}
+	})
+}

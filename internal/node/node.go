@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/ontime-rt/ontime/frontend-react"
@@ -18,7 +17,6 @@ import (
 	"github.com/ontime-rt/ontime/internal/hub"
 	"github.com/ontime-rt/ontime/internal/pipeline"
 	"github.com/ontime-rt/ontime/internal/server"
-	"github.com/ontime-rt/ontime/internal/source"
 	"github.com/ontime-rt/ontime/internal/sse"
 	"github.com/ontime-rt/ontime/internal/web"
 	"github.com/ontime-rt/ontime/static"
@@ -80,7 +78,7 @@ func (c Config) withDefaults() Config {
 type Node struct {
 	cfg  Config
 	log  *slog.Logger
-	gen  *source.Generator // nil when the generator is off
+	live live
 	pipe *pipeline.Pipeline
 	coal *coalescer.Coalescer
 	hub  *hub.Hub
@@ -116,38 +114,27 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
+	settings := settingsOf(cfg)
+	if err := settings.Validate(); err != nil {
+		return nil, fmt.Errorf("settings: %w", err)
+	}
+	n.live.settings, n.live.current = settings, &settings
 	gauges := &relay{}
-	// The generator is built after the coalescer; its schedule error is
-	// read through this indirection.
-	var lateness func() time.Duration
-	n.coal, err = coalescer.New(coalescer.Config{Tick: cfg.Tick, Lateness: func() time.Duration {
-		if lateness == nil {
-			return 0
-		}
-		return lateness()
-	}}, gauges, n.hub)
+	n.coal, err = coalescer.New(coalescer.Config{
+		Tick:     ms(settings.TickMs),
+		Lateness: n.generatorLateness,
+		Settings: n.currentSettings,
+	}, gauges, n.hub)
 	if err != nil {
 		return nil, err
 	}
-	work := pipeline.Work{Mean: cfg.Work, Dist: cfg.WorkDist}
-	var proc pipeline.Processor = pipeline.Sleep(work)
-	if cfg.CPUWork {
-		proc = pipeline.NewSpin(work)
-	}
-	n.pipe, err = pipeline.New(pipeline.Config{Workers: cfg.Workers, QueueCap: cfg.Queue, Policy: cfg.Policy}, proc, n.coal)
+	n.pipe, err = pipeline.New(pipeline.Config{Workers: settings.Workers, QueueCap: settings.QueueCap, Policy: pipeline.Policy(settings.Policy)}, processorOf(settings), n.coal)
 	if err != nil {
 		return nil, err
 	}
 	gauges.p = n.pipe
-	if cfg.Rate > 0 {
-		n.gen, err = source.NewGenerator(source.GeneratorConfig{Rate: cfg.Rate, Deadline: cfg.Deadline, Poisson: cfg.Poisson}, n.pipe)
-		if err != nil {
-			return nil, err
-		}
-		lateness = n.gen.TakeLateness
-	}
 	app, _ := frontend.App()
-	n.http = server.New(server.Config{AllowedOrigins: cfg.AllowedOrigins, Logger: log, App: app, Static: static.FS, MaxClients: cfg.MaxClients}, n.hub, n.coal, n.page)
+	n.http = server.New(server.Config{AllowedOrigins: cfg.AllowedOrigins, Logger: log, App: app, Static: static.FS, MaxClients: cfg.MaxClients}, n.hub, n.coal, n, n.page)
 	return n, nil
 }
 
@@ -175,19 +162,20 @@ func (n *Node) Run(ctx context.Context, ln net.Listener) error {
 		go func() { serveErr <- srv.Serve(ln) }()
 	}
 
-	genCtx, stopGen := context.WithCancel(ctx)
 	pipeCtx, stopPipe := context.WithCancel(context.WithoutCancel(ctx))
 	coalCtx, stopCoal := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopGen()
 	defer stopPipe()
 	defer stopCoal()
 
-	var wg sync.WaitGroup
 	pipeDone := make(chan struct{})
 	coalDone := make(chan struct{})
-	if n.gen != nil {
-		wg.Go(func() { _ = n.gen.Run(genCtx) })
+	n.live.mu.Lock()
+	n.live.genCtx = context.WithoutCancel(ctx)
+	if err := n.startGenerator(); err != nil {
+		n.live.mu.Unlock()
+		return fmt.Errorf("generator: %w", err)
 	}
+	n.live.mu.Unlock()
 	go func() { _ = n.pipe.Run(pipeCtx); close(pipeDone) }()
 	go func() { _ = n.coal.Run(coalCtx); close(coalDone) }()
 
@@ -197,8 +185,10 @@ func (n *Node) Run(ctx context.Context, ln net.Listener) error {
 	case err = <-serveErr:
 		err = fmt.Errorf("serve: %w", err)
 	}
-	stopGen()
-	wg.Wait()
+	n.live.mu.Lock()
+	n.stopGenerator()
+	n.live.genCtx = nil // Apply no longer restarts it
+	n.live.mu.Unlock()
 	stopPipe()
 	<-pipeDone
 	stopCoal()

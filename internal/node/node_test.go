@@ -478,3 +478,55 @@ func TestMaxClients(t *testing.T) {
 		t.Fatalf("clients %v, want 2 SSE and 2 WebSocket", body["clients"])
 	}
 }
+
+func patch(t *testing.T, url, body, contentType string) (int, map[string]any) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPatch, url, strings.NewReader(body))
+	req.Header.Set("Content-Type", contentType)
+	return getJSON(t, req)
+}
+
+// PATCH /api/config changes the running node; the change shows in the next
+// batches, and conservation holds across it.
+func TestLiveConfig(t *testing.T) {
+	tn := startNode(t, Config{Rate: 100, Tick: 20 * time.Millisecond})
+	req, _ := http.NewRequest(http.MethodGet, tn.srv.URL+"/api/config", nil)
+	code, got := getJSON(t, req)
+	if code != http.StatusOK || got["rate"] != 100.0 || got["policy"] != "edf" || got["workers"] != 4.0 {
+		t.Fatalf("GET /api/config: %d %v", code, got)
+	}
+	code, got = patch(t, tn.srv.URL+"/api/config", `{"rate": 400, "workers": 2, "queueCap": 8, "policy": "lifo", "workMs": 20, "tickMs": 50}`, "application/json")
+	if code != http.StatusOK || got["rate"] != 400.0 || got["workers"] != 2.0 || got["tickMs"] != 50.0 || got["deadlineMs"] != 100.0 {
+		t.Fatalf("PATCH: %d %v", code, got)
+	}
+	c := dialSSE(t, tn.srv.URL+"/api/stream", nil)
+	var b *batch.Batch
+	for b = c.nextBatch(t); b.TickMs != 50; b = c.nextBatch(t) {
+	}
+	if b.Config == nil || b.Config.Rate != 400 || b.Config.Policy != "lifo" || b.Health.Workers != 2 || b.Health.QueueCap != 8 {
+		t.Fatalf("batch after the change: config %+v health %+v", b.Config, b.Health)
+	}
+	// Invalid changes: 400 naming each field, nothing changes.
+	code, got = patch(t, tn.srv.URL+"/api/config", `{"rate": -5, "policy": "random", "workers": 0}`, "application/json")
+	fields, _ := got["fields"].(map[string]any)
+	if code != http.StatusBadRequest || fields["rate"] == nil || fields["policy"] == nil || fields["workers"] == nil {
+		t.Fatalf("invalid PATCH: %d %v", code, got)
+	}
+	for _, bad := range []string{`{"rate": "fast"}`, `{"colour": "red"}`, `{"rate": 1} {}`, `{`, ``} {
+		if code, got := patch(t, tn.srv.URL+"/api/config", bad, "application/json"); code != http.StatusBadRequest || got["error"] == "" {
+			t.Errorf("PATCH %q: %d %v, want 400", bad, code, got)
+		}
+	}
+	if code, _ := patch(t, tn.srv.URL+"/api/config", `{"rate": 1}`, "text/plain"); code != http.StatusUnsupportedMediaType {
+		t.Errorf("PATCH as text/plain: %d, want 415", code)
+	}
+	code, got = patch(t, tn.srv.URL+"/api/config", `{"rate": 0}`, "application/json")
+	if code != http.StatusOK || got["rate"] != 0.0 || got["workers"] != 2.0 {
+		t.Fatalf("turning the generator off: %d %v", code, got)
+	}
+	tn.stop()
+	tot := tn.Snapshot().Totals
+	if tot.InFlight != 0 || tot.Received != tot.OnTime+tot.Late+tot.Dropped {
+		t.Fatalf("totals after live changes: %+v", tot)
+	}
+}

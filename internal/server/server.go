@@ -74,7 +74,7 @@ type fanoutStats struct {
 }
 
 // New returns the router.
-func New(cfg Config, h *hub.Hub, st StatsSource, page *web.Renderer) http.Handler {
+func New(cfg Config, h *hub.Hub, st StatsSource, conf Configurator, page *web.Renderer) http.Handler {
 	log := cfg.Logger
 	if log == nil {
 		log = slog.Default()
@@ -104,6 +104,8 @@ func New(cfg Config, h *hub.Hub, st StatsSource, page *web.Renderer) http.Handle
 		}
 		writeJSON(w, http.StatusOK, body)
 	})
+	r.Get("/api/config", getConfig(conf))
+	r.Patch("/api/config", patchConfig(conf))
 	r.Method(http.MethodGet, "/api/stream", &sse.Handler{Hub: h, Format: FormatSSE, SummaryFormat: FormatSSESummary, Gate: gates["sse"], Logger: log})
 	r.Method(http.MethodGet, "/ui/stream", &sse.Handler{Hub: h, Format: web.Format, Gate: gates["page"], Logger: log})
 	r.Method(http.MethodGet, "/ws", &ws.Handler{Hub: h, Format: FormatJSON, SummaryFormat: FormatJSONSummary, Gate: gates["ws"], AllowedOrigins: cfg.AllowedOrigins, Logger: log})

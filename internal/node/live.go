@@ -1,0 +1,173 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"sync"
+	"time"
+
+	"github.com/ontime-rt/ontime/internal/config"
+	"github.com/ontime-rt/ontime/internal/pipeline"
+	"github.com/ontime-rt/ontime/internal/source"
+)
+
+// live holds the settings in force and applies changes to the running parts.
+type live struct {
+	mu       sync.Mutex
+	settings config.Settings
+	current  *config.Settings // immutable copy handed to batches
+
+	genCtx    context.Context // the generator's parent; nil before Run
+	genCancel context.CancelFunc
+	genDone   chan struct{}
+	lateness  func() time.Duration // of the running generator, nil when off
+}
+
+func ms(v float64) time.Duration { return time.Duration(math.Round(v * float64(time.Millisecond))) }
+
+func msOf(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// settingsOf describes a start-up configuration as live settings.
+func settingsOf(c Config) config.Settings {
+	s := config.Settings{
+		Rate: max(c.Rate, 0), DeadlineMs: msOf(c.Deadline), WorkMs: msOf(c.Work),
+		WorkDist: string(c.WorkDist), Processor: "sleep", Arrivals: "constant",
+		Workers: c.Workers, QueueCap: c.Queue, Policy: string(c.Policy), TickMs: msOf(c.Tick),
+	}
+	d := config.Defaults()
+	if s.WorkDist == "" {
+		s.WorkDist = d.WorkDist
+	}
+	if c.CPUWork {
+		s.Processor = "cpu"
+	}
+	if c.Poisson {
+		s.Arrivals = "poisson"
+	}
+	if s.Workers == 0 {
+		s.Workers = d.Workers
+	}
+	if s.QueueCap == 0 {
+		s.QueueCap = d.QueueCap
+	}
+	if s.Policy == "" {
+		s.Policy = d.Policy
+	}
+	if s.TickMs == 0 {
+		s.TickMs = d.TickMs
+	}
+	return s
+}
+
+// processorOf builds the simulated processor the settings describe.
+func processorOf(s config.Settings) pipeline.Processor {
+	work := pipeline.Work{Mean: ms(s.WorkMs), Dist: pipeline.Dist(s.WorkDist)}
+	if s.Processor == "cpu" {
+		return pipeline.NewSpin(work)
+	}
+	return pipeline.Sleep(work)
+}
+
+// Settings returns the settings in force.
+func (n *Node) Settings() config.Settings {
+	n.live.mu.Lock()
+	defer n.live.mu.Unlock()
+	return n.live.settings
+}
+
+// currentSettings is read by the coalescer for every batch.
+func (n *Node) currentSettings() *config.Settings {
+	n.live.mu.Lock()
+	defer n.live.mu.Unlock()
+	return n.live.current
+}
+
+// Apply changes the settings named by p while the node runs. Every event
+// keeps its single final status across the change: resizing the queue
+// drops what no longer fits as queue-full, shrinking the pool lets workers
+// finish first, and a new generator starts where the old one stopped.
+func (n *Node) Apply(p config.Patch) (config.Settings, error) {
+	l := &n.live
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	old := l.settings
+	next, err := old.Apply(p)
+	if err != nil {
+		return old, err
+	}
+	if next.Workers != old.Workers {
+		if err := n.pipe.SetWorkers(next.Workers); err != nil {
+			return old, fmt.Errorf("workers: %w", err)
+		}
+	}
+	if next.QueueCap != old.QueueCap || next.Policy != old.Policy {
+		if err := n.pipe.SetQueue(next.QueueCap, pipeline.Policy(next.Policy)); err != nil {
+			return old, fmt.Errorf("queue: %w", err)
+		}
+	}
+	if next.WorkMs != old.WorkMs || next.WorkDist != old.WorkDist || next.Processor != old.Processor {
+		n.pipe.SetProcessor(processorOf(next))
+	}
+	if next.TickMs != old.TickMs {
+		if err := n.coal.SetTick(ms(next.TickMs)); err != nil {
+			return old, fmt.Errorf("tick: %w", err)
+		}
+	}
+	l.settings = next
+	l.current = &next
+	if next.Rate != old.Rate || next.DeadlineMs != old.DeadlineMs || next.Arrivals != old.Arrivals {
+		if l.genCtx != nil {
+			n.stopGenerator()
+			if err := n.startGenerator(); err != nil {
+				return next, fmt.Errorf("generator: %w", err)
+			}
+		}
+	}
+	n.log.Info("settings changed", "settings", next)
+	return next, nil
+}
+
+// startGenerator starts the generator the settings describe, if any.
+// Called with live.mu held, once Run has set genCtx.
+func (n *Node) startGenerator() error {
+	l := &n.live
+	s := l.settings
+	if s.Rate <= 0 {
+		return nil
+	}
+	g, err := source.NewGenerator(source.GeneratorConfig{
+		Rate: s.Rate, Deadline: ms(s.DeadlineMs), Poisson: s.Arrivals == "poisson",
+	}, n.pipe)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(l.genCtx)
+	done := make(chan struct{})
+	l.genCancel, l.genDone, l.lateness = cancel, done, g.TakeLateness
+	go func() { defer close(done); _ = g.Run(ctx) }()
+	return nil
+}
+
+// stopGenerator stops the running generator and waits for it. Called with
+// live.mu held.
+func (n *Node) stopGenerator() {
+	l := &n.live
+	if l.genCancel == nil {
+		return
+	}
+	l.genCancel()
+	<-l.genDone
+	l.genCancel, l.genDone, l.lateness = nil, nil, nil
+}
+
+// generatorLateness reads the running generator's schedule error.
+func (n *Node) generatorLateness() time.Duration {
+	n.live.mu.Lock()
+	f := n.live.lateness
+	n.live.mu.Unlock()
+	if f == nil {
+		return 0
+	}
+	return f()
+}

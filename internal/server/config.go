@@ -1,0 +1,73 @@
+package server
+
+import (
+	"encoding/json"
+	"errors"
+	"mime"
+	"net/http"
+
+	"github.com/ontime-rt/ontime/internal/config"
+	"github.com/ontime-rt/ontime/internal/httperr"
+)
+
+// Configurator reads and changes the live settings; *node.Node implements it.
+type Configurator interface {
+	Settings() config.Settings
+	Apply(p config.Patch) (config.Settings, error)
+}
+
+// configError is a 400 answer naming each bad setting, so a UI can show
+// the message next to its field.
+type configError struct {
+	Error  string            `json:"error"`
+	Fields map[string]string `json:"fields,omitempty"`
+}
+
+func getConfig(c Configurator) http.HandlerFunc {
+	return func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, c.Settings())
+	}
+}
+
+func patchConfig(c Configurator) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if !isJSON(r) {
+			httperr.Write(w, http.StatusUnsupportedMediaType, "send the settings as application/json")
+			return
+		}
+		p, err := config.DecodePatch(r.Body)
+		if err == nil {
+			var s config.Settings
+			if s, err = c.Apply(p); err == nil {
+				writeJSON(w, http.StatusOK, s)
+				return
+			}
+		}
+		body := configError{Error: err.Error()}
+		for _, e := range flatten(err) {
+			var fe *config.FieldError
+			if errors.As(e, &fe) {
+				if body.Fields == nil {
+					body.Fields = map[string]string{}
+				}
+				body.Fields[fe.Field] = fe.Msg
+			}
+		}
+		w.Header().Set("Content-Type", "application/json; charset=utf-8")
+		w.WriteHeader(http.StatusBadRequest)
+		_ = json.NewEncoder(w).Encode(body)
+	}
+}
+
+// flatten lists the errors joined in err.
+func flatten(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
+}
+
+func isJSON(r *http.Request) bool {
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	return err == nil && mt == "application/json"
+}

@@ -66,6 +66,8 @@ func parse(args []string, getenv func(string) string, out io.Writer) (options, e
 	fs.IntVar(&o.node.Workers, "workers", o.node.Workers, "events processed concurrently")
 	fs.IntVar(&o.node.Queue, "queue", o.node.Queue, "capacity of the queue in front of the workers (full: drop)")
 	fs.DurationVar(&o.node.Tick, "tick", o.node.Tick, "batch period: one message per tick to every client")
+	fs.StringVar(&o.node.Token, "token", "", "bearer token required on every write (POST /api/events, PATCH /api/config); prefer ONTIME_TOKEN to keep it out of ps")
+	fs.Float64Var(&o.node.WriteRate, "write-rate", 20, "writes per second allowed per client address (burst twice that); 0 for no limit")
 	fs.IntVar(&o.node.MaxClients, "max-clients", 10000, "maximum clients per transport (SSE, page, WebSocket); beyond it 503 with Retry-After")
 	fs.StringVar(&origins, "allowed-origins", "", "comma-separated origins (scheme://host:port) allowed to open /ws besides the server's own; * for any")
 	fs.TextVar(&o.logLevel, "log-level", slog.LevelInfo, "log level: debug, info, warn, error")
@@ -145,6 +147,9 @@ func validate(o options) error {
 	if n.Queue < 1 || n.Queue > config.MaxQueueCap {
 		errs = append(errs, fmt.Errorf("--queue %d: want 1 to %d", n.Queue, config.MaxQueueCap))
 	}
+	if n.WriteRate < 0 || n.WriteRate != n.WriteRate {
+		errs = append(errs, fmt.Errorf("--write-rate %g: want 0 (no limit) or more", n.WriteRate))
+	}
 	if n.MaxClients < 1 || n.MaxClients > 1_000_000 {
 		errs = append(errs, fmt.Errorf("--max-clients %d: want 1 to 1000000", n.MaxClients))
 	}
@@ -169,13 +174,21 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if cfg.Rate == 0 {
 		cfg.Rate = -1 // node.Config: negative turns the generator off
 	}
-	n, err := node.New(cfg, log)
-	if err != nil {
-		return err
+	if cfg.WriteRate == 0 {
+		cfg.WriteRate = -1 // node.Config: negative means no limit
 	}
 	ln, err := net.Listen("tcp", o.addr)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
+	}
+	cfg.Exposed = !isLoopback(ln.Addr())
+	n, err := node.New(cfg, log)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	if cfg.Exposed && cfg.Token == "" {
+		log.Warn("listening on a non-loopback address without a token: writes (POST /api/events, PATCH /api/config) are refused; set --token or ONTIME_TOKEN to allow them", "addr", ln.Addr().String())
 	}
 	base := "http://" + ln.Addr().String()
 	log.Info("ontime serving",
@@ -186,4 +199,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	err = n.Run(ctx, ln)
 	log.Info("ontime stopped", "err", err)
 	return err
+}
+
+// isLoopback reports whether addr is reachable only from this machine.
+func isLoopback(addr net.Addr) bool {
+	tcp, ok := addr.(*net.TCPAddr)
+	return ok && tcp.IP.IsLoopback()
 }

@@ -54,6 +54,16 @@ type Config struct {
 	AllowedOrigins []string
 	// MaxClients bounds the clients of each transport. Default 10000.
 	MaxClients int
+	// Token, when set, is required as a bearer token on every write
+	// (ingest, settings). Default none.
+	Token string
+	// Exposed tells that the server is reachable from other machines (it
+	// listens on a non-loopback address): without a Token, writes are then
+	// refused. Default false.
+	Exposed bool
+	// WriteRate limits writes per second per client address (burst twice
+	// that). Default 20; negative means no limit.
+	WriteRate float64
 	// ShutdownTimeout bounds the graceful shutdown. Default 5s.
 	ShutdownTimeout time.Duration
 }
@@ -70,6 +80,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.ShutdownTimeout == 0 {
 		c.ShutdownTimeout = 5 * time.Second
+	}
+	if c.WriteRate == 0 {
+		c.WriteRate = 20
 	}
 	return c
 }
@@ -134,7 +147,8 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 	}
 	gauges.p = n.pipe
 	app, _ := frontend.App()
-	n.http = server.New(server.Config{AllowedOrigins: cfg.AllowedOrigins, Logger: log, App: app, Static: static.FS, MaxClients: cfg.MaxClients}, n.hub, n.coal, n, n.page)
+	n.http = server.New(server.Config{AllowedOrigins: cfg.AllowedOrigins, Logger: log, App: app, Static: static.FS, MaxClients: cfg.MaxClients,
+		Writes: &server.WriteGuard{Token: cfg.Token, Exposed: cfg.Exposed, Rate: cfg.WriteRate}}, n.hub, n.coal, n, n.page)
 	return n, nil
 }
 

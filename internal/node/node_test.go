@@ -530,3 +530,59 @@ func TestLiveConfig(t *testing.T) {
 		t.Fatalf("totals after live changes: %+v", tot)
 	}
 }
+
+func patchWith(t *testing.T, url, body string, header http.Header) (int, map[string]any) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPatch, url, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	return getJSON(t, req)
+}
+
+// Writes need the token when one is set; a refused write changes nothing.
+func TestWritesNeedTheToken(t *testing.T) {
+	tn := startNode(t, Config{Token: "s3cret", WriteRate: -1})
+	url := tn.srv.URL + "/api/config"
+	for _, h := range []http.Header{nil, {"Authorization": {"Bearer wrong"}}, {"Authorization": {"s3cret"}}} {
+		code, body := patchWith(t, url, `{"rate": 7}`, h)
+		if code != http.StatusUnauthorized || body["error"] == nil {
+			t.Fatalf("PATCH with %v: %d %v, want 401", h, code, body)
+		}
+	}
+	if tn.Settings().Rate == 7 {
+		t.Fatal("a refused write changed the rate")
+	}
+	code, body := patchWith(t, url, `{"rate": 7}`, http.Header{"Authorization": {"Bearer s3cret"}})
+	if code != http.StatusOK || body["rate"] != 7.0 {
+		t.Fatalf("PATCH with the token: %d %v", code, body)
+	}
+	// Reads stay open.
+	req, _ := http.NewRequest(http.MethodGet, url, nil)
+	if code, _ := getJSON(t, req); code != http.StatusOK {
+		t.Fatalf("GET /api/config: %d", code)
+	}
+}
+
+// Exposed without a token: writes are refused with an explanation.
+func TestExposedWithoutTokenRefusesWrites(t *testing.T) {
+	tn := startNode(t, Config{Exposed: true})
+	code, body := patchWith(t, tn.srv.URL+"/api/config", `{"rate": 7}`, nil)
+	if code != http.StatusForbidden || !strings.Contains(fmt.Sprint(body["error"]), "--token") {
+		t.Fatalf("exposed write: %d %v, want 403 naming --token", code, body)
+	}
+}
+
+// Writes beyond the per-address rate get 429 with Retry-After.
+func TestWriteRateLimit(t *testing.T) {
+	tn := startNode(t, Config{WriteRate: 1}) // burst of 2
+	var codes []int
+	for range 4 {
+		code, _ := patchWith(t, tn.srv.URL+"/api/config", `{"rate": 30}`, nil)
+		codes = append(codes, code)
+	}
+	if codes[0] != http.StatusOK || codes[1] != http.StatusOK || codes[3] != http.StatusTooManyRequests {
+		t.Fatalf("status codes %v, want 200 200 ... 429", codes)
+	}
+}

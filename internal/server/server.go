@@ -55,6 +55,8 @@ type Config struct {
 	// stream, WebSocket); beyond it new clients get 503 with Retry-After.
 	// Default 10000.
 	MaxClients int
+	// Writes guards the routes that change state. Nil: no token, no limit.
+	Writes *WriteGuard
 }
 
 // statsBody is GET /api/stats: the coalescer's state plus the fan-out's.
@@ -105,7 +107,11 @@ func New(cfg Config, h *hub.Hub, st StatsSource, conf Configurator, page *web.Re
 		writeJSON(w, http.StatusOK, body)
 	})
 	r.Get("/api/config", getConfig(conf))
-	r.Patch("/api/config", patchConfig(conf))
+	guard := cfg.Writes
+	if guard == nil {
+		guard = &WriteGuard{}
+	}
+	r.With(guard.Wrap).Patch("/api/config", patchConfig(conf))
 	r.Method(http.MethodGet, "/api/stream", &sse.Handler{Hub: h, Format: FormatSSE, SummaryFormat: FormatSSESummary, Gate: gates["sse"], Logger: log})
 	r.Method(http.MethodGet, "/ui/stream", &sse.Handler{Hub: h, Format: web.Format, Gate: gates["page"], Logger: log})
 	r.Method(http.MethodGet, "/ws", &ws.Handler{Hub: h, Format: FormatJSON, SummaryFormat: FormatJSONSummary, Gate: gates["ws"], AllowedOrigins: cfg.AllowedOrigins, Logger: log})

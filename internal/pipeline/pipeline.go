@@ -370,9 +370,9 @@ func (p *Pipeline) work(ctx context.Context, quit <-chan struct{}) {
 func (p *Pipeline) process(ctx context.Context, it item, start time.Time) {
 	ev := it.ev
 	p.busy.Add(1)
-	wctx, cancel := context.WithDeadline(ctx, it.deadline)
+	wctx := newDeadlineCtx(ctx, it.deadline)
 	err := p.proc.Load().proc.Process(wctx, ev)
-	cancel()
+	wctx.release()
 	now := p.cfg.Now()
 	p.busy.Add(-1)
 	p.learn(ev, now.Sub(start), err, now)

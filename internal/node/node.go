@@ -15,6 +15,7 @@ import (
 	"github.com/ontime-rt/ontime/internal/batch"
 	"github.com/ontime-rt/ontime/internal/coalescer"
 	"github.com/ontime-rt/ontime/internal/hub"
+	"github.com/ontime-rt/ontime/internal/metrics"
 	"github.com/ontime-rt/ontime/internal/pipeline"
 	"github.com/ontime-rt/ontime/internal/server"
 	"github.com/ontime-rt/ontime/internal/sse"
@@ -96,7 +97,9 @@ type Node struct {
 	coal *coalescer.Coalescer
 	hub  *hub.Hub
 	page *web.Renderer
-	http http.Handler
+	// metrics counts everything for GET /metrics.
+	metrics *metrics.Metrics
+	http    http.Handler
 }
 
 // relay lets the coalescer and the pipeline be built in either order: the
@@ -141,13 +144,38 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	n.pipe, err = pipeline.New(pipeline.Config{Workers: settings.Workers, QueueCap: settings.QueueCap, Policy: pipeline.Policy(settings.Policy)}, processorOf(settings), n.coal)
+	maxClients := cfg.MaxClients
+	if maxClients <= 0 {
+		maxClients = 10000
+	}
+	gates := make(map[string]*hub.Gate, len(server.Transports))
+	for _, t := range server.Transports {
+		gates[t] = hub.NewGate(maxClients)
+	}
+	n.metrics = metrics.New(metrics.Config{
+		Deadline:    ms(settings.DeadlineMs),
+		Pipeline:    gauges, // read at scrape time, once the pipeline is set
+		Fanout:      n.hub,
+		Punctuality: n.coal,
+		Clients: func() map[string]int {
+			out := make(map[string]int, len(gates))
+			for t, g := range gates {
+				out[t] = g.Clients()
+			}
+			return out
+		},
+		SkipRoutes: []string{"/api/stream", "/ui/stream", "/ws"},
+	})
+	// The metrics tap sees exactly what the coalescer sees, so /metrics and
+	// /api/stats agree.
+	n.pipe, err = pipeline.New(pipeline.Config{Workers: settings.Workers, QueueCap: settings.QueueCap, Policy: pipeline.Policy(settings.Policy)}, processorOf(settings), n.metrics.Recorder(n.coal))
 	if err != nil {
 		return nil, err
 	}
 	gauges.p = n.pipe
 	app, _ := frontend.App()
-	n.http = server.New(server.Config{AllowedOrigins: cfg.AllowedOrigins, Logger: log, App: app, Static: static.FS, MaxClients: cfg.MaxClients,
+	n.http = server.New(server.Config{AllowedOrigins: cfg.AllowedOrigins, Logger: log, App: app, Static: static.FS, MaxClients: maxClients, Gates: gates,
+		Observe: n.metrics.Middleware, Metrics: n.metrics.Handler(),
 		Writes: &server.WriteGuard{Token: cfg.Token, Exposed: cfg.Exposed, Rate: cfg.WriteRate}}, n.hub, n.coal, n, n.page)
 	return n, nil
 }

@@ -586,3 +586,38 @@ func TestWriteRateLimit(t *testing.T) {
 		t.Fatalf("status codes %v, want 200 200 ... 429", codes)
 	}
 }
+
+// /metrics counts the same events as /api/stats once the node has stopped.
+func TestMetricsAgreeWithStats(t *testing.T) {
+	tn := startNode(t, Config{Rate: 500, Workers: 1, Queue: 4, Work: 20 * time.Millisecond, Deadline: 30 * time.Millisecond, Tick: 20 * time.Millisecond})
+	c := dialSSE(t, tn.srv.URL+"/api/stream", nil)
+	for range 10 {
+		c.nextBatch(t)
+	}
+	if resp, err := http.Get(tn.srv.URL + "/healthz"); err == nil {
+		resp.Body.Close()
+	}
+	tn.cancel()
+	tn.cancel = nil
+	<-tn.done
+	resp, err := http.Get(tn.srv.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	tot := tn.Snapshot().Totals
+	for _, want := range []string{
+		fmt.Sprintf("ontime_events_received_total %d", tot.Received),
+		fmt.Sprintf(`ontime_events_total{reason="none",status="on-time"} %d`, tot.OnTime),
+		fmt.Sprintf(`ontime_events_total{reason="shed",status="dropped"} %d`, tot.DroppedBy["shed"]),
+		"ontime_event_latency_seconds_bucket",
+		`ontime_http_request_duration_seconds_count{code="200",method="GET",route="/healthz"} 1`,
+		"go_goroutines",
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	tn.srv.Close()
+}

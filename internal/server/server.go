@@ -57,7 +57,18 @@ type Config struct {
 	MaxClients int
 	// Writes guards the routes that change state. Nil: no token, no limit.
 	Writes *WriteGuard
+	// Gates bound the clients of each transport ("sse", "page", "ws");
+	// missing ones are made with MaxClients.
+	Gates map[string]*hub.Gate
+	// Observe, when set, wraps every route (request metrics); it must see
+	// the router's own state, so it is installed with Use.
+	Observe func(http.Handler) http.Handler
+	// Metrics, when set, is served at GET /metrics.
+	Metrics http.Handler
 }
+
+// Transports names the client gates, one per streaming transport.
+var Transports = []string{"sse", "page", "ws"}
 
 // statsBody is GET /api/stats: the coalescer's state plus the fan-out's.
 type statsBody struct {
@@ -82,6 +93,9 @@ func New(cfg Config, h *hub.Hub, st StatsSource, conf Configurator, page *web.Re
 		log = slog.Default()
 	}
 	r := chi.NewRouter()
+	if cfg.Observe != nil {
+		r.Use(cfg.Observe)
+	}
 	r.Use(recoverer(log), securityHeaders)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		httperr.Write(w, http.StatusNotFound, fmt.Sprintf("no route for %s %s", r.Method, r.URL.Path))
@@ -97,7 +111,15 @@ func New(cfg Config, h *hub.Hub, st StatsSource, conf Configurator, page *web.Re
 	if maxClients <= 0 {
 		maxClients = 10000
 	}
-	gates := map[string]*hub.Gate{"sse": hub.NewGate(maxClients), "page": hub.NewGate(maxClients), "ws": hub.NewGate(maxClients)}
+	gates := make(map[string]*hub.Gate, len(Transports))
+	for _, t := range Transports {
+		if gates[t] = cfg.Gates[t]; gates[t] == nil {
+			gates[t] = hub.NewGate(maxClients)
+		}
+	}
+	if cfg.Metrics != nil {
+		r.Method(http.MethodGet, "/metrics", cfg.Metrics)
+	}
 	r.Get("/api/stats", func(w http.ResponseWriter, _ *http.Request) {
 		body := statsBody{Snapshot: st.Snapshot(), Clients: make(map[string]int, len(gates)),
 			Fanout: fanoutStats{Skipped: h.Skipped(), SlowDisconnects: h.SlowDisconnects(), MaxClients: maxClients}}

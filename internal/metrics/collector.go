@@ -1,0 +1,104 @@
+package metrics
+
+import (
+	"sync/atomic"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// scrapeCollector reads the live state when Prometheus scrapes, instead of
+// copying it into gauges on every change: the sources already keep it, so
+// nothing is paid between scrapes.
+type scrapeCollector struct {
+	cfg      Config
+	inFlight *atomic.Int64
+
+	descs []*prometheus.Desc // the ones this configuration exports
+
+	inFlightDesc, queueDepth, queueCap, workers, busy *prometheus.Desc
+	clients                                           *prometheus.Desc
+	skipped, slow                                     *prometheus.Desc
+	jitter, jitterMax, jitterSamples                  *prometheus.Desc
+}
+
+// jitterQuantiles are the quantiles a coalescer snapshot digests, with
+// their label values.
+var jitterQuantiles = [...]string{"0.5", "0.9", "0.99"}
+
+func newScrapeCollector(cfg Config, inFlight *atomic.Int64) *scrapeCollector {
+	c := &scrapeCollector{cfg: cfg, inFlight: inFlight}
+	add := func(name, help string, labels ...string) *prometheus.Desc {
+		d := prometheus.NewDesc(name, help, labels, nil)
+		c.descs = append(c.descs, d)
+		return d
+	}
+	// In flight comes from the Recorder tap, so it always exists.
+	c.inFlightDesc = add("ontime_events_in_flight", "Events admitted that have no final outcome yet (queued or being processed).")
+	if cfg.Pipeline != nil {
+		c.queueDepth = add("ontime_queue_depth", "Events waiting in the queue for a worker.")
+		c.queueCap = add("ontime_queue_capacity", "Capacity of the queue; an event arriving when it is full is dropped (queue-full).")
+		c.workers = add("ontime_workers", "Workers in the pool.")
+		c.busy = add("ontime_workers_busy", "Workers processing an event right now.")
+	}
+	if cfg.Clients != nil {
+		c.clients = add("ontime_clients", "Connected clients by transport.", "transport")
+	}
+	if cfg.Fanout != nil {
+		c.skipped = add("ontime_fanout_skipped_batches_total", "Batches skipped by clients that fell too far behind.")
+		c.slow = add("ontime_fanout_slow_disconnects_total", "Clients disconnected for being too slow to keep up.")
+	}
+	if cfg.Punctuality != nil {
+		c.jitter = add("ontime_tick_jitter_seconds", "How late batch ticks fired, quantiles over every tick since start.", "quantile")
+		c.jitterMax = add("ontime_tick_jitter_max_seconds", "The latest any batch tick fired since start.")
+		c.jitterSamples = add("ontime_tick_jitter_samples_total", "Tick lateness measurements behind the jitter quantiles (one per tick, plus one per overrun).")
+	}
+	return c
+}
+
+// Describe sends the descriptors of the metrics this configuration exports.
+func (c *scrapeCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range c.descs {
+		ch <- d
+	}
+}
+
+// Collect reads every source once.
+func (c *scrapeCollector) Collect(ch chan<- prometheus.Metric) {
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	counter := func(d *prometheus.Desc, v float64) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v)
+	}
+	// Never negative, even if a Finish was ever recorded without its Admit.
+	gauge(c.inFlightDesc, float64(max(c.inFlight.Load(), 0)))
+	if c.cfg.Pipeline != nil {
+		g := c.cfg.Pipeline.Gauges()
+		gauge(c.queueDepth, float64(g.QueueDepth))
+		gauge(c.queueCap, float64(g.QueueCap))
+		gauge(c.workers, float64(g.Workers))
+		gauge(c.busy, float64(g.Busy))
+	}
+	if c.cfg.Clients != nil {
+		for transport, n := range c.cfg.Clients() {
+			gauge(c.clients, float64(n), transport)
+		}
+	}
+	if c.cfg.Fanout != nil {
+		counter(c.skipped, float64(c.cfg.Fanout.Skipped()))
+		counter(c.slow, float64(c.cfg.Fanout.SlowDisconnects()))
+	}
+	if c.cfg.Punctuality != nil {
+		j := c.cfg.Punctuality.Snapshot().TickJitter
+		counter(c.jitterSamples, float64(j.Count))
+		// Before the first tick there is nothing to digest; a zero would
+		// claim perfect punctuality, so the quantiles are left out.
+		if j.Count > 0 {
+			// The snapshot is in milliseconds; Prometheus wants seconds.
+			for i, v := range [...]float64{j.P50, j.P90, j.P99} {
+				gauge(c.jitter, v/1000, jitterQuantiles[i])
+			}
+			gauge(c.jitterMax, j.Max/1000)
+		}
+	}
+}

@@ -9,7 +9,7 @@ APP_SOURCES := $(shell find $(FRONTEND)/src -type f 2>/dev/null) $(FRONTEND)/ind
                $(FRONTEND)/vite.config.ts $(FRONTEND)/tsconfig.json $(FRONTEND)/package-lock.json
 TEMPL_FILES := $(wildcard views/*.templ)
 
-.PHONY: run build test test-go test-frontend check generate frontend fmt clean
+.PHONY: run build test test-go test-frontend test-fuzz check generate frontend fmt clean bench
 
 ## run: build what is needed (templ, the React app, Go) and start the server
 run: generate frontend
@@ -21,10 +21,20 @@ build: generate frontend
 
 ## test: static checks, the React app's tests, then every Go test (with -race,
 ## including the headless-Chromium browser tests against both UIs)
-test: check test-frontend test-go
+test: check test-frontend test-go test-fuzz
 
 test-go: frontend
 	$(GO) test -race -count=1 -timeout 5m ./...
+
+## test-fuzz: a short run of each fuzz target (seed corpus in testdata/fuzz)
+FUZZTIME ?= 10s
+test-fuzz:
+	$(GO) test -run='^$$' -fuzz='^FuzzDecodeJSON$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=2s ./internal/ingest/
+	$(GO) test -run='^$$' -fuzz='^FuzzDecodeNDJSON$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=2s ./internal/ingest/
+
+## bench: the pipeline benchmark (policies under overload, throughput); see docs/benchmarks.md
+bench:
+	$(GO) run ./cmd/ontime-bench
 
 test-frontend: $(NPM_STAMP)
 	cd $(FRONTEND) && npm test

@@ -78,6 +78,8 @@ type Event struct {
 	LatencyMs   float64      `json:"latencyMs"`
 	Status      event.Status `json:"status"`
 	Reason      event.Reason `json:"reason,omitempty"`
+	// Payload is the producer's JSON for ingested events.
+	Payload json.RawMessage `json:"payload,omitempty"`
 }
 
 // EventOf converts a result to its wire form.
@@ -91,6 +93,7 @@ func EventOf(r event.Result) Event {
 		LatencyMs:   stats.Millis(r.Latency()),
 		Status:      r.Status,
 		Reason:      r.Reason,
+		Payload:     r.Payload,
 	}
 }
 

@@ -53,6 +53,9 @@ type Event struct {
 	// Work is the simulated work this event asks for; zero means the
 	// processor's default.
 	Work time.Duration
+	// Payload is the producer's JSON, carried unchanged to the result
+	// (at most 4 KiB, validated at ingest); nil for generated events.
+	Payload []byte
 }
 
 // DeadlineAt is the absolute instant after which a result no longer counts.

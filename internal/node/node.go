@@ -15,6 +15,7 @@ import (
 	"github.com/ontime-rt/ontime/internal/batch"
 	"github.com/ontime-rt/ontime/internal/coalescer"
 	"github.com/ontime-rt/ontime/internal/hub"
+	"github.com/ontime-rt/ontime/internal/ingest"
 	"github.com/ontime-rt/ontime/internal/metrics"
 	"github.com/ontime-rt/ontime/internal/pipeline"
 	"github.com/ontime-rt/ontime/internal/server"
@@ -173,9 +174,11 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 		return nil, err
 	}
 	gauges.p = n.pipe
+	in := ingest.New(ingest.Config{Logger: log}, n.pipe)
 	app, _ := frontend.App()
 	n.http = server.New(server.Config{AllowedOrigins: cfg.AllowedOrigins, Logger: log, App: app, Static: static.FS, MaxClients: maxClients, Gates: gates,
 		Observe: n.metrics.Middleware, Metrics: n.metrics.Handler(),
+		Ingest: in, IngestStats: func() any { return in.Stats() },
 		Writes: &server.WriteGuard{Token: cfg.Token, Exposed: cfg.Exposed, Rate: cfg.WriteRate}}, n.hub, n.coal, n, n.page)
 	return n, nil
 }

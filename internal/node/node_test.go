@@ -621,3 +621,45 @@ func TestMetricsAgreeWithStats(t *testing.T) {
 	}
 	tn.srv.Close()
 }
+
+// Events posted to /api/events go through the same pipeline: they show in
+// the batches with their payload, and the counters stay exact.
+func TestIngestFlowsThrough(t *testing.T) {
+	tn := startNode(t, Config{Rate: -1, Tick: 20 * time.Millisecond, Work: time.Millisecond})
+	c := dialSSE(t, tn.srv.URL+"/api/stream", nil)
+	var nd strings.Builder
+	for i := range 100 {
+		fmt.Fprintf(&nd, `{"deadlineMs": %d, "workMs": 1, "payload": {"n": %d}}`+"\n", 50+i, i)
+	}
+	nd.WriteString(`{"deadlineMs": 0}` + "\n") // rejected: changes no counter
+	resp, err := http.Post(tn.srv.URL+"/api/events", "application/x-ndjson", strings.NewReader(nd.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res struct {
+		Accepted, Dropped int
+		Rejected          []struct{ Index int }
+	}
+	_ = json.NewDecoder(resp.Body).Decode(&res)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted || res.Accepted+res.Dropped != 100 || len(res.Rejected) != 1 || res.Rejected[0].Index != 100 {
+		t.Fatalf("POST /api/events: %s %+v", resp.Status, res)
+	}
+	// A batch shows at most 50 events, so follow the totals to the end.
+	var seen int
+	for b := c.nextBatch(t); b.Totals.Finished() < 100; b = c.nextBatch(t) {
+		for _, e := range b.Events {
+			if e.Source != "ingest" || len(e.Payload) == 0 {
+				t.Fatalf("event %+v: want an ingested event with its payload", e)
+			}
+			seen++
+		}
+	}
+	if seen == 0 {
+		t.Fatal("no ingested event in the batches")
+	}
+	tn.stop()
+	if tot := tn.Snapshot().Totals; tot.Received != 100 || tot.InFlight != 0 {
+		t.Fatalf("totals %+v, want exactly the 100 valid events", tot)
+	}
+}

@@ -152,16 +152,17 @@ func (p *Pipeline) Submit(ev event.Event) (bool, event.Reason) {
 		p.finish(ev, event.Dropped, reason)
 		return false, reason
 	}
-	dropped, full, closed := p.q.push(it)
+	evicted, refused, full, closed := p.q.push(it)
 	switch {
 	case closed:
 		p.finish(ev, event.Dropped, event.Shutdown)
 		return false, event.Shutdown
+	case refused:
+		p.finish(ev, event.Dropped, event.QueueFull)
+		return false, event.QueueFull
 	case full:
-		p.finish(dropped.ev, event.Dropped, event.QueueFull)
-		if dropped.ev.ID == ev.ID {
-			return false, event.QueueFull
-		}
+		// ev took the place of an event the policy values less.
+		p.finish(evicted.ev, event.Dropped, event.QueueFull)
 	}
 	return true, event.ReasonNone
 }

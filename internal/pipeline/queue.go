@@ -36,26 +36,27 @@ func (q *queue) wake() {
 	}
 }
 
-// push adds it. When the queue is full it returns the item dropped to make
-// room (which may be it itself) with full set; when closed, closed is set.
-func (q *queue) push(it item) (dropped item, full, closed bool) {
+// push adds it. When the queue is full, full is set and either a queued
+// item was evicted to make room (returned as evicted) or it itself is
+// refused (refused set); when closed, closed is set and it is refused.
+func (q *queue) push(it item) (evicted item, refused, full, closed bool) {
 	q.mu.Lock()
 	if q.closed {
 		q.mu.Unlock()
-		return it, false, true
+		return item{}, true, false, true
 	}
 	if q.d.len() == q.cap {
-		old, evicted := q.d.evictFor(it)
+		old, ok := q.d.evictFor(it)
 		q.mu.Unlock()
-		if evicted {
-			return old, true, false
+		if ok {
+			return old, false, true, false
 		}
-		return it, true, false
+		return item{}, true, true, false
 	}
 	q.d.push(it)
 	q.mu.Unlock()
 	q.wake()
-	return item{}, false, false
+	return item{}, false, false, false
 }
 
 // selector picks the item to serve from the discipline, under the queue's

@@ -65,6 +65,14 @@ type Config struct {
 	Observe func(http.Handler) http.Handler
 	// Metrics, when set, is served at GET /metrics.
 	Metrics http.Handler
+	// Ingest, when set, is served at POST /api/events behind the write
+	// guard; IngestStats then reports its counters in /api/stats.
+	Ingest      http.Handler
+	IngestStats func() any
+	// IngestReadTimeout bounds reading one ingest request's body, so a
+	// slow-drip producer cannot hold a connection forever. Default 30s.
+	// (A server-wide ReadTimeout would also end the streams.)
+	IngestReadTimeout time.Duration
 }
 
 // Transports names the client gates, one per streaming transport.
@@ -78,6 +86,9 @@ type statsBody struct {
 	// Fanout reports what slow clients cost: batches skipped by clients
 	// that fell behind, and clients disconnected for being too slow.
 	Fanout fanoutStats `json:"fanout"`
+	// Ingest counts POST /api/events requests and the producers' clock
+	// skew.
+	Ingest any `json:"ingest,omitempty"`
 }
 
 type fanoutStats struct {
@@ -126,6 +137,9 @@ func New(cfg Config, h *hub.Hub, st StatsSource, conf Configurator, page *web.Re
 		for name, g := range gates {
 			body.Clients[name] = g.Clients()
 		}
+		if cfg.IngestStats != nil {
+			body.Ingest = cfg.IngestStats()
+		}
 		writeJSON(w, http.StatusOK, body)
 	})
 	r.Get("/api/config", getConfig(conf))
@@ -134,6 +148,13 @@ func New(cfg Config, h *hub.Hub, st StatsSource, conf Configurator, page *web.Re
 		guard = &WriteGuard{}
 	}
 	r.With(guard.Wrap).Patch("/api/config", patchConfig(conf))
+	if cfg.Ingest != nil {
+		timeout := cfg.IngestReadTimeout
+		if timeout <= 0 {
+			timeout = 30 * time.Second
+		}
+		r.With(guard.Wrap).Method(http.MethodPost, "/api/events", readDeadline(timeout, cfg.Ingest))
+	}
 	r.Method(http.MethodGet, "/api/stream", &sse.Handler{Hub: h, Format: FormatSSE, SummaryFormat: FormatSSESummary, Gate: gates["sse"], Logger: log})
 	r.Method(http.MethodGet, "/ui/stream", &sse.Handler{Hub: h, Format: web.Format, Gate: gates["page"], Logger: log})
 	r.Method(http.MethodGet, "/ws", &ws.Handler{Hub: h, Format: FormatJSON, SummaryFormat: FormatJSONSummary, Gate: gates["ws"], AllowedOrigins: cfg.AllowedOrigins, Logger: log})
@@ -183,6 +204,15 @@ func appHandler(app fs.FS) http.HandlerFunc {
 		}
 		files.ServeHTTP(w, r)
 	}
+}
+
+// readDeadline bounds the time to read a request, body included.
+func readDeadline(d time.Duration, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Not every ResponseWriter supports deadlines (tests' recorders).
+		_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(d))
+		next.ServeHTTP(w, r)
+	})
 }
 
 func cacheFor(d time.Duration, next http.Handler) http.Handler {

@@ -68,6 +68,7 @@ func parse(args []string, getenv func(string) string, out io.Writer) (options, e
 	fs.DurationVar(&o.node.Tick, "tick", o.node.Tick, "batch period: one message per tick to every client")
 	fs.StringVar(&o.node.Token, "token", "", "bearer token required on every write (POST /api/events, PATCH /api/config); prefer ONTIME_TOKEN to keep it out of ps")
 	fs.Float64Var(&o.node.WriteRate, "write-rate", 20, "writes per second allowed per client address (burst twice that); 0 for no limit")
+	fs.Int64Var(&o.node.MaxBody, "max-body", 1<<20, "largest POST /api/events body, in bytes")
 	fs.IntVar(&o.node.MaxClients, "max-clients", 10000, "maximum clients per transport (SSE, page, WebSocket); beyond it 503 with Retry-After")
 	fs.StringVar(&origins, "allowed-origins", "", "comma-separated origins (scheme://host:port) allowed to open /ws besides the server's own; * for any")
 	fs.TextVar(&o.logLevel, "log-level", slog.LevelInfo, "log level: debug, info, warn, error")
@@ -149,6 +150,9 @@ func validate(o options) error {
 	}
 	if n.WriteRate < 0 || n.WriteRate != n.WriteRate {
 		errs = append(errs, fmt.Errorf("--write-rate %g: want 0 (no limit) or more", n.WriteRate))
+	}
+	if n.MaxBody < 1 || n.MaxBody > 1<<30 {
+		errs = append(errs, fmt.Errorf("--max-body %d: want 1 to %d bytes", n.MaxBody, 1<<30))
 	}
 	if n.MaxClients < 1 || n.MaxClients > 1_000_000 {
 		errs = append(errs, fmt.Errorf("--max-clients %d: want 1 to 1000000", n.MaxClients))

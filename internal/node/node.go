@@ -66,6 +66,8 @@ type Config struct {
 	// WriteRate limits writes per second per client address (burst twice
 	// that). Default 20; negative means no limit.
 	WriteRate float64
+	// MaxBody bounds an ingest request's body in bytes. Default 1 MiB.
+	MaxBody int64
 	// ShutdownTimeout bounds the graceful shutdown. Default 5s.
 	ShutdownTimeout time.Duration
 }
@@ -174,7 +176,7 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 		return nil, err
 	}
 	gauges.p = n.pipe
-	in := ingest.New(ingest.Config{Logger: log}, n.pipe)
+	in := ingest.New(ingest.Config{Logger: log, MaxBody: cfg.MaxBody}, n.pipe)
 	app, _ := frontend.App()
 	n.http = server.New(server.Config{AllowedOrigins: cfg.AllowedOrigins, Logger: log, App: app, Static: static.FS, MaxClients: maxClients, Gates: gates,
 		Observe: n.metrics.Middleware, Metrics: n.metrics.Handler(),

@@ -1,0 +1,184 @@
+package main
+
+import (
+	"math"
+	"time"
+)
+
+// summary is the one-line JSON report. Counts of batches, gaps and lags cover
+// the measurement window (in churn mode, the whole run); connection counts
+// cover the run.
+type summary struct {
+	Mode     string `json:"mode"`
+	URL      string `json:"url"`
+	SSE      int    `json:"sse"`
+	WS       int    `json:"ws"`
+	Slow     int    `json:"slow"`
+	RampPerS int    `json:"rampPerS"`
+	// RampS is how long opening every connection took.
+	RampS float64 `json:"rampS"`
+	// DurationS is the measurement window as it was, which may differ from
+	// --duration by scheduling noise (or by much, when interrupted or when
+	// churn reached --cycles early).
+	DurationS float64 `json:"durationS"`
+	// TickMs is the server's tick, from the first batch.
+	TickMs int64 `json:"tickMs"`
+
+	// Connected counts the reading (SSE and WebSocket) clients whose first
+	// connection opened; in never-read mode, the never-reading ones.
+	Connected int `json:"connected"`
+	// SlowConnected counts the --slow clients that connected.
+	SlowConnected  int    `json:"slowConnected"`
+	FailedConnects int    `json:"failedConnects"`
+	FirstError     string `json:"firstError,omitempty"`
+	// Disconnects counts normal clients whose stream the server ended
+	// before the run did.
+	Disconnects     int    `json:"disconnects"`
+	FirstDisconnect string `json:"firstDisconnect,omitempty"`
+
+	BatchesReceived int64 `json:"batchesReceived"`
+	// The ratios are over the connected clients (failures are counted
+	// above) and only in normal mode: received / (connected x expected),
+	// where expected is the window divided by the tick. They are wall-clock
+	// ratios, so a client may get one batch more or less than expected.
+	ExpectedPerClient *float64 `json:"expectedPerClient,omitempty"`
+	MinPerClient      *int64   `json:"minPerClient,omitempty"`
+	ReceivedRatio     *float64 `json:"receivedRatio,omitempty"`
+	MinReceivedRatio  *float64 `json:"minReceivedRatio,omitempty"`
+
+	// Gaps counts seq jumps and SSE reset events; Missed the batches the
+	// jumps skipped; Resets the reset events among the gaps; Backwards the
+	// batches whose seq did not move forward (a repeat, or a server
+	// restart).
+	Gaps      int64 `json:"gaps"`
+	Missed    int64 `json:"missed"`
+	Resets    int64 `json:"resets"`
+	Backwards int64 `json:"backwards"`
+
+	// LagMs is the delivery lag: local receive time minus the batch's at.
+	LagMs lagSummary `json:"lagMs"`
+
+	Server *serverSummary `json:"server,omitempty"`
+	Churn  *churnSummary  `json:"churn,omitempty"`
+
+	// Interrupted tells that a signal cut the run short.
+	Interrupted bool `json:"interrupted,omitempty"`
+}
+
+// lagSummary is the delivery lag distribution, in milliseconds. The batch's
+// at has millisecond resolution, so lags are overstated by up to 1 ms.
+type lagSummary struct {
+	Count int64   `json:"count"`
+	P50   float64 `json:"p50"`
+	P99   float64 `json:"p99"`
+	Max   float64 `json:"max"`
+}
+
+// serverSummary is the server process's resource use. CPU covers the
+// measurement window; RSS growth is from before the first connection to the
+// end of the window.
+type serverSummary struct {
+	CPUSeconds      float64 `json:"cpuSeconds"`
+	CPUPercent      float64 `json:"cpuPercent"` // of one core
+	RSSStartKiB     int64   `json:"rssStartKiB"`
+	RSSEndKiB       int64   `json:"rssEndKiB"`
+	RSSPeakKiB      int64   `json:"rssPeakKiB"`
+	RSSPerClientKiB float64 `json:"rssPerClientKiB"`
+	// Error tells why the end sample failed (the server exited).
+	Error string `json:"error,omitempty"`
+}
+
+// churnSummary counts churn cycles.
+type churnSummary struct {
+	Cycles     int64   `json:"cycles"`
+	Errors     int64   `json:"errors"`
+	FirstError string  `json:"firstError,omitempty"`
+	CyclesPerS float64 `json:"cyclesPerS"`
+}
+
+// summarize merges the clients' records. Call it once they have stopped.
+func (r *runner) summarize(rampTime, win time.Duration, interrupted bool) summary {
+	o := r.o
+	s := summary{
+		Mode:        string(o.mode),
+		URL:         o.base.String(),
+		SSE:         o.sse,
+		WS:          o.ws,
+		Slow:        o.slow,
+		RampPerS:    o.ramp,
+		RampS:       round(rampTime.Seconds(), 2),
+		DurationS:   round(win.Seconds(), 3),
+		Interrupted: interrupted,
+	}
+	var (
+		minReceived int64 = math.MaxInt64
+		churn       churnSummary
+	)
+	for i := range r.clients {
+		c := &r.clients[i]
+		if c.connectErr != nil {
+			s.FailedConnects++
+			if s.FirstError == "" {
+				s.FirstError = c.connectErr.Error()
+			}
+		}
+		if c.slow && o.mode != modeNeverRead {
+			if c.connected {
+				s.SlowConnected++
+			}
+			continue
+		}
+		// Churn clients cycle on even when their first connection failed.
+		churn.Cycles += c.cycles
+		churn.Errors += c.cycleErrs
+		if churn.FirstError == "" && c.cycleErr != nil {
+			churn.FirstError = c.cycleErr.Error()
+		}
+		if !c.connected {
+			continue
+		}
+		s.Connected++
+		if c.streamErr != nil {
+			s.Disconnects++
+			if s.FirstDisconnect == "" {
+				s.FirstDisconnect = c.streamErr.Error()
+			}
+		}
+		if s.TickMs == 0 {
+			s.TickMs = c.tickMs
+		}
+		s.BatchesReceived += c.received
+		minReceived = min(minReceived, c.received)
+		s.Gaps += c.gaps
+		s.Missed += c.missed
+		s.Resets += c.resets
+		s.Backwards += c.backwards
+	}
+
+	h := r.lags.merged()
+	ms := func(d time.Duration) float64 { return round(float64(d)/float64(time.Millisecond), 1) }
+	s.LagMs = lagSummary{Count: h.Count(), P50: ms(h.Quantile(0.5)), P99: ms(h.Quantile(0.99)), Max: ms(h.Max())}
+
+	switch o.mode {
+	case modeNormal:
+		if s.Connected > 0 && s.TickMs > 0 {
+			expected := float64(win.Milliseconds()) / float64(s.TickMs)
+			ratio := float64(s.BatchesReceived) / (float64(s.Connected) * expected)
+			minRatio := float64(minReceived) / expected
+			e, mr := round(expected, 1), minReceived
+			ratio, minRatio = round(ratio, 3), round(minRatio, 3)
+			s.ExpectedPerClient, s.MinPerClient, s.ReceivedRatio, s.MinReceivedRatio = &e, &mr, &ratio, &minRatio
+		} else {
+			// Nothing arrived (or nothing connected): every ratio is 0.
+			var zero float64
+			var zeroN int64
+			s.ExpectedPerClient, s.MinPerClient, s.ReceivedRatio, s.MinReceivedRatio = &zero, &zeroN, &zero, &zero
+		}
+	case modeChurn:
+		if win > 0 {
+			churn.CyclesPerS = round(float64(churn.Cycles)/win.Seconds(), 1)
+		}
+		s.Churn = &churn
+	}
+	return s
+}

@@ -21,6 +21,7 @@ import (
 	"github.com/ontime-rt/ontime/internal/batch"
 	"github.com/ontime-rt/ontime/internal/httperr"
 	"github.com/ontime-rt/ontime/internal/hub"
+	"github.com/ontime-rt/ontime/internal/stream"
 )
 
 // Event is one SSE event.
@@ -126,25 +127,16 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		httperr.Write(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	format := h.Format
-	switch r.URL.Query().Get("events") {
-	case "", "1", "true":
-	case "0", "false":
-		if h.SummaryFormat != "" {
-			format = h.SummaryFormat
-		}
-	default:
-		httperr.Write(w, http.StatusBadRequest, "events must be 0 or 1")
+	format, err := stream.Format(r, h.Format, h.SummaryFormat)
+	if err != nil {
+		httperr.Write(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	if h.Gate != nil {
-		if !h.Gate.Enter() {
-			w.Header().Set("Retry-After", strconv.Itoa(1+rand.IntN(5)))
-			httperr.Write(w, http.StatusServiceUnavailable, fmt.Sprintf("too many stream clients (limit %d): retry later", h.Gate.Max()))
-			return
-		}
-		defer h.Gate.Leave()
+	leave, ok := stream.Admit(w, h.Gate, "stream")
+	if !ok {
+		return
 	}
+	defer leave()
 	heartbeat := jittered(cmpOr(h.Heartbeat, 15*time.Second))
 	writeTimeout := cmpOr(h.WriteTimeout, 5*time.Second)
 	retry := cmpOr(h.Retry, time.Second)

@@ -9,9 +9,7 @@ package ws
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
@@ -23,6 +21,7 @@ import (
 
 	"github.com/ontime-rt/ontime/internal/httperr"
 	"github.com/ontime-rt/ontime/internal/hub"
+	"github.com/ontime-rt/ontime/internal/stream"
 )
 
 // Handler upgrades requests to WebSocket and streams one hub format.
@@ -103,25 +102,16 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		resume = hub.Resume{After: seq, Set: true}
 	}
-	format := h.Format
-	switch r.URL.Query().Get("events") {
-	case "", "1", "true":
-	case "0", "false":
-		if h.SummaryFormat != "" {
-			format = h.SummaryFormat
-		}
-	default:
-		httperr.Write(w, http.StatusBadRequest, "events must be 0 or 1")
+	format, err := stream.Format(r, h.Format, h.SummaryFormat)
+	if err != nil {
+		httperr.Write(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	if h.Gate != nil {
-		if !h.Gate.Enter() {
-			w.Header().Set("Retry-After", strconv.Itoa(1+rand.IntN(5)))
-			httperr.Write(w, http.StatusServiceUnavailable, fmt.Sprintf("too many WebSocket clients (limit %d): retry later", h.Gate.Max()))
-			return
-		}
-		defer h.Gate.Leave()
+	leave, ok := stream.Admit(w, h.Gate, "WebSocket")
+	if !ok {
+		return
 	}
+	defer leave()
 	up := websocket.Upgrader{
 		// The origin was checked above, with a JSON error for refusals.
 		CheckOrigin: func(*http.Request) bool { return true },

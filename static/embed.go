@@ -1,10 +1,10 @@
-// Package static embeds the page's assets: the stylesheet and the vendored
+// Package static embeds the page's assets: the stylesheet, app.js and the vendored
 // htmx files (pinned versions, no CDN).
 package static
 
 import "embed"
 
-// FS holds style.css, favicon.svg and vendor/.
+// FS holds style.css, favicon.svg, app.js and vendor/.
 //
-//go:embed style.css favicon.svg vendor
+//go:embed style.css favicon.svg app.js vendor
 var FS embed.FS

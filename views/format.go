@@ -5,7 +5,6 @@ import (
 	"maps"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/ontime-rt/ontime/internal/event"
@@ -29,15 +28,28 @@ func shortID(id string) string {
 	return id
 }
 
-func dropReasons(by map[event.Reason]uint64) string {
-	var b strings.Builder
-	for i, r := range slices.Sorted(maps.Keys(by)) {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteString(string(r))
-		b.WriteString(" ")
-		b.WriteString(utoa(by[r]))
+// num formats a setting as a plain number: "20", "12.5".
+func num(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
+
+// reasonsOf lists the reasons of a drop count, sorted.
+func reasonsOf(by map[event.Reason]uint64) []event.Reason {
+	return slices.Sorted(maps.Keys(by))
+}
+
+// meterWidth is the width of an event's latency bar in a 150-wide box
+// where the deadline sits at 100: latency as a percentage of the deadline,
+// capped at 150.
+func meterWidth(latencyMs, deadlineMs float64) string {
+	if deadlineMs <= 0 || latencyMs <= 0 {
+		return "0"
 	}
-	return b.String()
+	return strconv.FormatFloat(min(latencyMs/deadlineMs*100, 150), 'f', 1, 64)
+}
+
+// ofDeadline is latency as a rounded percentage of the deadline.
+func ofDeadline(latencyMs, deadlineMs float64) string {
+	if deadlineMs <= 0 {
+		return ""
+	}
+	return strconv.FormatFloat(latencyMs/deadlineMs*100, 'f', 0, 64) + "%"
 }

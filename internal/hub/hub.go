@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -42,22 +43,37 @@ type Config struct {
 	Now func() time.Time
 	// Encoders maps each format name to its encoder.
 	Encoders map[string]Encoder
+	// Ephemeral names formats whose bytes are kept for the newest frame
+	// only: full snapshots (the page's HTML) that a client never needs to
+	// replay, which would otherwise fill the history.
+	Ephemeral []string
 	// Logger reports encoding failures. Default slog.Default().
 	Logger *slog.Logger
 }
 
-// Frame is one published batch with its encodings. Frames are immutable.
+// Frame is one published batch with its encodings. Frames are immutable,
+// except that ephemeral encodings are let go once a newer frame exists.
 type Frame struct {
 	Batch *batch.Batch
 	enc   map[string][]byte
+	eph   atomic.Pointer[map[string][]byte]
 }
 
 // Seq is the batch's sequence number.
 func (f *Frame) Seq() uint64 { return f.Batch.Seq }
 
 // Bytes returns the batch encoded in format, nil when the hub has no such
-// encoder or encoding failed.
-func (f *Frame) Bytes(format string) []byte { return f.enc[format] }
+// encoder, encoding failed, or the format is ephemeral and a newer frame
+// exists.
+func (f *Frame) Bytes(format string) []byte {
+	if b, ok := f.enc[format]; ok {
+		return b
+	}
+	if m := f.eph.Load(); m != nil {
+		return (*m)[format]
+	}
+	return nil
+}
 
 // ErrClosed is returned by Subscriber.Take once the hub is closed and the
 // subscriber has taken every frame.
@@ -109,18 +125,27 @@ func New(cfg Config) (*Hub, error) {
 // subscribers.
 func (h *Hub) Publish(b *batch.Batch) {
 	f := &Frame{Batch: b, enc: make(map[string][]byte, len(h.cfg.Encoders))}
+	eph := make(map[string][]byte, len(h.cfg.Ephemeral))
 	for name, enc := range h.cfg.Encoders {
 		data, err := enc(b)
 		if err != nil {
 			h.cfg.Logger.Error("encode batch", "format", name, "seq", b.Seq, "err", err)
 			continue
 		}
-		f.enc[name] = data
+		if slices.Contains(h.cfg.Ephemeral, name) {
+			eph[name] = data
+		} else {
+			f.enc[name] = data
+		}
 	}
+	f.eph.Store(&eph)
 	h.mu.Lock()
 	if h.closed {
 		h.mu.Unlock()
 		return
+	}
+	if prev := h.frame(h.last); prev != nil {
+		prev.eph.Store(nil)
 	}
 	h.ring[b.Seq%uint64(len(h.ring))] = f
 	h.last = b.Seq

@@ -293,3 +293,29 @@ func TestSubscriberTooSlow(t *testing.T) {
 		t.Fatalf("a subscriber that caught up: %v", err)
 	}
 }
+
+// Ephemeral formats are kept for the newest frame only.
+func TestEphemeralFormats(t *testing.T) {
+	h, err := New(Config{
+		Ephemeral: []string{"page"},
+		Encoders: map[string]Encoder{
+			"page": func(b *batch.Batch) ([]byte, error) { return fmt.Appendf(nil, "page %d", b.Seq), nil },
+			"json": func(b *batch.Batch) ([]byte, error) { return fmt.Appendf(nil, "json %d", b.Seq), nil },
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := h.Subscribe(Resume{After: 0, Set: true})
+	publish(h, 1, 3)
+	frames, _, err := s.Take()
+	if err != nil || len(frames) != 3 {
+		t.Fatalf("take: %d frames, %v", len(frames), err)
+	}
+	if frames[0].Bytes("page") != nil || frames[1].Bytes("page") != nil || string(frames[2].Bytes("page")) != "page 3" {
+		t.Fatal("older frames kept their ephemeral bytes, or the newest lost them")
+	}
+	if string(frames[0].Bytes("json")) != "json 1" {
+		t.Fatal("a replayable format was let go")
+	}
+}

@@ -122,6 +122,9 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 	n.hub, err = hub.New(hub.Config{
 		History: cfg.History,
 		Logger:  log,
+		// The page gets full snapshots and never resumes: keep its HTML
+		// for the newest batch only.
+		Ephemeral: []string{web.Format},
 		Encoders: map[string]hub.Encoder{
 			server.FormatJSON:        batch.JSON,
 			server.FormatJSONSummary: batch.SummaryJSON,

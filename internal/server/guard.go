@@ -46,6 +46,9 @@ type clientLimit struct {
 	seen time.Time
 }
 
+// maxFormBytes bounds a settings form read by the guard.
+const maxFormBytes = 16 << 10
+
 // maxTrackedClients bounds the per-address limiters; idle ones are swept
 // when it is reached, and beyond it new addresses share one limiter.
 const maxTrackedClients = 10000
@@ -67,6 +70,9 @@ func (g *WriteGuard) authorized(r *http.Request) bool {
 	if h := r.Header.Get("Authorization"); len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
 		presented = strings.TrimSpace(h[7:])
 	} else if strings.HasPrefix(r.Header.Get("Content-Type"), "application/x-www-form-urlencoded") {
+		// The HTML form carries the token as a field. Bound the body first:
+		// parsing it here would otherwise allow net/http's 10 MB default.
+		r.Body = http.MaxBytesReader(nil, r.Body, maxFormBytes)
 		presented = r.PostFormValue("token")
 	}
 	if presented == "" {

@@ -148,6 +148,7 @@ func New(cfg Config, h *hub.Hub, st StatsSource, conf Configurator, page *web.Re
 		guard = &WriteGuard{}
 	}
 	r.With(guard.Wrap).Patch("/api/config", patchConfig(conf))
+	r.With(guard.Wrap).Method(http.MethodPatch, "/ui/config", web.ConfigForm(conf))
 	if cfg.Ingest != nil {
 		timeout := cfg.IngestReadTimeout
 		if timeout <= 0 {

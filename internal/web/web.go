@@ -7,8 +7,9 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"strconv"
 	"sync"
+
+	"github.com/a-h/templ"
 
 	"github.com/ontime-rt/ontime/internal/batch"
 	"github.com/ontime-rt/ontime/internal/hub"
@@ -22,35 +23,70 @@ const Format = "html"
 // TableRows is how many events the page's table shows.
 const TableRows = 50
 
-// Renderer renders each batch into the page's fragments. It keeps the newest
-// TableRows events across batches, since one tick usually holds only a few.
+// Renderer renders each batch into the page's fragments, once for all page
+// clients. It keeps the newest TableRows events across batches, since one
+// tick usually holds only a few, and the last minute of ticks for the
+// charts.
 type Renderer struct {
-	mu     sync.Mutex
-	recent []batch.Event // newest first, at most TableRows
+	mu       sync.Mutex
+	recent   []batch.Event // newest first, at most TableRows
+	hist     history
+	charts   chartBuilder
+	view     views.Charts // of the newest batch, for the first paint
+	buf      bytes.Buffer // reused for each fragment
+	deadline float64      // the last known deadline
+	size     int          // of the last output, to size the next
 }
 
-// NewRenderer returns a renderer with an empty table.
+// NewRenderer returns a renderer with an empty table and empty charts.
 func NewRenderer() *Renderer { return &Renderer{} }
 
-// Encode is the hub encoder: two SSE events, "stats" and "events", whose
-// data are the HTML fragments swapped into the page.
+// Encode is the hub encoder: four SSE events whose data are the HTML
+// fragments swapped into the page: "stats" (totals, health, drops),
+// "charts" (the SVG charts of the last minute), "config" (the settings in
+// force) and "events" (the table's rows).
+//
+// The events carry no id on purpose. Every frame is a complete snapshot,
+// so a page that reconnects needs only the newest one; with an id, the
+// browser's EventSource would send Last-Event-ID on reconnecting and the
+// stream would replay every frame missed (up to the hub's history, ~50 KB
+// each with full charts), or, after a server restart, frames of the new
+// run picked by an unrelated seq. Without one it starts at the newest.
 func (r *Renderer) Encode(b *batch.Batch) ([]byte, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.recent = prependNewest(r.recent, b.Events, TableRows)
-	var stats, rows bytes.Buffer
+	p := pointOf(b, r.deadline)
+	r.deadline = p.deadline
+	r.hist.push(p)
+	r.view = r.charts.build(&r.hist)
+
+	out := make([]byte, 0, max(r.size+r.size/8, 4096))
 	ctx := context.Background()
-	if err := views.Stats(b).Render(ctx, &stats); err != nil {
-		return nil, fmt.Errorf("render stats: %w", err)
+	for _, f := range []struct {
+		name string
+		c    templ.Component
+	}{
+		{"stats", views.Stats(b)},
+		{"charts", views.ChartsFragment(r.view)},
+		{"config", views.InForce(b.Config)},
+		{"events", views.Rows(r.recent)},
+	} {
+		r.buf.Reset()
+		if err := f.c.Render(ctx, &r.buf); err != nil {
+			return nil, fmt.Errorf("render %s: %w", f.name, err)
+		}
+		out = sse.AppendEvent(out, sse.Event{Name: f.name, Data: r.buf.Bytes()})
 	}
-	if err := views.Rows(r.recent).Render(ctx, &rows); err != nil {
-		return nil, fmt.Errorf("render rows: %w", err)
-	}
-	id := strconv.FormatUint(b.Seq, 10)
-	out := make([]byte, 0, stats.Len()+rows.Len()+256)
-	out = sse.AppendEvent(out, sse.Event{ID: id, Name: "stats", Data: stats.Bytes()})
-	out = sse.AppendEvent(out, sse.Event{ID: id, Name: "events", Data: rows.Bytes()})
+	r.size = len(out)
 	return out, nil
+}
+
+// Charts returns the charts of the newest batch.
+func (r *Renderer) Charts() views.Charts {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.view
 }
 
 // Recent returns a copy of the table's events, newest first.
@@ -85,7 +121,7 @@ func PageHandler(h *hub.Hub, r *Renderer) http.HandlerFunc {
 			b = f.Batch
 		}
 		var buf bytes.Buffer
-		if err := views.Page(b, r.Recent()).Render(req.Context(), &buf); err != nil {
+		if err := views.Page(b, r.Recent(), r.Charts()).Render(req.Context(), &buf); err != nil {
 			http.Error(w, "render page: "+err.Error(), http.StatusInternalServerError)
 			return
 		}

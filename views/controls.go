@@ -1,0 +1,148 @@
+package views
+
+import (
+	"strconv"
+
+	"github.com/ontime-rt/ontime/internal/config"
+)
+
+// FieldKind tells how a setting is typed and parsed.
+type FieldKind int
+
+// Field kinds.
+const (
+	Decimal FieldKind = iota // a number, possibly with decimals
+	Whole                    // a whole number
+	Choice                   // one of Field.Choices
+)
+
+// Field is one setting of the controls form. Name is the setting's JSON
+// name: the form field's name, and the Field of a config.FieldError.
+type Field struct {
+	Name    string
+	Label   string
+	Unit    string
+	Hint    string
+	Kind    FieldKind
+	Choices []string
+}
+
+func rangeHint(lo, hi int, unit string) string {
+	s := commas(lo) + " to " + commas(hi)
+	if unit != "" {
+		s += " " + unit
+	}
+	return s
+}
+
+// commas writes n with thousands separators.
+func commas(n int) string {
+	s := strconv.Itoa(n)
+	if n < 0 {
+		return "-" + commas(-n)
+	}
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
+}
+
+// Fields are the settings of the controls form, in display order.
+var Fields = []Field{
+	{Name: "rate", Label: "Rate", Unit: "events/s", Kind: Decimal, Hint: "0 (off) to " + commas(config.MaxRate)},
+	{Name: "deadlineMs", Label: "Deadline", Unit: "ms", Kind: Decimal, Hint: rangeHint(1, config.MaxMs, "")},
+	{Name: "workMs", Label: "Work (mean)", Unit: "ms", Kind: Decimal, Hint: rangeHint(0, config.MaxMs, "")},
+	{Name: "workDist", Label: "Work distribution", Kind: Choice, Choices: config.WorkDists, Hint: "of the work around its mean"},
+	{Name: "processor", Label: "Processor", Kind: Choice, Choices: config.Processors, Hint: "sleep waits, cpu burns a core"},
+	{Name: "arrivals", Label: "Arrivals", Kind: Choice, Choices: config.ArrivalSet, Hint: "even spacing, or random (poisson)"},
+	{Name: "workers", Label: "Workers", Kind: Whole, Hint: rangeHint(1, config.MaxWorkers, "")},
+	{Name: "queueCap", Label: "Queue capacity", Unit: "events", Kind: Whole, Hint: rangeHint(1, config.MaxQueueCap, "")},
+	{Name: "policy", Label: "Policy", Kind: Choice, Choices: config.Policies, Hint: "edf: earliest deadline first"},
+	{Name: "tickMs", Label: "Tick", Unit: "ms", Kind: Decimal, Hint: rangeHint(config.MinTickMs, config.MaxTickMs, "")},
+}
+
+// SettingValue is a setting formatted as the form takes it ("" for an
+// unknown name or nil settings).
+func SettingValue(s *config.Settings, name string) string {
+	if s == nil {
+		return ""
+	}
+	switch name {
+	case "rate":
+		return num(s.Rate)
+	case "deadlineMs":
+		return num(s.DeadlineMs)
+	case "workMs":
+		return num(s.WorkMs)
+	case "workDist":
+		return s.WorkDist
+	case "processor":
+		return s.Processor
+	case "arrivals":
+		return s.Arrivals
+	case "workers":
+		return itoa(s.Workers)
+	case "queueCap":
+		return itoa(s.QueueCap)
+	case "policy":
+		return s.Policy
+	case "tickMs":
+		return num(s.TickMs)
+	}
+	return ""
+}
+
+// ControlsForm is what the controls form shows.
+type ControlsForm struct {
+	// Current are the settings in force, shown as placeholders; nil before
+	// the first batch.
+	Current *config.Settings
+	// Values are the fields as submitted, shown again after an error so
+	// nothing typed is lost. Empty after a success.
+	Values map[string]string
+	// Errors are the problems by field name.
+	Errors map[string]string
+	// Error is a problem with the form as a whole.
+	Error string
+	// Applied says what a successful submission changed.
+	Applied string
+}
+
+func (f ControlsForm) failed() bool { return len(f.Errors) > 0 || f.Error != "" }
+
+func describedBy(f ControlsForm, name string) string {
+	s := "control-hint-" + name
+	if f.Errors[name] != "" {
+		s += " control-error-" + name
+	}
+	return s
+}
+
+func placeholder(f ControlsForm, fd Field) string {
+	if v := SettingValue(f.Current, fd.Name); v != "" {
+		return v
+	}
+	return "unchanged"
+}
+
+func keepLabel(f ControlsForm, fd Field) string {
+	if v := SettingValue(f.Current, fd.Name); v != "" {
+		return "unchanged (" + v + ")"
+	}
+	return "unchanged"
+}
+
+func inputMode(k FieldKind) string {
+	if k == Whole {
+		return "numeric"
+	}
+	return "decimal"
+}
+
+func errorCount(f ControlsForm) string {
+	n := len(f.Errors)
+	if n == 1 {
+		return "1 setting needs fixing"
+	}
+	return itoa(n) + " settings need fixing"
+}

@@ -9,6 +9,15 @@
 // server's CPU time and memory from /proc.
 //
 //	ontime-load --url http://127.0.0.1:8080 --sse 500 --ws 500 --duration 10s --pid $(pidof ontime)
+//
+// Reading the summary: batches count when they arrive inside the window
+// (which opens once every client has connected), so receivedRatio is a
+// wall-clock ratio. With zero gaps, a ratio below 1 means batches were late,
+// not lost: either the server's ticks fell behind (batchesMade below
+// expectedPerClient) or delivery lag grew during the window. lagMs includes
+// the load generator's own scheduling delay; loadCpuPercent tells when that
+// matters. For memory figures, start the server a couple of minutes ahead:
+// its RSS grows while its batch history fills.
 package main
 
 import (
@@ -53,6 +62,9 @@ const (
 	rssPollInterval = 500 * time.Millisecond
 	// progressInterval is how often progress is reported on stderr.
 	progressInterval = 5 * time.Second
+	// youngServer is the server age under which its memory figures are
+	// warned to include warm-up growth: the default history is 60 s.
+	youngServer = 2 * time.Minute
 	// churnBatches is how many batches a churn client reads per cycle: the
 	// first is a replay (or the newest batch), the others live ones.
 	churnBatches = 3
@@ -160,6 +172,9 @@ func (r *runner) run(ctx context.Context, stdout io.Writer) error {
 			return err
 		}
 		defer srv.stop()
+		if srv.age > 0 && srv.age < youngServer {
+			fmt.Fprintf(r.stderr, "ontime-load: warning: the server started %.0fs ago; its memory still grows as its batch history fills (for a minute at the default tick and history), and rssPerClientKiB will count that growth: start it a few minutes ahead for memory figures\n", srv.age.Seconds())
+		}
 	}
 
 	clientCtx, stopClients := context.WithCancel(ctx)
@@ -169,7 +184,7 @@ func (r *runner) run(ctx context.Context, stdout io.Writer) error {
 		clients.Wait()
 	}()
 
-	rampStart := time.Now()
+	rampStart, rampCPU := time.Now(), selfCPU()
 	if o.mode == modeChurn {
 		// Churn counts every cycle, the ones during the ramp included.
 		r.win.open(rampStart)
@@ -238,19 +253,24 @@ ramp:
 	if srv != nil {
 		srv.windowStart()
 	}
-	interrupted := false
+	cpuStart := selfCPU()
 	if open > 0 || o.mode == modeChurn {
-		interrupted = r.wait(ctx, winStart)
+		r.wait(ctx, winStart)
 	}
+	interrupted := ctx.Err() != nil // during the ramp-up, too
 	winEnd := time.Now()
 	r.win.close(winEnd)
+	loadCPU := selfCPU() - cpuStart
 	if srv != nil {
 		srv.windowEnd()
 	}
 	stopClients()
 	clients.Wait()
 
-	sum := r.summarize(rampTime, winEnd.Sub(covered), interrupted)
+	if o.mode == modeChurn {
+		loadCPU += cpuStart - rampCPU
+	}
+	sum := r.summarize(rampTime, winEnd.Sub(covered), loadCPU, interrupted)
 	if srv != nil {
 		sum.Server = srv.summary(winEnd.Sub(winStart), sum.Connected+sum.SlowConnected)
 	}
@@ -267,10 +287,9 @@ ramp:
 	return nil
 }
 
-// wait blocks for the measurement window, reporting progress, and tells
-// whether the run was interrupted. Churn runs end early once every cycle is
-// done.
-func (r *runner) wait(ctx context.Context, start time.Time) (interrupted bool) {
+// wait blocks for the measurement window, reporting progress, until it ends
+// or ctx does. Churn runs end early once every cycle is done.
+func (r *runner) wait(ctx context.Context, start time.Time) {
 	end := time.NewTimer(r.o.duration)
 	defer end.Stop()
 	progress := time.NewTicker(progressInterval)
@@ -279,11 +298,11 @@ func (r *runner) wait(ctx context.Context, start time.Time) (interrupted bool) {
 		select {
 		case <-ctx.Done():
 			fmt.Fprintln(r.stderr, "ontime-load: interrupted; summarizing what was measured")
-			return true
+			return
 		case <-end.C:
-			return false
+			return
 		case <-r.churnDone:
-			return false
+			return
 		case now := <-progress.C:
 			msg := fmt.Sprintf("ontime-load: %.0fs: %d connections open, %d batches received", now.Sub(start).Seconds(), r.open.Load(), r.batches.Load())
 			if r.o.mode == modeChurn {
@@ -462,7 +481,8 @@ func (r *runner) neverReadClient(ctx context.Context, st *clientStats, settled f
 // serverSampler follows the server process named by --pid.
 type serverSampler struct {
 	pid      int
-	tck      int64      // clock ticks per second of the CPU times
+	tck      int64 // clock ticks per second of the CPU times
+	age      time.Duration
 	start    procSample // before the first connection
 	winStart procSample // when the window opened
 	end      procSample // when it closed
@@ -479,7 +499,8 @@ func startServerSampler(ctx context.Context, pid int) (*serverSampler, error) {
 		return nil, fmt.Errorf("--pid: %w", err)
 	}
 	pctx, cancel := context.WithCancel(ctx)
-	s := &serverSampler{pid: pid, tck: clockTicks(), start: s0, winStart: s0, stopPoll: cancel, polled: make(chan struct{})}
+	tck := clockTicks()
+	s := &serverSampler{pid: pid, tck: tck, age: processAge(s0.startTicks, tck), start: s0, winStart: s0, stopPoll: cancel, polled: make(chan struct{})}
 	go func() {
 		defer close(s.polled)
 		s.peakKiB = pollPeakRSS(pctx, pid, rssPollInterval)
@@ -509,10 +530,11 @@ func (s *serverSampler) stop() {
 func (s *serverSampler) summary(window time.Duration, clients int) *serverSummary {
 	s.stop()
 	if s.endErr != nil {
-		return &serverSummary{Error: s.endErr.Error(), RSSStartKiB: s.start.rssKiB, RSSPeakKiB: max(s.peakKiB, s.start.rssKiB)}
+		return &serverSummary{Error: s.endErr.Error(), AgeS: round(s.age.Seconds(), 1), RSSStartKiB: s.start.rssKiB, RSSPeakKiB: max(s.peakKiB, s.start.rssKiB)}
 	}
 	cpu := float64(s.end.cpuTicks-s.winStart.cpuTicks) / float64(s.tck)
 	sum := &serverSummary{
+		AgeS:        round(s.age.Seconds(), 1),
 		CPUSeconds:  round(cpu, 2),
 		RSSStartKiB: s.start.rssKiB,
 		RSSEndKiB:   s.end.rssKiB,

@@ -85,6 +85,9 @@ func TestNormalRun(t *testing.T) {
 	if s.ReceivedRatio == nil || *s.ReceivedRatio < 0.9 || *s.MinReceivedRatio < 0.8 || *s.MinPerClient == 0 {
 		t.Errorf("received: ratio %v min %v minPerClient %v", deref(s.ReceivedRatio), deref(s.MinReceivedRatio), deref(s.MinPerClient))
 	}
+	if s.BatchesMade == nil || *s.BatchesMade < *s.MinPerClient || *s.BatchesMade > s.BatchesReceived {
+		t.Errorf("batches made %v, min per client %v", deref(s.BatchesMade), deref(s.MinPerClient))
+	}
 	if s.Gaps != 0 || s.Missed != 0 || s.Backwards != 0 {
 		t.Errorf("gaps %d missed %d backwards %d, want none", s.Gaps, s.Missed, s.Backwards)
 	}

@@ -66,8 +66,9 @@ func clockTicks() int64 {
 
 // procSample is a server process's resource use at one instant.
 type procSample struct {
-	cpuTicks int64 // user + system CPU time, in clock ticks
-	rssKiB   int64
+	cpuTicks   int64 // user + system CPU time, in clock ticks
+	startTicks int64 // when the process started, in clock ticks after boot
+	rssKiB     int64
 }
 
 // readProc samples the process pid from /proc.
@@ -84,16 +85,19 @@ func readProc(pid int) (procSample, error) {
 		return s, fmt.Errorf("/proc/%d/stat: no command name", pid)
 	}
 	f := bytes.Fields(stat[paren+1:])
-	// f[0] is field 3 (state); utime and stime are fields 14 and 15.
-	if len(f) < 13 {
+	// f[0] is field 3 (state); utime and stime are fields 14 and 15,
+	// starttime field 22.
+	if len(f) < 20 {
 		return s, fmt.Errorf("/proc/%d/stat: %d fields", pid, len(f)+2)
 	}
 	utime, err1 := strconv.ParseInt(string(f[11]), 10, 64)
 	stime, err2 := strconv.ParseInt(string(f[12]), 10, 64)
-	if err := errors.Join(err1, err2); err != nil {
+	start, err3 := strconv.ParseInt(string(f[19]), 10, 64)
+	if err := errors.Join(err1, err2, err3); err != nil {
 		return s, fmt.Errorf("/proc/%d/stat: %w", pid, err)
 	}
 	s.cpuTicks = utime + stime
+	s.startTicks = start
 
 	status, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
 	if err != nil {
@@ -111,6 +115,21 @@ func readProc(pid int) (procSample, error) {
 	}
 	// A zombie has no VmRSS line: the server has exited.
 	return s, fmt.Errorf("server process %d has no resident memory (has it exited?)", pid)
+}
+
+// processAge is how long ago a process started, from its start time in
+// clock ticks after boot; zero if the system uptime cannot be read.
+func processAge(startTicks, tck int64) time.Duration {
+	data, err := os.ReadFile("/proc/uptime")
+	if err != nil {
+		return 0
+	}
+	up, _, _ := bytes.Cut(data, []byte(" "))
+	secs, err := strconv.ParseFloat(string(up), 64)
+	if err != nil {
+		return 0
+	}
+	return max(0, time.Duration(secs*float64(time.Second))-time.Duration(startTicks)*time.Second/time.Duration(tck))
 }
 
 // pollPeakRSS samples pid's RSS every interval until ctx ends and returns the
@@ -132,4 +151,14 @@ func pollPeakRSS(ctx context.Context, pid int, interval time.Duration) int64 {
 		case <-t.C:
 		}
 	}
+}
+
+// selfCPU is this process's user and system CPU time so far, zero if the
+// kernel will not say.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

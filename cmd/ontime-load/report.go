@@ -42,9 +42,15 @@ type summary struct {
 	// where expected is the window divided by the tick. They are wall-clock
 	// ratios, so a client may get one batch more or less than expected.
 	ExpectedPerClient *float64 `json:"expectedPerClient,omitempty"`
-	MinPerClient      *int64   `json:"minPerClient,omitempty"`
-	ReceivedRatio     *float64 `json:"receivedRatio,omitempty"`
-	MinReceivedRatio  *float64 `json:"minReceivedRatio,omitempty"`
+	// BatchesMade is how many batches the server published during the
+	// window as the clients saw it: the largest seq span one client
+	// received. Below expectedPerClient, the server's ticks fell behind
+	// the wall clock (late ticks on a saturated machine); above
+	// minPerClient, some client lost or had not yet received batches.
+	BatchesMade      *int64   `json:"batchesMade,omitempty"`
+	MinPerClient     *int64   `json:"minPerClient,omitempty"`
+	ReceivedRatio    *float64 `json:"receivedRatio,omitempty"`
+	MinReceivedRatio *float64 `json:"minReceivedRatio,omitempty"`
 
 	// Gaps counts seq jumps and SSE reset events; Missed the batches the
 	// jumps skipped; Resets the reset events among the gaps; Backwards the
@@ -57,6 +63,11 @@ type summary struct {
 
 	// LagMs is the delivery lag: local receive time minus the batch's at.
 	LagMs lagSummary `json:"lagMs"`
+
+	// LoadCPUPercent is this load generator's own CPU use over the window,
+	// in percent of one core: when it nears the machine's capacity, lags
+	// measure the client as much as the server.
+	LoadCPUPercent float64 `json:"loadCpuPercent"`
 
 	Server *serverSummary `json:"server,omitempty"`
 	Churn  *churnSummary  `json:"churn,omitempty"`
@@ -78,6 +89,10 @@ type lagSummary struct {
 // measurement window; RSS growth is from before the first connection to the
 // end of the window.
 type serverSummary struct {
+	// AgeS is how long the server had been running when the load began.
+	// A young server's RSS still grows as its batch history fills, and
+	// the growth is counted in rssPerClientKiB.
+	AgeS            float64 `json:"ageS"`
 	CPUSeconds      float64 `json:"cpuSeconds"`
 	CPUPercent      float64 `json:"cpuPercent"` // of one core
 	RSSStartKiB     int64   `json:"rssStartKiB"`
@@ -97,7 +112,8 @@ type churnSummary struct {
 }
 
 // summarize merges the clients' records. Call it once they have stopped.
-func (r *runner) summarize(rampTime, win time.Duration, interrupted bool) summary {
+// loadCPU is the generator's own CPU time over the window.
+func (r *runner) summarize(rampTime, win, loadCPU time.Duration, interrupted bool) summary {
 	o := r.o
 	s := summary{
 		Mode:        string(o.mode),
@@ -110,8 +126,12 @@ func (r *runner) summarize(rampTime, win time.Duration, interrupted bool) summar
 		DurationS:   round(win.Seconds(), 3),
 		Interrupted: interrupted,
 	}
+	if win > 0 {
+		s.LoadCPUPercent = round(100*loadCPU.Seconds()/win.Seconds(), 1)
+	}
 	var (
 		minReceived int64 = math.MaxInt64
+		made        int64
 		churn       churnSummary
 	)
 	for i := range r.clients {
@@ -147,6 +167,9 @@ func (r *runner) summarize(rampTime, win time.Duration, interrupted bool) summar
 		if s.TickMs == 0 {
 			s.TickMs = c.tickMs
 		}
+		if c.received > 0 {
+			made = max(made, int64(c.lastSeq-c.firstSeq)+1)
+		}
 		s.BatchesReceived += c.received
 		minReceived = min(minReceived, c.received)
 		s.Gaps += c.gaps
@@ -168,11 +191,13 @@ func (r *runner) summarize(rampTime, win time.Duration, interrupted bool) summar
 			e, mr := round(expected, 1), minReceived
 			ratio, minRatio = round(ratio, 3), round(minRatio, 3)
 			s.ExpectedPerClient, s.MinPerClient, s.ReceivedRatio, s.MinReceivedRatio = &e, &mr, &ratio, &minRatio
+			s.BatchesMade = &made
 		} else {
 			// Nothing arrived (or nothing connected): every ratio is 0.
 			var zero float64
 			var zeroN int64
 			s.ExpectedPerClient, s.MinPerClient, s.ReceivedRatio, s.MinReceivedRatio = &zero, &zeroN, &zero, &zero
+			s.BatchesMade = &zeroN
 		}
 	case modeChurn:
 		if win > 0 {

@@ -189,3 +189,24 @@ func TestProc(t *testing.T) {
 		t.Fatalf("file limit %d, %v", lim, err)
 	}
 }
+
+// Reading a batch costs no allocation: with thousands of clients, garbage
+// per message would make the generator's GC part of the measurement.
+func TestSSEReadsWithoutAllocating(t *testing.T) {
+	_, big := bigBatch(t)
+	var stream []byte
+	const n = 200
+	for range n + 10 { // AllocsPerRun makes one warm-up call
+		stream = append(stream, ": heartbeat\n\n"...)
+		stream = sse.AppendEvent(stream, sse.Event{ID: "1", Name: "batch", Data: big})
+	}
+	s := fakeSSE(string(stream))
+	allocs := testing.AllocsPerRun(n, func() {
+		if _, _, err := s.next(); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs != 0 {
+		t.Fatalf("%.1f allocations per batch", allocs)
+	}
+}

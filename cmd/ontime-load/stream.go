@@ -42,6 +42,7 @@ type msgKind uint8
 const (
 	msgBatch msgKind = iota
 	msgReset         // SSE: batches were lost; head.seq is the next one
+	msgOther         // SSE: an event this client does not read
 )
 
 // stream is one open connection that yields batch heads.
@@ -191,7 +192,7 @@ func (s *sseStream) appendLine() error {
 // and id fields are skipped: the seq in the data is what is checked.
 func (s *sseStream) next() (msgKind, head, error) {
 	var (
-		kind    = msgKind(255) // not an event this client reads
+		kind    = msgOther
 		h       head
 		ok      bool // h holds what the event needs
 		pending bool // s.scratch holds a data prefix without it yet
@@ -203,13 +204,13 @@ func (s *sseStream) next() (msgKind, head, error) {
 			return 0, h, err
 		}
 		if !long && len(ln) == 0 { // blank line: dispatch
-			if hasData && kind != 255 {
+			if hasData && kind != msgOther {
 				if !ok {
 					return 0, h, errors.New("SSE event data has no seq or at")
 				}
 				return kind, h, nil
 			}
-			kind, ok, pending, hasData = 255, false, false, false
+			kind, ok, pending, hasData = msgOther, false, false, false
 			s.scratch = s.scratch[:0]
 			continue
 		}
@@ -223,9 +224,9 @@ func (s *sseStream) next() (msgKind, head, error) {
 			case "reset":
 				kind = msgReset
 			default:
-				kind = 255
+				kind = msgOther
 			}
-		case string(name) == "data" && kind != 255 && !ok:
+		case string(name) == "data" && kind != msgOther && !ok:
 			hasData = true
 			need := hasSeq | hasAt
 			if kind == msgReset {

@@ -109,12 +109,14 @@ type clientStats struct {
 	slow       bool // a never-reading client
 	connected  bool // the first connection succeeded
 	connectErr error
-	streamErr  error // what ended the stream before the run did
-	received   int64 // batches inside the window
-	gaps       int64 // times seq jumped (or the server said reset)
-	missed     int64 // batches skipped over by the jumps
-	resets     int64 // SSE reset events
-	backwards  int64 // batches whose seq did not move forward
+	streamErr  error  // what ended the stream before the run did
+	received   int64  // batches inside the window
+	gaps       int64  // times seq jumped (or the server said reset)
+	missed     int64  // batches skipped over by the jumps
+	resets     int64  // SSE reset events
+	backwards  int64  // batches whose seq did not move forward
+	firstSeq   uint64 // first and last seq received inside the window
+	lastSeq    uint64
 	tickMs     int64 // from the first batch
 	cycles     int64 // churn: connect-read-disconnect cycles completed
 	cycleErrs  int64 // churn: cycles that failed
@@ -155,6 +157,10 @@ func (t *tracker) batch(h head, now time.Time) {
 	if !in {
 		return
 	}
+	if t.st.firstSeq == 0 {
+		t.st.firstSeq = h.seq
+	}
+	t.st.lastSeq = h.seq
 	t.st.received++
 	t.live.Add(1)
 	// at has millisecond resolution: the lag is overstated by up to 1 ms.

@@ -68,6 +68,7 @@ func parse(args []string, getenv func(string) string, out io.Writer) (options, e
 	fs.DurationVar(&o.node.Tick, "tick", o.node.Tick, "batch period: one message per tick to every client")
 	fs.StringVar(&o.node.Token, "token", "", "bearer token required on every write (POST /api/events, PATCH /api/config); prefer ONTIME_TOKEN to keep it out of ps")
 	fs.Float64Var(&o.node.WriteRate, "write-rate", 20, "writes per second allowed per client address (burst twice that); 0 for no limit")
+	fs.BoolVar(&o.node.Profiling, "pprof", false, "serve Go profiles under /debug/pprof/ (exposes internals: keep it on loopback)")
 	fs.Int64Var(&o.node.MaxBody, "max-body", 1<<20, "largest POST /api/events body, in bytes")
 	fs.IntVar(&o.node.MaxClients, "max-clients", 10000, "maximum clients per transport (SSE, page, WebSocket); beyond it 503 with Retry-After")
 	fs.StringVar(&origins, "allowed-origins", "", "comma-separated origins (scheme://host:port) allowed to open /ws besides the server's own; * for any")

@@ -20,6 +20,7 @@ import (
 	"github.com/ontime-rt/ontime/internal/pipeline"
 	"github.com/ontime-rt/ontime/internal/server"
 	"github.com/ontime-rt/ontime/internal/sse"
+	"github.com/ontime-rt/ontime/internal/stream"
 	"github.com/ontime-rt/ontime/internal/web"
 	"github.com/ontime-rt/ontime/static"
 )
@@ -68,6 +69,8 @@ type Config struct {
 	WriteRate float64
 	// MaxBody bounds an ingest request's body in bytes. Default 1 MiB.
 	MaxBody int64
+	// Profiling serves net/http/pprof under /debug/pprof/. Default off.
+	Profiling bool
 	// ShutdownTimeout bounds the graceful shutdown. Default 5s.
 	ShutdownTimeout time.Duration
 }
@@ -183,7 +186,7 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 	app, _ := frontend.App()
 	n.http = server.New(server.Config{AllowedOrigins: cfg.AllowedOrigins, Logger: log, App: app, Static: static.FS, MaxClients: maxClients, Gates: gates,
 		Observe: n.metrics.Middleware, Metrics: n.metrics.Handler(),
-		Ingest: in, IngestStats: func() any { return in.Stats() },
+		Ingest: in, IngestStats: func() any { return in.Stats() }, Profiling: cfg.Profiling,
 		Writes: &server.WriteGuard{Token: cfg.Token, Exposed: cfg.Exposed, Rate: cfg.WriteRate}}, n.hub, n.coal, n, n.page)
 	return n, nil
 }
@@ -207,6 +210,7 @@ func (n *Node) Run(ctx context.Context, ln net.Listener) error {
 			ReadHeaderTimeout: 5 * time.Second,
 			IdleTimeout:       120 * time.Second,
 			MaxHeaderBytes:    64 << 10,
+			ConnContext:       stream.ConnContext,
 			ErrorLog:          slog.NewLogLogger(n.log.Handler(), slog.LevelWarn),
 		}
 		go func() { serveErr <- srv.Serve(ln) }()

@@ -12,6 +12,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"net/http/pprof"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -69,6 +70,9 @@ type Config struct {
 	// guard; IngestStats then reports its counters in /api/stats.
 	Ingest      http.Handler
 	IngestStats func() any
+	// Profiling mounts net/http/pprof under /debug/pprof/ (for measuring
+	// where the time goes; off by default: profiles reveal internals).
+	Profiling bool
 	// IngestReadTimeout bounds reading one ingest request's body, so a
 	// slow-drip producer cannot hold a connection forever. Default 30s.
 	// (A server-wide ReadTimeout would also end the streams.)
@@ -130,6 +134,13 @@ func New(cfg Config, h *hub.Hub, st StatsSource, conf Configurator, page *web.Re
 	}
 	if cfg.Metrics != nil {
 		r.Method(http.MethodGet, "/metrics", cfg.Metrics)
+	}
+	if cfg.Profiling {
+		r.HandleFunc("/debug/pprof/*", pprof.Index)
+		r.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		r.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		r.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		r.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	}
 	r.Get("/api/stats", func(w http.ResponseWriter, _ *http.Request) {
 		body := statsBody{Snapshot: st.Snapshot(), Clients: make(map[string]int, len(gates)),

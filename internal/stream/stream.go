@@ -4,9 +4,11 @@
 package stream
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"strconv"
 
@@ -43,4 +45,34 @@ func Admit(w http.ResponseWriter, g *hub.Gate, what string) (leave func(), ok bo
 		return nil, false
 	}
 	return g.Leave, true
+}
+
+type connKey struct{}
+
+// ConnContext is an http.Server ConnContext hook that remembers each
+// request's connection, so stream handlers can tune it.
+func ConnContext(ctx context.Context, c net.Conn) context.Context {
+	return context.WithValue(ctx, connKey{}, c)
+}
+
+// SendBuffer is the kernel send buffer given to stream connections. Linux
+// lets an unread socket's buffer grow to 4 MiB, so a client that never reads
+// would hold that much kernel memory for minutes before a write blocks long
+// enough to hit its deadline. 256 KiB holds over a second of the heaviest
+// stream (the page's HTML) and bounds what a stalled client costs.
+const SendBuffer = 256 << 10
+
+// LimitSendBuffer caps the send buffer of r's connection to SendBuffer when
+// the server was set up with ConnContext.
+func LimitSendBuffer(r *http.Request) {
+	if c, ok := r.Context().Value(connKey{}).(*net.TCPConn); ok {
+		_ = c.SetWriteBuffer(SendBuffer)
+	}
+}
+
+// LimitConnSendBuffer caps the send buffer of a hijacked connection.
+func LimitConnSendBuffer(c net.Conn) {
+	if tc, ok := c.(*net.TCPConn); ok {
+		_ = tc.SetWriteBuffer(SendBuffer)
+	}
 }

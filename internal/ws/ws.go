@@ -124,6 +124,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		log.Debug("websocket upgrade failed", "err", err)
 		return
 	}
+	stream.LimitConnSendBuffer(conn.NetConn())
 	h.serve(r.Context(), conn, resume, format, log)
 }
 

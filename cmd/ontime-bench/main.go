@@ -269,17 +269,26 @@ func sweep(ctx context.Context, o options, out io.Writer) error {
 		variants = append(variants, variant{"constant", true, []float64{2, 10}})
 	}
 	for _, v := range variants {
+		vcap := capacity
+		if v.cpu {
+			// CPU-bound work runs on at most GOMAXPROCS cores at once.
+			vcap = float64(min(o.workers, runtime.GOMAXPROCS(0))) / o.work.Seconds()
+		}
 		for _, load := range v.loads {
 			for _, p := range o.policies {
-				r, err := measure(ctx, o, p, v.arrivals == "poisson", v.cpu, load*capacity)
+				r, err := measure(ctx, o, p, v.arrivals == "poisson", v.cpu, load*vcap)
 				if err != nil {
 					return err
 				}
 				r.load = load
 				r.arrivals = v.arrivals
-				printRow(out, r, capacity)
+				printRow(out, r, vcap)
 			}
 		}
+	}
+	if o.cpu {
+		fmt.Fprintf(out, "\nFor cpu work, capacity is min(workers, cores) / work = %.0f events/s, and load multiples are of that.\n",
+			float64(min(o.workers, runtime.GOMAXPROCS(0)))/o.work.Seconds())
 	}
 	fmt.Fprintln(out)
 	fmt.Fprintf(out, "Step from 10x down to 0.5x (constant arrivals): time from the step until the last event\n")

@@ -1,7 +1,7 @@
-import { act, render, screen } from '@testing-library/react';
-import { beforeEach, describe, expect, it } from 'vitest';
+import { act, fireEvent, render, screen } from '@testing-library/react';
+import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { App } from './App';
-import { FakeScheduler, FakeWebSocket, makeBatch, makeEvent } from './test/fakes';
+import { FakeScheduler, FakeWebSocket, makeBatch, makeEvent, makeSettings } from './test/fakes';
 
 beforeEach(() => FakeWebSocket.reset());
 
@@ -29,5 +29,35 @@ describe('App', () => {
     expect(screen.getByTestId('total-inflight').textContent).toBe('3');
     const rows = screen.getAllByTestId('event-row');
     expect(rows.map((r) => r.querySelector('td')!.textContent)).toEqual(['three', 'two', 'one']);
+    // Charts, the settings in force and the table tools are there.
+    for (const id of ['chart-latency', 'chart-throughput', 'chart-miss', 'chart-load', 'health-status', 'control-rate', 'control-submit', 'filter-problems', 'pause-table']) {
+      expect(screen.getByTestId(id), id).toBeTruthy();
+    }
+    expect(screen.getByTestId('config-rate').textContent).toBe('20');
+  });
+
+  it('PATCHes the settings with the given fetch and shows what comes back in force', async () => {
+    const sched = new FakeScheduler();
+    const fetch = vi.fn(async (_url: string, _init?: RequestInit) =>
+      new Response(JSON.stringify(makeSettings({ rate: 5 })), { status: 200 }),
+    );
+    render(<App realtime={sched.options()} fetch={fetch} />);
+    act(() => {
+      FakeWebSocket.last.open();
+      FakeWebSocket.last.send(makeBatch(1));
+      sched.frame();
+    });
+    fireEvent.change(screen.getByTestId('control-rate'), { target: { value: '5' } });
+    await act(async () => {
+      fireEvent.click(screen.getByTestId('control-submit'));
+    });
+    expect(fetch).toHaveBeenCalledTimes(1);
+    expect(JSON.parse(fetch.mock.calls[0]![1]!.body as string)).toEqual({ rate: 5 });
+    act(() => {
+      FakeWebSocket.last.send(makeBatch(2, { config: makeSettings({ rate: 5 }) }));
+      sched.frame();
+    });
+    expect(screen.getByTestId('config-rate').textContent).toBe('5');
+    expect((screen.getByTestId('control-rate') as HTMLInputElement).value).toBe('5');
   });
 });

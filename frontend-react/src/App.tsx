@@ -1,14 +1,23 @@
-import { EventTable } from './components/EventTable';
+import { useCallback } from 'react';
+import { Charts } from './charts/Charts';
+import { patchConfig, type FetchLike } from './configApi';
+import { ControlsPanel } from './components/ControlsPanel';
+import { EventsPanel } from './components/EventsPanel';
 import { StatsBar } from './components/StatsBar';
-import { useRealtimeEvents, type RealtimeOptions } from './useRealtimeEvents';
+import type { SettingsPatch } from './types';
+import { useRealtime, type RealtimeOptions } from './useRealtimeEvents';
 
 export interface AppProps {
   /** For tests: injected WebSocket, clock, rAF… */
   realtime?: RealtimeOptions;
+  /** For tests: the fetch used for PATCH /api/config. */
+  fetch?: FetchLike;
 }
 
-export function App({ realtime }: AppProps) {
-  const { state, latest, events, lastBatchAt, missedBatches } = useRealtimeEvents(realtime);
+export function App({ realtime, fetch }: AppProps) {
+  const { snapshot, series } = useRealtime(realtime);
+  const { state, latest, events, lastBatchAt, missedBatches } = snapshot;
+  const patch = useCallback((p: SettingsPatch) => patchConfig(p, { fetch }), [fetch]);
   return (
     <div className="app">
       <header className="app-header">
@@ -19,10 +28,11 @@ export function App({ realtime }: AppProps) {
       </header>
       <main>
         <StatsBar latest={latest} state={state} lastBatchAt={lastBatchAt} missedBatches={missedBatches} />
-        <section className="card card-events" aria-labelledby="events-title">
-          <h2 id="events-title">Newest events</h2>
-          <EventTable events={events} />
-        </section>
+        <Charts series={series} />
+        <div className="lower">
+          <EventsPanel events={events} totals={latest?.totals} />
+          <ControlsPanel inForce={latest?.config ?? null} patch={patch} />
+        </div>
       </main>
     </div>
   );

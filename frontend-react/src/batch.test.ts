@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { defaultWsUrl, parseBatch, withSince } from './batch';
-import { makeBatch, makeEvent } from './test/fakes';
+import { makeBatch, makeEvent, makeSettings } from './test/fakes';
 
 describe('parseBatch', () => {
   it('parses a batch and keeps unknown fields', () => {
@@ -22,6 +22,33 @@ describe('parseBatch', () => {
     expect(parsed?.totals).toEqual({ received: 0, onTime: 0, late: 0, dropped: 0, inFlight: 0, droppedBy: {} });
     expect(parsed?.health.status).toBe('ok');
     expect(parsed?.events.map((e) => e.id)).toEqual(['x']);
+  });
+});
+
+describe('parseBatch config and punctuality', () => {
+  it('parses the settings in force and the health punctuality fields', () => {
+    const b = makeBatch(4, { config: makeSettings({ rate: 500, policy: 'fifo', workers: 50 }) });
+    b.health.tickJitterMs = 1.5;
+    b.health.scheduleErrorMs = 0.25;
+    const parsed = parseBatch(JSON.stringify(b))!;
+    expect(parsed.config).toEqual(makeSettings({ rate: 500, policy: 'fifo', workers: 50 }));
+    expect(parsed.health.tickJitterMs).toBe(1.5);
+    expect(parsed.health.scheduleErrorMs).toBe(0.25);
+  });
+
+  it('leaves config out for older servers and zero-fills missing punctuality', () => {
+    const { config: _omit, ...old } = makeBatch(1);
+    const { tickJitterMs: _j, scheduleErrorMs: _s, ...oldHealth } = old.health;
+    const parsed = parseBatch(JSON.stringify({ ...old, health: oldHealth }))!;
+    expect('config' in parsed).toBe(false);
+    expect(parsed.health.tickJitterMs).toBe(0);
+    expect(parsed.health.scheduleErrorMs).toBe(0);
+    expect(parseBatch(JSON.stringify({ ...old, config: 'nope' }))!.config).toBeUndefined();
+  });
+
+  it('tolerates unknown and malformed settings', () => {
+    const parsed = parseBatch(JSON.stringify({ ...makeBatch(1), config: { rate: 'x', future: 1, policy: 'edf' } }))!;
+    expect(parsed.config).toMatchObject({ rate: 0, policy: 'edf', future: 1, workDist: '' });
   });
 });
 

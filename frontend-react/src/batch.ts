@@ -1,4 +1,4 @@
-import type { Batch, DropReasons, EventResult } from './types';
+import type { Batch, DropReasons, EventResult, Settings } from './types';
 
 type Obj = Record<string, unknown>;
 
@@ -17,6 +17,30 @@ function reasons(v: unknown): DropReasons {
 
 function section(v: unknown): Obj {
   return isObj(v) ? v : {};
+}
+
+const str = <T extends string>(v: unknown, fallback: T): T => (typeof v === 'string' ? (v as T) : fallback);
+
+/**
+ * The settings as sent by the server, or undefined when absent (older
+ * servers) or not an object. Unknown fields are kept; a missing or
+ * malformed field becomes 0 or ''.
+ */
+export function parseSettings(v: unknown): Settings | undefined {
+  if (!isObj(v)) return undefined;
+  return {
+    ...v,
+    rate: num(v.rate),
+    deadlineMs: num(v.deadlineMs),
+    workMs: num(v.workMs),
+    workDist: str(v.workDist, '' as Settings['workDist']),
+    processor: str(v.processor, '' as Settings['processor']),
+    arrivals: str(v.arrivals, '' as Settings['arrivals']),
+    workers: num(v.workers),
+    queueCap: num(v.queueCap),
+    policy: str(v.policy, '' as Settings['policy']),
+    tickMs: num(v.tickMs),
+  };
 }
 
 function isEvent(v: unknown): v is EventResult {
@@ -42,8 +66,11 @@ export function parseBatch(data: unknown): Batch | null {
   const totals = section(v.totals);
   const latency = section(v.latency);
   const health = section(v.health);
+  const { config: rawConfig, ...rest } = v;
+  const config = parseSettings(rawConfig);
   return {
-    ...v,
+    ...rest,
+    ...(config ? { config } : {}),
     seq: v.seq,
     at: num(v.at),
     startedAt: v.startedAt,
@@ -80,6 +107,8 @@ export function parseBatch(data: unknown): Batch | null {
       workers: num(health.workers),
       busy: num(health.busy),
       status: typeof health.status === 'string' ? (health.status as Batch['health']['status']) : 'ok',
+      tickJitterMs: num(health.tickJitterMs),
+      scheduleErrorMs: num(health.scheduleErrorMs),
     },
     events: Array.isArray(v.events) ? v.events.filter(isEvent) : [],
   };

@@ -1,5 +1,6 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import { backoffDelay, RealtimeClient, type RealtimeSnapshot } from './realtimeClient';
+import { SeriesModel, type SeriesData } from './series';
 import { FakeScheduler, FakeWebSocket, makeBatch, makeEvent, STARTED_AT } from './test/fakes';
 
 // Keeps the offline timer out of the way of timerDelays()[0].
@@ -362,6 +363,76 @@ describe('RealtimeClient', () => {
     expect(ws.closed).toBeNull();
     ws.open();
     expect(ws.closed?.code).toBe(1000);
+  });
+});
+
+describe('RealtimeClient chart history', () => {
+  it('feeds the series with accepted batches and commits it in the same frame as the snapshot', () => {
+    const { sched, client, snaps } = setup();
+    const order: string[] = [];
+    const series: SeriesData[] = [];
+    client.series.subscribe((d) => {
+      order.push('series');
+      series.push(d);
+    });
+    client.subscribe(() => order.push('snapshot'));
+    const ws = FakeWebSocket.last;
+    ws.open();
+    for (let seq = 1; seq <= 10; seq++) ws.send(makeBatch(seq));
+    ws.send(makeBatch(5)); // duplicate: not a point
+    expect(series).toHaveLength(0);
+    sched.frame();
+    expect(sched.rafCalls).toBe(1);
+    expect(series).toHaveLength(1);
+    expect(series[0]!.length).toBe(10);
+    expect(order).toEqual(['series', 'snapshot']);
+    sched.frame(); // nothing new
+    expect(series).toHaveLength(1);
+    expect(snaps).toHaveLength(1);
+  });
+
+  it('keeps the history bounded to 60 s of ticks and restarts it with the server', () => {
+    const { sched, client } = setup();
+    const ws = FakeWebSocket.last;
+    ws.open();
+    for (let seq = 1; seq <= 1500; seq++) {
+      ws.send(makeBatch(seq));
+      if (seq % 100 === 0) sched.frame();
+    }
+    sched.frame();
+    const d = client.series.getData();
+    expect(d.length).toBe(601);
+    expect((d.x.at(-1)! - d.x[0]!) * 1000).toBeCloseTo(60_000, 6);
+
+    ws.send(makeBatch(1, { startedAt: STARTED_AT + 5, at: STARTED_AT + 999_000 }));
+    sched.frame();
+    expect(client.series.getData().length).toBe(1);
+  });
+
+  it('keeps the config object while the settings are the same', () => {
+    const { sched, last } = setup();
+    const ws = FakeWebSocket.last;
+    ws.open();
+    ws.send(makeBatch(1));
+    sched.frame();
+    const first = last().latest!.config;
+    ws.send(makeBatch(2));
+    sched.frame();
+    expect(last().latest!.seq).toBe(2);
+    expect(last().latest!.config).toBe(first);
+    ws.send(makeBatch(3, { config: { ...first!, rate: 7 } }));
+    sched.frame();
+    expect(last().latest!.config).not.toBe(first);
+    expect(last().latest!.config?.rate).toBe(7);
+  });
+
+  it('uses the series it is given', () => {
+    const series = new SeriesModel();
+    const { sched } = setup({ series });
+    FakeWebSocket.last.open();
+    FakeWebSocket.last.send(makeBatch(1));
+    sched.frame();
+    expect(series.getData().length).toBe(1);
   });
 });
 

@@ -1,5 +1,6 @@
 import { defaultWsUrl, parseBatch, withSince } from './batch';
-import type { Batch, EventResult } from './types';
+import { SeriesModel } from './series';
+import type { Batch, EventResult, Settings } from './types';
 
 export type ConnectionState = 'connecting' | 'live' | 'reconnecting' | 'offline';
 
@@ -58,6 +59,8 @@ export interface RealtimeOptions {
   maxEvents?: number;
   /** Listen to the window's online/offline events (default true in a browser). */
   watchNetwork?: boolean;
+  /** The chart history to feed (default: a new one, see RealtimeClient.series). */
+  series?: SeriesModel;
 }
 
 export const DEFAULTS = {
@@ -105,6 +108,12 @@ export class RealtimeClient {
   private readonly setTimer: (cb: () => void, ms: number) => TimerHandle;
   private readonly clearTimer: (h: TimerHandle) => void;
   private readonly watchNetwork: boolean;
+  /**
+   * The last 60 s of per-tick points for the charts: fed with every
+   * accepted batch, committed in the same animation frame as the snapshot
+   * (its subscribers are called before the snapshot's).
+   */
+  readonly series: SeriesModel;
 
   private listeners = new Set<(s: RealtimeSnapshot) => void>();
   private snapshot: RealtimeSnapshot = INITIAL_SNAPSHOT;
@@ -162,6 +171,7 @@ export class RealtimeClient {
     this.setTimer = options.setTimeout ?? ((cb, ms) => globalThis.setTimeout(cb, ms));
     this.clearTimer = options.clearTimeout ?? ((h) => globalThis.clearTimeout(h as ReturnType<typeof setTimeout>));
     this.watchNetwork = options.watchNetwork ?? typeof window !== 'undefined';
+    this.series = options.series ?? new SeriesModel();
   }
 
   getSnapshot = (): RealtimeSnapshot => this.snapshot;
@@ -368,8 +378,13 @@ export class RealtimeClient {
       }
       this.lastSeq = batch.seq;
       this.lastStartedAt = batch.startedAt;
+      // Same settings as before: keep the previous object, so what depends
+      // on them only (the controls panel) does not render again.
+      const prevConfig = this.latest?.config;
+      if (prevConfig && batch.config && sameSettings(prevConfig, batch.config)) batch.config = prevConfig;
       this.latest = batch;
       this.lastBatchAt = this.lastActivityAt;
+      this.series.push(batch);
       if (batch.events.length > 0) {
         const pending = this.pendingEvents;
         for (const e of batch.events) pending.push(e);
@@ -403,6 +418,7 @@ export class RealtimeClient {
   private flush = (): void => {
     this.rafId = null;
     if (this.stopped) return;
+    this.series.flush();
     const prev = this.snapshot;
     let events = this.clearEvents ? [] : prev.events;
     if (this.pendingEvents.length > 0) {
@@ -425,6 +441,12 @@ export class RealtimeClient {
     this.snapshot = next;
     for (const fn of this.listeners) fn(next);
   };
+}
+
+function sameSettings(a: Settings, b: Settings): boolean {
+  const ka = Object.keys(a) as (keyof Settings)[];
+  if (ka.length !== Object.keys(b).length) return false;
+  return ka.every((k) => a[k] === b[k]);
 }
 
 function sameSnapshot(a: RealtimeSnapshot, b: RealtimeSnapshot): boolean {

@@ -9,6 +9,46 @@ export type EventStatus = 'on-time' | 'late' | 'dropped';
 
 export type HealthStatus = 'ok' | 'degraded' | 'overloaded';
 
+export type WorkDist = 'fixed' | 'uniform' | 'exp';
+export type Processor = 'sleep' | 'cpu';
+export type Arrivals = 'constant' | 'poisson';
+export type Policy = 'edf' | 'lifo' | 'fifo';
+
+/**
+ * The live settings (Go config.Settings): carried by every batch as `config`,
+ * answered by GET /api/config and by a successful PATCH /api/config (which
+ * takes any subset of them). Durations are milliseconds.
+ */
+export interface Settings {
+  /** events/s; 0 turns the generator off. 0..1e6 */
+  rate: number;
+  /** 1..60000 */
+  deadlineMs: number;
+  /** mean simulated work per event, 0..60000 */
+  workMs: number;
+  workDist: WorkDist;
+  processor: Processor;
+  arrivals: Arrivals;
+  /** integer 1..10000 */
+  workers: number;
+  /** integer 1..1e6 */
+  queueCap: number;
+  policy: Policy;
+  /** batch period, 10..10000 */
+  tickMs: number;
+}
+
+export type SettingName = keyof Settings;
+
+/** A partial update for PATCH /api/config. */
+export type SettingsPatch = Partial<Settings>;
+
+/** The 400 body of PATCH /api/config: field names are the JSON names. */
+export interface ConfigErrorBody {
+  error: string;
+  fields?: Partial<Record<SettingName, string>>;
+}
+
 export interface EventResult {
   id: string;
   source: string;
@@ -62,7 +102,13 @@ export interface Batch {
     workers: number;
     busy: number;
     status: HealthStatus;
+    /** How late this batch's tick fired, ms. */
+    tickJitterMs: number;
+    /** The generator's largest schedule error during the tick, ms. */
+    scheduleErrorMs: number;
   };
   /** at most the 50 newest results of this tick, oldest first */
   events: EventResult[];
+  /** The settings in force when the batch was made; absent from older servers. */
+  config?: Settings;
 }

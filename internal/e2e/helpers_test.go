@@ -26,7 +26,7 @@ import (
 
 // testTimeout bounds each test: browser start, node start, every wait and
 // the orderly shutdown all fit in it.
-const testTimeout = 30 * time.Second
+const testTimeout = 60 * time.Second
 
 // pollEvery is how often the tests read the page while they wait.
 const pollEvery = 100 * time.Millisecond

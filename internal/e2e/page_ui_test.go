@@ -124,7 +124,7 @@ func TestPageOperator(t *testing.T) {
 	}
 
 	// The charts have drawn: several points per line, the deadline across.
-	pageWait(t, bctx, "the latency chart to draw 5 points per line", 5*time.Second,
+	pageWait(t, bctx, "the latency chart to draw 5 points per line", 15*time.Second,
 		`(() => { const c = `+chartPointsJS+`; return c.p50 >= 5 && c.p99 >= 5 && c.deadline; })()`,
 		`JSON.stringify(`+chartPointsJS+`)`)
 	for _, id := range []string{"chart-throughput", "chart-miss", "chart-queue", "chart-busy"} {
@@ -141,7 +141,7 @@ func TestPageOperator(t *testing.T) {
 		t.Fatalf("type: %v", err)
 	}
 	seq := pageText(t, bctx, "seq")
-	pageWait(t, bctx, "two more batches", 5*time.Second,
+	pageWait(t, bctx, "two more batches", 15*time.Second,
 		`Number(document.querySelector('[data-testid="seq"]').textContent) >= `+seq+` + 2`, `document.querySelector('[data-testid="seq"]').textContent`)
 	if v := pageEval[string](t, bctx, `document.querySelector('[data-testid="control-rate"]').value`); v != "3" {
 		t.Errorf("the rate typed was replaced by %q while batches arrived", v)
@@ -149,12 +149,12 @@ func TestPageOperator(t *testing.T) {
 
 	// A valid rate applies: the API and the "in force" panel show it.
 	pageSubmitRate(t, bctx, "35")
-	pageWait(t, bctx, "the success message", 5*time.Second,
+	pageWait(t, bctx, "the success message", 15*time.Second,
 		`!!document.querySelector('[data-testid="control-applied"]')`, `document.getElementById('controls').outerHTML`)
 	if s := pageSettings(t, base); s.Rate != 35 {
 		t.Errorf("GET /api/config rate %g after the form, want 35", s.Rate)
 	}
-	pageWait(t, bctx, `config-rate "35"`, 5*time.Second,
+	pageWait(t, bctx, `config-rate "35"`, 15*time.Second,
 		`document.querySelector('[data-testid="config-rate"]').textContent.trim() === '35'`,
 		`document.querySelector('[data-testid="config-rate"]').textContent`)
 
@@ -165,7 +165,7 @@ func TestPageOperator(t *testing.T) {
 		{"2000000", "want 0 (off) to 1000000 events/s"},
 	} {
 		pageSubmitRate(t, bctx, tc.rate)
-		pageWait(t, bctx, "the error next to the rate", 5*time.Second,
+		pageWait(t, bctx, "the error next to the rate", 15*time.Second,
 			`(() => {
 				const err = document.querySelector('[data-testid="control-error-rate"]');
 				const input = document.querySelector('[data-testid="control-rate"]');
@@ -196,7 +196,7 @@ func TestPageOperator(t *testing.T) {
 	if err := chromedp.Do(bctx, chromedp.Click(pageSel("filter-problems"))); err != nil {
 		t.Fatalf("click filter: %v", err)
 	}
-	pageWait(t, bctx, "on-time rows back", 3*time.Second, visibleOnTime+` > 0`, `'none'`)
+	pageWait(t, bctx, "on-time rows back", 10*time.Second, visibleOnTime+` > 0`, `'none'`)
 
 	if err := chromedp.Do(bctx, chromedp.Click(pageSel("pause-table"))); err != nil {
 		t.Fatalf("click pause: %v", err)
@@ -204,7 +204,7 @@ func TestPageOperator(t *testing.T) {
 	firstRow := `(() => { const r = document.querySelector('[data-testid="event-row"] td'); return r ? r.title : ''; })()`
 	held := pageEval[string](t, bctx, firstRow)
 	before := waitState(t, bctx, "totals while paused", time.Second, func(pageState) bool { return true })
-	waitState(t, bctx, "totals to keep rising while the table is paused", 5*time.Second,
+	waitState(t, bctx, "totals to keep rising while the table is paused", 15*time.Second,
 		func(s pageState) bool { return s.Received > before.Received+20 })
 	if now := pageEval[string](t, bctx, firstRow); now != held {
 		t.Errorf("the paused table changed: first row %q, then %q", held, now)
@@ -238,9 +238,9 @@ func TestPageOperator(t *testing.T) {
 	waitState(t, bctx, `conn-state back to "live"`, 15*time.Second, func(s pageState) bool { return s.Conn == "live" })
 	fresh := waitState(t, bctx, "totals from the new node", 10*time.Second,
 		func(s pageState) bool { return s.Received > 0 && s.Received < down.Received })
-	waitState(t, bctx, "totals to rise after the restart", 5*time.Second, func(s pageState) bool { return s.Received > fresh.Received })
+	waitState(t, bctx, "totals to rise after the restart", 15*time.Second, func(s pageState) bool { return s.Received > fresh.Received })
 	// The new node runs at the default rate again: the panel follows.
-	pageWait(t, bctx, `config-rate back to the new node's 50`, 5*time.Second,
+	pageWait(t, bctx, `config-rate back to the new node's 50`, 15*time.Second,
 		`document.querySelector('[data-testid="config-rate"]').textContent.trim() === '50'`,
 		`document.querySelector('[data-testid="config-rate"]').textContent`)
 	if kept := pageEval[bool](t, bctx, `window.__ontimeNoReload === true`); !kept {

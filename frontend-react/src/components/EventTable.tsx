@@ -5,32 +5,50 @@ import { EventRow } from './EventRow';
 export interface EventTableProps {
   /** Newest first. */
   events: EventResult[];
+  /** Screen-reader caption; default "Newest N event results, newest first". */
+  caption?: string;
+  /** The placeholder row's text when there are no events. */
+  emptyText?: string;
 }
 
-function EventTableImpl({ events }: EventTableProps) {
+function EventTableImpl({ events, caption, emptyText = 'Waiting for events…' }: EventTableProps) {
   return (
     <div className="table-wrap">
       <table className="events">
-        <caption className="sr-only">Newest {events.length} event results, newest first</caption>
+        <caption className="sr-only">{caption ?? `Newest ${events.length} event results, newest first`}</caption>
         <thead>
           <tr>
-            <th scope="col">ID</th>
-            <th scope="col">Status</th>
-            <th scope="col">Created</th>
-            <th scope="col">Processed</th>
-            <th scope="col" className="num">
+            <th scope="col" className="col-id">
+              ID
+            </th>
+            <th scope="col" className="col-status">
+              Status
+            </th>
+            <th scope="col" className="col-created">
+              Created
+            </th>
+            <th scope="col" className="col-processed">
+              Processed
+            </th>
+            <th scope="col" className="col-latency num">
               Latency / deadline
             </th>
-            <th scope="col">Reason</th>
+            <th scope="col" className="col-reason">
+              Reason
+            </th>
           </tr>
         </thead>
         <tbody>
           {events.length === 0 ? (
             <tr className="empty">
-              <td colSpan={6}>Waiting for events…</td>
+              <td colSpan={6}>{emptyText}</td>
             </tr>
           ) : (
-            events.map((e) => <EventRow key={e.id} event={e} />)
+            // Keyed by position: under load every tick brings ~50 new events,
+            // and updating the rows in place is much cheaper for the browser
+            // than removing 50 rows and creating 50 (see the browser bench).
+            // A row whose event did not change still skips rendering (memo).
+            events.map((e, i) => <EventRow key={i} event={e} />)
           )}
         </tbody>
       </table>
@@ -38,5 +56,5 @@ function EventTableImpl({ events }: EventTableProps) {
   );
 }
 
-/** The newest events; skips rendering while its events array is unchanged. */
+/** The newest events; skips rendering while its props (the events array) are unchanged. */
 export const EventTable = memo(EventTableImpl);

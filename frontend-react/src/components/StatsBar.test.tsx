@@ -1,6 +1,6 @@
 import { act, render, screen } from '@testing-library/react';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { makeBatch } from '../test/fakes';
+import { makeBatch, makeHealth } from '../test/fakes';
 import { StatsBar } from './StatsBar';
 
 afterEach(() => {
@@ -24,7 +24,7 @@ describe('StatsBar', () => {
   it('shows latency, health and drop reasons', () => {
     const b = makeBatch(1, {
       latency: { count: 9, p50: 40.5, p90: 80.25, p99: 120, max: 130.75 },
-      health: { queueDepth: 700, queueCap: 1000, workers: 8, busy: 8, status: 'degraded' },
+      health: makeHealth({ queueDepth: 700, queueCap: 1000, workers: 8, busy: 8, status: 'degraded', tickJitterMs: 1.25, scheduleErrorMs: 3 }),
       totals: { received: 10, onTime: 5, late: 1, dropped: 4, inFlight: 0, droppedBy: { expired: 1, 'queue-full': 3 } },
     });
     render(<StatsBar latest={b} state="live" lastBatchAt={1} missedBatches={0} />);
@@ -65,6 +65,23 @@ describe('StatsBar', () => {
       vi.advanceTimersByTime(1000);
     });
     expect(screen.getByTestId('conn-age').textContent).toBe('last batch 5 s ago');
+  });
+
+  it('shows the health verdict as a labelled badge with punctuality', () => {
+    const { rerender } = render(
+      <StatsBar latest={makeBatch(1, { health: makeHealth({ status: 'overloaded', tickJitterMs: 2.5, scheduleErrorMs: 12.25 }) })} state="live" lastBatchAt={1} missedBatches={0} />,
+    );
+    const badge = screen.getByTestId('health-status');
+    expect(badge.textContent).toBe('overloaded');
+    expect(badge.className).toContain('health-overloaded');
+    expect(badge.className).toContain('badge-lg');
+    expect(screen.getByTestId('health-jitter').textContent).toBe('2.5');
+    expect(screen.getByTestId('health-schedule-error').textContent).toBe('12.3');
+    rerender(<StatsBar latest={makeBatch(2)} state="live" lastBatchAt={1} missedBatches={0} />);
+    expect(screen.getByTestId('health-status').textContent).toBe('ok');
+    expect(screen.getByTestId('health-status').className).toContain('health-ok');
+    rerender(<StatsBar latest={null} state="connecting" lastBatchAt={null} missedBatches={0} />);
+    expect(screen.queryByTestId('health-status')).toBeNull();
   });
 
   it('shows offline', () => {

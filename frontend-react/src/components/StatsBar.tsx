@@ -66,15 +66,17 @@ export function StatsBar({ latest, state, lastBatchAt, missedBatches, now }: Sta
         </dl>
       </div>
 
-      <div className="card card-health">
-        <h2>
-          Health{' '}
-          {h && (
-            <span className={`badge health-${h.status}`} data-testid="health-status">
+      <div className={h ? `card card-health card-health-${h.status}` : 'card card-health'}>
+        <h2>Health</h2>
+        <p className="health-line">
+          {h ? (
+            <span className={`badge badge-lg health-${h.status}`} data-testid="health-status">
               {h.status}
             </span>
+          ) : (
+            <span className="muted">{NONE}</span>
           )}
-        </h2>
+        </p>
         <dl className="kv">
           <div className="stat">
             <dt>Queue</dt>
@@ -95,6 +97,12 @@ export function StatsBar({ latest, state, lastBatchAt, missedBatches, now }: Sta
             </dd>
           </div>
         </dl>
+        {h && (
+          <p className="muted small punctuality">
+            tick jitter <span data-testid="health-jitter">{formatMs(h.tickJitterMs)}</span> ms · schedule error{' '}
+            <span data-testid="health-schedule-error">{formatMs(h.scheduleErrorMs)}</span> ms
+          </p>
+        )}
       </div>
 
       <div className="card card-drops">

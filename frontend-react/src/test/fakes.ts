@@ -1,5 +1,5 @@
 import type { RealtimeOptions, WebSocketLike } from '../realtimeClient';
-import type { Batch, EventResult } from '../types';
+import type { Batch, EventResult, Settings } from '../types';
 
 /** A WebSocket stand-in: tests drive open/message/close by hand. */
 export class FakeWebSocket implements WebSocketLike {
@@ -175,8 +175,31 @@ export function makeBatch(seq: number, over: Partial<Batch> = {}): Batch {
       droppedBy: { 'queue-full': seq },
     },
     latency: { count: 9, p50: 40.5, p90: 80.25, p99: 120, max: 130.75 },
-    health: { queueDepth: 5, queueCap: 1000, workers: 8, busy: 3, status: 'ok' },
+    health: { queueDepth: 5, queueCap: 1000, workers: 8, busy: 3, status: 'ok', tickJitterMs: 0.4, scheduleErrorMs: 0.2 },
     events: [],
+    config: makeSettings(),
     ...over,
   };
+}
+
+/** The server's defaults (config.Defaults) with overrides. */
+export function makeSettings(over: Partial<Settings> = {}): Settings {
+  return {
+    rate: 20,
+    deadlineMs: 100,
+    workMs: 50,
+    workDist: 'fixed',
+    processor: 'sleep',
+    arrivals: 'constant',
+    workers: 4,
+    queueCap: 64,
+    policy: 'edf',
+    tickMs: 100,
+    ...over,
+  };
+}
+
+/** makeBatch's health with overrides. */
+export function makeHealth(over: Partial<Batch['health']> = {}): Batch['health'] {
+  return { queueDepth: 5, queueCap: 1000, workers: 8, busy: 3, status: 'ok', tickJitterMs: 0.4, scheduleErrorMs: 0.2, ...over };
 }

@@ -1,0 +1,164 @@
+import { act, fireEvent, render, screen, within } from '@testing-library/react';
+import { describe, expect, it, vi } from 'vitest';
+import { patchConfig } from '../configApi';
+import { makeSettings } from '../test/fakes';
+import type { Settings, SettingsPatch } from '../types';
+import { ControlsPanel } from './ControlsPanel';
+
+const json = (status: number, body: unknown) =>
+  new Response(JSON.stringify(body), { status, headers: { 'Content-Type': 'application/json' } });
+
+/** A fake fetch whose answers the test releases by hand. */
+function manualFetch() {
+  const calls: { url: string; init: RequestInit; resolve: (r: Response) => void }[] = [];
+  const fetch = vi.fn(
+    (url: string, init?: RequestInit) =>
+      new Promise<Response>((resolve) => {
+        calls.push({ url, init: init ?? {}, resolve });
+      }),
+  );
+  const patch = (p: SettingsPatch) => patchConfig(p, { fetch });
+  const body = (i = 0) => JSON.parse(calls[i]!.init.body as string) as SettingsPatch;
+  return { fetch, patch, calls, body };
+}
+
+function setup(inForce: Settings | null = makeSettings()) {
+  const api = manualFetch();
+  const view = render(<ControlsPanel inForce={inForce} patch={api.patch} />);
+  const rerender = (s: Settings | null) => view.rerender(<ControlsPanel inForce={s} patch={api.patch} />);
+  return { ...api, rerender };
+}
+
+const input = (id: string) => screen.getByTestId(`control-${id}`) as HTMLInputElement;
+const submit = () => fireEvent.click(screen.getByTestId('control-submit'));
+
+async function answer(release: () => void) {
+  await act(async () => {
+    release();
+  });
+}
+
+describe('ControlsPanel', () => {
+  it('shows what is in force, with a label on every control', () => {
+    setup(makeSettings({ rate: 250, policy: 'lifo', workers: 12 }));
+    expect(screen.getByTestId('config-rate').textContent).toBe('250');
+    expect(screen.getByTestId('config-policy').textContent).toBe('lifo');
+    expect(screen.getByTestId('config-workers').textContent).toBe('12');
+    expect(input('rate').value).toBe('250');
+    expect(input('policy').value).toBe('lifo');
+    expect(screen.getByLabelText(/^Rate/)).toBe(input('rate'));
+    for (const name of ['rate', 'deadlineMs', 'workMs', 'workDist', 'workers', 'queueCap', 'policy', 'processor', 'arrivals', 'tickMs']) {
+      const el = input(name);
+      expect(el.labels?.length, name).toBe(1);
+      expect(el.getAttribute('aria-describedby'), name).toContain(el.id);
+    }
+  });
+
+  it('follows the settings in force while a field is not being edited', () => {
+    const { rerender } = setup(makeSettings({ rate: 20, workers: 4 }));
+    fireEvent.change(input('workers'), { target: { value: '9' } });
+    rerender(makeSettings({ rate: 30, workers: 5 }));
+    expect(input('rate').value).toBe('30');
+    expect(input('workers').value).toBe('9'); // the user's edit stays
+    expect(screen.getByTestId('config-workers').textContent).toBe('5');
+  });
+
+  it('PATCHes only the changed fields and is disabled while submitting', async () => {
+    const api = setup();
+    fireEvent.change(input('rate'), { target: { value: '5' } });
+    fireEvent.change(input('policy'), { target: { value: 'fifo' } });
+    fireEvent.change(input('deadlineMs'), { target: { value: '100' } }); // same as in force
+    expect(screen.getByTestId('control-submit').textContent).toBe('Apply 2 changes');
+    submit();
+    expect(api.calls).toHaveLength(1);
+    expect(api.calls[0]!.url).toBe('/api/config');
+    expect(api.calls[0]!.init.method).toBe('PATCH');
+    expect(api.body()).toEqual({ rate: 5, policy: 'fifo' });
+
+    const fieldset = screen.getByTestId('control-submit').closest('fieldset')!;
+    expect(fieldset.disabled).toBe(true);
+    expect(screen.getByTestId('control-submit').textContent).toBe('Applying…');
+    submit(); // ignored while busy
+    expect(api.calls).toHaveLength(1);
+
+    await answer(() => api.calls[0]!.resolve(json(200, makeSettings({ rate: 5, policy: 'fifo' }))));
+    expect(fieldset.disabled).toBe(false);
+    expect(screen.getByTestId('control-status').textContent).toBe('Applied: rate 5, policy fifo.');
+    // The values stay until the stream says they are in force.
+    expect(input('rate').value).toBe('5');
+    expect(screen.getByTestId('config-rate').textContent).toBe('20');
+    api.rerender(makeSettings({ rate: 5, policy: 'fifo' }));
+    expect(screen.getByTestId('config-rate').textContent).toBe('5');
+    expect(input('rate').value).toBe('5');
+    expect(input('rate').className).not.toContain('changed');
+  });
+
+  it('sends nothing when no field differs from what is in force', () => {
+    const api = setup();
+    fireEvent.change(input('rate'), { target: { value: '20' } });
+    submit();
+    expect(api.fetch).not.toHaveBeenCalled();
+    expect(screen.getByTestId('control-status').textContent).toMatch(/Nothing to apply/);
+  });
+
+  it("shows the server's message next to each invalid field", async () => {
+    const api = setup();
+    fireEvent.change(input('rate'), { target: { value: '-5' } });
+    fireEvent.change(input('workers'), { target: { value: '0' } });
+    submit();
+    expect(api.body()).toEqual({ rate: -5, workers: 0 });
+    await answer(() =>
+      api.calls[0]!.resolve(
+        json(400, {
+          error: 'rate: want 0 (off) to 1000000 events/s, got -5\nworkers: want 1 to 10000, got 0',
+          fields: { rate: 'want 0 (off) to 1000000 events/s, got -5', workers: 'want 1 to 10000, got 0' },
+        }),
+      ),
+    );
+    const rateErr = screen.getByTestId('control-error-rate');
+    expect(rateErr.textContent).toBe('want 0 (off) to 1000000 events/s, got -5');
+    expect(input('rate').getAttribute('aria-describedby')).toContain(rateErr.id);
+    expect(input('rate').getAttribute('aria-invalid')).toBe('true');
+    expect(screen.getByTestId('control-error-workers').textContent).toBe('want 1 to 10000, got 0');
+    expect(screen.queryByTestId('control-error')).toBeNull(); // no whole-form error
+    expect(input('deadlineMs').getAttribute('aria-invalid')).toBeNull();
+
+    // Editing the field clears its message.
+    fireEvent.change(input('rate'), { target: { value: '7' } });
+    expect(screen.queryByTestId('control-error-rate')).toBeNull();
+    expect(screen.getByTestId('control-error-workers')).toBeTruthy();
+  });
+
+  it('shows the whole error when no field is named (401, 415, network)', async () => {
+    const api = setup();
+    fireEvent.change(input('rate'), { target: { value: '5' } });
+    submit();
+    await answer(() => api.calls[0]!.resolve(json(401, { error: 'missing bearer token' })));
+    const alert = screen.getByRole('alert');
+    expect(alert).toBe(screen.getByTestId('control-error'));
+    expect(alert.textContent).toBe('missing bearer token (HTTP 401, not authorized)');
+    expect(screen.queryByTestId('control-error-rate')).toBeNull();
+    // The form is usable again, the edit kept.
+    expect(input('rate').value).toBe('5');
+    expect(input('rate').disabled).toBe(false);
+  });
+
+  it('checks that numbers are numbers before sending', () => {
+    const api = setup();
+    fireEvent.change(input('rate'), { target: { value: '' } });
+    submit();
+    expect(api.fetch).not.toHaveBeenCalled();
+    expect(screen.getByTestId('control-error-rate').textContent).toBe('Enter a number.');
+  });
+
+  it('works before the server reports its settings', () => {
+    const api = setup(null);
+    expect(screen.getByTestId('config-rate').textContent).toBe('—');
+    expect(input('rate').value).toBe('');
+    fireEvent.change(input('rate'), { target: { value: '3' } });
+    submit();
+    expect(api.body()).toEqual({ rate: 3 });
+    const form = screen.getByTestId('control-submit').closest('form')!;
+    expect(within(form).getAllByRole('combobox')).toHaveLength(4);
+  });
+});

@@ -1,0 +1,260 @@
+import { memo, useEffect, useId, useRef, useState, type FormEvent } from 'react';
+import { patchConfig, type PatchOutcome } from '../configApi';
+import type { SettingName, Settings, SettingsPatch } from '../types';
+
+interface NumberField {
+  name: SettingName;
+  label: string;
+  kind: 'number';
+  unit?: string;
+  /** the server's limits, as a hint */
+  hint: string;
+}
+
+interface ChoiceField {
+  name: SettingName;
+  label: string;
+  kind: 'choice';
+  choices: readonly string[];
+}
+
+type Field = NumberField | ChoiceField;
+
+/** The form's fields, in display order; names are the JSON names. */
+export const FIELDS: readonly Field[] = [
+  { name: 'rate', label: 'Rate', unit: 'events/s', kind: 'number', hint: '0 (off) to 1000000' },
+  { name: 'deadlineMs', label: 'Deadline', unit: 'ms', kind: 'number', hint: '1 to 60000' },
+  { name: 'workMs', label: 'Work', unit: 'ms', kind: 'number', hint: '0 to 60000, mean' },
+  { name: 'workDist', label: 'Work distribution', kind: 'choice', choices: ['fixed', 'uniform', 'exp'] },
+  { name: 'workers', label: 'Workers', kind: 'number', hint: '1 to 10000' },
+  { name: 'queueCap', label: 'Queue capacity', kind: 'number', hint: '1 to 1000000' },
+  { name: 'policy', label: 'Policy', kind: 'choice', choices: ['edf', 'lifo', 'fifo'] },
+  { name: 'processor', label: 'Processor', kind: 'choice', choices: ['sleep', 'cpu'] },
+  { name: 'arrivals', label: 'Arrivals', kind: 'choice', choices: ['constant', 'poisson'] },
+  { name: 'tickMs', label: 'Tick', unit: 'ms', kind: 'number', hint: '10 to 10000' },
+];
+
+const FIELD_NAMES = new Set<string>(FIELDS.map((f) => f.name));
+
+type Draft = Partial<Record<SettingName, string>>;
+type Errors = Partial<Record<SettingName, string>>;
+
+export interface ControlsPanelProps {
+  /** The settings in force (the latest batch's config); null when unknown. */
+  inForce: Settings | null;
+  /** Sends a patch; default PATCH /api/config with the global fetch. */
+  patch?: (p: SettingsPatch) => Promise<PatchOutcome>;
+}
+
+const show = (v: Settings[SettingName] | undefined): string => (v === undefined ? '' : String(v));
+
+/** Whether the draft text means the same as the value in force. */
+function sameValue(f: Field, text: string, current: Settings[SettingName] | undefined): boolean {
+  if (current === undefined) return false;
+  if (f.kind === 'choice') return text === current;
+  const t = text.trim();
+  return t !== '' && Number(t) === current;
+}
+
+/**
+ * The live settings: what is in force now (from the latest batch) and a form
+ * that PATCHes only the fields changed. The server validates; its message
+ * for a field is shown next to that field, any other failure as a whole.
+ */
+function ControlsPanelImpl({ inForce, patch = patchConfig }: ControlsPanelProps) {
+  const uid = useId();
+  const [draft, setDraft] = useState<Draft>({});
+  const [errors, setErrors] = useState<Errors>({});
+  const [formError, setFormError] = useState<string | null>(null);
+  const [message, setMessage] = useState('');
+  const [submitting, setSubmitting] = useState(false);
+  const mounted = useRef(true);
+  useEffect(() => {
+    mounted.current = true;
+    return () => {
+      mounted.current = false;
+    };
+  }, []);
+
+  // Edits that the settings in force have caught up with are done: the
+  // field follows what is in force again.
+  const inForceKey = inForce ? FIELDS.map((f) => show(inForce[f.name])).join('|') : '';
+  useEffect(() => {
+    if (!inForce) return;
+    setDraft((d) => {
+      let next: Draft | null = null;
+      for (const f of FIELDS) {
+        const text = d[f.name];
+        if (text !== undefined && sameValue(f, text, inForce[f.name])) {
+          next ??= { ...d };
+          delete next[f.name];
+        }
+      }
+      return next ?? d;
+    });
+    // inForceKey stands for inForce's values (its identity changes every batch).
+  }, [inForceKey]);
+
+  const changed = FIELDS.filter((f) => {
+    const text = draft[f.name];
+    return text !== undefined && !sameValue(f, text, inForce?.[f.name]);
+  });
+
+  const edit = (name: SettingName, value: string) => {
+    setDraft((d) => ({ ...d, [name]: value }));
+    setErrors((e) => {
+      if (!(name in e)) return e;
+      const next = { ...e };
+      delete next[name];
+      return next;
+    });
+    setMessage('');
+  };
+
+  const reset = () => {
+    setDraft({});
+    setErrors({});
+    setFormError(null);
+    setMessage('');
+  };
+
+  const onSubmit = async (ev: FormEvent<HTMLFormElement>) => {
+    ev.preventDefault();
+    if (submitting) return;
+    const body: Record<string, number | string> = {};
+    const local: Errors = {};
+    for (const f of changed) {
+      const text = draft[f.name]!;
+      if (f.kind === 'choice') {
+        body[f.name] = text;
+        continue;
+      }
+      const t = text.trim();
+      const v = Number(t);
+      if (t === '' || !Number.isFinite(v)) local[f.name] = 'Enter a number.';
+      else body[f.name] = v;
+    }
+    setFormError(null);
+    if (Object.keys(local).length > 0) {
+      setErrors(local);
+      setMessage('');
+      return;
+    }
+    const names = Object.keys(body);
+    if (names.length === 0) {
+      setErrors({});
+      setMessage('Nothing to apply: no field differs from what is in force.');
+      return;
+    }
+    setSubmitting(true);
+    setErrors({});
+    setMessage('Applying…');
+    const res = await patch(body as SettingsPatch);
+    if (!mounted.current) return;
+    setSubmitting(false);
+    if (res.ok) {
+      // Keep the values shown until the stream reports them in force.
+      setMessage(`Applied: ${names.map((n) => `${n} ${body[n]}`).join(', ')}.`);
+      return;
+    }
+    const fieldErrors: Errors = {};
+    const other: string[] = [];
+    for (const [k, msg] of Object.entries(res.fields)) {
+      if (FIELD_NAMES.has(k)) fieldErrors[k as SettingName] = msg;
+      else other.push(`${k}: ${msg}`);
+    }
+    setErrors(fieldErrors);
+    const perField = Object.keys(fieldErrors).length;
+    setFormError(perField === 0 ? res.error : other.length > 0 ? other.join('; ') : null);
+    setMessage(perField > 0 ? `Not applied: ${perField === 1 ? 'one field is' : `${perField} fields are`} invalid.` : 'Not applied.');
+  };
+
+  return (
+    <section className="card card-controls" aria-labelledby={`${uid}-title`}>
+      <h2 id={`${uid}-title`}>Settings</h2>
+      <form className="controls" onSubmit={onSubmit} noValidate aria-describedby={formError ? `${uid}-error` : undefined}>
+        <fieldset disabled={submitting} aria-busy={submitting}>
+          <legend className="sr-only">Live settings: change any, then apply</legend>
+          <div className="fields">
+            {FIELDS.map((f) => {
+              const id = `${uid}-${f.name}`;
+              const current = inForce?.[f.name];
+              const value = draft[f.name] ?? show(current);
+              const err = errors[f.name];
+              const isChanged = changed.includes(f);
+              const describedBy = [`${id}-now`, err ? `${id}-err` : null].filter(Boolean).join(' ');
+              const common = {
+                id,
+                name: f.name,
+                value,
+                'aria-describedby': describedBy,
+                'aria-invalid': err ? true : undefined,
+                'data-testid': `control-${f.name}`,
+                className: isChanged ? 'changed' : undefined,
+              };
+              return (
+                <div className={err ? 'field field-invalid' : 'field'} key={f.name}>
+                  <label htmlFor={id}>
+                    {f.label}
+                    {f.kind === 'number' && f.unit && <span className="unit"> ({f.unit})</span>}
+                  </label>
+                  {f.kind === 'number' ? (
+                    <input
+                      {...common}
+                      type="number"
+                      inputMode="decimal"
+                      step="any"
+                      autoComplete="off"
+                      onChange={(e) => edit(f.name, e.target.value)}
+                    />
+                  ) : (
+                    <select {...common} onChange={(e) => edit(f.name, e.target.value)}>
+                      {value === '' && <option value="">—</option>}
+                      {(f.choices.includes(value) || value === '' ? f.choices : [...f.choices, value]).map((c) => (
+                        <option key={c} value={c}>
+                          {c}
+                        </option>
+                      ))}
+                    </select>
+                  )}
+                  <span id={`${id}-now`} className="in-force">
+                    in force: <span data-testid={`config-${f.name}`}>{current === undefined ? '—' : show(current)}</span>
+                    {f.kind === 'number' && <span className="sr-only">; allowed {f.hint}</span>}
+                    {isChanged && <span className="changed-mark"> · changed</span>}
+                  </span>
+                  {err && (
+                    <span id={`${id}-err`} className="field-error" data-testid={`control-error-${f.name}`}>
+                      {err}
+                    </span>
+                  )}
+                </div>
+              );
+            })}
+          </div>
+          <div className="form-actions">
+            <button type="submit" className="primary" data-testid="control-submit">
+              {submitting ? 'Applying…' : changed.length > 1 ? `Apply ${changed.length} changes` : 'Apply'}
+            </button>
+            <button type="button" onClick={reset} disabled={changed.length === 0 && !formError && Object.keys(errors).length === 0}>
+              Reset
+            </button>
+            <span className="form-status" role="status" data-testid="control-status">
+              {message}
+            </span>
+          </div>
+        </fieldset>
+        {formError && (
+          <p id={`${uid}-error`} className="form-error" role="alert" data-testid="control-error">
+            {formError}
+          </p>
+        )}
+      </form>
+    </section>
+  );
+}
+
+/**
+ * Renders again only when the settings in force change (the client keeps
+ * the same config object while they are equal) or on the user's input.
+ */
+export const ControlsPanel = memo(ControlsPanelImpl);

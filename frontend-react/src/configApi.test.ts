@@ -1,0 +1,44 @@
+import { describe, expect, it, vi } from 'vitest';
+import { patchConfig } from './configApi';
+import { makeSettings } from './test/fakes';
+
+const json = (status: number, body: unknown) =>
+  new Response(JSON.stringify(body), { status, headers: { 'Content-Type': 'application/json' } });
+
+describe('patchConfig', () => {
+  it('PATCHes JSON to /api/config and returns the new settings', async () => {
+    const fetch = vi.fn(async () => json(200, makeSettings({ rate: 5 })));
+    const res = await patchConfig({ rate: 5 }, { fetch });
+    expect(res).toEqual({ ok: true, settings: makeSettings({ rate: 5 }) });
+    const [url, init] = fetch.mock.calls[0] as unknown as [string, RequestInit];
+    expect(url).toBe('/api/config');
+    expect(init.method).toBe('PATCH');
+    expect((init.headers as Record<string, string>)['Content-Type']).toBe('application/json');
+    expect(JSON.parse(init.body as string)).toEqual({ rate: 5 });
+  });
+
+  it('returns the per-field messages of a 400', async () => {
+    const body = {
+      error: 'rate: want 0 (off) to 1000000 events/s, got -5\nworkers: want 1 to 10000, got 0',
+      fields: { rate: 'want 0 (off) to 1000000 events/s, got -5', workers: 'want 1 to 10000, got 0' },
+    };
+    const res = await patchConfig({ rate: -5, workers: 0 }, { fetch: async () => json(400, body) });
+    expect(res).toEqual({ ok: false, status: 400, error: body.error, fields: body.fields });
+  });
+
+  it('gives the whole message of other failures', async () => {
+    const unauthorized = await patchConfig({ rate: 1 }, { fetch: async () => json(401, { error: 'missing bearer token' }) });
+    expect(unauthorized).toMatchObject({ ok: false, status: 401, fields: {} });
+    expect(unauthorized.ok || unauthorized.error).toBe('missing bearer token (HTTP 401, not authorized)');
+
+    const text = await patchConfig({ rate: 1 }, { fetch: async () => new Response('upstream down', { status: 502 }) });
+    expect(text.ok || text.error).toBe('upstream down (HTTP 502)');
+
+    const network = await patchConfig({ rate: 1 }, {
+      fetch: async () => {
+        throw new TypeError('Failed to fetch');
+      },
+    });
+    expect(network).toEqual({ ok: false, status: 0, error: 'Could not reach the server: Failed to fetch', fields: {} });
+  });
+});

@@ -42,3 +42,16 @@ describe('patchConfig', () => {
     expect(network).toEqual({ ok: false, status: 0, error: 'Could not reach the server: Failed to fetch', fields: {} });
   });
 });
+
+describe('patchConfig with a token', () => {
+  it('sends it as a bearer token, and nothing without one', async () => {
+    const seen: (string | null)[] = [];
+    const fetch = async (_url: string, init?: RequestInit) => {
+      seen.push(new Headers(init?.headers).get('Authorization'));
+      return new Response('{}', { status: 200 });
+    };
+    await patchConfig({ rate: 5 }, { fetch, token: 's3cret' });
+    await patchConfig({ rate: 5 }, { fetch });
+    expect(seen).toEqual(['Bearer s3cret', null]);
+  });
+});

@@ -23,6 +23,8 @@ export interface ConfigApiOptions {
   /** Default: the global fetch, looked up at call time. */
   fetch?: FetchLike;
   url?: string;
+  /** Sent as a bearer token when the server requires one for writes. */
+  token?: string;
 }
 
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -38,7 +40,11 @@ export async function patchConfig(patch: SettingsPatch, options: ConfigApiOption
   try {
     res = await doFetch(options.url ?? CONFIG_URL, {
       method: 'PATCH',
-      headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
+      headers: {
+        'Content-Type': 'application/json',
+        Accept: 'application/json',
+        ...(options.token ? { Authorization: `Bearer ${options.token}` } : {}),
+      },
       body: JSON.stringify(patch),
       credentials: 'same-origin',
     });

@@ -1,5 +1,5 @@
 import { memo, useEffect, useId, useRef, useState, type FormEvent } from 'react';
-import { patchConfig, type PatchOutcome } from '../configApi';
+import { patchConfig, type ConfigApiOptions, type PatchOutcome } from '../configApi';
 import type { SettingName, Settings, SettingsPatch } from '../types';
 
 interface NumberField {
@@ -43,7 +43,27 @@ export interface ControlsPanelProps {
   /** The settings in force (the latest batch's config); null when unknown. */
   inForce: Settings | null;
   /** Sends a patch; default PATCH /api/config with the global fetch. */
-  patch?: (p: SettingsPatch) => Promise<PatchOutcome>;
+  patch?: (p: SettingsPatch, o?: ConfigApiOptions) => Promise<PatchOutcome>;
+}
+
+const TOKEN_KEY = 'ontime-token';
+
+/** The write token, kept for this tab only (sessionStorage), never in the URL. */
+function loadToken(): string {
+  try {
+    return globalThis.sessionStorage?.getItem(TOKEN_KEY) ?? '';
+  } catch {
+    return '';
+  }
+}
+
+function saveToken(token: string) {
+  try {
+    if (token) globalThis.sessionStorage?.setItem(TOKEN_KEY, token);
+    else globalThis.sessionStorage?.removeItem(TOKEN_KEY);
+  } catch {
+    // storage unavailable (private mode): the token lives in the form only
+  }
 }
 
 const show = (v: Settings[SettingName] | undefined): string => (v === undefined ? '' : String(v));
@@ -68,6 +88,7 @@ function ControlsPanelImpl({ inForce, patch = patchConfig }: ControlsPanelProps)
   const [formError, setFormError] = useState<string | null>(null);
   const [message, setMessage] = useState('');
   const [submitting, setSubmitting] = useState(false);
+  const [token, setToken] = useState(loadToken);
   const mounted = useRef(true);
   useEffect(() => {
     mounted.current = true;
@@ -149,7 +170,7 @@ function ControlsPanelImpl({ inForce, patch = patchConfig }: ControlsPanelProps)
     setSubmitting(true);
     setErrors({});
     setMessage('Applying…');
-    const res = await patch(body as SettingsPatch);
+    const res = await patch(body as SettingsPatch, { token: token.trim() || undefined });
     if (!mounted.current) return;
     setSubmitting(false);
     if (res.ok) {
@@ -230,6 +251,20 @@ function ControlsPanelImpl({ inForce, patch = patchConfig }: ControlsPanelProps)
                 </div>
               );
             })}
+          </div>
+          <div className="field field-token">
+            <label htmlFor={`${uid}-token`}>Token (if the server requires one)</label>
+            <input
+              id={`${uid}-token`}
+              type="password"
+              autoComplete="off"
+              value={token}
+              data-testid="control-token"
+              onChange={(e) => {
+                setToken(e.target.value);
+                saveToken(e.target.value.trim());
+              }}
+            />
           </div>
           <div className="form-actions">
             <button type="submit" className="primary" data-testid="control-submit">

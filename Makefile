@@ -31,6 +31,7 @@ FUZZTIME ?= 10s
 test-fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzDecodeJSON$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=2s ./internal/ingest/
 	$(GO) test -run='^$$' -fuzz='^FuzzDecodeNDJSON$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=2s ./internal/ingest/
+	$(GO) test -run='^$$' -fuzz='^FuzzDecodePatch$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=2s ./internal/config/
 
 ## bench: the pipeline benchmark (policies under overload, throughput); see docs/benchmarks.md
 bench:

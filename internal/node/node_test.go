@@ -663,3 +663,53 @@ func TestIngestFlowsThrough(t *testing.T) {
 		t.Fatalf("totals %+v, want exactly the 100 valid events", tot)
 	}
 }
+
+// Hostile writes get their 4xx while the streams go on: an SSE client sees
+// contiguous batches throughout, and the counters stay exact.
+func TestHostileWritesDoNotDisturbStreams(t *testing.T) {
+	tn := startNode(t, Config{Rate: -1, Tick: 20 * time.Millisecond, WriteRate: -1})
+	c := dialSSE(t, tn.srv.URL+"/api/stream", nil)
+	first := c.nextBatch(t)
+	hostile := []struct {
+		ct, body string
+		want     int
+	}{
+		{"application/json", `{"deadlineMs": NaN}`, http.StatusBadRequest},
+		{"application/json", `{"deadlineMs": 1e400}`, http.StatusBadRequest},
+		{"application/json", `[{"deadlineMs": 10}, {"deadlineMs": `, http.StatusBadRequest},
+		{"application/json", `{"deadlineMs": -5}`, http.StatusBadRequest},
+		{"application/json", `{"deadlineMs": 10, "extra": 1}`, http.StatusBadRequest},
+		{"application/json", "{\"deadlineMs\": 10, \"id\": \"\xff\"}", http.StatusBadRequest},
+		{"application/json", strings.Repeat("[", 100000), http.StatusBadRequest},
+		{"text/plain", `{"deadlineMs": 10}`, http.StatusUnsupportedMediaType},
+		{"application/json", `{"deadlineMs": 10, "payload": "` + strings.Repeat("x", 2<<20) + `"}`, http.StatusRequestEntityTooLarge},
+	}
+	for _, h := range hostile {
+		resp, err := http.Post(tn.srv.URL+"/api/events", h.ct, strings.NewReader(h.body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var body map[string]any
+		_ = json.NewDecoder(resp.Body).Decode(&body)
+		resp.Body.Close()
+		if resp.StatusCode != h.want || body["error"] == nil {
+			t.Errorf("%s %.40q: %d %v, want %d with an error", h.ct, h.body, resp.StatusCode, body["error"], h.want)
+		}
+	}
+	// The stream went on without a gap.
+	prev := first.Seq
+	for range 10 {
+		b := c.nextBatch(t)
+		if b.Seq != prev+1 {
+			t.Fatalf("seq %d after %d", b.Seq, prev)
+		}
+		prev = b.Seq
+	}
+	// With the generator off, exactly one event was counted: the truncated
+	// array's first, submitted (streaming) before its syntax error.
+	tn.stop()
+	tot := tn.Snapshot().Totals
+	if tot.Received != 1 || tot.InFlight != 0 || tot.Received != tot.OnTime+tot.Late+tot.Dropped {
+		t.Fatalf("totals %+v, want exactly the one valid event", tot)
+	}
+}

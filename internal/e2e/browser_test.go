@@ -28,7 +28,7 @@ func TestHTMXPage(t *testing.T) {
 
 	navigate(t, bctx, url+"/")
 	s := requireRisingTotals(t, bctx, "htmx page")
-	s = waitState(t, bctx, "event rows on the htmx page", 5*time.Second, func(s pageState) bool { return s.Rows > 0 })
+	s = waitState(t, bctx, "event rows on the htmx page", 15*time.Second, func(s pageState) bool { return s.Rows > 0 })
 	if s.Health == "" {
 		t.Errorf("htmx page: no health badge; state: %v", s)
 	}
@@ -49,7 +49,7 @@ func TestHTMXPage(t *testing.T) {
 	})()`)); err != nil {
 		t.Fatalf("inject inline script: %v", err)
 	}
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(15 * time.Second)
 	for {
 		var seen bool
 		for _, e := range console.since(mark) {
@@ -81,7 +81,7 @@ func TestReactDashboard(t *testing.T) {
 	navigate(t, bctx, url+"/app/")
 	waitState(t, bctx, `dashboard conn-state "live"`, 10*time.Second, func(s pageState) bool { return s.Conn == "live" })
 	requireRisingTotals(t, bctx, "dashboard")
-	s := waitState(t, bctx, "event rows on the dashboard", 5*time.Second, func(s pageState) bool { return s.Rows > 0 })
+	s := waitState(t, bctx, "event rows on the dashboard", 15*time.Second, func(s pageState) bool { return s.Rows > 0 })
 	t.Logf("dashboard: %v", s)
 	requireNoErrors(t, "dashboard", console.all(), nil)
 }
@@ -112,7 +112,7 @@ func TestDashboardReconnects(t *testing.T) {
 		func(s pageState) bool { return s.Conn != "live" })
 	if down.Conn != "reconnecting" && down.Conn != "offline" {
 		// "connecting" is tolerated only on the way to one of these two.
-		down = waitState(t, bctx, `conn-state "reconnecting" or "offline"`, 5*time.Second,
+		down = waitState(t, bctx, `conn-state "reconnecting" or "offline"`, 15*time.Second,
 			func(s pageState) bool { return s.Conn == "reconnecting" || s.Conn == "offline" })
 	}
 	t.Logf("server down: %v", down)
@@ -127,7 +127,7 @@ func TestDashboardReconnects(t *testing.T) {
 	// them to rise.
 	fresh := waitState(t, bctx, "totals from the new node", 10*time.Second,
 		func(s pageState) bool { return s.Received > 0 && s.Received != down.Received })
-	after := waitState(t, bctx, "totals to rise after the restart", 5*time.Second,
+	after := waitState(t, bctx, "totals to rise after the restart", 15*time.Second,
 		func(s pageState) bool { return s.Received > fresh.Received })
 	t.Logf("after the restart: %v", after)
 
@@ -184,7 +184,7 @@ func TestScreenshots(t *testing.T) {
 		s := waitState(t, bctx, "a live dashboard with drops and rows", 10*time.Second,
 			func(s pageState) bool { return s.Conn == "live" && s.Dropped > 0 && s.Rows > 0 })
 		// Let one more tick land so the charts have more than one point.
-		waitState(t, bctx, "one more tick on the dashboard", 5*time.Second,
+		waitState(t, bctx, "one more tick on the dashboard", 15*time.Second,
 			func(n pageState) bool { return n.Received > s.Received })
 		saveScreenshot(t, bctx, dir, "dashboard.png")
 	})

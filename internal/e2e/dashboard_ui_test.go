@@ -42,28 +42,28 @@ func TestDashboardOperator(t *testing.T) {
 	// Charts: both have a sized canvas; the latency chart has points and
 	// its lines are on the canvas in the series' colours (10 pixels: more
 	// than a stray point).
-	lat := waitChart(t, bctx, "chart-latency", 5*time.Second, func(c chartState) bool {
+	lat := waitChart(t, bctx, "chart-latency", 15*time.Second, func(c chartState) bool {
 		return c.Width > 0 && c.Height > 0 && c.Points >= 10 && c.SeriesPixels >= 10
 	})
 	t.Logf("latency chart: %+v", lat)
-	thr := waitChart(t, bctx, "chart-throughput", 5*time.Second, func(c chartState) bool {
+	thr := waitChart(t, bctx, "chart-throughput", 15*time.Second, func(c chartState) bool {
 		return c.Width > 0 && c.Height > 0 && c.Painted > 0
 	})
 	t.Logf("throughput chart: %+v", thr)
 
-	health := waitText(t, bctx, "health-status", 5*time.Second, func(s string) bool {
+	health := waitText(t, bctx, "health-status", 15*time.Second, func(s string) bool {
 		return s == "ok" || s == "degraded" || s == "overloaded"
 	})
 	t.Logf("health badge: %q", health)
-	if got := waitText(t, bctx, "config-rate", 5*time.Second, func(s string) bool { return s != "" && s != "—" }); got != "50" {
+	if got := waitText(t, bctx, "config-rate", 15*time.Second, func(s string) bool { return s != "" && s != "—" }); got != "50" {
 		t.Errorf("config-rate shows %q before any change, want the node's rate 50", got)
 	}
 
 	// A valid change: rate 5.
 	typeInto(t, bctx, "control-rate", "5")
 	click(t, bctx, "control-submit")
-	api.waitRate(t, 5, 5*time.Second)
-	waitText(t, bctx, "config-rate", 5*time.Second, func(s string) bool { return s == "5" })
+	api.waitRate(t, 5, 15*time.Second)
+	waitText(t, bctx, "config-rate", 15*time.Second, func(s string) bool { return s == "5" })
 	requireNoErrors(t, "operator dashboard after a valid change", console.all(), nil)
 
 	// An invalid change: the server's message for "rate" shows next to the
@@ -72,7 +72,7 @@ func TestDashboardOperator(t *testing.T) {
 	mark := console.len()
 	typeInto(t, bctx, "control-rate", "-1")
 	click(t, bctx, "control-submit")
-	got := waitText(t, bctx, "control-error-rate", 5*time.Second, func(s string) bool { return s != "" })
+	got := waitText(t, bctx, "control-error-rate", 15*time.Second, func(s string) bool { return s != "" })
 	if got != want {
 		t.Errorf("control-error-rate = %q, want the server's message %q", got, want)
 	}

@@ -261,9 +261,12 @@ func testLogger(t *testing.T) *slog.Logger {
 }
 
 // baseConfig is a light node that ticks fast, so totals move within a
-// fraction of a second.
+// fraction of a second. Its deadlines are generous so that events are
+// processed (and charts have latencies to draw) even on a machine so loaded
+// that a tight deadline would shed them all.
 func baseConfig() node.Config {
-	return node.Config{Rate: 50, Tick: 100 * time.Millisecond, ShutdownTimeout: 3 * time.Second}
+	return node.Config{Rate: 50, Deadline: 2 * time.Second, Work: 20 * time.Millisecond, Workers: 8,
+		Tick: 100 * time.Millisecond, ShutdownTimeout: 3 * time.Second}
 }
 
 // startNode runs a node's pipeline and serves its handler with httptest. It

@@ -193,89 +193,24 @@ func TestEstimatorLearnsOvershoot(t *testing.T) {
 	}
 }
 
-// Spin burns the CPU its work costs and stops when cancelled.
+// Spin's cost is arithmetic in proportion to the work (calibrated once),
+// not wall time, and it stops when cancelled. (No timing is asserted: on a
+// loaded machine calibration and work both slow down.)
 func TestSpinCostsCPU(t *testing.T) {
 	s := NewSpin(Work{Mean: 5 * time.Millisecond})
+	if s.perMilli <= 0 {
+		t.Fatalf("calibrated %g blocks per ms", s.perMilli)
+	}
+	if a, b := s.blocks(5*time.Millisecond), s.blocks(10*time.Millisecond); a <= 0 || b < 2*a-1 || b > 2*a+1 {
+		t.Fatalf("5ms costs %d blocks and 10ms %d: want proportional", a, b)
+	}
 	ev := newEvent(time.Minute, 0)
-	start := time.Now()
 	if err := s.Process(context.Background(), ev); err != nil {
 		t.Fatal(err)
-	}
-	if took := time.Since(start); took < 2*time.Millisecond {
-		t.Fatalf("5ms of CPU work took %s", took)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	if err := s.Process(ctx, ev); err == nil {
 		t.Fatal("cancelled work reported success")
 	}
-}
-
-// The pool grows and shrinks while running; leaving workers finish their
-// event first.
-func TestSetWorkersLive(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		rec := newRecorder(t)
-		p, err := New(Config{Workers: 1, QueueCap: 100}, Sleep{Mean: 10 * time.Millisecond}, rec)
-		if err != nil {
-			t.Fatal(err)
-		}
-		stop := start(t, p)
-		for range 8 {
-			p.Submit(newEvent(time.Minute, 0))
-		}
-		synctest.Wait()
-		if g := p.Gauges(); g.Busy != 1 || g.Workers != 1 {
-			t.Fatalf("before: %+v", g)
-		}
-		if err := p.SetWorkers(4); err != nil {
-			t.Fatal(err)
-		}
-		synctest.Wait()
-		if g := p.Gauges(); g.Busy != 4 || g.Workers != 4 {
-			t.Fatalf("after growing: %+v, want 4 busy", g)
-		}
-		if err := p.SetWorkers(2); err != nil {
-			t.Fatal(err)
-		}
-		time.Sleep(10 * time.Millisecond)
-		synctest.Wait()
-		if g := p.Gauges(); g.Busy != 2 {
-			t.Fatalf("after shrinking: %+v, want 2 busy", g)
-		}
-		stop()
-		_, _, by, _ := rec.counts()
-		if by[event.OnTime] != 8 {
-			t.Fatalf("statuses %v: shrinking the pool must not cancel work", by)
-		}
-	})
-}
-
-// Shrinking the queue drops what no longer fits as queue-full.
-func TestSetQueueLive(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		rec := newRecorder(t)
-		p, err := New(Config{Workers: 1, QueueCap: 10, Policy: EDF}, Sleep{}, rec)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for i := range 6 {
-			p.Submit(newEvent(time.Duration(i+1)*time.Second, 0))
-		}
-		if err := p.SetQueue(4, LIFO); err != nil {
-			t.Fatal(err)
-		}
-		if g := p.Gauges(); g.QueueDepth != 4 || g.QueueCap != 4 {
-			t.Fatalf("after reshaping: %+v", g)
-		}
-		_, finished, _, reasons := rec.counts()
-		if finished != 2 || reasons[event.QueueFull] != 2 {
-			t.Fatalf("finished %d, reasons %v: want 2 dropped as queue-full", finished, reasons)
-		}
-		if err := p.SetQueue(0, EDF); err == nil {
-			t.Fatal("accepted a zero capacity")
-		}
-		stop := start(t, p)
-		stop()
-	})
 }

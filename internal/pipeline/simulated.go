@@ -141,14 +141,18 @@ func NewSpin(w Work) *Spin {
 	return &Spin{work: w, perMilli: float64(blocks) / float64(time.Since(start)) * float64(time.Millisecond)}
 }
 
+// blocks is the arithmetic that d of work costs.
+func (s *Spin) blocks(d time.Duration) int {
+	return int(float64(d) / float64(time.Millisecond) * s.perMilli)
+}
+
 // Expect is the event's mean work.
 func (s *Spin) Expect(ev event.Event) time.Duration { return s.work.mean(ev) }
 
 // Process burns the CPU the event's work costs, or stops when ctx ends.
 func (s *Spin) Process(ctx context.Context, ev event.Event) error {
-	blocks := int(float64(s.work.draw(ev)) / float64(time.Millisecond) * s.perMilli)
 	x := uint64(ev.ID[0]) | 1
-	for range blocks {
+	for range s.blocks(s.work.draw(ev)) {
 		x = spinBlock(x)
 		if ctx.Err() != nil {
 			return ctx.Err()

@@ -19,19 +19,35 @@ type Expecter interface {
 // estimator learns a high quantile of the service time beyond what the
 // processor expects (timer overshoot, CPU contention, or, for processors
 // that expect nothing, the whole service time) from a window of recent
-// samples. Its limit is the window: the last 512 samples.
+// samples. Its limits: the last 512 samples, none older than maxAge.
+//
+// Samples age out because the estimate steers shedding: an estimate inflated
+// by a passing stall (a burst of CPU contention at start-up, say) would shed
+// every event, so no event would run, no sample would come to correct it,
+// and the pipeline would shed forever. Once the samples behind it are older
+// than maxAge, the estimate falls back to the processor's expectation, events
+// run again, and fresh samples take over.
 type estimator struct {
 	mu       sync.Mutex
-	window   [512]time.Duration
+	window   [512]sample
 	n        int // samples seen
-	scratch  [512]time.Duration
+	scratch  []time.Duration
 	computed time.Time
 	quantile float64
+	maxAge   time.Duration
 
 	cached atomic.Int64 // the current estimate, in ns
+	newest atomic.Int64 // when the newest sample in it was taken, unix ns
 }
 
-func newEstimator(q float64) *estimator { return &estimator{quantile: q} }
+type sample struct {
+	extra time.Duration
+	at    time.Time
+}
+
+func newEstimator(q float64) *estimator {
+	return &estimator{quantile: q, maxAge: 2 * time.Second, scratch: make([]time.Duration, 0, 512)}
+}
 
 // observe adds one sample. The quantile is recomputed at most every 5 ms
 // (and on the first samples), so the cost per event stays small. A sample
@@ -42,19 +58,29 @@ func (e *estimator) observe(extra time.Duration, now time.Time) {
 		return
 	}
 	defer e.mu.Unlock()
-	e.window[e.n%len(e.window)] = extra
+	e.window[e.n%len(e.window)] = sample{extra, now}
 	e.n++
+	e.newest.Store(now.UnixNano())
 	if e.n > 64 && now.Sub(e.computed) < 5*time.Millisecond {
 		return
 	}
 	e.computed = now
-	k := min(e.n, len(e.window))
-	s := e.scratch[:k]
-	copy(s, e.window[:k])
+	s := e.scratch[:0]
+	for _, x := range e.window[:min(e.n, len(e.window))] {
+		if now.Sub(x.at) <= e.maxAge {
+			s = append(s, x.extra)
+		}
+	}
 	slices.Sort(s)
-	i := int(e.quantile*float64(k)+0.5) - 1
-	e.cached.Store(int64(s[max(0, min(i, k-1))]))
+	i := int(e.quantile*float64(len(s))+0.5) - 1
+	e.cached.Store(int64(s[max(0, min(i, len(s)-1))]))
 }
 
-// extra is the learned service time beyond expectation.
-func (e *estimator) extra() time.Duration { return time.Duration(e.cached.Load()) }
+// extra is the learned service time beyond expectation at now: zero when
+// the samples behind the estimate are all older than maxAge.
+func (e *estimator) extra(now time.Time) time.Duration {
+	if now.UnixNano()-e.newest.Load() > int64(e.maxAge) {
+		return 0
+	}
+	return time.Duration(e.cached.Load())
+}

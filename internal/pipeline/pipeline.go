@@ -167,8 +167,8 @@ func (p *Pipeline) Submit(ev event.Event) (bool, event.Reason) {
 	return true, event.ReasonNone
 }
 
-// need is the time an item must have left to be worth starting.
-func (p *Pipeline) need(it item) time.Duration {
+// need is the time an item must have left at now to be worth starting.
+func (p *Pipeline) need(it item, now time.Time) time.Duration {
 	if p.noShed.Load() {
 		return 0
 	}
@@ -176,7 +176,7 @@ func (p *Pipeline) need(it item) time.Duration {
 	if e := p.proc.Load().expect; e != nil {
 		d = e.Expect(it.ev)
 	}
-	return d + p.est.extra()
+	return d + p.est.extra(now)
 }
 
 // startable reports whether it can still finish in time if started at now,
@@ -186,7 +186,7 @@ func (p *Pipeline) startable(it item, now time.Time) (event.Reason, bool) {
 	switch {
 	case left <= 0:
 		return event.Expired, false
-	case left < p.need(it):
+	case left < p.need(it, now):
 		return event.Shed, false
 	}
 	return event.ReasonNone, true

@@ -181,16 +181,68 @@ func TestEstimatorLearnsOvershoot(t *testing.T) {
 		now = now.Add(10 * time.Millisecond)
 		e.observe(extra, now)
 	}
-	if got := e.extra(); got != time.Millisecond && got != 9*time.Millisecond {
+	if got := e.extra(now); got != time.Millisecond && got != 9*time.Millisecond {
 		t.Fatalf("p99 estimate %s", got)
 	}
 	for range 600 {
 		now = now.Add(10 * time.Millisecond)
 		e.observe(20*time.Millisecond, now)
 	}
-	if got := e.extra(); got != 20*time.Millisecond {
+	if got := e.extra(now); got != 20*time.Millisecond {
 		t.Fatalf("estimate %s after the work slowed down to +20ms, want 20ms", got)
 	}
+}
+
+// A stall inflates the estimate; once no fresh sample supports it, it falls
+// back to zero so events run again instead of being shed forever.
+func TestEstimatorForgetsAStall(t *testing.T) {
+	e := newEstimator(0.999)
+	now := time.Now()
+	for range 100 {
+		now = now.Add(time.Millisecond)
+		e.observe(80*time.Millisecond, now) // a start-up stall
+	}
+	if got := e.extra(now); got != 80*time.Millisecond {
+		t.Fatalf("estimate %s during the stall", got)
+	}
+	now = now.Add(3 * time.Second) // everything shed since: no samples
+	if got := e.extra(now); got != 0 {
+		t.Fatalf("estimate %s with only stale samples, want 0", got)
+	}
+	e.observe(time.Millisecond, now) // the first event run again
+	if got := e.extra(now); got != time.Millisecond {
+		t.Fatalf("estimate %s after a fresh sample, want the stall forgotten", got)
+	}
+}
+
+// End to end: after a stall that taught a large overshoot, the pipeline
+// recovers and processes events on time again.
+func TestPipelineRecoversFromInflatedEstimate(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		rec := newRecorder(t)
+		p, err := New(Config{Workers: 1, QueueCap: 8}, Sleep{Mean: 10 * time.Millisecond}, rec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range 100 {
+			p.est.observe(time.Second, time.Now()) // as if work had overrun by 1 s
+		}
+		stop := start(t, p)
+		if ok, reason := p.Submit(newEvent(100*time.Millisecond, 0)); ok || reason != event.Shed {
+			t.Fatalf("with the inflated estimate: %v %q, want shed", ok, reason)
+		}
+		time.Sleep(3 * time.Second)
+		ev := newEvent(100*time.Millisecond, 0)
+		if ok, _ := p.Submit(ev); !ok {
+			t.Fatal("still shedding after the estimate went stale")
+		}
+		time.Sleep(20 * time.Millisecond)
+		synctest.Wait()
+		stop()
+		if res, _ := rec.result(ev.ID); res.Status != event.OnTime {
+			t.Fatalf("event after recovery: %s/%s, want on-time", res.Status, res.Reason)
+		}
+	})
 }
 
 // Spin's cost is arithmetic in proportion to the work (calibrated once),

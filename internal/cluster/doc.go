@@ -1,0 +1,66 @@
+// Package cluster holds the building blocks that let several ontime nodes
+// act as one: an EventBus that spreads events over every node's workers, and
+// a Merger that turns every node's per-tick batch into one cluster batch that
+// is the same on every node.
+//
+// # Why core NATS, not JetStream
+//
+// ontime's events have firm deadlines: a result that comes after the deadline
+// is worth nothing. Core NATS delivers at most once, with no storage and no
+// redelivery, which is exactly that contract: an event is either handed to a
+// worker promptly or lost (and a lost event is an event that would have been
+// late anyway). JetStream would persist and replay events after a node
+// failure or a consumer stall, that is, deliver them after their deadline,
+// paying for disk and acknowledgements to produce late results. The same
+// holds for tick summaries: a partial that misses its tick is folded into the
+// next one; it is never replayed.
+//
+// # Events: EventBus
+//
+// Every node's generator and ingest submit into EventBus.Submit, which
+// publishes the event on a subject (default "ontime.events") in a compact
+// binary encoding (AppendEvent, DecodeEvent). Every node runs
+// EventBus.Consume, a queue subscription (default group "ontime.workers"):
+// the server hands each event to exactly one subscriber of the group, which
+// submits it to its local pipeline. Events are counted in the totals of the
+// node that processes them, not the node that received them.
+//
+// # Tick summaries: Merger
+//
+// Ticks are aligned on wall-clock boundaries: the tick index of a batch cut
+// at unix millisecond t is k = floor(t / tickMs), and the cluster batch of
+// tick k has seq k on every node. Every node's Merger is the coalescer's
+// Publisher: it turns each local batch into a partial (the tick's counts, the
+// node's totals, the tick's latency histogram, newest events, health, start
+// time and wall clock) and publishes it on "ontime.ticks". Every Merger
+// subscribes to that subject, and for each k, once every live node's partial
+// arrived (or a grace period passed), merges them into one batch for the hub.
+// The decisions that change totals (a node joins, is lost, rejoins, restarts)
+// are taken on tick indices carried by the partials, not on arrival times, so
+// every Merger that received the same partials in time produces the same
+// batches. A partial that misses its tick's merge on one node (it came after
+// the grace) but not on another is merged into the next tick there: the two
+// differ on those ticks' counts, then agree again. Every partial also carries
+// its Merger's ledger (the totals of incarnations no longer running, as
+// keyed facts) so that a Merger that starts late, on a restarted node,
+// learns what it did not see.
+//
+// The wire format of a partial is JSON, readable with `nats sub ontime.ticks`:
+// a few hundred bytes plus the tick's newest events (about 9 KB with 50
+// generated events), ten per second per node at the default tick. The
+// latency histogram travels in HdrHistogram's compressed V2 encoding, the
+// format every HdrHistogram implementation reads.
+//
+// # Connections
+//
+// A bus and a Merger can share one connection. It must echo (no NoEcho
+// option): a node consumes its own events too. Its ReconnectBufSize bounds
+// what Submit buffers while the connection is re-established; events held
+// longer than their deadline are dropped as expired by the consuming
+// pipeline, so a small buffer (say 256 KiB) loses nothing of value. Node ids
+// must be unique and the tick must be the same on every node.
+//
+// Peers on the NATS account are trusted: anyone who can publish on these
+// subjects can inject events and summaries. Protect the account with NATS
+// authentication.
+package cluster

@@ -9,11 +9,28 @@ APP_SOURCES := $(shell find $(FRONTEND)/src -type f 2>/dev/null) $(FRONTEND)/ind
                $(FRONTEND)/vite.config.ts $(FRONTEND)/tsconfig.json $(FRONTEND)/package-lock.json
 TEMPL_FILES := $(wildcard views/*.templ)
 
-.PHONY: run build test test-go test-frontend test-fuzz check generate frontend fmt clean bench
+.PHONY: run build test test-go test-frontend test-fuzz check generate frontend fmt clean bench cluster
 
 ## run: build what is needed (templ, the React app, Go) and start the server
 run: generate frontend
 	$(GO) run ./cmd/ontime --addr $(ADDR) $(ARGS)
+
+## cluster: a local three-node cluster: a NATS server (pinned as a Go tool)
+## on 127.0.0.1:4222 and ontime nodes on ports 8081-8083; Ctrl-C stops all
+NATS_PORT ?= 4222
+cluster: generate frontend
+	$(GO) build -o bin/ontime ./cmd/ontime
+	@set -e; pids=""; \
+	  trap 'kill $$pids 2>/dev/null; wait; exit 0' INT TERM; \
+	  $(GO) tool nats-server -a 127.0.0.1 -p $(NATS_PORT) & pids="$$pids $$!"; \
+	  sleep 1; \
+	  for port in 8081 8082 8083; do \
+	    ONTIME_NODE_ID=node-$$port bin/ontime --addr 127.0.0.1:$$port --nats nats://127.0.0.1:$(NATS_PORT) $(ARGS) >bin/node-$$port.log 2>&1 & pids="$$pids $$!"; \
+	  done; \
+	  sleep 1; \
+	  echo; echo "  ontime cluster (NATS on nats://127.0.0.1:$(NATS_PORT)); Ctrl-C stops all:"; \
+	  for port in 8081 8082 8083; do echo "    http://127.0.0.1:$$port/   dashboard: http://127.0.0.1:$$port/app/"; done; \
+	  echo "    logs: bin/node-808[1-3].log"; echo; wait
 
 ## build: a single binary with both UIs embedded, in bin/ontime
 build: generate frontend

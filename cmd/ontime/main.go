@@ -13,6 +13,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -72,6 +73,8 @@ func parse(args []string, getenv func(string) string, out io.Writer) (options, e
 	fs.Int64Var(&o.node.MaxBody, "max-body", 1<<20, "largest POST /api/events body, in bytes")
 	fs.IntVar(&o.node.MaxClients, "max-clients", 10000, "maximum clients per transport (SSE, page, WebSocket); beyond it 503 with Retry-After")
 	fs.StringVar(&origins, "allowed-origins", "", "comma-separated origins (scheme://host:port) allowed to open /ws besides the server's own; * for any")
+	fs.StringVar(&o.node.NATSURL, "nats", "", "NATS server URL(s), comma-separated (e.g. nats://127.0.0.1:4222): run as one node of a cluster that shares events and serves the same batches on every node; empty for a single node")
+	fs.StringVar(&o.node.NodeID, "node-id", "", "this node's id in the cluster: unique and stable across restarts (default hostname:port)")
 	fs.TextVar(&o.logLevel, "log-level", slog.LevelInfo, "log level: debug, info, warn, error")
 	fs.Usage = func() {
 		fmt.Fprintf(out, "Usage: ontime [flags]\n\nEvery flag can also be set with the environment variable ONTIME_<FLAG> (e.g. ONTIME_RATE=100);\nflags win over the environment.\n\nFlags:\n")
@@ -158,6 +161,12 @@ func validate(o options) error {
 	if n.MaxClients < 1 || n.MaxClients > 1_000_000 {
 		errs = append(errs, fmt.Errorf("--max-clients %d: want 1 to 1000000", n.MaxClients))
 	}
+	if n.NATSURL != "" && n.Tick%time.Millisecond != 0 {
+		errs = append(errs, fmt.Errorf("--tick %s: want a whole number of milliseconds in cluster mode", n.Tick))
+	}
+	if len(n.NodeID) > 128 {
+		errs = append(errs, errors.New("--node-id: at most 128 bytes"))
+	}
 	if minT, maxT := time.Duration(config.MinTickMs)*time.Millisecond, time.Duration(config.MaxTickMs)*time.Millisecond; n.Tick < minT || n.Tick > maxT {
 		errs = append(errs, fmt.Errorf("--tick %s: want %s to %s", n.Tick, minT, maxT))
 	}
@@ -187,6 +196,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return fmt.Errorf("listen: %w", err)
 	}
 	cfg.Exposed = !isLoopback(ln.Addr())
+	if cfg.NATSURL != "" && cfg.NodeID == "" {
+		cfg.NodeID = defaultNodeID(ln.Addr())
+	}
 	n, err := node.New(cfg, log)
 	if err != nil {
 		ln.Close()
@@ -200,10 +212,27 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		"page", base+"/", "dashboard", base+"/app/", "stream", base+"/api/stream", "websocket", "ws://"+ln.Addr().String()+"/ws",
 		"rate", o.node.Rate, "deadline", cfg.Deadline, "work", cfg.Work, "workers", cfg.Workers, "queue", cfg.Queue, "tick", cfg.Tick,
 		"policy", cfg.Policy, "workDist", cfg.WorkDist, "cpuWork", cfg.CPUWork, "poisson", cfg.Poisson)
+	if cfg.NATSURL != "" {
+		log.Info("cluster mode", "nats", cfg.NATSURL, "nodeId", cfg.NodeID)
+	}
 	fmt.Fprintf(stdout, "\n  ontime is running\n    page:       %s/\n    dashboard:  %s/app/\n    SSE stream: curl -N %s/api/stream\n\n", base, base, base)
 	err = n.Run(ctx, ln)
 	log.Info("ontime stopped", "err", err)
 	return err
+}
+
+// defaultNodeID is hostname:port, stable across restarts of a node that
+// keeps its address.
+func defaultNodeID(addr net.Addr) string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "ontime"
+	}
+	port := "0"
+	if tcp, ok := addr.(*net.TCPAddr); ok {
+		port = strconv.Itoa(tcp.Port)
+	}
+	return host + ":" + port
 }
 
 // isLoopback reports whether addr is reachable only from this machine.

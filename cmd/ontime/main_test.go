@@ -5,8 +5,10 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"net"
 	"net/http"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -131,5 +133,32 @@ func TestRunReportsListenErrors(t *testing.T) {
 	err := run(context.Background(), []string{"ontime", "--addr", "256.0.0.1:1"}, env(nil), &bytes.Buffer{})
 	if err == nil || !strings.Contains(err.Error(), "listen") {
 		t.Fatalf("run on a bad address: %v", err)
+	}
+}
+
+func TestClusterFlags(t *testing.T) {
+	o, err := parse([]string{"ontime", "--node-id", "n1"}, env(map[string]string{"ONTIME_NATS": "nats://10.0.0.1:4222", "ONTIME_NODE_ID": "from-env"}), &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.node.NATSURL != "nats://10.0.0.1:4222" || o.node.NodeID != "n1" {
+		t.Fatalf("cluster flags: %q %q", o.node.NATSURL, o.node.NodeID)
+	}
+	if o, _ := parse([]string{"ontime"}, env(nil), &bytes.Buffer{}); o.node.NATSURL != "" {
+		t.Fatalf("single node by default, got --nats %q", o.node.NATSURL)
+	}
+	// The default id is host:port, from the address actually listened on.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln.Close() // nothing listens there any more
+	if id := defaultNodeID(ln.Addr()); !strings.HasSuffix(id, ":"+strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)) {
+		t.Fatalf("default node id %q", id)
+	}
+	// An unreachable NATS server is a clear error at start.
+	err = run(context.Background(), []string{"ontime", "--addr", "127.0.0.1:0", "--nats", "nats://" + ln.Addr().String()}, env(nil), &bytes.Buffer{})
+	if err == nil || !strings.Contains(err.Error(), "NATS") {
+		t.Fatalf("run with an unreachable NATS: %v", err)
 	}
 }

@@ -36,7 +36,41 @@ type Batch struct {
 	Events []Event `json:"events"`
 	// Config is the configuration in force when the batch was made.
 	Config *config.Settings `json:"config,omitempty"`
+	// Nodes lists the cluster's nodes (cluster mode only): the batch is
+	// then the merge of every node's tick, the same on every node.
+	Nodes []NodeStatus `json:"nodes,omitempty"`
 }
+
+// NodeStatus is one node as the cluster sees it, listed in every cluster
+// batch.
+type NodeStatus struct {
+	ID string `json:"id"`
+	// Status is NodeJoining, NodeLost, or the node's health verdict (ok,
+	// degraded, overloaded).
+	Status string `json:"status"`
+	// StartedAt identifies the node's current incarnation (unix ms).
+	StartedAt int64 `json:"startedAt"`
+	// LastSeen is when its latest partial arrived, on this node's clock
+	// (unix ms).
+	LastSeen int64 `json:"lastSeen"`
+	// SkewMs estimates how far the node's clock is ahead of this node's
+	// (negative: behind). Each partial gives the node's clock at publish
+	// minus ours at receipt, which is the skew less the transit time; the
+	// estimate is the largest of the recent ones, the one with the least
+	// transit in it.
+	SkewMs float64 `json:"skewMs"`
+	// Health is the node's load in its latest merged partial.
+	Health Health `json:"health"`
+}
+
+// Node statuses besides the health verdicts.
+const (
+	// NodeJoining: the node's first partial arrived; it counts from the
+	// next tick on.
+	NodeJoining = "joining"
+	// NodeLost: the node has not reported for a few ticks.
+	NodeLost = "lost"
+)
 
 // MaxEvents bounds Batch.Events.
 const MaxEvents = 50

@@ -10,6 +10,7 @@ import (
 
 	"github.com/ontime-rt/ontime/internal/batch"
 	"github.com/ontime-rt/ontime/internal/event"
+	"github.com/ontime-rt/ontime/internal/stats"
 )
 
 func batchEvent() batch.Event {
@@ -136,7 +137,7 @@ func BenchmarkBusRoundTrip(b *testing.B) {
 // wire: a partial with 50 events and a histogram of 200 latencies encoded
 // (on the sending node) and decoded (on each receiving node).
 func BenchmarkPartialRoundTrip(b *testing.B) {
-	h := newHistogram()
+	h := stats.NewHistogram()
 	p := mkPartial("node-1", 17_000_000_000, 16_999_999_000, 1, totalsOf(1000, 900, 50))
 	for i := range 200 {
 		h.Record(time.Duration(i) * 400 * time.Microsecond)

@@ -13,18 +13,6 @@ import (
 	"github.com/ontime-rt/ontime/internal/event"
 )
 
-// Reasons added by the cluster. They belong with the others in package event;
-// they live here until the cluster is integrated.
-const (
-	// ReasonBusUnavailable: the event could not be published because the
-	// NATS connection is closed, draining, or reconnecting with its
-	// reconnect buffer full.
-	ReasonBusUnavailable event.Reason = "bus-unavailable"
-	// ReasonNodeLost: the event was in flight on a node that stopped
-	// reporting; its outcome will never be known to the cluster.
-	ReasonNodeLost event.Reason = "node-lost"
-)
-
 // Submitter takes events without blocking and reports whether each was
 // queued; *pipeline.Pipeline implements it.
 type Submitter interface {
@@ -55,7 +43,7 @@ type BusConfig struct {
 	// handing over the events already delivered to it. Default 2s.
 	DrainTimeout time.Duration
 	// Recorder, when set, records every event Submit could not publish as
-	// admitted and dropped (ReasonBusUnavailable), as the pipeline does
+	// admitted and dropped (event.BusUnavailable), as the pipeline does
 	// with its own drops, so such events still count in the node's totals.
 	Recorder Recorder
 	// Now stamps those drops. Default time.Now.
@@ -115,7 +103,7 @@ func NewEventBus(nc *nats.Conn, cfg BusConfig) (*EventBus, error) {
 // Submit publishes ev. It never waits for a consumer: the client appends the
 // message to its outgoing buffer and a background flusher writes it (it can
 // only block if the socket itself stays full, which the connection's
-// FlusherTimeout bounds). It reports false with ReasonBusUnavailable when
+// FlusherTimeout bounds). It reports false with event.BusUnavailable when
 // the connection cannot take the event; the event is then recorded as
 // dropped if a Recorder was configured.
 func (b *EventBus) Submit(ev event.Event) (bool, event.Reason) {
@@ -131,9 +119,9 @@ func (b *EventBus) Submit(ev event.Event) (bool, event.Reason) {
 		b.lastPubErr.Store(&msg)
 		if r := b.cfg.Recorder; r != nil {
 			r.Admit(ev)
-			r.Finish(event.Result{Event: ev, ProcessedAt: b.cfg.Now(), Status: event.Dropped, Reason: ReasonBusUnavailable})
+			r.Finish(event.Result{Event: ev, ProcessedAt: b.cfg.Now(), Status: event.Dropped, Reason: event.BusUnavailable})
 		}
-		return false, ReasonBusUnavailable
+		return false, event.BusUnavailable
 	}
 	b.published.Add(1)
 	return true, event.ReasonNone

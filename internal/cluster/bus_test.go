@@ -152,10 +152,10 @@ func TestBusUnavailable(t *testing.T) {
 	nc.Close()
 	ev := event.Event{ID: uuid.New(), CreatedAt: time.Now(), Deadline: time.Second}
 	ok, reason := b.Submit(ev)
-	if ok || reason != ReasonBusUnavailable {
+	if ok || reason != event.BusUnavailable {
 		t.Fatalf("Submit on a closed connection = %v, %q", ok, reason)
 	}
-	if rec.admitted != 1 || len(rec.results) != 1 || rec.results[0].Status != event.Dropped || rec.results[0].Reason != ReasonBusUnavailable || rec.results[0].ID != ev.ID {
+	if rec.admitted != 1 || len(rec.results) != 1 || rec.results[0].Status != event.Dropped || rec.results[0].Reason != event.BusUnavailable || rec.results[0].ID != ev.ID {
 		t.Fatalf("recorded %d admitted, %+v", rec.admitted, rec.results)
 	}
 	if s := b.Stats(); s.Unpublished != 1 || s.Published != 0 || s.LastPublishError == "" {

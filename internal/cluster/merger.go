@@ -19,42 +19,10 @@ import (
 	"github.com/ontime-rt/ontime/internal/stats"
 )
 
-// NodeStatus is one node as the cluster sees it, listed beside every cluster
-// batch. It belongs in package batch (as Batch.Nodes); it lives here until
-// the cluster is integrated.
-type NodeStatus struct {
-	ID string `json:"id"`
-	// Status is NodeJoining, NodeLost, or the node's health verdict (ok,
-	// degraded, overloaded).
-	Status string `json:"status"`
-	// StartedAt identifies the node's current incarnation (unix ms).
-	StartedAt int64 `json:"startedAt"`
-	// LastSeen is when its latest partial arrived, on this node's clock
-	// (unix ms).
-	LastSeen int64 `json:"lastSeen"`
-	// SkewMs estimates how far the node's clock is ahead of this node's
-	// (negative: behind). Each partial gives the node's clock at publish
-	// minus ours at receipt, which is the skew less the transit time; the
-	// estimate is the largest of the recent ones, the one with the least
-	// transit in it.
-	SkewMs float64 `json:"skewMs"`
-	// Health is the node's load in its latest merged partial.
-	Health batch.Health `json:"health"`
-}
-
-// Node statuses besides the health verdicts.
-const (
-	// NodeJoining: the node's first partial arrived; it counts from the
-	// next tick on.
-	NodeJoining = "joining"
-	// NodeLost: the node has not reported for LostAfter ticks.
-	NodeLost = "lost"
-)
-
 // ClusterPublisher receives every cluster batch, in seq order, from one
-// goroutine, with the node list. It must not block.
+// goroutine, with the node list (also in the batch's Nodes). It must not block.
 type ClusterPublisher interface {
-	PublishCluster(b *batch.Batch, nodes []NodeStatus)
+	PublishCluster(b *batch.Batch, nodes []batch.NodeStatus)
 }
 
 // BatchPublisher is what the hub (and the coalescer's output) implements.
@@ -62,13 +30,13 @@ type BatchPublisher interface {
 	Publish(b *batch.Batch)
 }
 
-// BatchesOnly adapts a BatchPublisher (the hub) to a ClusterPublisher that
-// drops the node list, until batch.Batch can carry it.
+// BatchesOnly adapts a BatchPublisher (the hub) to a ClusterPublisher: the
+// node list travels in the batch itself (batch.Batch.Nodes).
 func BatchesOnly(p BatchPublisher) ClusterPublisher { return batchesOnly{p} }
 
 type batchesOnly struct{ p BatchPublisher }
 
-func (b batchesOnly) PublishCluster(bt *batch.Batch, _ []NodeStatus) { b.p.Publish(bt) }
+func (b batchesOnly) PublishCluster(bt *batch.Batch, _ []batch.NodeStatus) { b.p.Publish(bt) }
 
 // MergerConfig configures a Merger. Zero values take the defaults.
 type MergerConfig struct {
@@ -114,7 +82,7 @@ type Merger struct {
 	in     chan *partial
 
 	histMu   sync.Mutex
-	tickHist *histogram // latencies finished since the last Publish
+	tickHist *stats.Histogram // latencies finished since the last Publish
 
 	pubMu  sync.Mutex
 	lastK  int64 // the index of this node's latest partial
@@ -130,7 +98,7 @@ type Merger struct {
 	next, start  int64    // next tick index to emit; the first
 	config       *config.Settings
 	clusterStart int64
-	merged       *histogram
+	merged       *stats.Histogram
 	warned       map[string]bool // nodes with another tick, logged once
 	// trace, when set (by tests, before Run), is told of every merge:
 	// whether the deadline forced it with partials missing, and the
@@ -195,8 +163,8 @@ func NewMerger(nc *nats.Conn, cfg MergerConfig, out ClusterPublisher) (*Merger, 
 	}
 	return &Merger{
 		nc: nc, cfg: cfg, out: out, tickMs: cfg.Tick.Milliseconds(),
-		in: make(chan *partial, 256), tickHist: newHistogram(),
-		nodes: map[string]*nodeState{}, merged: newHistogram(), warned: map[string]bool{},
+		in: make(chan *partial, 256), tickHist: stats.NewHistogram(),
+		nodes: map[string]*nodeState{}, merged: stats.NewHistogram(), warned: map[string]bool{},
 	}, nil
 }
 
@@ -230,7 +198,7 @@ func (t tap) Finish(r event.Result) {
 func (m *Merger) Publish(b *batch.Batch) {
 	m.histMu.Lock()
 	h := m.tickHist
-	m.tickHist = newHistogram()
+	m.tickHist = stats.NewHistogram()
 	m.histMu.Unlock()
 
 	m.pubMu.Lock()
@@ -509,7 +477,7 @@ func (m *Merger) emit(k int64, byDeadline bool) {
 		Config:  m.config,
 	}
 	b.Counts.DroppedBy = nonNil(b.Counts.DroppedBy)
-	nodes := make([]NodeStatus, 0, len(m.ids))
+	nodes := make([]batch.NodeStatus, 0, len(m.ids))
 	worst, anyLost := batch.OK, false
 	for _, id := range m.ids {
 		n := m.nodes[id]
@@ -517,19 +485,19 @@ func (m *Merger) emit(k int64, byDeadline bool) {
 		if n.startedAt == 0 {
 			// Heard of, not merged yet; or known only from another
 			// node's ledger (long gone).
-			status := NodeJoining
+			status := batch.NodeJoining
 			if n.seenStart == 0 {
-				status = NodeLost
+				status = batch.NodeLost
 			}
-			nodes = append(nodes, NodeStatus{ID: id, Status: status, StartedAt: n.seenStart, LastSeen: n.lastSeen, SkewMs: n.skew()})
+			nodes = append(nodes, batch.NodeStatus{ID: id, Status: status, StartedAt: n.seenStart, LastSeen: n.lastSeen, SkewMs: n.skew()})
 			continue
 		}
-		ns := NodeStatus{ID: id, StartedAt: n.startedAt, LastSeen: n.lastSeen, SkewMs: n.skew(), Health: n.health}
+		ns := batch.NodeStatus{ID: id, StartedAt: n.startedAt, LastSeen: n.lastSeen, SkewMs: n.skew(), Health: n.health}
 		switch {
 		case n.lost:
-			ns.Status, anyLost = NodeLost, true
+			ns.Status, anyLost = batch.NodeLost, true
 		case !n.member(k):
-			ns.Status = NodeJoining
+			ns.Status = batch.NodeJoining
 		default:
 			ns.Status = string(n.health.Status)
 			h := &b.Health
@@ -557,6 +525,7 @@ func (m *Merger) emit(k int64, byDeadline bool) {
 	b.Events = append(make([]batch.Event, 0, len(events)), events...)
 	m.saveLedger()
 	m.st.emitted.Add(1)
+	b.Nodes = nodes
 	m.out.PublishCluster(b, nodes)
 }
 
@@ -768,7 +737,7 @@ func ghost(inFlight uint64) stats.Totals {
 
 func addLoss(c *stats.Counts, n uint64) {
 	c.Dropped += n
-	addReason(c, ReasonNodeLost, n)
+	addReason(c, event.NodeLost, n)
 }
 
 func addReason(c *stats.Counts, r event.Reason, n uint64) {

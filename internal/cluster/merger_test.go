@@ -26,10 +26,10 @@ type collector struct {
 
 type output struct {
 	b     *batch.Batch
-	nodes []NodeStatus
+	nodes []batch.NodeStatus
 }
 
-func (c *collector) PublishCluster(b *batch.Batch, nodes []NodeStatus) {
+func (c *collector) PublishCluster(b *batch.Batch, nodes []batch.NodeStatus) {
 	c.mu.Lock()
 	c.outs = append(c.outs, output{b, nodes})
 	c.mu.Unlock()
@@ -321,10 +321,10 @@ func TestMergersAgree(t *testing.T) {
 				if dist.has(o.b.Seq) || o.b.Seq < lostAt-2 || o.b.Seq > lostAt+2 {
 					continue
 				}
-				if lost := statusOf(o, "c") == NodeLost; lost != (o.b.Seq >= lostAt) {
+				if lost := statusOf(o, "c") == batch.NodeLost; lost != (o.b.Seq >= lostAt) {
 					t.Errorf("%s: seq %d: c lost = %v; c's last partial was %d, so it is lost from %d", id, o.b.Seq, lost, cLast, lostAt)
 				}
-				if got, want := o.b.Counts.DroppedBy[ReasonNodeLost], lostInFlight; o.b.Seq == lostAt && got != want {
+				if got, want := o.b.Counts.DroppedBy[event.NodeLost], lostInFlight; o.b.Seq == lostAt && got != want {
 					t.Errorf("%s: seq %d: node-lost drops %d, want c's %d in flight", id, o.b.Seq, got, want)
 				}
 			}
@@ -509,7 +509,7 @@ func TestMergersAgree(t *testing.T) {
 	want.Received += lostInFlight
 	want.Dropped += lostInFlight + restartInFlight
 	want.InFlight -= restartInFlight
-	addReason(&want.Counts, ReasonNodeLost, lostInFlight+restartInFlight)
+	addReason(&want.Counts, event.NodeLost, lostInFlight+restartInFlight)
 	if dist.has(lastA.Seq) {
 		t.Logf("seq %d disturbed: exact account not checked", lastA.Seq)
 	} else if !sameCounts(want.Counts, lastA.Totals.Counts) || want.InFlight != lastA.Totals.InFlight {
@@ -518,17 +518,17 @@ func TestMergersAgree(t *testing.T) {
 	if lostInFlight == 0 || restartInFlight == 0 {
 		t.Errorf("nothing in flight when c stopped (%d, %d): the test proves less", lostInFlight, restartInFlight)
 	}
-	if o := byNode["a"][c2Start]; !dist.has(c2Start) && o.b.Counts.DroppedBy[ReasonNodeLost] != restartInFlight {
-		t.Errorf("seq %d: c's restart dropped %d as node-lost, want %d", c2Start, o.b.Counts.DroppedBy[ReasonNodeLost], restartInFlight)
+	if o := byNode["a"][c2Start]; !dist.has(c2Start) && o.b.Counts.DroppedBy[event.NodeLost] != restartInFlight {
+		t.Errorf("seq %d: c's restart dropped %d as node-lost, want %d", c2Start, o.b.Counts.DroppedBy[event.NodeLost], restartInFlight)
 	}
 	for seq := c2Start; seq < c2Start+5; seq++ {
-		if o := byNode["a"][seq]; statusOf(o, "c") == NodeLost {
+		if o := byNode["a"][seq]; statusOf(o, "c") == batch.NodeLost {
 			t.Errorf("seq %d: the restarted c is lost", seq)
 		}
 	}
 	checkLoss()
 	checkRejoin()
-	if lastA.Totals.DroppedBy[ReasonNodeLost] == 0 {
+	if lastA.Totals.DroppedBy[event.NodeLost] == 0 {
 		t.Fatal("no node-lost drops in the totals")
 	}
 	for _, id := range []string{"a", "b", "c"} {

@@ -49,7 +49,7 @@ func totalsOf(received, onTime, dropped uint64) stats.Totals {
 func mkPartial(node string, k, firstK, startedAt int64, tot stats.Totals) *partial {
 	return &partial{
 		V: partialVersion, Node: node, K: k, FirstK: firstK, TickMs: unitTick.Milliseconds(), StartedAt: startedAt,
-		Totals: tot, Health: batch.Health{Workers: 2, QueueCap: 10, Status: batch.OK}, hist: newHistogram(),
+		Totals: tot, Health: batch.Health{Workers: 2, QueueCap: 10, Status: batch.OK}, hist: stats.NewHistogram(),
 	}
 }
 
@@ -143,12 +143,12 @@ func TestMergerLifecycle(t *testing.T) {
 		if o.b.Seq != uint64(k) {
 			t.Fatalf("tick %d not merged at its deadline (last %d)", k, o.b.Seq)
 		}
-		lost := statusOf(o, "b") == NodeLost
+		lost := statusOf(o, "b") == batch.NodeLost
 		if lost != (k >= k0+7) {
 			t.Fatalf("tick %d: b lost = %v", k, lost)
 		}
 		if k == k0+7 {
-			if o.b.Counts.DroppedBy[ReasonNodeLost] != 4 || o.b.Totals.DroppedBy[ReasonNodeLost] != 4 || o.b.Totals.InFlight != uint64(k-k0+1) || o.b.Health.Status != batch.Degraded {
+			if o.b.Counts.DroppedBy[event.NodeLost] != 4 || o.b.Totals.DroppedBy[event.NodeLost] != 4 || o.b.Totals.InFlight != uint64(k-k0+1) || o.b.Health.Status != batch.Degraded {
 				t.Fatalf("loss tick: %+v %+v %+v", o.b.Counts, o.b.Totals, o.b.Health)
 			}
 		}
@@ -175,7 +175,7 @@ func TestMergerLifecycle(t *testing.T) {
 	if !ok || o.b.Seq != uint64(k) {
 		t.Fatalf("c merged nothing at %d", k)
 	}
-	if statusOf(o, "b") != NodeLost || o.b.Totals.Received != uint64(k-k0+1)+10+1 || o.b.Totals.DroppedBy[ReasonNodeLost] != 4 {
+	if statusOf(o, "b") != batch.NodeLost || o.b.Totals.Received != uint64(k-k0+1)+10+1 || o.b.Totals.DroppedBy[event.NodeLost] != 4 {
 		t.Fatalf("c's view: nodes %+v totals %+v", o.nodes, o.b.Totals)
 	}
 
@@ -185,7 +185,7 @@ func TestMergerLifecycle(t *testing.T) {
 	m.receive(mkPartial("a", k, k0, 1, totalsOf(uint64(k-k0+1), 0, 0)))
 	m.receive(mkPartial("b", k, k0, 2, totalsOf(12, 11, 1)))
 	step(m, clock, k, time.Millisecond)
-	if o := last(); o.b.Seq != uint64(k) || statusOf(o, "b") != NodeLost {
+	if o := last(); o.b.Seq != uint64(k) || statusOf(o, "b") != batch.NodeLost {
 		t.Fatalf("tick %d: %d, b %q", k, o.b.Seq, statusOf(o, "b"))
 	}
 	k++
@@ -197,7 +197,7 @@ func TestMergerLifecycle(t *testing.T) {
 		t.Fatalf("tick %d: %d, b %q", k, o.b.Seq, statusOf(o, "b"))
 	}
 	// b's 4 written-off events stay dropped and are received again.
-	if tot := o.b.Totals; tot.Received != uint64(k-k0+1)+13+4 || tot.DroppedBy[ReasonNodeLost] != 4 || tot.Dropped != 1+4 || tot.InFlight != uint64(k-k0+1) {
+	if tot := o.b.Totals; tot.Received != uint64(k-k0+1)+13+4 || tot.DroppedBy[event.NodeLost] != 4 || tot.Dropped != 1+4 || tot.InFlight != uint64(k-k0+1) {
 		t.Fatalf("after rejoin: %+v", tot)
 	}
 	// b restarts: a new incarnation, merged from the tick after its first.
@@ -213,7 +213,7 @@ func TestMergerLifecycle(t *testing.T) {
 	m.receive(mkPartial("b", k, k-1, 5, totalsOf(5, 1, 0)))
 	step(m, clock, k, time.Millisecond)
 	o = last()
-	if tot := o.b.Totals; o.b.Seq != uint64(k) || tot.Received != uint64(k-k0+1)+13+4+5 || tot.DroppedBy[ReasonNodeLost] != 4 || tot.InFlight != uint64(k-k0+1)+4 {
+	if tot := o.b.Totals; o.b.Seq != uint64(k) || tot.Received != uint64(k-k0+1)+13+4+5 || tot.DroppedBy[event.NodeLost] != 4 || tot.InFlight != uint64(k-k0+1)+4 {
 		t.Fatalf("after restart: %+v", tot)
 	}
 	if o.nodes[1].StartedAt != 5 || o.nodes[1].Status != "ok" {
@@ -228,7 +228,7 @@ func TestMergerLifecycle(t *testing.T) {
 
 func TestPartialRejects(t *testing.T) {
 	good := mkPartial("n", 10, 9, 1, totalsOf(5, 3, 1))
-	good.Hist, _ = newHistogram().MarshalBinary()
+	good.Hist, _ = stats.NewHistogram().MarshalBinary()
 	data, err := good.encode()
 	if err != nil {
 		t.Fatal(err)

@@ -57,7 +57,7 @@ type partial struct {
 	Ledger map[string]ledgerEntry `json:"ledger,omitempty"`
 
 	// Not sent: set by the receiver.
-	hist   *histogram
+	hist   *stats.Histogram
 	recvUs int64
 	// config is the local node's settings, on its own partials only.
 	config *config.Settings
@@ -123,7 +123,7 @@ func decodePartial(data []byte, skip string) (*partial, error) {
 			}
 		}
 	}
-	p.hist = newHistogram()
+	p.hist = stats.NewHistogram()
 	if err := p.hist.UnmarshalBinary(p.Hist); err != nil {
 		return nil, err
 	}

@@ -47,6 +47,11 @@ type Config struct {
 	// Settings, when set, returns the settings in force; every batch
 	// carries them so clients show what is in force.
 	Settings func() *config.Settings
+	// Align schedules ticks on wall-clock multiples of the tick (the first
+	// at the next unix-millisecond multiple), so that the ticks of several
+	// nodes with synchronised clocks coincide (cluster mode). Default off:
+	// ticks are counted from Run's start.
+	Align bool
 }
 
 // Coalescer tallies outcomes and publishes one batch per tick.
@@ -128,10 +133,16 @@ func (c *Coalescer) Finish(r event.Result) {
 // punctuality.
 func (c *Coalescer) Run(ctx context.Context) error {
 	tick := c.tick()
-	start := c.cfg.Now() // the schedule's origin: ticks are due at start + n*tick
-	n := int64(1)        // the tick being waited for
+	now := c.cfg.Now()
+	start := now // the schedule's origin: ticks are due at start + n*tick
+	if c.cfg.Align {
+		// The tick before the next wall-clock multiple of the tick.
+		t := tick.Milliseconds()
+		start = time.UnixMilli((now.UnixMilli()/t + 1) * t).Add(-tick)
+	}
+	n := int64(1) // the tick being waited for
 	due := start.Add(tick)
-	timer := time.NewTimer(tick)
+	timer := time.NewTimer(due.Sub(now))
 	defer timer.Stop()
 	for {
 		select {

@@ -259,3 +259,27 @@ func TestSetTickLive(t *testing.T) {
 		}
 	})
 }
+
+// With Align, ticks fall on wall-clock multiples of the tick, whenever Run
+// starts, so the ticks of several nodes coincide.
+func TestAlignedTicks(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		time.Sleep(30 * time.Millisecond) // start off a boundary
+		slow := &slowSink{}
+		c, err := New(Config{Tick: 100 * time.Millisecond, Align: true}, gauges{}, slow)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stop := run(t, c)
+		time.Sleep(300 * time.Millisecond)
+		stop()
+		for i, at := range slow.at[:3] {
+			if ms := at.UnixMilli(); ms%100 != 0 {
+				t.Fatalf("tick %d at unix ms %d: not on a 100 ms boundary", i, ms)
+			}
+		}
+		if first := slow.at[0].Sub(time.Now().Add(-300 * time.Millisecond)); first != 70*time.Millisecond {
+			t.Fatalf("first tick %s after start, want 70ms (the next boundary)", first)
+		}
+	})
+}

@@ -40,6 +40,13 @@ const (
 	Failed Reason = "failed"
 	// Cancelled: a late event whose work was cancelled at its deadline.
 	Cancelled Reason = "cancelled"
+	// BusUnavailable (cluster mode): the event could not be published on
+	// the event bus because the NATS connection is closed, draining, or
+	// reconnecting with its reconnect buffer full.
+	BusUnavailable Reason = "bus-unavailable"
+	// NodeLost (cluster mode): the event was in flight on a node that
+	// stopped reporting; its outcome will never be known to the cluster.
+	NodeLost Reason = "node-lost"
 )
 
 // Event is one unit of work. Time is part of the data: an event is created at

@@ -23,13 +23,14 @@ const (
 	reasonShutdown
 	reasonFailed
 	reasonCancelled
+	reasonBusUnavailable
 	reasonOther
 	numReasons
 )
 
 var statusLabels = [numStatuses]string{"on-time", "late", "dropped", "other"}
 
-var reasonLabels = [numReasons]string{"none", "queue-full", "expired", "shed", "shutdown", "failed", "cancelled", "other"}
+var reasonLabels = [numReasons]string{"none", "queue-full", "expired", "shed", "shutdown", "failed", "cancelled", "bus-unavailable", "other"}
 
 func statusIndex(s event.Status) int {
 	switch s {
@@ -59,6 +60,8 @@ func reasonIndex(r event.Reason) int {
 		return reasonFailed
 	case event.Cancelled:
 		return reasonCancelled
+	case event.BusUnavailable:
+		return reasonBusUnavailable
 	}
 	return reasonOther
 }

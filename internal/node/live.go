@@ -96,6 +96,9 @@ func (n *Node) Apply(p config.Patch) (config.Settings, error) {
 	if err != nil {
 		return old, err
 	}
+	if next.TickMs != old.TickMs && n.nc != nil {
+		return old, &config.FieldError{Field: "tickMs", Msg: "cannot change in cluster mode: every node must use the same tick (restart the nodes with --tick)"}
+	}
 	if next.Workers != old.Workers {
 		if err := n.pipe.SetWorkers(next.Workers); err != nil {
 			return old, fmt.Errorf("workers: %w", err)
@@ -138,7 +141,7 @@ func (n *Node) startGenerator() error {
 	}
 	g, err := source.NewGenerator(source.GeneratorConfig{
 		Rate: s.Rate, Deadline: ms(s.DeadlineMs), Poisson: s.Arrivals == "poisson",
-	}, n.pipe)
+	}, n.submit)
 	if err != nil {
 		return err
 	}

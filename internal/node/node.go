@@ -9,16 +9,21 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"time"
+
+	"github.com/nats-io/nats.go"
 
 	"github.com/ontime-rt/ontime/frontend-react"
 	"github.com/ontime-rt/ontime/internal/batch"
+	"github.com/ontime-rt/ontime/internal/cluster"
 	"github.com/ontime-rt/ontime/internal/coalescer"
 	"github.com/ontime-rt/ontime/internal/hub"
 	"github.com/ontime-rt/ontime/internal/ingest"
 	"github.com/ontime-rt/ontime/internal/metrics"
 	"github.com/ontime-rt/ontime/internal/pipeline"
 	"github.com/ontime-rt/ontime/internal/server"
+	"github.com/ontime-rt/ontime/internal/source"
 	"github.com/ontime-rt/ontime/internal/sse"
 	"github.com/ontime-rt/ontime/internal/stream"
 	"github.com/ontime-rt/ontime/internal/web"
@@ -73,6 +78,14 @@ type Config struct {
 	Profiling bool
 	// ShutdownTimeout bounds the graceful shutdown. Default 5s.
 	ShutdownTimeout time.Duration
+	// NATSURL, when set, runs the node in cluster mode: events are spread
+	// over every node's workers through NATS and every node serves the same
+	// merged batch per tick (see package cluster). Default empty: a single
+	// node, which pays nothing for the option.
+	NATSURL string
+	// NodeID names the node in the cluster: unique, and stable across
+	// restarts. Default the host name (cmd/ontime adds the listen port).
+	NodeID string
 }
 
 func (c Config) withDefaults() Config {
@@ -106,6 +119,15 @@ type Node struct {
 	// metrics counts everything for GET /metrics.
 	metrics *metrics.Metrics
 	http    http.Handler
+	// submit takes generated and ingested events: the pipeline, or in
+	// cluster mode the event bus.
+	submit source.Submitter
+
+	// Cluster mode only (nil otherwise).
+	nc     *nats.Conn
+	bus    *cluster.EventBus
+	merger *cluster.Merger
+	closed chan struct{} // closed when nc is closed
 }
 
 // relay lets the coalescer and the pipeline be built in either order: the
@@ -114,14 +136,25 @@ type relay struct{ p *pipeline.Pipeline }
 
 func (r *relay) Gauges() pipeline.Gauges { return r.p.Gauges() }
 
-// New builds a node. It starts nothing: Run does.
-func New(cfg Config, log *slog.Logger) (*Node, error) {
+// New builds a node. It starts nothing: Run does. In cluster mode it
+// connects to NATS, and a connection failure is an error; Run closes the
+// connection.
+func New(cfg Config, log *slog.Logger) (_ *Node, err error) {
 	cfg = cfg.withDefaults()
 	if log == nil {
 		log = slog.Default()
 	}
 	n := &Node{cfg: cfg, log: log, page: web.NewRenderer()}
-	var err error
+	if cfg.NATSURL != "" {
+		if err := n.connect(); err != nil {
+			return nil, err
+		}
+		defer func() {
+			if err != nil {
+				n.nc.Close()
+			}
+		}()
+	}
 	n.hub, err = hub.New(hub.Config{
 		History: cfg.History,
 		Logger:  log,
@@ -144,12 +177,27 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 		return nil, fmt.Errorf("settings: %w", err)
 	}
 	n.live.settings, n.live.current = settings, &settings
+	var out coalescer.Publisher = n.hub
+	if n.nc != nil {
+		// The coalescer's batches are this node's share of the tick; the
+		// Merger publishes them to every node and hands the merged batch
+		// (the same on every node) to the hub.
+		n.merger, err = cluster.NewMerger(n.nc, cluster.MergerConfig{
+			NodeID: cfg.NodeID, Tick: ms(settings.TickMs), Logger: log,
+		}, cluster.BatchesOnly(n.hub))
+		if err != nil {
+			return nil, err
+		}
+		out = n.merger
+	}
 	gauges := &relay{}
 	n.coal, err = coalescer.New(coalescer.Config{
 		Tick:     ms(settings.TickMs),
 		Lateness: n.generatorLateness,
 		Settings: n.currentSettings,
-	}, gauges, n.hub)
+		// Every node cuts its ticks at the same instants.
+		Align: n.nc != nil,
+	}, gauges, out)
 	if err != nil {
 		return nil, err
 	}
@@ -177,12 +225,27 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 	})
 	// The metrics tap sees exactly what the coalescer sees, so /metrics and
 	// /api/stats agree.
-	n.pipe, err = pipeline.New(pipeline.Config{Workers: settings.Workers, QueueCap: settings.QueueCap, Policy: pipeline.Policy(settings.Policy)}, processorOf(settings), n.metrics.Recorder(n.coal))
+	var rec pipeline.Recorder = n.metrics.Recorder(n.coal)
+	if n.merger != nil {
+		// The Merger needs every latency: batches carry only digests.
+		rec = n.merger.Recorder(rec)
+	}
+	n.pipe, err = pipeline.New(pipeline.Config{Workers: settings.Workers, QueueCap: settings.QueueCap, Policy: pipeline.Policy(settings.Policy)}, processorOf(settings), rec)
 	if err != nil {
 		return nil, err
 	}
 	gauges.p = n.pipe
-	in := ingest.New(ingest.Config{Logger: log, MaxBody: cfg.MaxBody}, n.pipe)
+	n.submit = n.pipe
+	if n.nc != nil {
+		// Events that cannot be published count as dropped where the
+		// pipeline's drops count.
+		n.bus, err = cluster.NewEventBus(n.nc, cluster.BusConfig{Recorder: rec})
+		if err != nil {
+			return nil, err
+		}
+		n.submit = n.bus
+	}
+	in := ingest.New(ingest.Config{Logger: log, MaxBody: cfg.MaxBody}, n.submit)
 	app, _ := frontend.App()
 	n.http = server.New(server.Config{AllowedOrigins: cfg.AllowedOrigins, Logger: log, App: app, Static: static.FS, MaxClients: maxClients, Gates: gates,
 		Observe: n.metrics.Middleware, Metrics: n.metrics.Handler(),
@@ -191,16 +254,57 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 	return n, nil
 }
 
+// connect opens the NATS connection of cluster mode, shared by the event bus
+// and the Merger. It echoes: a node consumes its own events too.
+func (n *Node) connect() error {
+	if n.cfg.NodeID == "" {
+		host, err := os.Hostname()
+		if err != nil || host == "" {
+			return errors.New("cluster: a node id is required (--node-id)")
+		}
+		n.cfg.NodeID = host
+	}
+	n.closed = make(chan struct{})
+	nc, err := nats.Connect(n.cfg.NATSURL,
+		nats.Name("ontime "+n.cfg.NodeID),
+		nats.MaxReconnects(-1),
+		nats.ReconnectBufSize(256<<10),
+		nats.ClosedHandler(func(*nats.Conn) { close(n.closed) }),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil {
+				n.log.Warn("cluster: NATS disconnected", "err", err)
+			}
+		}),
+		nats.ReconnectHandler(func(nc *nats.Conn) { n.log.Info("cluster: NATS reconnected", "url", nc.ConnectedUrl()) }),
+	)
+	if err != nil {
+		return fmt.Errorf("cluster: connect to NATS at %s: %w", n.cfg.NATSURL, err)
+	}
+	n.nc = nc
+	return nil
+}
+
+// NodeID is the node's id in the cluster; empty for a single node.
+func (n *Node) NodeID() string {
+	if n.nc == nil {
+		return ""
+	}
+	return n.cfg.NodeID
+}
+
 // Handler is the node's HTTP handler, for tests that serve it themselves.
 func (n *Node) Handler() http.Handler { return n.http }
 
-// Snapshot is the node's state right now.
+// Snapshot is the node's state right now: in cluster mode, this node's own
+// share (the events its pipeline processed), not the cluster's.
 func (n *Node) Snapshot() coalescer.Snapshot { return n.coal.Snapshot() }
 
 // Run serves on ln and runs the pipeline until ctx ends, then shuts down in
-// flow order: the generator stops, the pipeline drains, the coalescer
-// publishes a last batch, the hub closes (which ends every stream), and the
-// HTTP server finishes its requests. A nil ln runs without serving.
+// flow order: the generator stops, (cluster mode: the event bus hands over
+// what it was delivered), the pipeline drains, the coalescer publishes a last
+// batch, (cluster mode: the Merger stops), the hub closes (which ends every
+// stream), the HTTP server finishes its requests (cluster mode: and the NATS
+// connection drains). A nil ln runs without serving.
 func (n *Node) Run(ctx context.Context, ln net.Listener) error {
 	var srv *http.Server
 	serveErr := make(chan error, 1)
@@ -223,6 +327,38 @@ func (n *Node) Run(ctx context.Context, ln net.Listener) error {
 
 	pipeDone := make(chan struct{})
 	coalDone := make(chan struct{})
+	busCtx, stopBus := context.WithCancel(context.WithoutCancel(ctx))
+	mergerCtx, stopMerger := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopBus()
+	defer stopMerger()
+	busDone := make(chan struct{})
+	mergerDone := make(chan struct{})
+	if n.nc != nil {
+		// Run after the HTTP server's shutdown (deferred later, run
+		// earlier: a no-op wait by then), and on an early return.
+		defer func() {
+			stopBus()
+			<-busDone
+			stopMerger()
+			<-mergerDone
+			n.closeNATS()
+		}()
+		go func() {
+			defer close(busDone)
+			if err := n.bus.Consume(busCtx, n.pipe); err != nil {
+				n.log.Error("cluster: event bus stopped", "err", err)
+			}
+		}()
+		go func() {
+			defer close(mergerDone)
+			if err := n.merger.Run(mergerCtx); err != nil {
+				n.log.Error("cluster: merger stopped", "err", err)
+			}
+		}()
+	} else {
+		close(busDone)
+		close(mergerDone)
+	}
 	n.live.mu.Lock()
 	n.live.genCtx = context.WithoutCancel(ctx)
 	if err := n.startGenerator(); err != nil {
@@ -243,10 +379,14 @@ func (n *Node) Run(ctx context.Context, ln net.Listener) error {
 	n.stopGenerator()
 	n.live.genCtx = nil // Apply no longer restarts it
 	n.live.mu.Unlock()
+	stopBus()
+	<-busDone
 	stopPipe()
 	<-pipeDone
 	stopCoal()
 	<-coalDone
+	stopMerger()
+	<-mergerDone
 	n.hub.Close()
 	if srv != nil {
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), n.cfg.ShutdownTimeout)
@@ -259,4 +399,20 @@ func (n *Node) Run(ctx context.Context, ln net.Listener) error {
 		}
 	}
 	return err
+}
+
+// closeNATS drains the connection (what is still buffered goes out) and
+// waits for it to close, for at most the shutdown timeout.
+func (n *Node) closeNATS() {
+	if err := n.nc.Drain(); err != nil {
+		n.nc.Close()
+	}
+	t := time.NewTimer(n.cfg.ShutdownTimeout)
+	defer t.Stop()
+	select {
+	case <-n.closed:
+	case <-t.C:
+		n.nc.Close()
+		<-n.closed
+	}
 }

@@ -4,6 +4,10 @@
 package stats
 
 import (
+	"encoding/base64"
+	"encoding/binary"
+	"errors"
+	"fmt"
 	"math"
 	"time"
 
@@ -98,4 +102,49 @@ func (h *Histogram) Summary() Summary {
 // the unit of every latency on the wire.
 func Millis(d time.Duration) float64 {
 	return math.Round(float64(d)/float64(time.Microsecond)) / 1000
+}
+
+// histEncodingV1 tags the binary form: a version byte, the exact maximum in
+// nanoseconds (8 bytes, big endian: the HDR histogram only knows bucket
+// tops), then HdrHistogram's compressed V2 encoding (zlib-deflated counts,
+// a few hundred bytes for a tick's worth of latencies). hdrhistogram-go
+// wraps that encoding in base64 text; the binary form holds the raw bytes.
+const histEncodingV1 = 1
+
+// MarshalBinary encodes h, so that histograms can travel between nodes and
+// be merged there.
+func (h *Histogram) MarshalBinary() ([]byte, error) {
+	enc, err := h.h.Encode(hdrhistogram.V2CompressedEncodingCookieBase)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]byte, 9+base64.StdEncoding.DecodedLen(len(enc)))
+	out[0] = histEncodingV1
+	binary.BigEndian.PutUint64(out[1:9], uint64(h.max))
+	n, err := base64.StdEncoding.Decode(out[9:], enc)
+	if err != nil {
+		return nil, err
+	}
+	return out[:9+n], nil
+}
+
+// UnmarshalBinary replaces h with the histogram encoded in data. It refuses
+// encodings of another geometry: merging them would be slow or wrong.
+func (h *Histogram) UnmarshalBinary(data []byte) error {
+	if len(data) < 9 || data[0] != histEncodingV1 {
+		return errors.New("histogram: unknown encoding")
+	}
+	mx := int64(binary.BigEndian.Uint64(data[1:9]))
+	if mx < 0 {
+		return errors.New("histogram: negative maximum")
+	}
+	d, err := hdrhistogram.Decode([]byte(base64.StdEncoding.EncodeToString(data[9:])))
+	if err != nil {
+		return fmt.Errorf("histogram: %w", err)
+	}
+	if d.LowestTrackableValue() != lowestMicros || d.HighestTrackableValue() != highestMicros || d.SignificantFigures() != sigFigs {
+		return errors.New("histogram: unexpected geometry")
+	}
+	h.h, h.max = d, time.Duration(mx)
+	return nil
 }

@@ -1,0 +1,197 @@
+package node
+
+import (
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	natsserver "github.com/nats-io/nats-server/v2/server"
+
+	"github.com/ontime-rt/ontime/internal/batch"
+	"github.com/ontime-rt/ontime/internal/stats"
+)
+
+// startNATS runs an embedded NATS server until the test ends (after the
+// nodes, whose cleanups are registered later and so run first).
+func startNATS(t *testing.T) string {
+	t.Helper()
+	s, err := natsserver.NewServer(&natsserver.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Start()
+	if !s.ReadyForConnections(5 * time.Second) {
+		s.Shutdown()
+		t.Fatal("nats-server not ready")
+	}
+	t.Cleanup(func() {
+		s.Shutdown()
+		s.WaitForShutdown()
+	})
+	return s.ClientURL()
+}
+
+func addsUp(t stats.Totals) bool {
+	return t.Received == t.OnTime+t.Late+t.Dropped+t.InFlight
+}
+
+func statusOf(b *batch.Batch, id string) string {
+	for _, n := range b.Nodes {
+		if n.ID == id {
+			return n.Status
+		}
+	}
+	return ""
+}
+
+// members counts the nodes merged into b (neither joining nor lost).
+func members(b *batch.Batch) int {
+	k := 0
+	for _, n := range b.Nodes {
+		if n.Status != batch.NodeJoining && n.Status != batch.NodeLost {
+			k++
+		}
+	}
+	return k
+}
+
+// Three nodes share one generator's load, serve identical batches, and mark
+// a stopped node lost while the merged totals still add up.
+func TestCluster(t *testing.T) {
+	url := startNATS(t)
+	ids := []string{"a", "b", "c"}
+	nodes := make(map[string]*testNode, len(ids))
+	for _, id := range ids {
+		cfg := Config{NATSURL: url, NodeID: id, Rate: -1, Workers: 4, Work: 10 * time.Millisecond, Deadline: 200 * time.Millisecond}
+		if id == "a" {
+			cfg.Rate = 300 // the only generator
+		}
+		nodes[id] = startNode(t, cfg)
+	}
+
+	// Every node's own pipeline processes events (node-local totals).
+	deadline := time.Now().Add(10 * time.Second)
+	for _, id := range ids {
+		for nodes[id].Snapshot().Totals.Finished() == 0 {
+			if time.Now().After(deadline) {
+				t.Fatalf("node %s processed no event: the bus does not spread the load", id)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+
+	ca := dialSSE(t, nodes["a"].srv.URL+"/api/stream", nil)
+	cb := dialSSE(t, nodes["b"].srv.URL+"/api/stream", nil)
+	// Wait until every node is merged on both sides.
+	for _, c := range []*sseClient{ca, cb} {
+		for i := 0; ; i++ {
+			if i == 50 {
+				t.Fatal("three members never listed in the batches")
+			}
+			if b := c.nextBatch(t); members(b) == 3 {
+				break
+			}
+		}
+	}
+
+	// Both clients see the same batch for the same seq. A partial that
+	// misses one node's grace period but not the other's makes that tick
+	// (and the next) differ by design; on a loaded machine that can happen,
+	// so a couple of differing seqs are tolerated, not more.
+	seen := map[uint64]*batch.Batch{}
+	same, differ := 0, 0
+	for i := 0; same < 10; i++ {
+		if i == 60 {
+			t.Fatalf("only %d seqs in common between nodes a and b", same)
+		}
+		b := ca.nextBatch(t)
+		seen[b.Seq] = b
+		o := cb.nextBatch(t)
+		for _, x := range []*batch.Batch{b, o} {
+			if len(x.Nodes) != 3 || x.TickMs != 100 {
+				t.Fatalf("seq %d: nodes %+v, tick %d", x.Seq, x.Nodes, x.TickMs)
+			}
+			if !addsUp(x.Totals) {
+				t.Fatalf("seq %d: totals %+v do not add up", x.Seq, x.Totals)
+			}
+		}
+		if w, ok := seen[o.Seq]; ok {
+			if w.StartedAt != o.StartedAt || !sameCounts(w.Totals.Counts, o.Totals.Counts) || w.Totals.InFlight != o.Totals.InFlight || !sameCounts(w.Counts, o.Counts) || w.Latency != o.Latency {
+				if differ++; differ > 2 {
+					t.Fatalf("seq %d differs between nodes (%d differing seqs):\n a: %+v %+v %+v\n b: %+v %+v %+v", o.Seq, differ, w.Totals, w.Counts, w.Latency, o.Totals, o.Counts, o.Latency)
+				}
+				t.Logf("seq %d differs between nodes (a late partial)", o.Seq)
+				continue
+			}
+			same++
+		}
+	}
+	// Every node works in the merged health too.
+	if b := ca.nextBatch(t); b.Health.Workers != 12 {
+		t.Fatalf("merged health %+v: want the workers of three nodes", b.Health)
+	}
+
+	// A node stopped mid-run is lost within a few ticks, and nothing it
+	// counted is lost from the totals.
+	stopped := time.Now()
+	nodes["c"].stop()
+	for {
+		b := ca.nextBatch(t)
+		if !addsUp(b.Totals) {
+			t.Fatalf("seq %d: totals %+v do not add up", b.Seq, b.Totals)
+		}
+		if statusOf(b, "c") == batch.NodeLost {
+			if b.Health.Workers != 8 {
+				t.Fatalf("seq %d: health %+v after c was lost", b.Seq, b.Health)
+			}
+			break
+		}
+		if time.Since(stopped) > 5*time.Second {
+			t.Fatalf("node c not marked lost %v after it stopped: %+v", time.Since(stopped), b.Nodes)
+		}
+	}
+	t.Logf("c lost after %v", time.Since(stopped))
+}
+
+func sameCounts(a, b stats.Counts) bool {
+	if a.Received != b.Received || a.OnTime != b.OnTime || a.Late != b.Late || a.Dropped != b.Dropped || len(a.DroppedBy) != len(b.DroppedBy) {
+		return false
+	}
+	for r, n := range a.DroppedBy {
+		if b.DroppedBy[r] != n {
+			return false
+		}
+	}
+	return true
+}
+
+// In cluster mode the tick is the cluster's: PATCH /api/config refuses to
+// change it; everything else still changes.
+func TestClusterRefusesTickChange(t *testing.T) {
+	url := startNATS(t)
+	tn := startNode(t, Config{NATSURL: url, NodeID: "solo", Rate: -1})
+	code, body := patch(t, tn.srv.URL+"/api/config", `{"tickMs": 200}`, "application/json")
+	if code != http.StatusBadRequest {
+		t.Fatalf("PATCH tickMs: %d %v, want 400", code, body)
+	}
+	if f, _ := body["fields"].(map[string]any); f == nil || f["tickMs"] == nil {
+		t.Fatalf("PATCH tickMs: %v, want a tickMs field error", body)
+	}
+	if code, body := patch(t, tn.srv.URL+"/api/config", `{"workers": 2}`, "application/json"); code != http.StatusOK {
+		t.Fatalf("PATCH workers: %d %v", code, body)
+	}
+}
+
+// A NATS server that cannot be reached is a clear error at start.
+func TestClusterConnectFailure(t *testing.T) {
+	srv := httptest.NewServer(http.NotFoundHandler())
+	addr := strings.TrimPrefix(srv.URL, "http://")
+	srv.Close() // a port nothing listens on
+	_, err := New(Config{NATSURL: "nats://" + addr, NodeID: "x"}, slog.New(slog.DiscardHandler))
+	if err == nil || !strings.Contains(err.Error(), "NATS") {
+		t.Fatalf("New with an unreachable NATS: %v", err)
+	}
+}

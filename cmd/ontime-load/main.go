@@ -18,6 +18,11 @@
 // the load generator's own scheduling delay; loadCpuPercent tells when that
 // matters. For memory figures, start the server a couple of minutes ahead:
 // its RSS grows while its batch history fills.
+//
+// The serve-reference subcommand runs a trivial server of the same stream,
+// one goroutine and one write per client per tick, to measure ontime against:
+//
+//	ontime-load serve-reference --addr 127.0.0.1:8090
 package main
 
 import (
@@ -76,6 +81,9 @@ const (
 // run is the whole command: it parses args, runs the clients, and writes the
 // summary to stdout and progress to stderr.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 1 && args[1] == referenceCommand {
+		return runReference(ctx, args[1:], stderr)
+	}
 	o, err := parse(args, stderr)
 	if err != nil {
 		return err

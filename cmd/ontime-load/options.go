@@ -69,7 +69,7 @@ func parse(args []string, out io.Writer) (options, error) {
 	fs.IntVar(&o.pid, "pid", 0, "the server's process id, to report its CPU time and memory (Linux /proc; 0: don't)")
 	fs.BoolVar(&o.events, "events", false, "ask for batches with their events; false asks for summary batches with ?events=0 (servers that do not know the parameter ignore it)")
 	fs.Usage = func() {
-		fmt.Fprintf(out, "Usage: ontime-load [flags]\n\nOpens SSE and WebSocket clients against a running ontime server, checks that\nevery client gets every batch, and prints a one-line JSON summary on stdout.\n\nFlags:\n")
+		fmt.Fprintf(out, "Usage: ontime-load [flags]\n       ontime-load %[1]s [--addr host:port] [--tick d]\n\nOpens SSE and WebSocket clients against a running ontime server, checks that\nevery client gets every batch, and prints a one-line JSON summary on stdout.\nThe %[1]s subcommand serves a trivial stream to compare ontime with\n(see ontime-load %[1]s -h).\n\nFlags:\n", referenceCommand)
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args[1:]); err != nil {

@@ -153,6 +153,12 @@ func (h *Handler) serve(ctx context.Context, conn *websocket.Conn, resume hub.Re
 		})
 		for {
 			if _, _, err := conn.NextReader(); err != nil {
+				// No pong within two ping intervals: the peer has stopped
+				// reading (or vanished); that is a slow client too.
+				var ne net.Error
+				if errors.As(err, &ne) && ne.Timeout() {
+					h.Hub.NoteSlow()
+				}
 				return
 			}
 		}

@@ -190,10 +190,10 @@ func (c *Coalescer) cut(jitter time.Duration) *batch.Batch {
 		StartedAt: c.started.UnixMilli(),
 		TickMs:    c.tick().Milliseconds(),
 		Counts:    c.counts.Clone(),
-		Totals:    stats.TotalsOf(c.totals),
 		Latency:   c.hist.Summary(),
 		Events:    c.recentEvents(),
 	}
+	finished := c.totals.Clone()
 	c.counts = stats.Counts{}
 	c.hist.Reset()
 	c.nrec = 0
@@ -201,8 +201,7 @@ func (c *Coalescer) cut(jitter time.Duration) *batch.Batch {
 	// Admissions are read after outcomes (see the package comment). An
 	// event admitted after the swap counts in the next tick.
 	b.Counts.Received = c.tickReceived.Swap(0)
-	b.Totals.Received = c.received.Load()
-	b.Totals.InFlight = b.Totals.Received - b.Totals.Finished()
+	b.Totals = stats.TotalsOf(finished, c.received.Load())
 	b.Health = healthOf(g, b.Counts)
 	b.Health.TickJitterMs = stats.Millis(jitter)
 	if c.cfg.Settings != nil {
@@ -256,13 +255,13 @@ func (c *Coalescer) Snapshot() Snapshot {
 	g := c.gauges.Gauges()
 	c.mu.Lock()
 	s := Snapshot{
-		Totals: stats.TotalsOf(c.totals), Seq: c.seq, StartedAt: c.started.UnixMilli(),
+		Seq: c.seq, StartedAt: c.started.UnixMilli(),
 		TickMs: c.tick().Milliseconds(), TickJitter: c.jitter.Summary(),
 	}
+	finished := c.totals.Clone()
 	tick := c.counts.Clone()
 	c.mu.Unlock()
-	s.Totals.Received = c.received.Load()
-	s.Totals.InFlight = s.Totals.Received - s.Totals.Finished()
+	s.Totals = stats.TotalsOf(finished, c.received.Load())
 	s.Health = healthOf(g, tick)
 	return s
 }

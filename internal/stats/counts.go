@@ -66,7 +66,13 @@ type Totals struct {
 	InFlight uint64 `json:"inFlight"`
 }
 
-// TotalsOf derives the totals from cumulative counts.
-func TotalsOf(c Counts) Totals {
-	return Totals{Counts: c.Clone(), InFlight: c.Received - c.Finished()}
+// TotalsOf makes the totals from the cumulative outcomes and the number of
+// events received. received must be read after the outcomes were: an event
+// is received before it can finish, so it is then at least their sum, and
+// the difference is what is still in flight.
+func TotalsOf(finished Counts, received uint64) Totals {
+	t := Totals{Counts: finished.Clone()}
+	t.Received = received
+	t.InFlight = received - t.Finished()
+	return t
 }

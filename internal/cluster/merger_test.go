@@ -132,13 +132,13 @@ func (s *sim) tick(now time.Time, ref *samples) {
 	}
 	s.inFlight -= finish
 	s.totals.Add(c)
-	s.sent[k] = stats.TotalsOf(s.totals)
+	s.sent[k] = stats.TotalsOf(s.totals, s.totals.Received)
 	ref.mu.Lock()
 	ref.by[due] = append(ref.by[due], lat...)
 	ref.mu.Unlock()
 	s.m.Publish(&batch.Batch{
 		At: now.UnixMilli(), StartedAt: s.startedAt, TickMs: s.m.tickMs,
-		Counts: c, Totals: stats.TotalsOf(s.totals),
+		Counts: c, Totals: stats.TotalsOf(s.totals, s.totals.Received),
 		Health: batch.Health{QueueDepth: 1, QueueCap: 64, Workers: 4, Busy: 2, Status: batch.OK},
 		Events: events[max(len(events)-batch.MaxEvents, 0):],
 	})

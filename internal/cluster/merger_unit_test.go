@@ -43,7 +43,7 @@ func totalsOf(received, onTime, dropped uint64) stats.Totals {
 	if dropped > 0 {
 		c.DroppedBy = map[event.Reason]uint64{event.QueueFull: dropped}
 	}
-	return stats.TotalsOf(c)
+	return stats.TotalsOf(c, c.Received)
 }
 
 func mkPartial(node string, k, firstK, startedAt int64, tot stats.Totals) *partial {
@@ -77,7 +77,7 @@ func TestMergerSingleNode(t *testing.T) {
 		c := stats.Counts{Received: 2}
 		c.Finish(r)
 		totals.Add(c)
-		m.Publish(&batch.Batch{At: now.UnixMilli(), StartedAt: 42, TickMs: 100, Counts: c, Totals: stats.TotalsOf(totals),
+		m.Publish(&batch.Batch{At: now.UnixMilli(), StartedAt: 42, TickMs: 100, Counts: c, Totals: stats.TotalsOf(totals, totals.Received),
 			Health: batch.Health{Workers: 4, QueueCap: 64, Status: batch.Degraded}, Events: []batch.Event{batch.EventOf(r)}})
 		m.receive(<-m.in)
 		m.emitReady()

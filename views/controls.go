@@ -52,12 +52,12 @@ var Fields = []Field{
 	{Name: "rate", Label: "Rate", Unit: "events/s", Kind: Decimal, Hint: "0 (off) to " + commas(config.MaxRate)},
 	{Name: "deadlineMs", Label: "Deadline", Unit: "ms", Kind: Decimal, Hint: rangeHint(1, config.MaxMs, "")},
 	{Name: "workMs", Label: "Work (mean)", Unit: "ms", Kind: Decimal, Hint: rangeHint(0, config.MaxMs, "")},
-	{Name: "workDist", Label: "Work distribution", Kind: Choice, Choices: config.WorkDists, Hint: "of the work around its mean"},
-	{Name: "processor", Label: "Processor", Kind: Choice, Choices: config.Processors, Hint: "sleep waits, cpu burns a core"},
-	{Name: "arrivals", Label: "Arrivals", Kind: Choice, Choices: config.ArrivalSet, Hint: "even spacing, or random (poisson)"},
+	{Name: "workDist", Label: "Work distribution", Kind: Choice, Choices: config.WorkDists(), Hint: "of the work around its mean"},
+	{Name: "processor", Label: "Processor", Kind: Choice, Choices: config.Processors(), Hint: "sleep waits, cpu burns a core"},
+	{Name: "arrivals", Label: "Arrivals", Kind: Choice, Choices: config.ArrivalSet(), Hint: "even spacing, or random (poisson)"},
 	{Name: "workers", Label: "Workers", Kind: Whole, Hint: rangeHint(1, config.MaxWorkers, "")},
 	{Name: "queueCap", Label: "Queue capacity", Unit: "events", Kind: Whole, Hint: rangeHint(1, config.MaxQueueCap, "")},
-	{Name: "policy", Label: "Policy", Kind: Choice, Choices: config.Policies, Hint: "edf: earliest deadline first"},
+	{Name: "policy", Label: "Policy", Kind: Choice, Choices: config.Policies(), Hint: "edf: earliest deadline first"},
 	{Name: "tickMs", Label: "Tick", Unit: "ms", Kind: Decimal, Hint: rangeHint(config.MinTickMs, config.MaxTickMs, "")},
 }
 

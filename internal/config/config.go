@@ -12,6 +12,8 @@ import (
 	"io"
 	"math"
 	"strings"
+
+	"github.com/ontime-rt/ontime/internal/pipeline"
 )
 
 // Settings are the live settings. Durations are milliseconds, as everywhere
@@ -57,13 +59,27 @@ const (
 	MaxTickMs   = 10_000
 )
 
-// Choices for the enumerated settings, defaults first.
-var (
-	WorkDists  = []string{"fixed", "uniform", "exp"}
-	Processors = []string{"sleep", "cpu"}
-	ArrivalSet = []string{"constant", "poisson"}
-	Policies   = []string{"edf", "lifo", "fifo"}
-)
+// WorkDists lists the work distributions, the default first: the
+// pipeline's own list, so the two cannot drift apart.
+func WorkDists() []string { return names(pipeline.Dists) }
+
+// Policies lists the queueing policies, the default first, from the
+// pipeline.
+func Policies() []string { return names(pipeline.Policies) }
+
+// Processors lists the simulated processors, the default first.
+func Processors() []string { return []string{"sleep", "cpu"} }
+
+// ArrivalSet lists the spacings of generated events, the default first.
+func ArrivalSet() []string { return []string{"constant", "poisson"} }
+
+func names[T ~string](xs []T) []string {
+	out := make([]string, len(xs))
+	for i, x := range xs {
+		out[i] = string(x)
+	}
+	return out
+}
 
 // FieldError says what is wrong with one setting.
 type FieldError struct {
@@ -110,10 +126,10 @@ func (s Settings) Validate() error {
 		bad("tickMs", "want %d to %d ms, got %g", MinTickMs, MaxTickMs, s.TickMs)
 	}
 	for _, e := range []error{
-		oneOf("workDist", s.WorkDist, WorkDists),
-		oneOf("processor", s.Processor, Processors),
-		oneOf("arrivals", s.Arrivals, ArrivalSet),
-		oneOf("policy", s.Policy, Policies),
+		oneOf("workDist", s.WorkDist, WorkDists()),
+		oneOf("processor", s.Processor, Processors()),
+		oneOf("arrivals", s.Arrivals, ArrivalSet()),
+		oneOf("policy", s.Policy, Policies()),
 	} {
 		if e != nil {
 			errs = append(errs, e)

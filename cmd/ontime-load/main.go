@@ -366,18 +366,28 @@ func (r *runner) tracker(id int) *tracker {
 	return &tracker{id: id, st: &r.clients[id], win: &r.win, lags: r.lags, live: &r.batches}
 }
 
+// connected records the outcome of a client's connection attempt and tells
+// the ramp it is settled; on success the client counts as open until it
+// calls r.open.Add(-1).
+func (r *runner) connected(st *clientStats, err error, settled func()) bool {
+	settled()
+	if err != nil {
+		st.connectErr = err
+		return false
+	}
+	st.connected = true
+	r.open.Add(1)
+	return true
+}
+
 // normalClient connects once and reads every batch until ctx ends. A stream
 // the server ends early is recorded, not reopened: the summary must show it.
 func (r *runner) normalClient(ctx context.Context, id int, st *clientStats, settled func()) {
 	var c conn
 	s, err := r.dial(ctx, st.kind, 0, &c)
-	settled()
-	if err != nil {
-		st.connectErr = err
+	if !r.connected(st, err, settled) {
 		return
 	}
-	st.connected = true
-	r.open.Add(1)
 	defer r.open.Add(-1)
 	defer s.close()
 	t := r.tracker(id)
@@ -474,13 +484,9 @@ func (r *runner) neverReadClient(ctx context.Context, st *clientStats, settled f
 		path = r.paths[1]
 	}
 	c, err := neverRead(ctx, r.d, r.o.base, path)
-	settled()
-	if err != nil {
-		st.connectErr = err
+	if !r.connected(st, err, settled) {
 		return
 	}
-	st.connected = true
-	r.open.Add(1)
 	defer r.open.Add(-1)
 	<-ctx.Done()
 	c.Close()

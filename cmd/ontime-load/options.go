@@ -72,14 +72,8 @@ func parse(args []string, out io.Writer) (options, error) {
 		fmt.Fprintf(out, "Usage: ontime-load [flags]\n       ontime-load %[1]s [--addr host:port] [--tick d]\n\nOpens SSE and WebSocket clients against a running ontime server, checks that\nevery client gets every batch, and prints a one-line JSON summary on stdout.\nThe %[1]s subcommand serves a trivial stream to compare ontime with\n(see ontime-load %[1]s -h).\n\nFlags:\n", referenceCommand)
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args[1:]); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return o, err
-		}
-		return o, usageError{err}
-	}
-	if fs.NArg() > 0 {
-		return o, usageError{fmt.Errorf("unexpected arguments %q: every setting is a flag (see -h)", fs.Args())}
+	if err := parseFlags(fs, args[1:], "-h"); err != nil {
+		return o, err
 	}
 	var errs []error
 	o.mode = mode(rawMode)
@@ -170,4 +164,20 @@ func (o options) wsURL() string {
 		u.RawQuery = "events=0"
 	}
 	return u.String()
+}
+
+// parseFlags parses args into fs and refuses positional arguments. Help is
+// returned as flag.ErrHelp; anything else is a usageError naming where to
+// look (hint).
+func parseFlags(fs *flag.FlagSet, args []string, hint string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return usageError{err}
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Errorf("unexpected arguments %q: every setting is a flag (see %s)", fs.Args(), hint)}
+	}
+	return nil
 }

@@ -76,14 +76,8 @@ func parseReference(args []string, out io.Writer) (refOptions, error) {
 		fmt.Fprintf(out, "Usage: ontime-load %s [flags]\n\nServes a trivial reference stream to measure ontime against: GET /api/stream\n(SSE) and GET /ws (WebSocket) send every client one batch per tick, shaped\nlike ontime's summary batch, with one goroutine and one write per client per\ntick and nothing else (no history, resume, limits, heartbeats or deadlines).\nPoint ontime-load at it as at ontime. Stops on SIGINT or SIGTERM.\n\nFlags:\n", referenceCommand)
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args[1:]); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return o, err
-		}
-		return o, usageError{err}
-	}
-	if fs.NArg() > 0 {
-		return o, usageError{fmt.Errorf("unexpected arguments %q: every setting is a flag (see %s -h)", fs.Args(), referenceCommand)}
+	if err := parseFlags(fs, args[1:], referenceCommand+" -h"); err != nil {
+		return o, err
 	}
 	var errs []error
 	if _, _, err := net.SplitHostPort(o.addr); err != nil {

@@ -2,12 +2,14 @@
 //
 // Each batch is encoded once per format when it is published (JSON, SSE
 // frames, HTML fragments...), and every subscriber is handed the same bytes.
-// The hub keeps the last History frames in a ring; a subscriber is only a
-// cursor into that ring plus a one-slot wake-up channel. So publishing costs
-// one non-blocking send per subscriber, a subscriber holds no queue of its
-// own, a slow subscriber delays nobody (it skips ahead when it falls more than
-// MaxLag frames behind), and a reconnecting client can resume from the seq it
-// last saw for as long as the ring still holds it.
+// Published frames form a list, each linked to the next; a subscriber is
+// only a pointer to the frame it delivered last. Publishing links the new
+// frame and closes one channel, which wakes every waiting subscriber at
+// once; a subscriber then follows the links without taking a lock. So a
+// subscriber holds no queue of its own, a slow one delays nobody (it skips
+// ahead when it falls more than MaxLag frames behind), and the hub keeps the
+// last History frames in a ring so that a reconnecting client can resume
+// from the seq it last saw.
 package hub
 
 import (
@@ -53,14 +55,27 @@ type Config struct {
 
 // Frame is one published batch with its encodings. Frames are immutable,
 // except that ephemeral encodings are let go once a newer frame exists.
+//
+// Frames form a list in publish order: each links to the next one, and its
+// done channel is closed when that link is made (or the hub closes). Waiting
+// subscribers sleep on the newest frame's done channel, so one close wakes
+// them all, and a subscriber finds its next frames by following links,
+// without taking any lock.
 type Frame struct {
 	Batch *batch.Batch
 	enc   map[string][]byte
 	eph   atomic.Pointer[map[string][]byte]
+	next  atomic.Pointer[Frame]
+	done  chan struct{}
 }
 
 // Seq is the batch's sequence number.
-func (f *Frame) Seq() uint64 { return f.Batch.Seq }
+func (f *Frame) Seq() uint64 {
+	if f.Batch == nil {
+		return 0 // the list's head before the first publish
+	}
+	return f.Batch.Seq
+}
 
 // Bytes returns the batch encoded in format, nil when the hub has no such
 // encoder, encoding failed, or the format is ephemeral and a newer frame
@@ -87,12 +102,18 @@ var ErrTooSlow = errors.New("hub: client too slow: it kept falling behind")
 type Hub struct {
 	cfg Config
 
-	mu     sync.RWMutex
-	ring   []*Frame // ring[seq % len(ring)]
-	last   uint64   // seq of the newest frame, 0 before the first
-	subs   map[*Subscriber]struct{}
+	// tail is the newest frame (before the first publish, an empty frame
+	// with seq 0); its done channel is open until the next publish or Close.
+	tail atomic.Pointer[Frame]
+	// now is a closed channel: Ready for a subscriber that has frames to
+	// take without waiting.
+	now chan struct{}
+
+	mu     sync.Mutex // serialises Publish and Close, guards ring and closed
+	ring   []*Frame   // ring[seq % len(ring)], for resuming by seq
 	closed bool
 
+	subs    atomic.Int64
 	skipped atomic.Uint64
 	slow    atomic.Uint64
 }
@@ -117,14 +138,17 @@ func New(cfg Config) (*Hub, error) {
 	if cfg.History < 1 || cfg.MaxLag < 1 {
 		return nil, fmt.Errorf("hub: history and max lag must be at least 1, got %d and %d", cfg.History, cfg.MaxLag)
 	}
-	return &Hub{cfg: cfg, ring: make([]*Frame, cfg.History), subs: make(map[*Subscriber]struct{})}, nil
+	h := &Hub{cfg: cfg, ring: make([]*Frame, cfg.History), now: make(chan struct{})}
+	close(h.now)
+	h.tail.Store(&Frame{done: make(chan struct{})})
+	return h, nil
 }
 
-// Publish encodes b in every format and wakes every subscriber. Batches must
-// be published in seq order from one goroutine. It never blocks on
-// subscribers.
+// Publish encodes b in every format and wakes every waiting subscriber (one
+// channel close). Batches must be published in seq order from one
+// goroutine. It never blocks on subscribers.
 func (h *Hub) Publish(b *batch.Batch) {
-	f := &Frame{Batch: b, enc: make(map[string][]byte, len(h.cfg.Encoders))}
+	f := &Frame{Batch: b, enc: make(map[string][]byte, len(h.cfg.Encoders)), done: make(chan struct{})}
 	eph := make(map[string][]byte, len(h.cfg.Ephemeral))
 	for name, enc := range h.cfg.Encoders {
 		data, err := enc(b)
@@ -140,32 +164,30 @@ func (h *Hub) Publish(b *batch.Batch) {
 	}
 	f.eph.Store(&eph)
 	h.mu.Lock()
+	defer h.mu.Unlock()
 	if h.closed {
-		h.mu.Unlock()
 		return
 	}
-	if prev := h.frame(h.last); prev != nil {
-		prev.eph.Store(nil)
-	}
+	prev := h.tail.Load()
+	prev.eph.Store(nil)
 	h.ring[b.Seq%uint64(len(h.ring))] = f
-	h.last = b.Seq
-	for s := range h.subs {
-		s.wake()
-	}
-	h.mu.Unlock()
+	prev.next.Store(f)
+	h.tail.Store(f)
+	close(prev.done)
 }
 
 // Latest returns the newest frame, or nil before the first publish.
 func (h *Hub) Latest() *Frame {
-	h.mu.RLock()
-	defer h.mu.RUnlock()
-	return h.frame(h.last)
+	if f := h.tail.Load(); f.Batch != nil {
+		return f
+	}
+	return nil
 }
 
 // frame returns the frame with seq, or nil if the ring no longer (or not
 // yet) holds it. Called with h.mu held.
 func (h *Hub) frame(seq uint64) *Frame {
-	if seq == 0 || seq > h.last {
+	if seq == 0 || seq > h.tail.Load().Seq() {
 		return nil
 	}
 	f := h.ring[seq%uint64(len(h.ring))]
@@ -176,11 +198,7 @@ func (h *Hub) frame(seq uint64) *Frame {
 }
 
 // Subscribers is the number of current subscribers.
-func (h *Hub) Subscribers() int {
-	h.mu.RLock()
-	defer h.mu.RUnlock()
-	return len(h.subs)
-}
+func (h *Hub) Subscribers() int { return int(h.subs.Load()) }
 
 // Skipped is the number of frames skipped by lagging subscribers since start.
 func (h *Hub) Skipped() uint64 { return h.skipped.Load() }
@@ -198,10 +216,11 @@ func (h *Hub) NoteSlow() { h.slow.Add(1) }
 func (h *Hub) Close() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.closed = true
-	for s := range h.subs {
-		s.wake()
+	if h.closed {
+		return
 	}
+	h.closed = true
+	close(h.tail.Load().done) // with no next frame: the end of the list
 }
 
 // Resume says where a new subscription starts.
@@ -216,110 +235,115 @@ type Resume struct {
 }
 
 // Subscribe starts a subscription. Without a resume point it starts with the
-// newest frame, so a new client has something to show at once.
+// newest frame, so a new client has something to show at once. Every
+// subscription must be closed.
 func (h *Hub) Subscribe(r Resume) *Subscriber {
-	s := &Subscriber{hub: h, ready: make(chan struct{}, 1)}
+	s := &Subscriber{hub: h}
+	h.subs.Add(1)
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	tail := h.tail.Load()
+	last := tail.Seq()
+	s.last = tail
 	switch {
-	case !r.Set || r.After > h.last:
+	case !r.Set || r.After > last:
 		// No resume point, or one from another run of the server (seq
 		// restarted): start at the newest.
-		s.next = max(h.last, 1)
-		s.gap = r.Set && h.last > 0
-	case r.After == h.last:
-		s.next = h.last + 1
+		if last > 0 {
+			s.pending = tail
+		}
+		s.gap = r.Set && last > 0
+	case r.After == last:
+		// Up to date: wait for the next frame.
 	case h.frame(r.After+1) != nil:
-		s.next = r.After + 1
-		s.replayTo = h.last
+		s.pending = h.frame(r.After + 1)
+		s.replayTo = last
 	default:
-		s.next = max(h.last, 1)
+		s.pending = tail
 		s.gap = true
-	}
-	h.subs[s] = struct{}{}
-	if h.last >= s.next || h.closed {
-		s.wake()
 	}
 	return s
 }
 
-// Subscriber is one client's cursor into the hub. Its methods may be called
-// from one goroutine at a time.
+// Subscriber is one client's cursor into the hub's list of frames. Its
+// methods may be called from one goroutine at a time.
+//
+// A subscriber holds the frame it delivered last, and with it every newer
+// frame: the ring holds those anyway, and transports bound how long a
+// subscriber may stand still (write deadlines, SlowAfter).
 type Subscriber struct {
 	hub      *Hub
-	ready    chan struct{} // one slot: "there may be something to take"
-	next     uint64        // seq of the next frame to deliver
-	replayTo uint64        // frames up to this seq were asked for on resume
+	last     *Frame // the frame delivered last: the next one is linked from it
+	pending  *Frame // when set, the next frame to deliver (start, replay, more left)
+	replayTo uint64 // frames up to this seq were asked for on resume
 	gap      bool
 	skipped  atomic.Uint64
 	behind   time.Time // when it started lagging; zero while keeping up
 	buf      []*Frame
+	closed   bool
 }
 
-func (s *Subscriber) wake() {
-	select {
-	case s.ready <- struct{}{}:
-	default:
+// Ready is closed when frames may be available to Take (or the hub closed).
+// It is a different channel after each Take: call it for every wait.
+func (s *Subscriber) Ready() <-chan struct{} {
+	if s.pending != nil {
+		return s.hub.now
 	}
+	return s.last.done
 }
-
-// Ready is signalled when frames may be available to Take.
-func (s *Subscriber) Ready() <-chan struct{} { return s.ready }
 
 // Take returns the frames available now, oldest first (at most MaxLag of
-// them; a call with more left re-signals Ready). gap reports that frames were
-// missed before the first returned one: the resume point was too old, or the
-// subscriber lagged and skipped. The slice is reused by the next Take. After
-// Close, Take returns what remains, then ErrClosed.
+// them; a call with more left keeps Ready closed). gap reports that frames
+// were missed before the first returned one: the resume point was too old,
+// or the subscriber lagged and skipped. The slice is reused by the next
+// Take. After Close, Take returns what remains, then ErrClosed.
 func (s *Subscriber) Take() (frames []*Frame, gap bool, err error) {
 	h := s.hub
-	h.mu.RLock()
-	defer h.mu.RUnlock()
-	if s.next <= h.last {
-		if oldest := h.oldest(); s.next < oldest || (s.next > s.replayTo && h.last-s.next+1 > uint64(h.cfg.MaxLag)) {
-			// Too far behind: skip to the newest frame. A subscriber that
-			// keeps lagging for SlowAfter is given up on.
-			now := h.cfg.Now()
-			if s.behind.IsZero() {
-				s.behind = now
-			} else if now.Sub(s.behind) > h.cfg.SlowAfter {
-				h.slow.Add(1)
-				return nil, false, ErrTooSlow
+	start := s.pending
+	if start == nil {
+		if start = s.last.next.Load(); start == nil {
+			select {
+			case <-s.last.done:
+				// Closed, unless a frame was linked between the two looks.
+				if start = s.last.next.Load(); start == nil {
+					gap, s.gap = s.gap, false
+					return nil, gap, ErrClosed
+				}
+			default:
+				return nil, false, nil
 			}
-			n := h.last - s.next
-			s.skipped.Add(n)
-			h.skipped.Add(n)
-			s.next = h.last
-			s.gap = true
-		} else {
-			s.behind = time.Time{}
 		}
+	}
+	s.pending = nil
+	if newest := h.tail.Load(); start.Seq() > s.replayTo && newest.Seq()-start.Seq() >= uint64(h.cfg.MaxLag) {
+		// Too far behind: skip to the newest frame. A subscriber that keeps
+		// lagging for SlowAfter is given up on.
+		now := h.cfg.Now()
+		if s.behind.IsZero() {
+			s.behind = now
+		} else if now.Sub(s.behind) > h.cfg.SlowAfter {
+			h.slow.Add(1)
+			return nil, false, ErrTooSlow
+		}
+		n := newest.Seq() - start.Seq()
+		s.skipped.Add(n)
+		h.skipped.Add(n)
+		start = newest
+		s.gap = true
+	} else {
+		s.behind = time.Time{}
 	}
 	s.buf = s.buf[:0]
-	for s.next <= h.last && len(s.buf) < h.cfg.MaxLag {
-		if f := h.frame(s.next); f != nil {
-			s.buf = append(s.buf, f)
+	for f := start; f != nil; f = f.next.Load() {
+		if len(s.buf) == h.cfg.MaxLag {
+			s.pending = f // more to take: Ready stays closed
+			break
 		}
-		s.next++
-	}
-	if s.next <= h.last || h.closed {
-		// More to take, or the end to report: one wake-up may have stood
-		// for both the last frames and the close, so signal again.
-		s.wake()
+		s.buf = append(s.buf, f)
+		s.last = f
 	}
 	gap, s.gap = s.gap, false
-	if len(s.buf) == 0 && h.closed {
-		return nil, gap, ErrClosed
-	}
 	return s.buf, gap, nil
-}
-
-// oldest is the seq of the oldest frame the ring holds. Called with h.mu held.
-func (h *Hub) oldest() uint64 {
-	if h.last < uint64(len(h.ring)) {
-		return 1
-	}
-	return h.last - uint64(len(h.ring)) + 1
 }
 
 // Skipped is the number of frames this subscriber skipped by lagging.
@@ -327,7 +351,8 @@ func (s *Subscriber) Skipped() uint64 { return s.skipped.Load() }
 
 // Close ends the subscription.
 func (s *Subscriber) Close() {
-	s.hub.mu.Lock()
-	defer s.hub.mu.Unlock()
-	delete(s.hub.subs, s)
+	if !s.closed {
+		s.closed = true
+		s.hub.subs.Add(-1)
+	}
 }

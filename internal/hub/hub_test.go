@@ -228,7 +228,8 @@ func BenchmarkFanOut(b *testing.B) {
 				s := h.Subscribe(Resume{})
 				done.Go(func() {
 					defer s.Close()
-					for range s.Ready() {
+					for {
+						<-s.Ready()
 						frames, _, err := s.Take()
 						if err != nil {
 							return

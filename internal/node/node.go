@@ -3,6 +3,7 @@
 package node
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -119,6 +120,8 @@ type Node struct {
 	// metrics counts everything for GET /metrics.
 	metrics *metrics.Metrics
 	http    http.Handler
+	// streams owns the stream connections taken over from the HTTP server.
+	streams stream.Streams
 	// submit takes generated and ingested events: the pipeline, or in
 	// cluster mode the event bus.
 	submit source.Submitter
@@ -248,6 +251,7 @@ func New(cfg Config, log *slog.Logger) (_ *Node, err error) {
 	in := ingest.New(ingest.Config{Logger: log, MaxBody: cfg.MaxBody}, n.submit)
 	app, _ := frontend.App()
 	n.http = server.New(server.Config{AllowedOrigins: cfg.AllowedOrigins, Logger: log, App: app, Static: static.FS, MaxClients: maxClients, Gates: gates,
+		Streams: &n.streams,
 		Observe: n.metrics.Middleware, Metrics: n.metrics.Handler(),
 		Ingest: in, IngestStats: func() any { return in.Stats() }, Profiling: cfg.Profiling,
 		Writes: &server.WriteGuard{Token: cfg.Token, Exposed: cfg.Exposed, Rate: cfg.WriteRate}}, n.hub, n.coal, n, n.page)
@@ -388,9 +392,14 @@ func (n *Node) Run(ctx context.Context, ln net.Listener) error {
 	stopMerger()
 	<-mergerDone
 	n.hub.Close()
+	// Streams taken over from the HTTP server end as the hub closes; those
+	// whose last writes block are cut when the shutdown timeout ends.
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), n.cfg.ShutdownTimeout)
+	defer cancel()
+	if serr := n.streams.Shutdown(sctx); serr != nil {
+		err = cmp.Or(err, fmt.Errorf("shutdown streams: %w", serr))
+	}
 	if srv != nil {
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), n.cfg.ShutdownTimeout)
-		defer cancel()
 		if serr := srv.Shutdown(sctx); serr != nil && err == nil {
 			err = fmt.Errorf("shutdown: %w", serr)
 		}

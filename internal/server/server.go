@@ -23,6 +23,7 @@ import (
 	"github.com/ontime-rt/ontime/internal/httperr"
 	"github.com/ontime-rt/ontime/internal/hub"
 	"github.com/ontime-rt/ontime/internal/sse"
+	"github.com/ontime-rt/ontime/internal/stream"
 	"github.com/ontime-rt/ontime/internal/web"
 	"github.com/ontime-rt/ontime/internal/ws"
 )
@@ -58,6 +59,10 @@ type Config struct {
 	MaxClients int
 	// Writes guards the routes that change state. Nil: no token, no limit.
 	Writes *WriteGuard
+	// Streams, when set, takes over the connections of streaming clients
+	// (SSE over HTTP/1.x, WebSocket) from the HTTP server; whoever owns the
+	// server must Shutdown it too. Nil: streams run in their handlers.
+	Streams *stream.Streams
 	// Gates bound the clients of each transport ("sse", "page", "ws");
 	// missing ones are made with MaxClients.
 	Gates map[string]*hub.Gate
@@ -167,9 +172,9 @@ func New(cfg Config, h *hub.Hub, st StatsSource, conf Configurator, page *web.Re
 		}
 		r.With(guard.Wrap).Method(http.MethodPost, "/api/events", readDeadline(timeout, cfg.Ingest))
 	}
-	r.Method(http.MethodGet, "/api/stream", &sse.Handler{Hub: h, Format: FormatSSE, SummaryFormat: FormatSSESummary, Gate: gates["sse"], Logger: log})
-	r.Method(http.MethodGet, "/ui/stream", &sse.Handler{Hub: h, Format: web.Format, Gate: gates["page"], Logger: log})
-	r.Method(http.MethodGet, "/ws", &ws.Handler{Hub: h, Format: FormatJSON, SummaryFormat: FormatJSONSummary, Gate: gates["ws"], AllowedOrigins: cfg.AllowedOrigins, Logger: log})
+	r.Method(http.MethodGet, "/api/stream", &sse.Handler{Hub: h, Format: FormatSSE, SummaryFormat: FormatSSESummary, Gate: gates["sse"], Streams: cfg.Streams, Logger: log})
+	r.Method(http.MethodGet, "/ui/stream", &sse.Handler{Hub: h, Format: web.Format, Gate: gates["page"], Streams: cfg.Streams, Logger: log})
+	r.Method(http.MethodGet, "/ws", &ws.Handler{Hub: h, Format: FormatJSON, SummaryFormat: FormatJSONSummary, Gate: gates["ws"], AllowedOrigins: cfg.AllowedOrigins, Streams: cfg.Streams, Logger: log})
 	r.Get("/", web.PageHandler(h, page))
 	r.Head("/", web.PageHandler(h, page))
 	if cfg.Static != nil {

@@ -1,10 +1,12 @@
 // Package sse serves hub frames as Server-Sent Events.
 //
-// One handler goroutine per client owns its connection: it waits for frames,
-// writes them with a deadline per write, flushes once per wake-up, and sends
-// a heartbeat comment when idle so proxies and clients can tell a quiet
-// stream from a dead one. Clients resume with the standard Last-Event-ID
-// header (or ?lastEventId= for clients that cannot set headers).
+// One goroutine per client owns its connection: it waits for frames, writes
+// them with a write deadline, and sends a heartbeat comment when idle so
+// proxies and clients can tell a quiet stream from a dead one. Over HTTP/1.x
+// the handler hands the hijacked connection to that goroutine and returns
+// (see Handler.Streams); otherwise the handler's goroutine streams through
+// the ResponseWriter. Clients resume with the standard Last-Event-ID header
+// (or ?lastEventId= for clients that cannot set headers).
 package sse
 
 import (
@@ -91,6 +93,14 @@ type Handler struct {
 	// Gate bounds the clients; when full, new clients get 503 with
 	// Retry-After. Nil admits everyone.
 	Gate *hub.Gate
+	// Streams, when set, takes over HTTP/1.x connections: the handler
+	// hijacks the connection, writes the response itself (ended by closing
+	// the connection, so without chunked framing) and returns, and a small
+	// goroutine owned by Streams writes the stream. That lets go of the
+	// HTTP server's per-connection buffers and goroutines (about half of
+	// what a client costs). Nil, or a connection that cannot be hijacked
+	// (HTTP/2), streams from the handler through the ResponseWriter.
+	Streams *stream.Streams
 	// Heartbeat is the idle time after which a comment is sent, give or
 	// take 20% per client so that thousands of idle clients do not all wake
 	// together. Default 15s.
@@ -136,103 +146,221 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	defer leave()
-	heartbeat := jittered(cmpOr(h.Heartbeat, 15*time.Second))
-	writeTimeout := cmpOr(h.WriteTimeout, 5*time.Second)
-	retry := cmpOr(h.Retry, time.Second)
 	log := h.Logger
 	if log == nil {
 		log = slog.Default()
 	}
-
-	stream.LimitSendBuffer(r)
+	c := &client{
+		hub:          h.Hub,
+		format:       format,
+		heartbeat:    jittered(cmpOr(h.Heartbeat, 15*time.Second)),
+		writeTimeout: cmpOr(h.WriteTimeout, 5*time.Second),
+		log:          log,
+		remote:       r.RemoteAddr,
+	}
 	hdr := w.Header()
 	hdr.Set("Content-Type", "text/event-stream; charset=utf-8")
 	hdr.Set("Cache-Control", "no-cache")
-	hdr.Set("Connection", "keep-alive")
 	hdr.Set("X-Accel-Buffering", "no")
-	w.WriteHeader(http.StatusOK)
+	first := fmt.Appendf(nil, "retry: %d\n\n", cmpOr(h.Retry, time.Second).Milliseconds())
 
-	rc := http.NewResponseController(w)
-	// The write deadline is renewed at most once a second, not per write:
-	// arming it costs about a microsecond (a runtime timer), which at
-	// thousands of clients and ten writes a second is a visible share of
-	// the stream's CPU. A blocked write therefore ends after writeTimeout
-	// minus up to a second.
-	var deadlineSet, lastWrite time.Time
-	write := func(p []byte) error {
-		now := time.Now()
-		if now.Sub(deadlineSet) >= time.Second {
-			if err := rc.SetWriteDeadline(now.Add(writeTimeout)); err != nil && !errors.Is(err, http.ErrNotSupported) {
-				return err
+	if h.Streams != nil && r.ProtoMajor == 1 {
+		conn, head, err := takeOver(w, first)
+		switch {
+		case err == nil:
+			if !h.Streams.Go(conn, func(stop <-chan struct{}) {
+				defer leave()
+				out := &connSink{conn: conn, timeout: c.writeTimeout}
+				if err := out.write(head); err != nil {
+					c.gone(err)
+					return
+				}
+				c.run(out, resume, stop)
+			}) {
+				leave() // shutting down: the connection is closed
 			}
-			deadlineSet = now
+			return
+		case !errors.Is(err, http.ErrNotSupported):
+			log.Debug("sse: cannot take the connection over", "err", err)
+			leave()
+			return
 		}
-		_, err := w.Write(p)
-		if err == nil {
-			err = rc.Flush()
-		}
-		if isTimeout(err) {
-			h.Hub.NoteSlow()
-		}
-		lastWrite = now
-		return err
 	}
 
-	sub := h.Hub.Subscribe(resume)
-	defer sub.Close()
-	if err := write(fmt.Appendf(nil, "retry: %d\n\n", retry.Milliseconds())); err != nil {
+	defer leave()
+	stream.LimitSendBuffer(r)
+	hdr.Set("Connection", "keep-alive")
+	w.WriteHeader(http.StatusOK)
+	sink := &responseSink{w: w, rc: http.NewResponseController(w), timeout: c.writeTimeout}
+	if err := sink.write(first); err != nil {
+		c.gone(err)
 		return
 	}
-	idle := time.NewTimer(heartbeat)
+	c.run(sink, resume, r.Context().Done())
+}
+
+// takeOver hijacks the connection and returns it with the response head
+// and first bytes to write. Without chunked framing the body simply ends
+// when the connection closes, so frames go to the socket as they are. It
+// returns an error wrapping http.ErrNotSupported when the connection cannot
+// be hijacked.
+func takeOver(w http.ResponseWriter, first []byte) (net.Conn, []byte, error) {
+	conn, _, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	// Nothing more is read from the connection (a client going away shows
+	// as a failed write), so the server's buffered reader is let go.
+	stream.LimitConnSendBuffer(conn)
+	hdr := w.Header().Clone()
+	hdr.Set("Date", time.Now().UTC().Format(http.TimeFormat))
+	hdr.Set("Connection", "close")
+	head := bytes.NewBuffer(make([]byte, 0, 512+len(first)))
+	head.WriteString("HTTP/1.1 200 OK\r\n")
+	_ = hdr.Write(head) // a bytes.Buffer does not fail
+	head.WriteString("\r\n")
+	head.Write(first)
+	return conn, head.Bytes(), nil
+}
+
+// sink is where a client's stream goes: a hijacked connection or the
+// ResponseWriter.
+type sink interface {
+	write(p []byte) error
+}
+
+// connSink writes straight to a hijacked connection. The write deadline is
+// renewed at most once a second, not per write: arming it costs about a
+// microsecond (a runtime timer), which at thousands of clients and ten
+// writes a second is a visible share of the stream's CPU. A blocked write
+// therefore ends after timeout minus up to a second.
+type connSink struct {
+	conn        net.Conn
+	timeout     time.Duration
+	deadlineSet time.Time
+}
+
+func (s *connSink) write(p []byte) error {
+	if now := time.Now(); now.Sub(s.deadlineSet) >= time.Second {
+		if err := s.conn.SetWriteDeadline(now.Add(s.timeout)); err != nil {
+			return err
+		}
+		s.deadlineSet = now
+	}
+	_, err := s.conn.Write(p)
+	return err
+}
+
+// responseSink writes through the ResponseWriter, flushing every write,
+// with the same deadline renewal as connSink.
+type responseSink struct {
+	w           http.ResponseWriter
+	rc          *http.ResponseController
+	timeout     time.Duration
+	deadlineSet time.Time
+}
+
+func (s *responseSink) write(p []byte) error {
+	if now := time.Now(); now.Sub(s.deadlineSet) >= time.Second {
+		if err := s.rc.SetWriteDeadline(now.Add(s.timeout)); err != nil && !errors.Is(err, http.ErrNotSupported) {
+			return err
+		}
+		s.deadlineSet = now
+	}
+	if _, err := s.w.Write(p); err != nil {
+		return err
+	}
+	return s.rc.Flush()
+}
+
+// client is one stream's state.
+type client struct {
+	hub          *hub.Hub
+	format       string
+	heartbeat    time.Duration
+	writeTimeout time.Duration
+	log          *slog.Logger
+	remote       string
+}
+
+// run writes frames (and heartbeats) to out until the client goes, the hub
+// closes or stop is closed.
+func (c *client) run(out sink, resume hub.Resume, stop <-chan struct{}) {
+	sub := c.hub.Subscribe(resume)
+	defer sub.Close()
+	var lastWrite time.Time
+	write := func(p []byte) error {
+		err := out.write(p)
+		if isTimeout(err) {
+			c.hub.NoteSlow()
+		}
+		lastWrite = time.Now()
+		return err
+	}
+	idle := time.NewTimer(c.heartbeat)
 	defer idle.Stop()
-	var out []byte
+	var buf []byte
 	for {
 		select {
-		case <-r.Context().Done():
+		case <-stop:
 			return
 		case <-idle.C:
 			// The timer is not reset on every write (that too costs per
 			// write); when it fires, it checks how long the stream has
 			// really been quiet.
-			if quiet := time.Since(lastWrite); quiet < heartbeat {
-				idle.Reset(heartbeat - quiet)
+			if quiet := time.Since(lastWrite); quiet < c.heartbeat {
+				idle.Reset(c.heartbeat - quiet)
 				continue
 			}
 			if err := write([]byte(": heartbeat\n\n")); err != nil {
-				log.Debug("sse client gone", "err", err)
+				c.gone(err)
 				return
 			}
-			idle.Reset(heartbeat)
+			idle.Reset(c.heartbeat)
 			continue
 		case <-sub.Ready():
 		}
 		frames, gap, err := sub.Take()
 		if errors.Is(err, hub.ErrTooSlow) {
 			_ = write(AppendEvent(nil, Event{Name: "error", Data: []byte(`{"error":"client too slow: it kept falling behind the stream; reconnect to resume"}`)}))
-			log.Info("sse client too slow, disconnected", "remote", r.RemoteAddr)
+			c.log.Info("sse client too slow, disconnected", "remote", c.remote)
 			return
 		}
 		if err != nil {
 			return // hub closed: the server is shutting down
 		}
-		out = out[:0]
-		if gap && len(frames) > 0 {
+		var out []byte
+		switch {
+		case gap && len(frames) > 0:
 			// The client missed batches that are gone; the next batch's
 			// totals are a fresh snapshot.
-			out = AppendEvent(out, Event{Name: "reset", Data: fmt.Appendf(nil, `{"seq":%d}`, frames[0].Seq())})
-		}
-		for _, f := range frames {
-			out = append(out, f.Bytes(format)...)
+			buf = AppendEvent(buf[:0], Event{Name: "reset", Data: fmt.Appendf(nil, `{"seq":%d}`, frames[0].Seq())})
+			for _, f := range frames {
+				buf = append(buf, f.Bytes(c.format)...)
+			}
+			out = buf
+		case len(frames) == 1:
+			// The common case: write the hub's bytes as they are.
+			out = frames[0].Bytes(c.format)
+		default:
+			buf = buf[:0]
+			for _, f := range frames {
+				buf = append(buf, f.Bytes(c.format)...)
+			}
+			out = buf
 		}
 		if len(out) == 0 {
 			continue
 		}
 		if err := write(out); err != nil {
-			log.Debug("sse client gone", "err", err)
+			c.gone(err)
 			return
 		}
 	}
+}
+
+func (c *client) gone(err error) {
+	c.log.Debug("sse client gone", "remote", c.remote, "err", err)
 }
 
 // jittered spreads d by ±20%.

@@ -3,6 +3,9 @@ package sse
 import (
 	"bufio"
 	"context"
+	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -13,6 +16,7 @@ import (
 
 	"github.com/ontime-rt/ontime/internal/batch"
 	"github.com/ontime-rt/ontime/internal/hub"
+	"github.com/ontime-rt/ontime/internal/stream"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -75,5 +79,150 @@ func TestHeartbeatOnlyWhenQuiet(t *testing.T) {
 	}
 	cancel()
 	for range lines {
+	}
+}
+
+func newTestHub(t *testing.T) *hub.Hub {
+	t.Helper()
+	h, err := hub.New(hub.Config{Encoders: map[string]hub.Encoder{"sse": EncodeBatch}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+// readIDs reads n events from r and returns their ids.
+func readIDs(t *testing.T, r *bufio.Reader, n int) []string {
+	t.Helper()
+	var ids []string
+	for len(ids) < n {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			t.Fatalf("read stream: %v (ids so far %v)", err, ids)
+		}
+		if id, ok := strings.CutPrefix(strings.TrimSuffix(line, "\n"), "id: "); ok {
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
+
+// Over HTTP/1.1 the connection is taken over from the HTTP server: the
+// response goes straight to the socket (no chunked framing, ended by
+// closing), keeps the headers set before the handler (the security
+// headers), and its goroutine ends once the client has gone.
+func TestTakeOverHTTP1(t *testing.T) {
+	h := newTestHub(t)
+	var streams stream.Streams
+	handler := &Handler{Hub: h, Format: "sse", Streams: &streams}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		handler.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(20 * time.Second))
+	if _, err := io.WriteString(conn, "GET /api/stream HTTP/1.1\r\nHost: test\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
+		t.Fatalf("status %s, content type %q", resp.Status, resp.Header.Get("Content-Type"))
+	}
+	if len(resp.TransferEncoding) != 0 || !resp.Close || resp.Header.Get("X-Content-Type-Options") != "nosniff" || resp.Header.Get("Date") == "" {
+		t.Fatalf("response head: transfer encoding %v, close %v, header %v", resp.TransferEncoding, resp.Close, resp.Header)
+	}
+	body := bufio.NewReader(resp.Body)
+	if line, _ := body.ReadString('\n'); line != "retry: 1000\n" {
+		t.Fatalf("first line %q, want the retry field", line)
+	}
+	if streams.Len() != 1 {
+		t.Fatalf("%d streams taken over, want 1", streams.Len())
+	}
+	for seq := uint64(1); seq <= 3; seq++ {
+		h.Publish(&batch.Batch{Seq: seq})
+	}
+	if ids := readIDs(t, body, 3); fmt.Sprint(ids) != "[1 2 3]" {
+		t.Fatalf("ids %v, want [1 2 3]", ids)
+	}
+
+	// The client goes: the next writes fail and the stream ends.
+	conn.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for seq := uint64(4); streams.Len() > 0; seq++ {
+		if time.Now().After(deadline) {
+			t.Fatal("the stream of a client that left is still running")
+		}
+		h.Publish(&batch.Batch{Seq: seq})
+		time.Sleep(10 * time.Millisecond)
+	}
+	h.Close()
+	if err := streams.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Where the connection cannot be taken over (HTTP/2), or no Streams is
+// given, the handler streams through the ResponseWriter.
+func TestStreamThroughResponseWriter(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		http2 bool
+	}{{"http2", true}, {"no-streams", false}} {
+		t.Run(c.name, func(t *testing.T) {
+			h := newTestHub(t)
+			var streams stream.Streams
+			handler := &Handler{Hub: h, Format: "sse"}
+			if c.http2 {
+				handler.Streams = &streams
+			}
+			srv := httptest.NewUnstartedServer(handler)
+			srv.EnableHTTP2 = c.http2
+			if c.http2 {
+				srv.StartTLS()
+			} else {
+				srv.Start()
+			}
+			defer srv.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL, nil)
+			resp, err := srv.Client().Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			if wantMajor := map[bool]int{true: 2, false: 1}[c.http2]; resp.ProtoMajor != wantMajor {
+				t.Fatalf("protocol %s", resp.Proto)
+			}
+			if !c.http2 && fmt.Sprint(resp.TransferEncoding) != "[chunked]" {
+				t.Fatalf("transfer encoding %v, want chunked", resp.TransferEncoding)
+			}
+			body := bufio.NewReader(resp.Body)
+			if line, _ := body.ReadString('\n'); line != "retry: 1000\n" {
+				t.Fatalf("first line %q, want the retry field", line)
+			}
+			for seq := uint64(1); seq <= 3; seq++ {
+				h.Publish(&batch.Batch{Seq: seq})
+			}
+			if ids := readIDs(t, body, 3); fmt.Sprint(ids) != "[1 2 3]" {
+				t.Fatalf("ids %v, want [1 2 3]", ids)
+			}
+			if streams.Len() != 0 {
+				t.Fatal("a stream was taken over")
+			}
+			h.Close()
+			if _, err := io.Copy(io.Discard, body); err != nil {
+				t.Fatalf("end of stream: %v", err)
+			}
+		})
 	}
 }

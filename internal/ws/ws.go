@@ -3,11 +3,13 @@
 // Each connection has exactly two goroutines, as gorilla/websocket requires:
 // a reader that handles control frames (pong, close) and discards client
 // messages, and a writer that owns every write (frames and pings), each with
-// a deadline. Whichever ends first ends the other.
+// a deadline. Whichever ends first ends the other. Both are fresh goroutines
+// (the handler returns after the upgrade, see Handler.Streams), and the
+// connection borrows a write buffer from a shared pool only while it writes,
+// so an idle client costs two small stacks and a socket.
 package ws
 
 import (
-	"context"
 	"errors"
 	"log/slog"
 	"net"
@@ -15,6 +17,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -36,6 +39,10 @@ type Handler struct {
 	// Gate bounds the clients; when full, new clients get 503 with
 	// Retry-After. Nil admits everyone.
 	Gate *hub.Gate
+	// Streams, when set, owns the upgraded connections: the handler returns
+	// after the upgrade and the stream runs in goroutines of its own, so the
+	// handler's stack is let go. Nil: the handler's goroutine streams.
+	Streams *stream.Streams
 	// AllowedOrigins lists origins (scheme://host[:port]) allowed besides
 	// the server's own. "*" allows any. Requests without an Origin header
 	// (non-browser clients) are allowed: Origin checks protect browsers.
@@ -48,7 +55,16 @@ type Handler struct {
 	PingInterval time.Duration
 	// Logger reports failures. Default slog.Default().
 	Logger *slog.Logger
+
+	// writeBuffers is shared by all connections: each holds a buffer only
+	// while it writes a message.
+	writeBuffers sync.Pool
 }
+
+// readBufferSize is the connection's read buffer: clients only send
+// control frames (at most 125 bytes of payload), and the messages they
+// might send are read in pieces and discarded.
+const readBufferSize = 512
 
 // maxClientMessage bounds what a client may send; clients have nothing to
 // say yet, so anything larger is a protocol violation.
@@ -111,8 +127,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	defer leave()
 	up := websocket.Upgrader{
+		ReadBufferSize:  readBufferSize,
+		WriteBufferPool: &h.writeBuffers,
 		// The origin was checked above, with a JSON error for refusals.
 		CheckOrigin: func(*http.Request) bool { return true },
 		Error: func(w http.ResponseWriter, _ *http.Request, status int, reason error) {
@@ -121,14 +138,27 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	conn, err := up.Upgrade(w, r, nil)
 	if err != nil {
+		leave()
 		log.Debug("websocket upgrade failed", "err", err)
 		return
 	}
 	stream.LimitConnSendBuffer(conn.NetConn())
-	h.serve(r.Context(), conn, resume, format, log)
+	if h.Streams == nil {
+		defer leave()
+		h.serve(conn, resume, format, nil, log)
+		return
+	}
+	if !h.Streams.Go(conn.NetConn(), func(stop <-chan struct{}) {
+		defer leave()
+		h.serve(conn, resume, format, stop, log)
+	}) {
+		leave() // shutting down: the connection is closed
+	}
 }
 
-func (h *Handler) serve(ctx context.Context, conn *websocket.Conn, resume hub.Resume, format string, log *slog.Logger) {
+// serve streams to conn until either side goes, the hub closes or stop is
+// closed.
+func (h *Handler) serve(conn *websocket.Conn, resume hub.Resume, format string, stop <-chan struct{}, log *slog.Logger) {
 	writeTimeout := h.WriteTimeout
 	if writeTimeout <= 0 {
 		writeTimeout = 5 * time.Second
@@ -137,15 +167,11 @@ func (h *Handler) serve(ctx context.Context, conn *websocket.Conn, resume hub.Re
 	if ping <= 0 {
 		ping = 20 * time.Second
 	}
-	// The request context ends when the server shuts down its listener,
-	// not for hijacked connections; the hub closing is what ends streams.
-	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	defer cancel()
-
+	// The request's context says nothing about a hijacked connection: the
+	// hub closing is what ends streams, or the reader ending.
 	readDone := make(chan struct{})
 	go func() {
 		defer close(readDone)
-		defer cancel()
 		conn.SetReadLimit(maxClientMessage)
 		_ = conn.SetReadDeadline(time.Now().Add(2 * ping))
 		conn.SetPongHandler(func(string) error {
@@ -172,8 +198,10 @@ func (h *Handler) serve(ctx context.Context, conn *websocket.Conn, resume hub.Re
 	err := func() error {
 		for {
 			select {
-			case <-ctx.Done():
+			case <-readDone:
 				closeMsg = nil
+				return nil
+			case <-stop:
 				return nil
 			case <-pinger.C:
 				if err := conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(writeTimeout)); err != nil {

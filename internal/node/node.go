@@ -147,7 +147,17 @@ func New(cfg Config, log *slog.Logger) (_ *Node, err error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	n := &Node{cfg: cfg, log: log, page: web.NewRenderer()}
+	maxClients := cfg.MaxClients
+	if maxClients <= 0 {
+		maxClients = 10000
+	}
+	gates := make(map[string]*hub.Gate, len(server.Transports))
+	for _, t := range server.Transports {
+		gates[t] = hub.NewGate(maxClients)
+	}
+	// The page's HTML is most of an idle server's work: render it only
+	// while a page is connected.
+	n := &Node{cfg: cfg, log: log, page: web.NewRenderer(func() bool { return gates["page"].Clients() > 0 })}
 	if cfg.NATSURL != "" {
 		if err := n.connect(); err != nil {
 			return nil, err
@@ -203,14 +213,6 @@ func New(cfg Config, log *slog.Logger) (_ *Node, err error) {
 	}, gauges, out)
 	if err != nil {
 		return nil, err
-	}
-	maxClients := cfg.MaxClients
-	if maxClients <= 0 {
-		maxClients = 10000
-	}
-	gates := make(map[string]*hub.Gate, len(server.Transports))
-	for _, t := range server.Transports {
-		gates[t] = hub.NewGate(maxClients)
 	}
 	n.metrics = metrics.New(metrics.Config{
 		Deadline:    ms(settings.DeadlineMs),

@@ -12,7 +12,7 @@ type batchT = batch.Batch
 // clients: stats, the charts over MaxChartPoints (600) ticks, the settings
 // and 50 table rows, as SSE events.
 func BenchmarkEncode(b *testing.B) {
-	r := NewRenderer()
+	r := NewRenderer(nil)
 	cfg := defaults()
 	seq := uint64(0)
 	for range MaxChartPoints {

@@ -130,7 +130,7 @@ func TestHistoryBounded(t *testing.T) {
 		{10, 600, "6 s"}, // capped: a shorter window, said so
 	} {
 		t.Run(fmt.Sprint(tc.tickMs, "ms"), func(t *testing.T) {
-			r := NewRenderer()
+			r := NewRenderer(nil)
 			for seq := uint64(1); seq <= 800; seq++ {
 				if _, err := r.Encode(makeBatch(seq, tc.tickMs, defaults())); err != nil {
 					t.Fatal(err)
@@ -158,7 +158,7 @@ func TestHistoryBounded(t *testing.T) {
 // TestHistoryTickChange: after the tick is lowered, points older than the
 // new, shorter window are left out of the charts and soon dropped.
 func TestHistoryTickChange(t *testing.T) {
-	r := NewRenderer()
+	r := NewRenderer(nil)
 	seq := uint64(0)
 	for range 650 {
 		seq++
@@ -183,7 +183,7 @@ func TestHistoryTickChange(t *testing.T) {
 var pathRE = regexp.MustCompile(`<path class="line (p50|p99)" d="([^"]*)"`)
 
 func TestChartsSVG(t *testing.T) {
-	r := NewRenderer()
+	r := NewRenderer(nil)
 	var ev map[string]string
 	for seq := uint64(1); seq <= 30; seq++ {
 		ev = encode(t, r, makeBatch(seq, 100, defaults()))
@@ -297,7 +297,7 @@ func TestNiceCeil(t *testing.T) {
 // TestChartsGapWithoutLatency: ticks that processed nothing leave a gap in
 // the latency lines rather than a drop to zero.
 func TestChartsGapWithoutLatency(t *testing.T) {
-	r := NewRenderer()
+	r := NewRenderer(nil)
 	var ev map[string]string
 	for seq := uint64(1); seq <= 20; seq++ {
 		b := makeBatch(seq, 100, defaults())
@@ -314,7 +314,7 @@ func TestChartsGapWithoutLatency(t *testing.T) {
 }
 
 func TestStatsAndConfigFragments(t *testing.T) {
-	r := NewRenderer()
+	r := NewRenderer(nil)
 	cfg := defaults()
 	cfg.Rate = 12.5
 	b := makeBatch(10, 100, cfg)
@@ -346,7 +346,7 @@ func TestStatsAndConfigFragments(t *testing.T) {
 }
 
 func TestPageHandler(t *testing.T) {
-	r := NewRenderer()
+	r := NewRenderer(nil)
 	h, err := hub.New(hub.Config{Encoders: map[string]hub.Encoder{Format: r.Encode}})
 	if err != nil {
 		t.Fatal(err)
@@ -377,5 +377,26 @@ func TestPageHandler(t *testing.T) {
 		if !strings.Contains(page, want) {
 			t.Errorf("page lacks %s", want)
 		}
+	}
+}
+
+// While no page is watching, Encode renders nothing but keeps the table and
+// the charts' history current, so the first page to connect sees them.
+func TestRendersOnlyWhileWatched(t *testing.T) {
+	watching := false
+	r := NewRenderer(func() bool { return watching })
+	for seq := uint64(1); seq <= 5; seq++ {
+		out, err := r.Encode(makeBatch(seq, 100, defaults()))
+		if err != nil || out != nil {
+			t.Fatalf("unwatched batch %d: %d bytes, %v; want none", seq, len(out), err)
+		}
+	}
+	if r.hist.n != 5 || len(r.Recent()) == 0 || r.Charts().Points != 5 {
+		t.Fatalf("unwatched: %d history points, %d rows, %d chart points; want the state kept", r.hist.n, len(r.Recent()), r.Charts().Points)
+	}
+	watching = true
+	ev := encode(t, r, makeBatch(6, 100, defaults()))
+	if !strings.Contains(ev["charts"], "(6 ticks)") || ev["events"] == "" {
+		t.Fatalf("watched: charts %q..., events %d bytes", ev["charts"][:min(80, len(ev["charts"]))], len(ev["events"]))
 	}
 }

@@ -16,7 +16,9 @@
 // not lost: either the server's ticks fell behind (batchesMade below
 // expectedPerClient) or delivery lag grew during the window. lagMs includes
 // the load generator's own scheduling delay; loadCpuPercent tells when that
-// matters. For memory figures, start the server a couple of minutes ahead:
+// matters. deliveredRatio and minDeliveredRatio count in seq instead: of
+// the batches in the window's seq span, the fraction each client received,
+// late or not (batches in flight when the window closes are waited for). For memory figures, start the server a couple of minutes ahead:
 // its RSS grows while its batch history fills.
 //
 // The serve-reference subcommand runs a trivial server of the same stream,
@@ -272,6 +274,9 @@ ramp:
 	if srv != nil {
 		srv.windowEnd()
 	}
+	if o.mode == modeNormal && !interrupted {
+		r.awaitInFlight(ctx, r.win.newest.Load(), 2*time.Second)
+	}
 	stopClients()
 	clients.Wait()
 
@@ -293,6 +298,34 @@ ramp:
 		return fmt.Errorf("no client could connect: %s", sum.FirstError)
 	}
 	return nil
+}
+
+// awaitInFlight lets the batches still in flight when the window closed
+// arrive: it waits until every reading client has received last (the
+// newest batch received inside the window), for at most grace. Batches
+// that arrive after the window count toward the delivered ratio only, not
+// toward the wall-clock ratios or the lag.
+func (r *runner) awaitInFlight(ctx context.Context, last uint64, grace time.Duration) {
+	deadline := time.Now().Add(grace)
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		behind := false
+		for i := range r.clients {
+			if c := &r.clients[i]; !c.slow && c.reading.Load() && c.seen.Load() < last {
+				behind = true
+				break
+			}
+		}
+		if !behind || time.Now().After(deadline) {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
 }
 
 // wait blocks for the measurement window, reporting progress, until it ends
@@ -390,6 +423,8 @@ func (r *runner) normalClient(ctx context.Context, id int, st *clientStats, sett
 	}
 	defer r.open.Add(-1)
 	defer s.close()
+	st.reading.Store(true)
+	defer st.reading.Store(false)
 	t := r.tracker(id)
 	for {
 		kind, h, err := s.next()

@@ -91,6 +91,11 @@ func TestNormalRun(t *testing.T) {
 	if s.Gaps != 0 || s.Missed != 0 || s.Backwards != 0 {
 		t.Errorf("gaps %d missed %d backwards %d, want none", s.Gaps, s.Missed, s.Backwards)
 	}
+	// Counted in seq, every reading client got every batch of the span.
+	if s.SpanBatches == nil || s.DeliveredRatio == nil || s.MinDeliveredRatio == nil ||
+		*s.SpanBatches < 10 || *s.DeliveredRatio != 1 || *s.MinDeliveredRatio != 1 {
+		t.Errorf("delivered: span %v ratio %v min %v, want every batch", deref(s.SpanBatches), deref(s.DeliveredRatio), deref(s.MinDeliveredRatio))
+	}
 	if s.LagMs.Count != s.BatchesReceived || s.LagMs.Max < s.LagMs.P99 || s.LagMs.P99 < s.LagMs.P50 {
 		t.Errorf("lag %+v for %d batches", s.LagMs, s.BatchesReceived)
 	}
@@ -252,8 +257,8 @@ func TestURLs(t *testing.T) {
 func TestLayoutInterleaves(t *testing.T) {
 	cs := layout(options{sse: 4, ws: 2, slow: 3, mode: modeNormal})
 	var got strings.Builder
-	for _, c := range cs {
-		switch {
+	for i := range cs {
+		switch c := &cs[i]; {
 		case c.slow:
 			got.WriteString("x")
 		case c.kind == kindWS:

@@ -51,6 +51,17 @@ type summary struct {
 	MinPerClient     *int64   `json:"minPerClient,omitempty"`
 	ReceivedRatio    *float64 `json:"receivedRatio,omitempty"`
 	MinReceivedRatio *float64 `json:"minReceivedRatio,omitempty"`
+	// The delivered ratios count in seq, not in wall-clock time, over the
+	// window's span: from the latest first seq any client received inside
+	// the window to the newest seq any client received in it (spanBatches
+	// batches). Each client should have every batch of the span; batches
+	// still in flight when the window closed are waited for (up to 2 s) and
+	// count. So a batch that is late still counts as delivered (lagMs
+	// tells how late), and a lost one does not: this is the fraction of
+	// batches that reached the clients, per client at minimum.
+	SpanBatches       *int64   `json:"spanBatches,omitempty"`
+	DeliveredRatio    *float64 `json:"deliveredRatio,omitempty"`
+	MinDeliveredRatio *float64 `json:"minDeliveredRatio,omitempty"`
 
 	// Gaps counts seq jumps and SSE reset events; Missed the batches the
 	// jumps skipped; Resets the reset events among the gaps; Backwards the
@@ -178,6 +189,10 @@ func (r *runner) summarize(rampTime, win, loadCPU time.Duration, interrupted boo
 		s.Backwards += c.backwards
 	}
 
+	if o.mode == modeNormal {
+		s.SpanBatches, s.DeliveredRatio, s.MinDeliveredRatio = r.delivered()
+	}
+
 	h := r.lags.merged()
 	ms := func(d time.Duration) float64 { return round(float64(d)/float64(time.Millisecond), 1) }
 	s.LagMs = lagSummary{Count: h.Count(), P50: ms(h.Quantile(0.5)), P99: ms(h.Quantile(0.99)), Max: ms(h.Max())}
@@ -206,4 +221,50 @@ func (r *runner) summarize(rampTime, win, loadCPU time.Duration, interrupted boo
 		s.Churn = &churn
 	}
 	return s
+}
+
+// delivered computes the delivered ratios over the window's seq span (see
+// summary.DeliveredRatio). Called after every client has stopped.
+func (r *runner) delivered() (span *int64, ratio, minRatio *float64) {
+	first, last := uint64(0), r.win.newest.Load()
+	clients := 0
+	for i := range r.clients {
+		if c := &r.clients[i]; c.connected && !c.slow && c.received > 0 {
+			first = max(first, c.firstSeq)
+			clients++
+		}
+	}
+	n := int64(0)
+	if clients > 0 && last >= first {
+		n = int64(last-first) + 1
+	}
+	var total, sum float64
+	lowest := 1.0
+	for i := range r.clients {
+		c := &r.clients[i]
+		if !c.connected || c.slow {
+			continue
+		}
+		got := 0.0
+		if n > 0 && c.received > 0 && c.seen.Load() >= first {
+			// Seqs are contiguous per client but for the gaps it counted.
+			got = max(0, float64(min(c.seen.Load(), last)-first+1)-float64(c.missed))
+		}
+		ratio := 0.0
+		if n > 0 {
+			ratio = got / float64(n)
+		}
+		total++
+		sum += ratio
+		lowest = min(lowest, ratio)
+	}
+	if total == 0 {
+		lowest = 0
+	}
+	avg := 0.0
+	if total > 0 {
+		avg = round(sum/total, 4)
+	}
+	lowest = round(lowest, 4)
+	return &n, &avg, &lowest
 }

@@ -210,3 +210,25 @@ func TestSSEReadsWithoutAllocating(t *testing.T) {
 		t.Fatalf("%.1f allocations per batch", allocs)
 	}
 }
+
+// The delivered ratios count in seq over the window's span: from the
+// latest first seq any client received in the window to the newest seq any
+// client received in it; batches that arrived after the window (seen)
+// count, lost ones (missed) do not, never-reading clients are left out.
+func TestDelivered(t *testing.T) {
+	r := &runner{clients: make([]clientStats, 4)}
+	r.win.saw(120) // the newest batch received inside the window
+	set := func(i int, first, seen uint64, missed int64) {
+		c := &r.clients[i]
+		c.connected, c.received, c.firstSeq, c.missed = true, 1, first, missed
+		c.seen.Store(seen)
+	}
+	set(0, 100, 125, 0) // everything, and more after the window
+	set(1, 101, 120, 0) // the span starts here: 101..120, 20 batches
+	set(2, 99, 115, 2)  // 101..115 less 2 lost: 13 of 20
+	r.clients[3] = clientStats{slow: true, connected: true}
+	span, avg, lowest := r.delivered()
+	if *span != 20 || *lowest != 0.65 || *avg != round((1+1+0.65)/3, 4) {
+		t.Fatalf("span %d, average %v, lowest %v; want 20, %v, 0.65", *span, *avg, *lowest, round((1+1+0.65)/3, 4))
+	}
+}

@@ -14,6 +14,19 @@ import (
 type window struct {
 	start atomic.Int64 // unix ns; 0 until the window opens
 	end   atomic.Int64 // unix ns; 0 until it closes
+	// newest is the highest seq any client received inside the window:
+	// when the window closes, the last batch of its seq span.
+	newest atomic.Uint64
+}
+
+// saw records that a client received seq inside the window.
+func (w *window) saw(seq uint64) {
+	for {
+		cur := w.newest.Load()
+		if seq <= cur || w.newest.CompareAndSwap(cur, seq) {
+			return
+		}
+	}
 }
 
 // open starts the window at t.
@@ -117,10 +130,16 @@ type clientStats struct {
 	backwards  int64  // batches whose seq did not move forward
 	firstSeq   uint64 // first and last seq received inside the window
 	lastSeq    uint64
-	tickMs     int64 // from the first batch
-	cycles     int64 // churn: connect-read-disconnect cycles completed
-	cycleErrs  int64 // churn: cycles that failed
-	cycleErr   error // churn: the first failure
+	// seen is the last seq received, inside the window or after it (while
+	// batches still in flight at its end arrive); atomic because the
+	// runner polls it to end that grace time.
+	seen atomic.Uint64
+	// reading is true while a normal client's stream is open.
+	reading   atomic.Bool
+	tickMs    int64 // from the first batch
+	cycles    int64 // churn: connect-read-disconnect cycles completed
+	cycleErrs int64 // churn: cycles that failed
+	cycleErr  error // churn: the first failure
 }
 
 // tracker checks one client's seq continuity across its connections (churn
@@ -154,9 +173,11 @@ func (t *tracker) batch(h head, now time.Time) {
 		}
 	}
 	t.last = h.seq
+	t.st.seen.Store(h.seq)
 	if !in {
 		return
 	}
+	t.win.saw(h.seq)
 	if t.st.firstSeq == 0 {
 		t.st.firstSeq = h.seq
 	}

@@ -1,6 +1,8 @@
 // Package stream holds what every streaming transport (SSE, WebSocket)
-// does with a request before it streams: pick the format the client asked
-// for, and admit it through the transport's client limit.
+// shares: picking the format the client asked for, admitting it through the
+// transport's client limit, capping the socket's send buffer, and running
+// the stream in a goroutine of its own once the connection has been taken
+// over from the HTTP server (Streams).
 package stream
 
 import (

@@ -189,7 +189,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	defer leave()
 	stream.LimitSendBuffer(r)
-	hdr.Set("Connection", "keep-alive")
+	if r.ProtoMajor == 1 {
+		hdr.Set("Connection", "keep-alive") // HTTP/2 forbids connection headers
+	}
 	w.WriteHeader(http.StatusOK)
 	sink := &responseSink{w: w, rc: http.NewResponseController(w), timeout: c.writeTimeout}
 	if err := sink.write(first); err != nil {

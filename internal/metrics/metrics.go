@@ -70,6 +70,9 @@ type Config struct {
 	Clients func() map[string]int
 	// Punctuality is read at scrape time for the tick jitter quantiles.
 	Punctuality Snapshotter
+	// Cluster, in cluster mode, is read at scrape time for the event bus's
+	// and the Merger's counters (ontime_cluster_*).
+	Cluster ClusterSource
 	// SkipRoutes are request paths the HTTP middleware does not measure:
 	// long-lived streams ("/api/stream", "/ui/stream", "/ws") would put
 	// minutes-long "requests" into the duration histogram and drown the API's
@@ -144,6 +147,9 @@ func New(cfg Config) *Metrics {
 		m.received, m.outcomes, m.latency, m.requests,
 		newScrapeCollector(cfg, &m.inFlight),
 	)
+	if cfg.Cluster != nil {
+		m.reg.MustRegister(newClusterCollector(cfg.Cluster))
+	}
 	m.handler = promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{
 		Registry: m.reg,
 		// One failing collector (say, process stats on an odd platform)

@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/common/model"
 	"go.uber.org/goleak"
 
+	"github.com/ontime-rt/ontime/internal/cluster"
 	"github.com/ontime-rt/ontime/internal/coalescer"
 	"github.com/ontime-rt/ontime/internal/event"
 	"github.com/ontime-rt/ontime/internal/hub"
@@ -576,4 +577,48 @@ func TestNativeHistograms(t *testing.T) {
 		return
 	}
 	t.Error("no ontime_event_latency_seconds")
+}
+
+// clusterStats is a fixed ClusterSource: every counter a different value,
+// so a metric read from the wrong field shows.
+type clusterStats struct{}
+
+func (clusterStats) ClusterStats() (cluster.BusStats, cluster.MergerStats) {
+	return cluster.BusStats{Published: 1, Unpublished: 2, Consumed: 3, Refused: 4, Malformed: 5, SlowConsumerDrops: 6, Consumers: 7},
+		cluster.MergerStats{Published: 11, PublishErrors: 12, Received: 13, Malformed: 14, Stale: 15, Rejected: 16, LocalDrops: 17, Emitted: 18, Late: 19, Skipped: 20}
+}
+
+// Cluster metrics exist only in cluster mode, and each reads its counter.
+func TestClusterMetrics(t *testing.T) {
+	if fams := scrape(t, New(Config{}).Handler()); fams["ontime_cluster_events_published_total"] != nil {
+		t.Fatal("cluster metrics without a cluster")
+	}
+	fams := scrape(t, New(Config{Cluster: clusterStats{}}).Handler())
+	for _, c := range []struct {
+		name   string
+		labels map[string]string
+		want   float64
+	}{
+		{"ontime_cluster_events_published_total", nil, 1},
+		{"ontime_cluster_events_publish_failures_total", nil, 2},
+		{"ontime_cluster_events_consumed_total", nil, 3},
+		{"ontime_cluster_events_refused_total", nil, 4},
+		{"ontime_cluster_messages_malformed_total", map[string]string{"kind": "event"}, 5},
+		{"ontime_cluster_slow_consumer_drops_total", nil, 6},
+		{"ontime_cluster_consumers", nil, 7},
+		{"ontime_cluster_partials_published_total", nil, 11},
+		{"ontime_cluster_partials_publish_failures_total", nil, 12},
+		{"ontime_cluster_partials_received_total", nil, 13},
+		{"ontime_cluster_messages_malformed_total", map[string]string{"kind": "partial"}, 14},
+		{"ontime_cluster_partials_discarded_total", map[string]string{"reason": "stale"}, 15},
+		{"ontime_cluster_partials_discarded_total", map[string]string{"reason": "rejected"}, 16},
+		{"ontime_cluster_partials_discarded_total", map[string]string{"reason": "local"}, 17},
+		{"ontime_cluster_batches_emitted_total", nil, 18},
+		{"ontime_cluster_partials_late_total", nil, 19},
+		{"ontime_cluster_ticks_skipped_total", nil, 20},
+	} {
+		if got := value(t, fams, c.name, c.labels); got != c.want {
+			t.Errorf("%s%v = %v, want %v", c.name, c.labels, got, c.want)
+		}
+	}
 }

@@ -1,9 +1,11 @@
 package node
 
 import (
+	"bufio"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -134,6 +136,25 @@ func TestCluster(t *testing.T) {
 		t.Fatalf("merged health %+v: want the workers of three nodes", b.Health)
 	}
 
+	// /metrics shows each node's share of the cluster's traffic: a
+	// publishes the generated events, every node consumes some, and each
+	// merges the others' partials into the batches it emits.
+	for _, id := range ids {
+		m := scrapeMetrics(t, nodes[id].srv.URL)
+		for _, name := range []string{"ontime_cluster_events_consumed_total", "ontime_cluster_partials_published_total",
+			"ontime_cluster_partials_received_total", "ontime_cluster_batches_emitted_total", "ontime_cluster_consumers"} {
+			if m[name] <= 0 {
+				t.Errorf("node %s: %s = %v, want > 0", id, name, m[name])
+			}
+		}
+		if published := m["ontime_cluster_events_published_total"]; (id == "a") != (published > 0) {
+			t.Errorf("node %s published %v events; only a runs a generator", id, published)
+		}
+		if m[`ontime_cluster_messages_malformed_total{kind="event"}`] != 0 || m[`ontime_cluster_messages_malformed_total{kind="partial"}`] != 0 {
+			t.Errorf("node %s: malformed messages counted", id)
+		}
+	}
+
 	// A node stopped mid-run is lost within a few ticks, and nothing it
 	// counted is lost from the totals.
 	stopped := time.Now()
@@ -194,4 +215,35 @@ func TestClusterConnectFailure(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "NATS") {
 		t.Fatalf("New with an unreachable NATS: %v", err)
 	}
+}
+
+// scrapeMetrics reads GET /metrics as name{labels} -> value.
+func scrapeMetrics(t *testing.T, base string) map[string]float64 {
+	t.Helper()
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	out := make(map[string]float64)
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		line := sc.Text()
+		if strings.HasPrefix(line, "#") {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		if i < 0 {
+			continue
+		}
+		v, err := strconv.ParseFloat(line[i+1:], 64)
+		if err != nil {
+			continue
+		}
+		out[line[:i]] = v
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
 }

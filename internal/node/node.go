@@ -214,7 +214,7 @@ func New(cfg Config, log *slog.Logger) (_ *Node, err error) {
 	if err != nil {
 		return nil, err
 	}
-	n.metrics = metrics.New(metrics.Config{
+	mcfg := metrics.Config{
 		Deadline:    ms(settings.DeadlineMs),
 		Pipeline:    gauges, // read at scrape time, once the pipeline is set
 		Fanout:      n.hub,
@@ -227,7 +227,11 @@ func New(cfg Config, log *slog.Logger) (_ *Node, err error) {
 			return out
 		},
 		SkipRoutes: []string{"/api/stream", "/ui/stream", "/ws"},
-	})
+	}
+	if n.nc != nil {
+		mcfg.Cluster = n
+	}
+	n.metrics = metrics.New(mcfg)
 	// The metrics tap sees exactly what the coalescer sees, so /metrics and
 	// /api/stats agree.
 	var rec pipeline.Recorder = n.metrics.Recorder(n.coal)
@@ -410,6 +414,12 @@ func (n *Node) Run(ctx context.Context, ln net.Listener) error {
 		}
 	}
 	return err
+}
+
+// ClusterStats reports the event bus's and the Merger's counters, for
+// /metrics in cluster mode. Only called when the node runs with NATS.
+func (n *Node) ClusterStats() (cluster.BusStats, cluster.MergerStats) {
+	return n.bus.Stats(), n.merger.Stats()
 }
 
 // closeNATS drains the connection (what is still buffered goes out) and

@@ -1,0 +1,81 @@
+package metrics
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/ontime-rt/ontime/internal/cluster"
+)
+
+// ClusterSource reports the counters of cluster mode: the node's event bus
+// (events shared through NATS) and its Merger (per-tick partials merged into
+// the cluster's batches). The node implements it when it runs with NATS.
+type ClusterSource interface {
+	ClusterStats() (cluster.BusStats, cluster.MergerStats)
+}
+
+// clusterCollector reads a ClusterSource at scrape time, once per scrape.
+type clusterCollector struct {
+	src   ClusterSource
+	descs []*prometheus.Desc
+
+	published, unpublished, consumed, refused, slowDrops, consumers *prometheus.Desc
+	malformed                                                       *prometheus.Desc
+	partialsPublished, partialsFailed, partialsReceived             *prometheus.Desc
+	partialsDiscarded, partialsLate, emitted, skipped               *prometheus.Desc
+}
+
+func newClusterCollector(src ClusterSource) *clusterCollector {
+	c := &clusterCollector{src: src}
+	add := func(name, help string, labels ...string) *prometheus.Desc {
+		d := prometheus.NewDesc(name, help, labels, nil)
+		c.descs = append(c.descs, d)
+		return d
+	}
+	c.published = add("ontime_cluster_events_published_total", "Events this node's generator and ingest published to the cluster's event subject.")
+	c.unpublished = add("ontime_cluster_events_publish_failures_total", "Events that could not be published (NATS refused them); they count as dropped.")
+	c.consumed = add("ontime_cluster_events_consumed_total", "Events this node took from the cluster's queue group for its own pipeline.")
+	c.refused = add("ontime_cluster_events_refused_total", "Consumed events the local pipeline did not queue (recorded as dropped, with their reason).")
+	c.slowDrops = add("ontime_cluster_slow_consumer_drops_total", "Events NATS dropped because this node's pending buffer was full (counted when a consumer stops).")
+	c.consumers = add("ontime_cluster_consumers", "Event consumers running on this node.")
+	c.malformed = add("ontime_cluster_messages_malformed_total", "Messages from NATS that did not decode, by kind (event or partial).", "kind")
+	c.partialsPublished = add("ontime_cluster_partials_published_total", "Per-tick partials this node published for the others to merge.")
+	c.partialsFailed = add("ontime_cluster_partials_publish_failures_total", "Per-tick partials NATS refused.")
+	c.partialsReceived = add("ontime_cluster_partials_received_total", "Per-tick partials received from other nodes.")
+	c.partialsDiscarded = add("ontime_cluster_partials_discarded_total", "Partials not merged, by reason: stale (an older incarnation of a node, or beyond the queue bound), rejected (another tick length, or a clock far ahead), local (this node's own, not taken in time).", "reason")
+	c.partialsLate = add("ontime_cluster_partials_late_total", "Partials that missed their tick's grace period and were merged into a later tick.")
+	c.emitted = add("ontime_cluster_batches_emitted_total", "Cluster batches this node merged and published to its clients.")
+	c.skipped = add("ontime_cluster_ticks_skipped_total", "Ticks never emitted because merging was held up for longer than 100 ticks.")
+	return c
+}
+
+// Describe sends the descriptors of every cluster metric.
+func (c *clusterCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range c.descs {
+		ch <- d
+	}
+}
+
+// Collect reads the source once and sends every cluster metric.
+func (c *clusterCollector) Collect(ch chan<- prometheus.Metric) {
+	bus, m := c.src.ClusterStats()
+	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+	}
+	counter(c.published, bus.Published)
+	counter(c.unpublished, bus.Unpublished)
+	counter(c.consumed, bus.Consumed)
+	counter(c.refused, bus.Refused)
+	counter(c.slowDrops, bus.SlowConsumerDrops)
+	ch <- prometheus.MustNewConstMetric(c.consumers, prometheus.GaugeValue, float64(bus.Consumers))
+	counter(c.malformed, bus.Malformed, "event")
+	counter(c.malformed, m.Malformed, "partial")
+	counter(c.partialsPublished, m.Published)
+	counter(c.partialsFailed, m.PublishErrors)
+	counter(c.partialsReceived, m.Received)
+	counter(c.partialsDiscarded, m.Stale, "stale")
+	counter(c.partialsDiscarded, m.Rejected, "rejected")
+	counter(c.partialsDiscarded, m.LocalDrops, "local")
+	counter(c.partialsLate, m.Late)
+	counter(c.emitted, m.Emitted)
+	counter(c.skipped, m.Skipped)
+}

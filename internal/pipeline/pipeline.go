@@ -93,6 +93,7 @@ type Pipeline struct {
 	proc    atomic.Pointer[procBox]
 	noShed  atomic.Bool  // the FIFO baseline sheds only expired events
 	workers atomic.Int64 // the number of workers wanted
+	slots   *slots       // bounds the workers active at once for a Bounded processor
 
 	mu      sync.Mutex // guards the worker pool below
 	pool    []chan struct{}
@@ -137,6 +138,7 @@ func New(cfg Config, proc Processor, rec Recorder) (*Pipeline, error) {
 	}
 	p := &Pipeline{cfg: cfg, rec: rec, q: newQueue(cfg.Policy, cfg.QueueCap), est: newEstimator(cfg.ServiceQuantile)}
 	p.proc.Store(boxProcessor(proc))
+	p.slots = newSlots(concurrencyOf(proc))
 	p.noShed.Store(cfg.Policy == FIFO)
 	p.workers.Store(int64(cfg.Workers))
 	return p, nil
@@ -311,6 +313,15 @@ func (p *Pipeline) SetQueue(capacity int, policy Policy) error {
 // processed finish with the old one.
 func (p *Pipeline) SetProcessor(proc Processor) {
 	p.proc.Store(boxProcessor(proc))
+	p.slots.setLimit(concurrencyOf(proc))
+}
+
+// concurrencyOf is proc's bound on events at once, 0 for none.
+func concurrencyOf(proc Processor) int {
+	if b, ok := proc.(Bounded); ok {
+		return max(b.MaxConcurrent(), 0)
+	}
+	return 0
 }
 
 func (p *Pipeline) work(ctx context.Context, quit <-chan struct{}) {
@@ -355,8 +366,16 @@ func (p *Pipeline) work(ctx context.Context, quit <-chan struct{}) {
 			return
 		default:
 		}
+		// A bounded processor keeps the workers beyond its bound out of
+		// the queue: the events wait there, ordered and shed by the policy,
+		// rather than in a worker competing for a core.
+		held, ok := p.slots.acquire(ctx, quit)
+		if !ok {
+			return
+		}
 		it, got, open := p.q.pop(ctx, quit, sel, report)
 		if !got {
+			p.slots.release(held)
 			if !open {
 				return
 			}
@@ -364,6 +383,7 @@ func (p *Pipeline) work(ctx context.Context, quit <-chan struct{}) {
 		}
 		report()
 		p.process(ctx, it, now)
+		p.slots.release(held)
 	}
 }
 

@@ -3,7 +3,10 @@ package pipeline
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -289,4 +292,94 @@ func TestNewRejectsBadConfig(t *testing.T) {
 	if _, err := New(Config{}, nil, rec); err == nil {
 		t.Error("New accepted a nil processor")
 	}
+}
+
+// tracked sleeps for each event's work and records how many events it ran
+// at once; bound, when positive, is what it declares as Bounded.
+type tracked struct {
+	cur, peak *atomic.Int64
+}
+
+func (p tracked) Process(ctx context.Context, ev event.Event) error {
+	n := p.cur.Add(1)
+	defer p.cur.Add(-1)
+	for {
+		if old := p.peak.Load(); n <= old || p.peak.CompareAndSwap(old, n) {
+			break
+		}
+	}
+	return Sleep{}.Process(ctx, ev)
+}
+
+type boundedTracked struct {
+	tracked
+	bound int
+}
+
+func (p boundedTracked) MaxConcurrent() int { return p.bound }
+
+// A Bounded processor runs at most its bound of events at once, whatever
+// the workers; the others wait in the queue, in policy order. Swapping in
+// an unbounded processor lifts the bound, and shrinking the pool while
+// workers wait for a slot leaves nothing behind.
+func TestBoundedProcessor(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		rec := newRecorder(t)
+		var cur, peak atomic.Int64
+		p, err := New(Config{Workers: 4, QueueCap: 16}, boundedTracked{tracked{&cur, &peak}, 1}, rec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stop := start(t, p)
+		synctest.Wait()
+		var evs []event.Event
+		for range 4 {
+			ev := newEvent(time.Second, 10*time.Millisecond)
+			evs = append(evs, ev)
+			p.Submit(ev)
+		}
+		synctest.Wait()
+		if g := p.Gauges(); g.Busy != 1 || g.QueueDepth != 3 {
+			t.Fatalf("bound 1 with 4 workers: %d busy, %d queued; want 1 and 3", g.Busy, g.QueueDepth)
+		}
+		time.Sleep(41 * time.Millisecond)
+		synctest.Wait()
+		// One after the other (in the policy's order: equal deadlines).
+		var latencies []time.Duration
+		for _, ev := range evs {
+			res, ok := rec.result(ev.ID)
+			if !ok || res.Status != event.OnTime {
+				t.Fatalf("event %s: %+v (found %v), want on time", ev.ID, res, ok)
+			}
+			latencies = append(latencies, res.Latency())
+		}
+		slices.Sort(latencies)
+		if fmt.Sprint(latencies) != "[10ms 20ms 30ms 40ms]" {
+			t.Fatalf("latencies %v, want one event at a time", latencies)
+		}
+		if peak.Load() != 1 {
+			t.Fatalf("%d events ran at once, bound 1", peak.Load())
+		}
+
+		p.SetProcessor(tracked{&cur, &peak})
+		for range 4 {
+			p.Submit(newEvent(time.Second, 10*time.Millisecond))
+		}
+		synctest.Wait()
+		if g := p.Gauges(); g.Busy != 4 {
+			t.Fatalf("unbounded: %d busy, want 4", g.Busy)
+		}
+		time.Sleep(11 * time.Millisecond)
+
+		p.SetProcessor(boundedTracked{tracked{&cur, &peak}, 1})
+		if err := p.SetWorkers(2); err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		stop()
+		admitted, finished, by, _ := rec.counts()
+		if admitted != 8 || finished != 8 || by[event.OnTime] != 8 {
+			t.Fatalf("admitted %d, finished %d, %v; want 8 on time", admitted, finished, by)
+		}
+	})
 }

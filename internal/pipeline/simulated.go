@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"time"
 
 	"github.com/ontime-rt/ontime/internal/event"
@@ -148,6 +149,10 @@ func (s *Spin) blocks(d time.Duration) int {
 
 // Expect is the event's mean work.
 func (s *Spin) Expect(ev event.Event) time.Duration { return s.work.mean(ev) }
+
+// MaxConcurrent bounds the events computing at once to the cores Go runs
+// on (GOMAXPROCS): more would only share the cores, each taking longer.
+func (s *Spin) MaxConcurrent() int { return runtime.GOMAXPROCS(0) }
 
 // Process burns the CPU the event's work costs, or stops when ctx ends.
 func (s *Spin) Process(ctx context.Context, ev event.Event) error {

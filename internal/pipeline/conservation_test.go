@@ -55,7 +55,14 @@ func TestConservationProperty(t *testing.T) {
 							t.Fatal(err)
 						}
 					case 3:
-						p.SetProcessor(Sleep{Mean: time.Duration(rapid.IntRange(0, 80).Draw(t, "newWorkMs")) * time.Millisecond})
+						sleep := Sleep{Mean: time.Duration(rapid.IntRange(0, 80).Draw(t, "newWorkMs")) * time.Millisecond}
+						if bound := rapid.IntRange(0, 3).Draw(t, "bound"); bound > 0 {
+							// A bounded processor: workers beyond the
+							// bound wait for a slot.
+							p.SetProcessor(boundedSleep{sleep, bound})
+						} else {
+							p.SetProcessor(sleep)
+						}
 					}
 				}
 				gap := time.Duration(rapid.IntRange(0, 20_000).Draw(t, "gapUs")) * time.Microsecond
@@ -96,3 +103,11 @@ func TestConservationProperty(t *testing.T) {
 
 // bubbleTB is a testing.T inside a synctest bubble, for rapid.
 type bubbleTB struct{ *testing.T }
+
+// boundedSleep is Sleep declaring a bound on events at once.
+type boundedSleep struct {
+	Sleep
+	bound int
+}
+
+func (b boundedSleep) MaxConcurrent() int { return b.bound }

@@ -13,24 +13,17 @@ type ClusterSource interface {
 	ClusterStats() (cluster.BusStats, cluster.MergerStats)
 }
 
-// clusterCollector reads a ClusterSource at scrape time, once per scrape.
-type clusterCollector struct {
-	src   ClusterSource
-	descs []*prometheus.Desc
-
+// clusterDescs describes cluster mode's metrics; the scrape collector
+// exports them when Config.Cluster is set.
+type clusterDescs struct {
 	published, unpublished, consumed, refused, slowDrops, consumers *prometheus.Desc
 	malformed                                                       *prometheus.Desc
 	partialsPublished, partialsFailed, partialsReceived             *prometheus.Desc
 	partialsDiscarded, partialsLate, emitted, skipped               *prometheus.Desc
 }
 
-func newClusterCollector(src ClusterSource) *clusterCollector {
-	c := &clusterCollector{src: src}
-	add := func(name, help string, labels ...string) *prometheus.Desc {
-		d := prometheus.NewDesc(name, help, labels, nil)
-		c.descs = append(c.descs, d)
-		return d
-	}
+func newClusterDescs(add func(name, help string, labels ...string) *prometheus.Desc) *clusterDescs {
+	c := &clusterDescs{}
 	c.published = add("ontime_cluster_events_published_total", "Events this node's generator and ingest published to the cluster's event subject.")
 	c.unpublished = add("ontime_cluster_events_publish_failures_total", "Events that could not be published (NATS refused them); they count as dropped.")
 	c.consumed = add("ontime_cluster_events_consumed_total", "Events this node took from the cluster's queue group for its own pipeline.")
@@ -48,16 +41,9 @@ func newClusterCollector(src ClusterSource) *clusterCollector {
 	return c
 }
 
-// Describe sends the descriptors of every cluster metric.
-func (c *clusterCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range c.descs {
-		ch <- d
-	}
-}
-
-// Collect reads the source once and sends every cluster metric.
-func (c *clusterCollector) Collect(ch chan<- prometheus.Metric) {
-	bus, m := c.src.ClusterStats()
+// collect reads src once and sends every cluster metric.
+func (c *clusterDescs) collect(ch chan<- prometheus.Metric, src ClusterSource) {
+	bus, m := src.ClusterStats()
 	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
 	}

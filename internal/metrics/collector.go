@@ -19,6 +19,7 @@ type scrapeCollector struct {
 	clients                                           *prometheus.Desc
 	skipped, slow                                     *prometheus.Desc
 	jitter, jitterMax, jitterSamples                  *prometheus.Desc
+	cluster                                           *clusterDescs
 }
 
 // jitterQuantiles are the quantiles a coalescer snapshot digests, with
@@ -51,6 +52,9 @@ func newScrapeCollector(cfg Config, inFlight *atomic.Int64) *scrapeCollector {
 		c.jitter = add("ontime_tick_jitter_seconds", "How late batch ticks fired, quantiles over every tick since start.", "quantile")
 		c.jitterMax = add("ontime_tick_jitter_max_seconds", "The latest any batch tick fired since start.")
 		c.jitterSamples = add("ontime_tick_jitter_samples_total", "Tick lateness measurements behind the jitter quantiles (one per tick, plus one per overrun).")
+	}
+	if cfg.Cluster != nil {
+		c.cluster = newClusterDescs(add)
 	}
 	return c
 }
@@ -100,5 +104,8 @@ func (c *scrapeCollector) Collect(ch chan<- prometheus.Metric) {
 			}
 			gauge(c.jitterMax, j.Max/1000)
 		}
+	}
+	if c.cfg.Cluster != nil {
+		c.cluster.collect(ch, c.cfg.Cluster)
 	}
 }

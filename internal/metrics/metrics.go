@@ -147,9 +147,6 @@ func New(cfg Config) *Metrics {
 		m.received, m.outcomes, m.latency, m.requests,
 		newScrapeCollector(cfg, &m.inFlight),
 	)
-	if cfg.Cluster != nil {
-		m.reg.MustRegister(newClusterCollector(cfg.Cluster))
-	}
 	m.handler = promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{
 		Registry: m.reg,
 		// One failing collector (say, process stats on an odd platform)

@@ -170,7 +170,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		case err == nil:
 			if !h.Streams.Go(conn, func(stop <-chan struct{}) {
 				defer leave()
-				out := &connSink{conn: conn, timeout: c.writeTimeout}
+				out := &sink{dst: conn, timeout: c.writeTimeout}
 				if err := out.write(head); err != nil {
 					c.gone(err)
 					return
@@ -193,12 +193,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		hdr.Set("Connection", "keep-alive") // HTTP/2 forbids connection headers
 	}
 	w.WriteHeader(http.StatusOK)
-	sink := &responseSink{w: w, rc: http.NewResponseController(w), timeout: c.writeTimeout}
-	if err := sink.write(first); err != nil {
+	out := &sink{dst: flushingWriter{w: w, rc: http.NewResponseController(w)}, timeout: c.writeTimeout}
+	if err := out.write(first); err != nil {
 		c.gone(err)
 		return
 	}
-	c.run(sink, resume, r.Context().Done())
+	c.run(out, resume, r.Context().Done())
 }
 
 // takeOver hijacks the connection and returns it with the response head
@@ -225,54 +225,59 @@ func takeOver(w http.ResponseWriter, first []byte) (net.Conn, []byte, error) {
 	return conn, head.Bytes(), nil
 }
 
-// sink is where a client's stream goes: a hijacked connection or the
-// ResponseWriter.
-type sink interface {
-	write(p []byte) error
+// destination is where a stream's bytes go: a hijacked connection (a
+// net.Conn as it is) or the ResponseWriter (flushingWriter).
+type destination interface {
+	Write(p []byte) (int, error)
+	SetWriteDeadline(t time.Time) error
 }
 
-// connSink writes straight to a hijacked connection. The write deadline is
-// renewed at most once a second, not per write: arming it costs about a
-// microsecond (a runtime timer), which at thousands of clients and ten
-// writes a second is a visible share of the stream's CPU. A blocked write
-// therefore ends after timeout minus up to a second.
-type connSink struct {
-	conn        net.Conn
-	timeout     time.Duration
-	deadlineSet time.Time
+// flushingWriter streams through a ResponseWriter: every write is flushed,
+// and a writer that cannot set deadlines (http.ErrNotSupported) streams
+// without them.
+type flushingWriter struct {
+	w  http.ResponseWriter
+	rc *http.ResponseController
 }
 
-func (s *connSink) write(p []byte) error {
-	if now := time.Now(); now.Sub(s.deadlineSet) >= time.Second {
-		if err := s.conn.SetWriteDeadline(now.Add(s.timeout)); err != nil {
-			return err
-		}
-		s.deadlineSet = now
+func (f flushingWriter) Write(p []byte) (int, error) {
+	n, err := f.w.Write(p)
+	if err == nil {
+		err = f.rc.Flush()
 	}
-	_, err := s.conn.Write(p)
-	return err
+	return n, err
 }
 
-// responseSink writes through the ResponseWriter, flushing every write,
-// with the same deadline renewal as connSink.
-type responseSink struct {
-	w           http.ResponseWriter
-	rc          *http.ResponseController
-	timeout     time.Duration
-	deadlineSet time.Time
-}
-
-func (s *responseSink) write(p []byte) error {
-	if now := time.Now(); now.Sub(s.deadlineSet) >= time.Second {
-		if err := s.rc.SetWriteDeadline(now.Add(s.timeout)); err != nil && !errors.Is(err, http.ErrNotSupported) {
-			return err
-		}
-		s.deadlineSet = now
-	}
-	if _, err := s.w.Write(p); err != nil {
+func (f flushingWriter) SetWriteDeadline(t time.Time) error {
+	if err := f.rc.SetWriteDeadline(t); err != nil && !errors.Is(err, http.ErrNotSupported) {
 		return err
 	}
-	return s.rc.Flush()
+	return nil
+}
+
+// sink writes one client's stream. The write deadline is renewed at most
+// once a second, not per write: arming it costs about a microsecond (a
+// runtime timer), which at thousands of clients and ten writes a second is
+// a visible share of the stream's CPU. A blocked write therefore ends after
+// timeout minus up to a second.
+type sink struct {
+	dst         destination
+	timeout     time.Duration
+	deadlineSet time.Time
+	lastWrite   time.Time // for the heartbeat
+}
+
+func (s *sink) write(p []byte) error {
+	now := time.Now()
+	s.lastWrite = now
+	if now.Sub(s.deadlineSet) >= time.Second {
+		if err := s.dst.SetWriteDeadline(now.Add(s.timeout)); err != nil {
+			return err
+		}
+		s.deadlineSet = now
+	}
+	_, err := s.dst.Write(p)
+	return err
 }
 
 // client is one stream's state.
@@ -287,16 +292,14 @@ type client struct {
 
 // run writes frames (and heartbeats) to out until the client goes, the hub
 // closes or stop is closed.
-func (c *client) run(out sink, resume hub.Resume, stop <-chan struct{}) {
+func (c *client) run(out *sink, resume hub.Resume, stop <-chan struct{}) {
 	sub := c.hub.Subscribe(resume)
 	defer sub.Close()
-	var lastWrite time.Time
 	write := func(p []byte) error {
 		err := out.write(p)
 		if isTimeout(err) {
 			c.hub.NoteSlow()
 		}
-		lastWrite = time.Now()
 		return err
 	}
 	idle := time.NewTimer(c.heartbeat)
@@ -310,7 +313,7 @@ func (c *client) run(out sink, resume hub.Resume, stop <-chan struct{}) {
 			// The timer is not reset on every write (that too costs per
 			// write); when it fires, it checks how long the stream has
 			// really been quiet.
-			if quiet := time.Since(lastWrite); quiet < c.heartbeat {
+			if quiet := time.Since(out.lastWrite); quiet < c.heartbeat {
 				idle.Reset(c.heartbeat - quiet)
 				continue
 			}
@@ -332,20 +335,16 @@ func (c *client) run(out sink, resume hub.Resume, stop <-chan struct{}) {
 			return // hub closed: the server is shutting down
 		}
 		var out []byte
-		switch {
-		case gap && len(frames) > 0:
-			// The client missed batches that are gone; the next batch's
-			// totals are a fresh snapshot.
-			buf = AppendEvent(buf[:0], Event{Name: "reset", Data: fmt.Appendf(nil, `{"seq":%d}`, frames[0].Seq())})
-			for _, f := range frames {
-				buf = append(buf, f.Bytes(c.format)...)
-			}
-			out = buf
-		case len(frames) == 1:
+		if len(frames) == 1 && !gap {
 			// The common case: write the hub's bytes as they are.
 			out = frames[0].Bytes(c.format)
-		default:
+		} else {
 			buf = buf[:0]
+			if gap && len(frames) > 0 {
+				// The client missed batches that are gone; the next
+				// batch's totals are a fresh snapshot.
+				buf = AppendEvent(buf, Event{Name: "reset", Data: fmt.Appendf(nil, `{"seq":%d}`, frames[0].Seq())})
+			}
 			for _, f := range frames {
 				buf = append(buf, f.Bytes(c.format)...)
 			}

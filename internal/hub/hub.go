@@ -54,13 +54,9 @@ type Config struct {
 }
 
 // Frame is one published batch with its encodings. Frames are immutable,
-// except that ephemeral encodings are let go once a newer frame exists.
-//
-// Frames form a list in publish order: each links to the next one, and its
-// done channel is closed when that link is made (or the hub closes). Waiting
-// subscribers sleep on the newest frame's done channel, so one close wakes
-// them all, and a subscriber finds its next frames by following links,
-// without taking any lock.
+// except that ephemeral encodings are let go once a newer frame exists, and
+// that next is set (then done closed) when the following frame is published,
+// or done closed alone when the hub closes.
 type Frame struct {
 	Batch *batch.Batch
 	enc   map[string][]byte

@@ -238,32 +238,27 @@ func (r *runner) delivered() (span *int64, ratio, minRatio *float64) {
 	if clients > 0 && last >= first {
 		n = int64(last-first) + 1
 	}
-	var total, sum float64
-	lowest := 1.0
+	count, sum, lowest := 0, 0.0, 1.0
 	for i := range r.clients {
 		c := &r.clients[i]
 		if !c.connected || c.slow {
 			continue
 		}
-		got := 0.0
-		if n > 0 && c.received > 0 && c.seen.Load() >= first {
-			// Seqs are contiguous per client but for the gaps it counted.
-			got = max(0, float64(min(c.seen.Load(), last)-first+1)-float64(c.missed))
-		}
 		ratio := 0.0
-		if n > 0 {
+		if seen := c.seen.Load(); n > 0 && c.received > 0 && seen >= first {
+			// Seqs are contiguous per client but for the gaps it counted.
+			got := max(0, float64(min(seen, last)-first+1)-float64(c.missed))
 			ratio = got / float64(n)
 		}
-		total++
+		count++
 		sum += ratio
 		lowest = min(lowest, ratio)
 	}
-	if total == 0 {
-		lowest = 0
-	}
 	avg := 0.0
-	if total > 0 {
-		avg = round(sum/total, 4)
+	if count == 0 {
+		lowest = 0
+	} else {
+		avg = round(sum/float64(count), 4)
 	}
 	lowest = round(lowest, 4)
 	return &n, &avg, &lowest

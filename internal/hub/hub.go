@@ -167,8 +167,11 @@ func (h *Hub) Publish(b *batch.Batch) {
 	prev := h.tail.Load()
 	prev.eph.Store(nil)
 	h.ring[b.Seq%uint64(len(h.ring))] = f
-	prev.next.Store(f)
+	// The new tail is stored before the link: a subscriber that finds f by
+	// the link then never sees a tail older than f (its lag would be
+	// negative, and it would skip back to a frame it already had).
 	h.tail.Store(f)
+	prev.next.Store(f)
 	close(prev.done)
 }
 

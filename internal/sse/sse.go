@@ -164,30 +164,38 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	hdr.Set("X-Accel-Buffering", "no")
 	first := fmt.Appendf(nil, "retry: %d\n\n", cmpOr(h.Retry, time.Second).Milliseconds())
 
+	// Subscribed before the first byte goes out: a client that has the
+	// response head misses no batch published after it.
+	sub := h.Hub.Subscribe(resume)
+	end := func() {
+		sub.Close()
+		leave()
+	}
+
 	if h.Streams != nil && r.ProtoMajor == 1 {
 		conn, head, err := takeOver(w, first)
 		switch {
 		case err == nil:
 			if !h.Streams.Go(conn, func(stop <-chan struct{}) {
-				defer leave()
+				defer end()
 				out := &sink{dst: conn, timeout: c.writeTimeout}
 				if err := out.write(head); err != nil {
 					c.gone(err)
 					return
 				}
-				c.run(out, resume, stop)
+				c.run(out, sub, stop)
 			}) {
-				leave() // shutting down: the connection is closed
+				end() // shutting down: the connection is closed
 			}
 			return
 		case !errors.Is(err, http.ErrNotSupported):
 			log.Debug("sse: cannot take the connection over", "err", err)
-			leave()
+			end()
 			return
 		}
 	}
 
-	defer leave()
+	defer end()
 	stream.LimitSendBuffer(r)
 	if r.ProtoMajor == 1 {
 		hdr.Set("Connection", "keep-alive") // HTTP/2 forbids connection headers
@@ -198,7 +206,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		c.gone(err)
 		return
 	}
-	c.run(out, resume, r.Context().Done())
+	c.run(out, sub, r.Context().Done())
 }
 
 // takeOver hijacks the connection and returns it with the response head
@@ -290,11 +298,9 @@ type client struct {
 	remote       string
 }
 
-// run writes frames (and heartbeats) to out until the client goes, the hub
-// closes or stop is closed.
-func (c *client) run(out *sink, resume hub.Resume, stop <-chan struct{}) {
-	sub := c.hub.Subscribe(resume)
-	defer sub.Close()
+// run writes sub's frames (and heartbeats) to out until the client goes,
+// the hub closes or stop is closed.
+func (c *client) run(out *sink, sub *hub.Subscriber, stop <-chan struct{}) {
 	write := func(p []byte) error {
 		err := out.write(p)
 		if isTimeout(err) {

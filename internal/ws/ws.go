@@ -136,29 +136,36 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			httperr.Write(w, status, "websocket upgrade failed: "+reason.Error())
 		},
 	}
+	// Subscribed before the handshake completes: a client whose connection
+	// is open misses no batch published after it.
+	sub := h.Hub.Subscribe(resume)
+	end := func() {
+		sub.Close()
+		leave()
+	}
 	conn, err := up.Upgrade(w, r, nil)
 	if err != nil {
-		leave()
+		end()
 		log.Debug("websocket upgrade failed", "err", err)
 		return
 	}
 	stream.LimitConnSendBuffer(conn.NetConn())
 	if h.Streams == nil {
-		defer leave()
-		h.serve(conn, resume, format, nil, log)
+		defer end()
+		h.serve(conn, sub, format, nil, log)
 		return
 	}
 	if !h.Streams.Go(conn.NetConn(), func(stop <-chan struct{}) {
-		defer leave()
-		h.serve(conn, resume, format, stop, log)
+		defer end()
+		h.serve(conn, sub, format, stop, log)
 	}) {
-		leave() // shutting down: the connection is closed
+		end() // shutting down: the connection is closed
 	}
 }
 
-// serve streams to conn until either side goes, the hub closes or stop is
-// closed.
-func (h *Handler) serve(conn *websocket.Conn, resume hub.Resume, format string, stop <-chan struct{}, log *slog.Logger) {
+// serve streams sub's frames to conn until either side goes, the hub closes
+// or stop is closed.
+func (h *Handler) serve(conn *websocket.Conn, sub *hub.Subscriber, format string, stop <-chan struct{}, log *slog.Logger) {
 	writeTimeout := h.WriteTimeout
 	if writeTimeout <= 0 {
 		writeTimeout = 5 * time.Second
@@ -190,8 +197,6 @@ func (h *Handler) serve(conn *websocket.Conn, resume hub.Resume, format string, 
 		}
 	}()
 
-	sub := h.Hub.Subscribe(resume)
-	defer sub.Close()
 	pinger := time.NewTicker(ping)
 	defer pinger.Stop()
 	closeMsg := websocket.FormatCloseMessage(websocket.CloseGoingAway, "server shutting down")

@@ -60,8 +60,15 @@ func TestStreamsOwnConnections(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer staying.Close()
-	if streams.Len() != 2 {
-		t.Fatalf("%d streams, want 2", streams.Len())
+	// Both are subscribed before their handshake completes; the handler
+	// hands the connection over just after writing it.
+	if h.Subscribers() != 2 {
+		t.Fatalf("%d subscribers, want 2", h.Subscribers())
+	}
+	for wait := time.Now().Add(10 * time.Second); streams.Len() != 2; time.Sleep(time.Millisecond) {
+		if time.Now().After(wait) {
+			t.Fatalf("%d streams, want 2", streams.Len())
+		}
 	}
 	for seq := uint64(1); seq <= 3; seq++ {
 		h.Publish(&batch.Batch{Seq: seq})

@@ -3,6 +3,8 @@ package cluster
 import (
 	"context"
 	"errors"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -13,21 +15,45 @@ import (
 	"github.com/ontime-rt/ontime/internal/event"
 )
 
-// tally is a Submitter that remembers which events it was given.
+// markerSource marks the events a test publishes to learn that a consumer
+// has taken everything published before them: a tally keeps them apart.
+const markerSource = "test-marker/"
+
+// tally is a Submitter that remembers which events it was given, and apart
+// from them how many markers from each publisher (by Source).
 type tally struct {
-	mu   sync.Mutex
-	seen map[uuid.UUID]int
-	n    atomic.Int64
+	mu      sync.Mutex
+	seen    map[uuid.UUID]int
+	markers map[string]int
+	n       atomic.Int64
 }
 
-func newTally() *tally { return &tally{seen: map[uuid.UUID]int{}} }
+func newTally() *tally { return &tally{seen: map[uuid.UUID]int{}, markers: map[string]int{}} }
 
 func (t *tally) Submit(ev event.Event) (bool, event.Reason) {
 	t.mu.Lock()
+	defer t.mu.Unlock()
+	if strings.HasPrefix(ev.Source, markerSource) {
+		t.markers[ev.Source]++
+		return true, event.ReasonNone
+	}
 	t.seen[ev.ID]++
-	t.mu.Unlock()
 	t.n.Add(1)
 	return true, event.ReasonNone
+}
+
+// marked reports how many markers of source t took.
+func (t *tally) marked(source string) int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.markers[source]
+}
+
+// has reports whether t took event id.
+func (t *tally) has(id uuid.UUID) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.seen[id] > 0
 }
 
 // runConsumer runs b.Consume until the test's cleanup.
@@ -86,11 +112,47 @@ func TestBusQueueGroupDeliversOnce(t *testing.T) {
 		return n
 	}
 	waitFor(t, 10*time.Second, "every event to be consumed", func() bool { return total() >= int64(len(sent)) })
-	// Let any duplicate arrive before counting.
-	for _, b := range buses {
-		_ = b.nc.Flush()
+	// A duplicate could still be on its way. A consumer takes the messages
+	// of one publisher in the order they were published, one at a time:
+	// once it has taken a marker published after a publisher's events, it
+	// has taken every one of them the server handed it, duplicates
+	// included. Each publisher sends markers until every consumer has one
+	// from every publisher (the queue group hands each marker to one).
+	markers := 0
+	everywhere := func() bool {
+		for _, tl := range tallies {
+			for i := range buses {
+				if tl.marked(markerSource+strconv.Itoa(i)) == 0 {
+					return false
+				}
+			}
+		}
+		return true
 	}
-	time.Sleep(50 * time.Millisecond)
+	for deadline := time.Now().Add(10 * time.Second); !everywhere(); {
+		if time.Now().After(deadline) {
+			t.Fatalf("after %d markers, not every consumer has one from every publisher", markers)
+		}
+		for i, b := range buses {
+			if ok, r := b.Submit(event.Event{ID: uuid.New(), Source: markerSource + strconv.Itoa(i), CreatedAt: time.Now(), Deadline: time.Second}); !ok {
+				t.Fatalf("Submit marker: %s", r)
+			}
+			markers++
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	// The markers still on their way are counted in the stats below.
+	waitFor(t, 10*time.Second, "every marker", func() bool {
+		n := 0
+		for _, tl := range tallies {
+			tl.mu.Lock()
+			for _, m := range tl.markers {
+				n += m
+			}
+			tl.mu.Unlock()
+		}
+		return n == markers
+	})
 	seen := map[uuid.UUID]int{}
 	for i, tl := range tallies {
 		tl.mu.Lock()
@@ -120,8 +182,8 @@ func TestBusQueueGroupDeliversOnce(t *testing.T) {
 		pub += s.Published
 		con += s.Consumed
 	}
-	if pub != uint64(len(sent)) || con != uint64(len(sent)) {
-		t.Fatalf("stats: published %d, consumed %d, want %d", pub, con, len(sent))
+	if want := uint64(len(sent) + markers); pub != want || con != want {
+		t.Fatalf("stats: published %d, consumed %d, want %d (%d events and %d markers)", pub, con, want, len(sent), markers)
 	}
 }
 
@@ -169,7 +231,8 @@ func TestBusUnavailable(t *testing.T) {
 
 // Malformed messages are counted and skipped; a closed connection ends
 // Consume with an error; events delivered before the context ends are
-// submitted; nothing is submitted after Consume returns.
+// submitted; nothing is submitted after Consume returns: an event published
+// then goes to the consumer that is still running.
 func TestBusConsumeMalformedAndStop(t *testing.T) {
 	url := startServer(t)
 	pub := connect(t, url)
@@ -199,12 +262,29 @@ func TestBusConsumeMalformedAndStop(t *testing.T) {
 	if b.Stats().Consumers != 0 {
 		t.Fatal("consumer still counted")
 	}
+	// The server has the stopped consumer's unsubscription: the next
+	// event can only go to a consumer still running.
+	if err := subConn.Flush(); err != nil {
+		t.Fatal(err)
+	}
 	before := tl.n.Load()
-	_ = pub.Publish("ontime.events", AppendEvent(nil, event.Event{ID: uuid.New()}))
+	other, err := NewEventBus(pub, BusConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherTally := newTally()
+	runConsumer(t, other, otherTally)
+	if err := pub.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	after := event.Event{ID: uuid.New()}
+	_ = pub.Publish("ontime.events", AppendEvent(nil, after))
 	_ = pub.Flush()
-	time.Sleep(20 * time.Millisecond)
-	if tl.n.Load() != before {
-		t.Fatal("an event was submitted after Consume returned")
+	waitFor(t, 5*time.Second, "the event published after Consume returned to be taken", func() bool {
+		return otherTally.has(after.ID) || tl.has(after.ID)
+	})
+	if tl.n.Load() != before || !otherTally.has(after.ID) {
+		t.Fatalf("an event was submitted after Consume returned (%d before, %d now)", before, tl.n.Load())
 	}
 
 	// A closed connection ends Consume.

@@ -67,10 +67,6 @@ type MergerConfig struct {
 // held up (a stalled process, a clock step): beyond it, it skips ahead.
 const maxCatchUp = 100
 
-// maxQueue bounds the partials held per node; it is never reached unless a
-// node's clock runs far ahead.
-const maxQueue = 256
-
 // Merger turns this node's batches into partials for the cluster and merges
 // every node's partials into one cluster batch per tick. Publish and the
 // Recorder may be called from any goroutine; Run does the merging.
@@ -93,9 +89,8 @@ type Merger struct {
 	st      mergerCounters
 
 	// Owned by Run.
-	nodes        map[string]*nodeState
-	ids          []string // sorted
-	next, start  int64    // next tick index to emit; the first
+	members      membership
+	next, start  int64 // next tick index to emit; the first
 	config       *config.Settings
 	clusterStart int64
 	merged       *stats.Histogram
@@ -108,27 +103,6 @@ type Merger struct {
 
 type mergerCounters struct {
 	published, publishErrors, received, malformed, stale, rejected, localDrops, emitted, late, skipped atomic.Uint64
-}
-
-// nodeState is what a Merger knows of one node.
-type nodeState struct {
-	id        string
-	startedAt int64 // the incarnation being merged; 0 before the first
-	seenStart int64 // the newest incarnation received
-	joinK     int64 // the node counts in ticks after joinK
-	lastK     int64 // highest index received from the newest incarnation
-	queue     []*partial
-	cur       stats.Totals // latest merged totals of this incarnation
-	// facts are what no live incarnation reports any more, by key (see
-	// retiredKey and ghostKey): keyed, so that learning a fact from
-	// another Merger and deriving it here count it once.
-	facts    map[string]stats.Totals
-	lost     bool
-	lostAt   int64 // the tick it was lost in
-	health   batch.Health
-	lastSeen int64
-	skews    [16]float64
-	nskew    int
 }
 
 // NewMerger returns a Merger publishing this node's partials on nc and
@@ -164,7 +138,7 @@ func NewMerger(nc *nats.Conn, cfg MergerConfig, out ClusterPublisher) (*Merger, 
 	return &Merger{
 		nc: nc, cfg: cfg, out: out, tickMs: cfg.Tick.Milliseconds(),
 		in: make(chan *partial, 256), tickHist: stats.NewHistogram(),
-		nodes: map[string]*nodeState{}, merged: stats.NewHistogram(), warned: map[string]bool{},
+		merged: stats.NewHistogram(), warned: map[string]bool{},
 	}, nil
 }
 
@@ -339,26 +313,15 @@ func (m *Merger) receive(p *partial) {
 		// Facts are keyed: taking them as soon as they arrive cannot
 		// count anything twice, and brings a new Merger up to date even
 		// in a tick where nothing is merged.
-		m.adopt(p.Ledger)
+		m.noteStart(m.members.adopt(p.Ledger))
 	}
-	n := m.node(p.Node)
-	switch {
-	case p.StartedAt < n.seenStart:
+	queued, evicted := m.members.node(p.Node).file(p)
+	if !queued || evicted {
 		m.st.stale.Add(1)
+	}
+	if !queued {
 		return
-	case p.StartedAt > n.seenStart:
-		n.seenStart, n.lastK = p.StartedAt, p.K
-	default:
-		n.lastK = max(n.lastK, p.K)
 	}
-	if len(n.queue) == maxQueue {
-		m.st.stale.Add(1)
-		n.queue = append(n.queue[:0], n.queue[1:]...)
-	}
-	n.queue = append(n.queue, p)
-	n.lastSeen = p.recvUs / 1000
-	n.skews[n.nskew%len(n.skews)] = float64(p.SentAtUs-p.recvUs) / 1000
-	n.nskew++
 	if self && m.next == 0 {
 		// This node's first partial: merging starts with the next tick,
 		// the first one every node merges this node into.
@@ -366,54 +329,11 @@ func (m *Merger) receive(p *partial) {
 	}
 }
 
-// node returns the state of node id, making it if needed.
-func (m *Merger) node(id string) *nodeState {
-	n := m.nodes[id]
-	if n == nil {
-		n = &nodeState{id: id}
-		m.nodes[id] = n
-		m.ids = append(m.ids, id)
-		slices.Sort(m.ids)
-	}
-	return n
-}
-
-// member reports whether n counts in tick k.
-func (n *nodeState) member(k int64) bool {
-	return n.startedAt != 0 && !n.lost && k > n.joinK
-}
-
-// expected reports whether n will count in tick k: it is a member, or the
-// partials it has queued will make it one when k is merged (see advance).
-func (n *nodeState) expected(k int64) bool {
-	if n.member(k) {
-		return true
-	}
-	for _, p := range n.queue {
-		switch {
-		case p.StartedAt < n.startedAt:
-			continue
-		case p.StartedAt > n.startedAt:
-			return (p.FirstK < p.K || p.K < k) && k > p.FirstK
-		case n.lost:
-			return p.K < k
-		}
-		return false
-	}
-	return false
-}
-
 // ready reports whether tick k can be merged: the partial for k (or a later
 // one) of every node that counts in k arrived, or k's deadline passed (and
 // then late reports that something may be missing).
 func (m *Merger) ready(k int64, nowMs int64) (ok, late bool) {
-	members, missing := 0, false
-	for _, n := range m.nodes {
-		if n.expected(k) {
-			members++
-			missing = missing || n.lastK < k
-		}
-	}
+	members, missing := m.members.expecting(k)
 	if members > 0 && !missing {
 		return true, false
 	}
@@ -450,8 +370,8 @@ func (m *Merger) emit(k int64, byDeadline bool) {
 	m.merged.Reset()
 	var events []batch.Event
 	lateFrom := int64(0)
-	for _, id := range m.ids {
-		if d := m.advance(m.nodes[id], k, &counts, &events); d != 0 && (lateFrom == 0 || d < lateFrom) {
+	for n := range m.members.all() {
+		if d := m.advance(n, k, &counts, &events); d != 0 && (lateFrom == 0 || d < lateFrom) {
 			lateFrom = d
 		}
 	}
@@ -461,13 +381,7 @@ func (m *Merger) emit(k int64, byDeadline bool) {
 	// A member silent for LostAfter ticks is lost: what it had in flight
 	// will never be reported, so it is counted as dropped now, keeping
 	// received = on time + late + dropped + in flight.
-	for _, id := range m.ids {
-		n := m.nodes[id]
-		if n.member(k) && n.lastK <= k-int64(m.cfg.LostAfter) {
-			n.lost, n.lostAt = true, k
-			addLoss(&counts, n.cur.InFlight)
-		}
-	}
+	addLoss(&counts, m.members.loseSilent(k, m.cfg.LostAfter))
 	b := &batch.Batch{
 		Seq:     uint64(k),
 		At:      m.cfg.Now().UnixMilli(),
@@ -477,39 +391,18 @@ func (m *Merger) emit(k int64, byDeadline bool) {
 		Config:  m.config,
 	}
 	b.Counts.DroppedBy = nonNil(b.Counts.DroppedBy)
-	nodes := make([]batch.NodeStatus, 0, len(m.ids))
+	nodes := make([]batch.NodeStatus, 0, len(m.members.ids))
 	worst, anyLost := batch.OK, false
-	for _, id := range m.ids {
-		n := m.nodes[id]
+	for n := range m.members.all() {
 		addTotals(&b.Totals, n.contribution())
-		if n.startedAt == 0 {
-			// Heard of, not merged yet; or known only from another
-			// node's ledger (long gone).
-			status := batch.NodeJoining
-			if n.seenStart == 0 {
-				status = batch.NodeLost
-			}
-			nodes = append(nodes, batch.NodeStatus{ID: id, Status: status, StartedAt: n.seenStart, LastSeen: n.lastSeen, SkewMs: n.skew()})
-			continue
-		}
-		ns := batch.NodeStatus{ID: id, StartedAt: n.startedAt, LastSeen: n.lastSeen, SkewMs: n.skew(), Health: n.health}
+		nodes = append(nodes, n.status(k))
 		switch {
-		case n.lost:
-			ns.Status, anyLost = batch.NodeLost, true
-		case !n.member(k):
-			ns.Status = batch.NodeJoining
-		default:
-			ns.Status = string(n.health.Status)
-			h := &b.Health
-			h.QueueDepth += n.health.QueueDepth
-			h.QueueCap += n.health.QueueCap
-			h.Workers += n.health.Workers
-			h.Busy += n.health.Busy
-			h.TickJitterMs = max(h.TickJitterMs, n.health.TickJitterMs)
-			h.ScheduleErrorMs = max(h.ScheduleErrorMs, n.health.ScheduleErrorMs)
+		case n.member(k):
+			addHealth(&b.Health, n.health)
 			worst = worse(worst, n.health.Status)
+		case n.startedAt != 0 && n.lost:
+			anyLost = true
 		}
-		nodes = append(nodes, ns)
 	}
 	b.Totals.DroppedBy = nonNil(b.Totals.DroppedBy)
 	if anyLost {
@@ -546,32 +439,16 @@ func (m *Merger) advance(n *nodeState, k int64, counts *stats.Counts, events *[]
 			if p.FirstK == p.K && p.K >= k {
 				break
 			}
-			if n.startedAt != 0 {
-				// The previous incarnation died with its events in
-				// flight; its final totals, those written off, stay.
-				key := retiredKey(n.startedAt)
-				if _, known := n.facts[key]; !known && !n.lost {
-					addLoss(counts, n.cur.InFlight)
-				}
-				n.setFact(key, writeOff(n.cur))
-			}
-			n.cur, n.lost, n.lostAt = stats.Totals{}, false, 0
-			n.startedAt, n.joinK = p.StartedAt, p.FirstK
-			if m.clusterStart == 0 || p.StartedAt < m.clusterStart {
-				m.clusterStart = p.StartedAt
-			}
+			addLoss(counts, n.restart(p))
+			m.noteStart(p.StartedAt)
 		}
 		if n.lost {
-			// The node is back (it was cut off, not restarted), from the
-			// tick after its first partial since. Its in-flight events
-			// were written off as lost; their real outcomes will now be
-			// reported as well, so they are received a second time, which
-			// keeps every total from going backwards.
+			// The node is back, from the tick after its first partial
+			// since.
 			if p.K >= k {
 				break
 			}
-			n.setFact(ghostKey(n.startedAt, n.lostAt), ghost(n.cur.InFlight))
-			n.lost, n.lostAt, n.joinK = false, 0, p.K
+			n.rejoin(p.K)
 		}
 		if k <= n.joinK || p.K > k {
 			break
@@ -603,156 +480,31 @@ func (m *Merger) advance(n *nodeState, k int64, counts *stats.Counts, events *[]
 	return lateFrom
 }
 
-// Fact keys. A retired fact holds the final totals of one incarnation (by
-// its start time), in-flight events written off as node-lost; a ghost fact
-// the correction for one rejoin (by incarnation and the tick it was lost
-// in).
-func retiredKey(startedAt int64) string { return fmt.Sprintf("retired/%d", startedAt) }
-
-func ghostKey(startedAt, lostAt int64) string {
-	return fmt.Sprintf("ghost/%d/%d", startedAt, lostAt)
-}
-
-// setFact records a fact. Two Mergers that wrote an incarnation off at
-// different ticks (one heard a partial the other missed) hold different
-// values: the one with more events wins, so that they converge.
-func (n *nodeState) setFact(key string, t stats.Totals) {
-	if old, ok := n.facts[key]; ok && !ahead(t, old) {
-		return
-	}
-	if n.facts == nil {
-		n.facts = map[string]stats.Totals{}
-	}
-	n.facts[key] = cloneTotals(t)
-}
-
-// ahead reports whether a accounts for more events than b.
-func ahead(a, b stats.Totals) bool {
-	return a.Received > b.Received || (a.Received == b.Received && a.Finished() > b.Finished())
-}
-
-// adopt takes the facts of another Merger's ledger, and the nodes it knows
-// lost that this Merger never heard of. A Merger that started late (a
-// restarted node) so learns the totals of incarnations that ended before it
-// started; between Mergers that know the same, adopting changes nothing.
-func (m *Merger) adopt(ledger map[string]ledgerEntry) {
-	for id, e := range ledger {
-		n := m.nodes[id]
-		if n == nil {
-			n = m.node(id)
-			if e.Last != nil && e.StartedAt > 0 {
-				n.startedAt, n.seenStart, n.lost, n.lostAt = e.StartedAt, e.StartedAt, true, e.LostAt
-				n.cur = cloneTotals(*e.Last)
-				if m.clusterStart == 0 || e.StartedAt < m.clusterStart {
-					m.clusterStart = e.StartedAt
-				}
-			}
-		}
-		for key, f := range e.Facts {
-			n.setFact(key, f)
-		}
+// noteStart keeps the cluster's start, the earliest incarnation merged or
+// learnt of; startedAt 0 is none.
+func (m *Merger) noteStart(startedAt int64) {
+	if startedAt != 0 && (m.clusterStart == 0 || startedAt < m.clusterStart) {
+		m.clusterStart = startedAt
 	}
 }
 
 // saveLedger records the ledger for the next partials of this node.
 func (m *Merger) saveLedger() {
-	var ledger map[string]ledgerEntry
-	for _, id := range m.ids {
-		n := m.nodes[id]
-		if len(n.facts) == 0 && !n.lost {
-			continue
-		}
-		e := ledgerEntry{Facts: make(map[string]stats.Totals, len(n.facts))}
-		for key, f := range n.facts {
-			e.Facts[key] = cloneTotals(f)
-		}
-		if n.lost {
-			last := cloneTotals(n.cur)
-			e.StartedAt, e.LostAt, e.Last = n.startedAt, n.lostAt, &last
-		}
-		if ledger == nil {
-			ledger = map[string]ledgerEntry{}
-		}
-		ledger[id] = e
-	}
+	ledger := m.members.ledger()
 	m.pubMu.Lock()
 	m.ledger = ledger
 	m.pubMu.Unlock()
 }
 
-func cloneTotals(t stats.Totals) stats.Totals {
-	return stats.Totals{Counts: t.Counts.Clone(), InFlight: t.InFlight}
-}
-
-// writeOff returns t with its in-flight events dropped as node-lost.
-func writeOff(t stats.Totals) stats.Totals {
-	t = cloneTotals(t)
-	addLoss(&t.Counts, t.InFlight)
-	t.InFlight = 0
-	return t
-}
-
-// contribution is what n adds to the cluster's totals: its facts, and its
-// live incarnation's totals, with what was in flight dropped if it is lost.
-// An incarnation another Merger has retired already counts by its fact; a
-// loss another Merger has seen the rejoin of counts by its ghost.
-func (n *nodeState) contribution() stats.Totals {
-	var t stats.Totals
-	for _, f := range n.facts {
-		addTotals(&t, f)
-	}
-	if n.startedAt == 0 {
-		return t
-	}
-	if _, retired := n.facts[retiredKey(n.startedAt)]; retired {
-		return t
-	}
-	c := n.cur
-	if _, back := n.facts[ghostKey(n.startedAt, n.lostAt)]; n.lost && !back {
-		c = writeOff(c)
-	}
-	addTotals(&t, c)
-	return t
-}
-
-// skew is the estimate of n's clock minus ours, in ms.
-func (n *nodeState) skew() float64 {
-	k := min(n.nskew, len(n.skews))
-	if k == 0 {
-		return 0
-	}
-	return slices.Max(n.skews[:k])
-}
-
-// ghost is the correction that keeps the totals from going backwards when a
-// node that was lost comes back: the in-flight events written off stay
-// dropped (node-lost), and are received once more, in flight again, for the
-// outcomes the node will report.
-func ghost(inFlight uint64) stats.Totals {
-	var t stats.Totals
-	t.Received = inFlight
-	addLoss(&t.Counts, inFlight)
-	return t
-}
-
-func addLoss(c *stats.Counts, n uint64) {
-	c.Dropped += n
-	addReason(c, event.NodeLost, n)
-}
-
-func addReason(c *stats.Counts, r event.Reason, n uint64) {
-	if n == 0 {
-		return
-	}
-	if c.DroppedBy == nil {
-		c.DroppedBy = map[event.Reason]uint64{}
-	}
-	c.DroppedBy[r] += n
-}
-
-func addTotals(t *stats.Totals, o stats.Totals) {
-	t.Counts.Add(o.Counts)
-	t.InFlight += o.InFlight
+// addHealth adds a member's health to the cluster's: capacities add up,
+// jitter and schedule error are the worst of any node.
+func addHealth(h *batch.Health, o batch.Health) {
+	h.QueueDepth += o.QueueDepth
+	h.QueueCap += o.QueueCap
+	h.Workers += o.Workers
+	h.Busy += o.Busy
+	h.TickJitterMs = max(h.TickJitterMs, o.TickJitterMs)
+	h.ScheduleErrorMs = max(h.ScheduleErrorMs, o.ScheduleErrorMs)
 }
 
 func nonNil(m map[event.Reason]uint64) map[event.Reason]uint64 {

@@ -269,8 +269,8 @@ func TestPartialRejects(t *testing.T) {
 	p.TickMs = 50
 	m.receive(p)
 	m.receive(mkPartial("y", 100, 100, 1, totalsOf(0, 0, 0)))
-	if s := m.Stats(); s.Rejected != 2 || len(m.nodes) != 0 {
-		t.Fatalf("stats %+v, nodes %v", s, m.ids)
+	if s := m.Stats(); s.Rejected != 2 || len(m.members.nodes) != 0 {
+		t.Fatalf("stats %+v, nodes %v", s, m.members.ids)
 	}
 }
 

@@ -65,7 +65,7 @@ type Config struct {
 	Streams *stream.Streams
 	// Gates bound the clients of each transport ("sse", "page", "ws");
 	// missing ones are made with MaxClients.
-	Gates map[string]*hub.Gate
+	Gates map[string]*stream.Gate
 	// Observe, when set, wraps every route (request metrics); it must see
 	// the router's own state, so it is installed with Use.
 	Observe func(http.Handler) http.Handler
@@ -131,10 +131,10 @@ func New(cfg Config, h *hub.Hub, st StatsSource, conf Configurator, page *web.Re
 	if maxClients <= 0 {
 		maxClients = 10000
 	}
-	gates := make(map[string]*hub.Gate, len(Transports))
+	gates := make(map[string]*stream.Gate, len(Transports))
 	for _, t := range Transports {
 		if gates[t] = cfg.Gates[t]; gates[t] == nil {
-			gates[t] = hub.NewGate(maxClients)
+			gates[t] = stream.NewGate(maxClients)
 		}
 	}
 	if cfg.Metrics != nil {

@@ -163,14 +163,14 @@ func TestTooSlowClientGetsError(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				defer h.Close() // ends the stream, should the test fail
-				var streams stream.Streams
+						var streams stream.Streams
 				handler := &Handler{Hub: h, Format: "sse", Heartbeat: time.Hour, WriteTimeout: time.Minute, Logger: quiet}
 				if p.takeOver {
 					handler.Streams = &streams
 				}
 				srv, l := streamtest.NewServer(handler)
 				defer srv.Close()
+				defer h.Close() // ends the stream first, should the test fail
 				conn, resp := pipeStream(t, l)
 				defer conn.Close()
 
@@ -247,14 +247,14 @@ func TestWriteTimeoutDisconnects(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				defer h.Close() // ends the stream, should the test fail
-				var streams stream.Streams
+						var streams stream.Streams
 				handler := &Handler{Hub: h, Format: "sse", Heartbeat: time.Hour, WriteTimeout: 2 * time.Second, Logger: quiet}
 				if p.takeOver {
 					handler.Streams = &streams
 				}
 				srv, l := streamtest.NewServer(handler)
 				defer srv.Close()
+				defer h.Close() // ends the stream first, should the test fail
 				conn, resp := pipeStream(t, l)
 				defer conn.Close()
 

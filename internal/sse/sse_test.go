@@ -28,10 +28,10 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 func TestHeartbeatOnlyWhenQuiet(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := newTestHub(t)
-		defer h.Close() // ends the stream, should the test fail
 		var streams stream.Streams
 		srv, l := streamtest.NewServer(&Handler{Hub: h, Format: "sse", Streams: &streams, Heartbeat: time.Second, Logger: quiet})
 		defer srv.Close()
+		defer h.Close() // ends the stream first, should the test fail
 		conn, resp := pipeStream(t, l)
 		defer conn.Close()
 		type line struct {

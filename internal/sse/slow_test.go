@@ -163,7 +163,7 @@ func TestTooSlowClientGetsError(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-						var streams stream.Streams
+				var streams stream.Streams
 				handler := &Handler{Hub: h, Format: "sse", Heartbeat: time.Hour, WriteTimeout: time.Minute, Logger: quiet}
 				if p.takeOver {
 					handler.Streams = &streams
@@ -247,7 +247,7 @@ func TestWriteTimeoutDisconnects(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-						var streams stream.Streams
+				var streams stream.Streams
 				handler := &Handler{Hub: h, Format: "sse", Heartbeat: time.Hour, WriteTimeout: 2 * time.Second, Logger: quiet}
 				if p.takeOver {
 					handler.Streams = &streams

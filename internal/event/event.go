@@ -82,3 +82,10 @@ func (r Result) Latency() time.Duration { return r.ProcessedAt.Sub(r.CreatedAt) 
 // Processed reports whether the event's work ran to an outcome (on time or
 // late), as opposed to being dropped before or instead of processing.
 func (r Result) Processed() bool { return r.Status == OnTime || r.Status == Late }
+
+// Reasons returns every known Reason, ReasonNone first, in the order they
+// are declared. Whatever keeps a closed set of reasons (metric labels, say)
+// derives it from here, so a new reason is added in one place.
+func Reasons() []Reason {
+	return []Reason{ReasonNone, QueueFull, Expired, Shed, Shutdown, Failed, Cancelled, BusUnavailable, NodeLost}
+}

@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/ontime-rt/ontime/internal/coalescer"
+	"github.com/ontime-rt/ontime/internal/event"
 	"github.com/ontime-rt/ontime/internal/pipeline"
 )
 
@@ -90,10 +91,15 @@ type Metrics struct {
 	received prometheus.Counter
 	outcomes *prometheus.CounterVec
 	// outcome caches the children of outcomes for the combinations that
-	// occur, so counting an event is an index and an atomic add: no label
-	// hashing, no allocation. A nil entry is a combination the pipeline
+	// occur, so counting an event is a short lookup and an atomic add: no
+	// label hashing, no allocation. A nil entry is a combination the pipeline
 	// never produces; it falls back to the vector.
-	outcome  [numStatuses][numReasons]prometheus.Counter
+	outcome [numStatuses][]prometheus.Counter
+	// reasons are the known reasons (event.Reasons), and reasonLabels their
+	// label values, with "other" last for any reason unknown to this build.
+	reasons      []event.Reason
+	reasonLabels []string
+
 	latency  prometheus.Histogram
 	inFlight atomic.Int64 // admitted minus finished
 
@@ -121,6 +127,7 @@ func New(cfg Config) *Metrics {
 		Name: "ontime_events_total",
 		Help: "Events by final outcome: status is on-time, late or dropped; reason says why an event was dropped, or that a late event was cancelled at its deadline (none otherwise).",
 	}, []string{"status", "reason"})
+	m.initReasons()
 	m.initOutcomes()
 	m.latency = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name:    "ontime_event_latency_seconds",

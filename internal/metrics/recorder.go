@@ -1,6 +1,8 @@
 package metrics
 
 import (
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/ontime-rt/ontime/internal/event"
 	"github.com/ontime-rt/ontime/internal/pipeline"
 )
@@ -15,22 +17,7 @@ const (
 	numStatuses
 )
 
-const (
-	reasonNone = iota
-	reasonQueueFull
-	reasonExpired
-	reasonShed
-	reasonShutdown
-	reasonFailed
-	reasonCancelled
-	reasonBusUnavailable
-	reasonOther
-	numReasons
-)
-
 var statusLabels = [numStatuses]string{"on-time", "late", "dropped", "other"}
-
-var reasonLabels = [numReasons]string{"none", "queue-full", "expired", "shed", "shutdown", "failed", "cancelled", "bus-unavailable", "other"}
 
 func statusIndex(s event.Status) int {
 	switch s {
@@ -44,26 +31,39 @@ func statusIndex(s event.Status) int {
 	return statusOther
 }
 
-func reasonIndex(r event.Reason) int {
-	switch r {
-	case event.ReasonNone:
-		return reasonNone
-	case event.QueueFull:
-		return reasonQueueFull
-	case event.Expired:
-		return reasonExpired
-	case event.Shed:
-		return reasonShed
-	case event.Shutdown:
-		return reasonShutdown
-	case event.Failed:
-		return reasonFailed
-	case event.Cancelled:
-		return reasonCancelled
-	case event.BusUnavailable:
-		return reasonBusUnavailable
+// reasonLabel is the label value of a known reason: the empty reason is
+// "none", so the label always says something.
+func reasonLabel(r event.Reason) string {
+	if r == event.ReasonNone {
+		return "none"
 	}
-	return reasonOther
+	return string(r)
+}
+
+// reasonIndex is r's index in m.reasons, or len(m.reasons) (the "other"
+// label) for a reason this build does not know. A scan of a few short
+// strings: cheaper than hashing one for a map.
+func (m *Metrics) reasonIndex(r event.Reason) int {
+	for i, k := range m.reasons {
+		if k == r {
+			return i
+		}
+	}
+	return len(m.reasons)
+}
+
+// initReasons takes the reason labels from the event package's list, plus
+// "other" last, and sizes the outcome cache for them.
+func (m *Metrics) initReasons() {
+	m.reasons = event.Reasons()
+	m.reasonLabels = make([]string, 0, len(m.reasons)+1)
+	for _, r := range m.reasons {
+		m.reasonLabels = append(m.reasonLabels, reasonLabel(r))
+	}
+	m.reasonLabels = append(m.reasonLabels, "other")
+	for s := range m.outcome {
+		m.outcome[s] = make([]prometheus.Counter, len(m.reasonLabels))
+	}
 }
 
 // initOutcomes creates, at zero, the counters of every outcome the pipeline
@@ -71,17 +71,21 @@ func reasonIndex(r event.Reason) int {
 // only after the first such event. The nonsensical combinations (on-time
 // with queue-full, say) are left out so they do not clutter every scrape.
 func (m *Metrics) initOutcomes() {
-	for _, c := range [...]struct{ status, reason int }{
-		{statusOnTime, reasonNone},
-		{statusLate, reasonNone},
-		{statusLate, reasonCancelled},
-		{statusDropped, reasonQueueFull},
-		{statusDropped, reasonExpired},
-		{statusDropped, reasonShed},
-		{statusDropped, reasonShutdown},
-		{statusDropped, reasonFailed},
+	for _, c := range [...]struct {
+		status event.Status
+		reason event.Reason
+	}{
+		{event.OnTime, event.ReasonNone},
+		{event.Late, event.ReasonNone},
+		{event.Late, event.Cancelled},
+		{event.Dropped, event.QueueFull},
+		{event.Dropped, event.Expired},
+		{event.Dropped, event.Shed},
+		{event.Dropped, event.Shutdown},
+		{event.Dropped, event.Failed},
 	} {
-		m.outcome[c.status][c.reason] = m.outcomes.WithLabelValues(statusLabels[c.status], reasonLabels[c.reason])
+		s, r := statusIndex(c.status), m.reasonIndex(c.reason)
+		m.outcome[s][r] = m.outcomes.WithLabelValues(statusLabels[s], m.reasonLabels[r])
 	}
 }
 
@@ -117,13 +121,13 @@ func (t *tap) Finish(r event.Result) {
 
 // count records one outcome.
 func (m *Metrics) count(r event.Result) {
-	s, rs := statusIndex(r.Status), reasonIndex(r.Reason)
+	s, rs := statusIndex(r.Status), m.reasonIndex(r.Reason)
 	if c := m.outcome[s][rs]; c != nil {
 		c.Inc()
 	} else {
 		// A combination the pipeline does not produce: still counted,
 		// through the slower labelled lookup, with bounded labels.
-		m.outcomes.WithLabelValues(statusLabels[s], reasonLabels[rs]).Inc()
+		m.outcomes.WithLabelValues(statusLabels[s], m.reasonLabels[rs]).Inc()
 	}
 	if r.Processed() {
 		m.latency.Observe(r.Latency().Seconds())

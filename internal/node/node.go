@@ -151,9 +151,9 @@ func New(cfg Config, log *slog.Logger) (_ *Node, err error) {
 	if maxClients <= 0 {
 		maxClients = 10000
 	}
-	gates := make(map[string]*hub.Gate, len(server.Transports))
+	gates := make(map[string]*stream.Gate, len(server.Transports))
 	for _, t := range server.Transports {
-		gates[t] = hub.NewGate(maxClients)
+		gates[t] = stream.NewGate(maxClients)
 	}
 	// The page's HTML is most of an idle server's work: render it only
 	// while a page is connected.

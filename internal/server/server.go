@@ -65,7 +65,7 @@ type Config struct {
 	Streams *stream.Streams
 	// Gates bound the clients of each transport ("sse", "page", "ws");
 	// missing ones are made with MaxClients.
-	Gates map[string]*hub.Gate
+	Gates map[string]*stream.Gate
 	// Observe, when set, wraps every route (request metrics); it must see
 	// the router's own state, so it is installed with Use.
 	Observe func(http.Handler) http.Handler
@@ -92,8 +92,9 @@ type statsBody struct {
 	coalescer.Snapshot
 	// Clients counts connected clients per transport.
 	Clients map[string]int `json:"clients"`
-	// Fanout reports what slow clients cost: batches skipped by clients
-	// that fell behind, and clients disconnected for being too slow.
+	// Fanout reports what slow clients cost (batches skipped by clients
+	// that fell behind, clients disconnected for being too slow), and
+	// streams ended by a panic.
 	Fanout fanoutStats `json:"fanout"`
 	// Ingest counts POST /api/events requests and the producers' clock
 	// skew.
@@ -104,6 +105,7 @@ type fanoutStats struct {
 	Skipped         uint64 `json:"skipped"`
 	SlowDisconnects uint64 `json:"slowDisconnects"`
 	MaxClients      int    `json:"maxClients"`
+	StreamPanics    uint64 `json:"streamPanics"`
 }
 
 // New returns the router.
@@ -131,10 +133,10 @@ func New(cfg Config, h *hub.Hub, st StatsSource, conf Configurator, page *web.Re
 	if maxClients <= 0 {
 		maxClients = 10000
 	}
-	gates := make(map[string]*hub.Gate, len(Transports))
+	gates := make(map[string]*stream.Gate, len(Transports))
 	for _, t := range Transports {
 		if gates[t] = cfg.Gates[t]; gates[t] == nil {
-			gates[t] = hub.NewGate(maxClients)
+			gates[t] = stream.NewGate(maxClients)
 		}
 	}
 	if cfg.Metrics != nil {
@@ -152,6 +154,9 @@ func New(cfg Config, h *hub.Hub, st StatsSource, conf Configurator, page *web.Re
 			Fanout: fanoutStats{Skipped: h.Skipped(), SlowDisconnects: h.SlowDisconnects(), MaxClients: maxClients}}
 		for name, g := range gates {
 			body.Clients[name] = g.Clients()
+		}
+		if cfg.Streams != nil {
+			body.Fanout.StreamPanics = cfg.Streams.Panics()
 		}
 		if cfg.IngestStats != nil {
 			body.Ingest = cfg.IngestStats()

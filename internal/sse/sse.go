@@ -92,7 +92,7 @@ type Handler struct {
 	SummaryFormat string
 	// Gate bounds the clients; when full, new clients get 503 with
 	// Retry-After. Nil admits everyone.
-	Gate *hub.Gate
+	Gate *stream.Gate
 	// Streams, when set, takes over HTTP/1.x connections: the handler
 	// hijacks the connection, writes the response itself (ended by closing
 	// the connection, so without chunked framing) and returns, and a small

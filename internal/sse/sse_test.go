@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"go.uber.org/goleak"
@@ -17,69 +18,82 @@ import (
 	"github.com/ontime-rt/ontime/internal/batch"
 	"github.com/ontime-rt/ontime/internal/hub"
 	"github.com/ontime-rt/ontime/internal/stream"
+	"github.com/ontime-rt/ontime/internal/stream/streamtest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// A quiet stream gets heartbeat comments; a busy one does not need them.
+// A stream quiet for the heartbeat interval (give or take its 20% jitter)
+// gets a heartbeat comment; a busy one gets none.
 func TestHeartbeatOnlyWhenQuiet(t *testing.T) {
-	h, err := hub.New(hub.Config{Encoders: map[string]hub.Encoder{"sse": EncodeBatch}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(&Handler{Hub: h, Format: "sse", Heartbeat: 200 * time.Millisecond})
-	defer srv.Close()
-	defer h.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL, nil)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	lines := make(chan string, 1024)
-	go func() {
-		defer close(lines)
-		sc := bufio.NewScanner(resp.Body)
-		for sc.Scan() {
-			lines <- sc.Text()
+	synctest.Test(t, func(t *testing.T) {
+		h := newTestHub(t)
+		var streams stream.Streams
+		srv, l := streamtest.NewServer(&Handler{Hub: h, Format: "sse", Streams: &streams, Heartbeat: time.Second, Logger: quiet})
+		defer srv.Close()
+		defer h.Close() // ends the stream first, should the test fail
+		conn, resp := pipeStream(t, l)
+		defer conn.Close()
+		type line struct {
+			text string
+			at   time.Time
 		}
-	}()
-	// Quiet: a heartbeat comes.
-	for l := range lines {
-		if strings.HasPrefix(l, ": heartbeat") {
-			break
+		lines := make(chan line, 1024)
+		go func() {
+			defer close(lines)
+			sc := bufio.NewScanner(resp.Body)
+			for sc.Scan() {
+				lines <- line{sc.Text(), time.Now()}
+			}
+		}()
+		nextHeartbeat := func(quietSince time.Time) {
+			t.Helper()
+			for l := range lines {
+				if strings.HasPrefix(l.text, ": heartbeat") {
+					if d := l.at.Sub(quietSince); d < 800*time.Millisecond || d > 1200*time.Millisecond {
+						t.Fatalf("heartbeat after %v quiet, want 0.8-1.2s", d)
+					}
+					return
+				}
+			}
+			t.Fatal("the stream ended without a heartbeat")
 		}
-	}
-	// Busy: batches every 5 ms for 600 ms, no heartbeat among them.
-	done := time.After(600 * time.Millisecond)
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	seq := uint64(0)
-	heartbeats, batches := 0, 0
-	for busy := true; busy; {
-		select {
-		case <-done:
-			busy = false
-		case <-tick.C:
-			seq++
+
+		nextHeartbeat(time.Now())
+		// Busy: a batch every 100 ms for 5 s.
+		for seq := uint64(1); seq <= 50; seq++ {
 			h.Publish(&batch.Batch{Seq: seq})
-		case l := <-lines:
-			switch {
-			case strings.HasPrefix(l, ": heartbeat"):
-				heartbeats++
-			case l == "event: batch":
-				batches++
+			time.Sleep(100 * time.Millisecond)
+		}
+		lastBatch := time.Now().Add(-100 * time.Millisecond)
+		synctest.Wait() // all that was written has been read
+		heartbeats, batches := 0, 0
+		for drained := false; !drained; {
+			select {
+			case l := <-lines:
+				switch {
+				case strings.HasPrefix(l.text, ": heartbeat"):
+					heartbeats++
+				case l.text == "event: batch":
+					batches++
+				}
+			default:
+				drained = true
 			}
 		}
-	}
-	if batches == 0 || heartbeats > 0 {
-		t.Fatalf("busy stream: %d batches, %d heartbeats; want batches and no heartbeat", batches, heartbeats)
-	}
-	cancel()
-	for range lines {
-	}
+		if batches != 50 || heartbeats > 0 {
+			t.Fatalf("busy stream: %d batches, %d heartbeats; want 50 and none", batches, heartbeats)
+		}
+		// Quiet again: a heartbeat once the last batch is a second old.
+		nextHeartbeat(lastBatch)
+
+		h.Close()
+		for range lines {
+		}
+		if err := streams.Shutdown(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+	})
 }
 
 func newTestHub(t *testing.T) *hub.Hub {

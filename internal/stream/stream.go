@@ -15,7 +15,6 @@ import (
 	"strconv"
 
 	"github.com/ontime-rt/ontime/internal/httperr"
-	"github.com/ontime-rt/ontime/internal/hub"
 )
 
 // Format picks the hub format for r: summary (batches without events) for
@@ -37,7 +36,7 @@ func Format(r *http.Request, full, summary string) (string, error) {
 // Admit lets one client through g, or answers 503 with a Retry-After spread
 // over 1-5 s (so refused clients do not all come back at once) and reports
 // false. A nil gate admits everyone. Call leave when the client goes.
-func Admit(w http.ResponseWriter, g *hub.Gate, what string) (leave func(), ok bool) {
+func Admit(w http.ResponseWriter, g *Gate, what string) (leave func(), ok bool) {
 	if g == nil {
 		return func() {}, true
 	}

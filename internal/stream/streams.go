@@ -2,8 +2,13 @@ package stream
 
 import (
 	"context"
+	"errors"
+	"log/slog"
 	"net"
+	"net/http"
+	"runtime/debug"
 	"sync"
+	"sync/atomic"
 )
 
 // Streams owns the goroutines of stream connections taken over from the
@@ -17,8 +22,16 @@ import (
 // tracks such connections, so Streams does: Shutdown waits for them to end
 // (they end when the hub closes) and closes those that do not in time.
 //
+// Nor does net/http recover such a stream's panics any more: Streams does,
+// so that one broken stream ends its own connection, not the process.
+//
 // The zero value is ready to use.
 type Streams struct {
+	// Logger reports stream panics. Default slog.Default().
+	Logger *slog.Logger
+
+	panics atomic.Uint64
+
 	mu      sync.Mutex
 	conns   map[net.Conn]struct{}
 	closing bool
@@ -28,9 +41,10 @@ type Streams struct {
 }
 
 // Go runs serve in a new goroutine that owns conn, and closes conn when
-// serve returns. serve must return soon after stop is closed (closing conn
-// ends its blocked writes). Go reports false, and closes conn without
-// running serve, once Shutdown has begun.
+// serve returns, or panics: a panic is logged with its stack and counted
+// (Panics), and ends that stream only. serve must return soon after stop is
+// closed (closing conn ends its blocked writes). Go reports false, and
+// closes conn without running serve, once Shutdown has begun.
 func (s *Streams) Go(conn net.Conn, serve func(stop <-chan struct{})) bool {
 	s.mu.Lock()
 	if s.closing {
@@ -56,10 +70,33 @@ func (s *Streams) Go(conn net.Conn, serve func(stop <-chan struct{})) bool {
 			delete(s.conns, conn)
 			s.mu.Unlock()
 		}()
+		defer s.recoverPanic(conn)
 		serve(stop)
 	}()
 	return true
 }
+
+// recoverPanic, deferred by a stream's goroutine, stops a panic there from
+// taking the process down, as net/http does for its handlers (and, like
+// net/http, ends the stream quietly for http.ErrAbortHandler).
+func (s *Streams) recoverPanic(conn net.Conn) {
+	v := recover()
+	if v == nil {
+		return
+	}
+	if err, ok := v.(error); ok && errors.Is(err, http.ErrAbortHandler) {
+		return
+	}
+	s.panics.Add(1)
+	log := s.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	log.Error("stream panic: connection closed", "remote", conn.RemoteAddr().String(), "panic", v, "stack", string(debug.Stack()))
+}
+
+// Panics is the number of streams ended by a panic since start.
+func (s *Streams) Panics() uint64 { return s.panics.Load() }
 
 // Len is the number of streams running.
 func (s *Streams) Len() int {

@@ -1,10 +1,16 @@
 package stream
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"io"
+	"log/slog"
 	"net"
+	"net/http"
+	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"go.uber.org/goleak"
@@ -14,6 +20,10 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // Shutdown waits for streams that end by themselves, and refuses new ones.
 func TestShutdownWaitsForStreams(t *testing.T) {
+	synctest.Test(t, testShutdownWaitsForStreams)
+}
+
+func testShutdownWaitsForStreams(t *testing.T) {
 	var s Streams
 	end := make(chan struct{})
 	server, client := net.Pipe()
@@ -26,10 +36,11 @@ func TestShutdownWaitsForStreams(t *testing.T) {
 	}
 	done := make(chan error, 1)
 	go func() { done <- s.Shutdown(context.Background()) }()
+	synctest.Wait() // Shutdown has done all it can without the stream ending
 	select {
 	case err := <-done:
 		t.Fatalf("Shutdown returned %v while a stream was running", err)
-	case <-time.After(50 * time.Millisecond):
+	default:
 	}
 	close(end)
 	if err := <-done; err != nil {
@@ -58,6 +69,10 @@ func TestShutdownWaitsForStreams(t *testing.T) {
 // their connections, which ends a write blocked on a client that never
 // reads.
 func TestShutdownCutsStuckStreams(t *testing.T) {
+	synctest.Test(t, testShutdownCutsStuckStreams)
+}
+
+func testShutdownCutsStuckStreams(t *testing.T) {
 	var s Streams
 	blocked, blockedClient := net.Pipe() // nobody reads blockedClient
 	defer blockedClient.Close()
@@ -88,5 +103,62 @@ func TestShutdownCutsStuckStreams(t *testing.T) {
 	// A second Shutdown is harmless.
 	if err := s.Shutdown(context.Background()); err != nil {
 		t.Fatalf("second Shutdown: %v", err)
+	}
+}
+
+// A stream that panics ends its own connection only: the process goes on,
+// the panic is logged with its stack and counted, and the other streams
+// keep running. http.ErrAbortHandler ends a stream quietly, as in net/http.
+func TestPanicEndsOneStream(t *testing.T) {
+	var logs bytes.Buffer
+	s := Streams{Logger: slog.New(slog.NewTextHandler(&logs, nil))}
+	echo, echoClient := net.Pipe()
+	defer echoClient.Close()
+	s.Go(echo, func(<-chan struct{}) {
+		_, _ = io.Copy(echo, echo) // until the connection is closed
+	})
+	broken, brokenClient := net.Pipe()
+	defer brokenClient.Close()
+	s.Go(broken, func(<-chan struct{}) { panic("stream bug") })
+
+	// The panicking stream's connection is closed...
+	if _, err := brokenClient.Read(make([]byte, 1)); !errors.Is(err, io.EOF) {
+		t.Fatalf("read from the panicked stream: %v, want EOF", err)
+	}
+	// ...after the panic was counted and logged with its stack.
+	if s.Panics() != 1 {
+		t.Fatalf("Panics %d, want 1", s.Panics())
+	}
+	for _, want := range []string{"stream panic", "stream bug", "stack=", "TestPanicEndsOneStream"} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("log %q lacks %q", logs.String(), want)
+		}
+	}
+	// The other stream still runs.
+	if _, err := echoClient.Write([]byte("x")); err != nil {
+		t.Fatalf("write to the other stream: %v", err)
+	}
+	b := make([]byte, 1)
+	if _, err := io.ReadFull(echoClient, b); err != nil || b[0] != 'x' {
+		t.Fatal("the other stream stopped echoing after a panic elsewhere")
+	}
+
+	aborted, abortedClient := net.Pipe()
+	defer abortedClient.Close()
+	s.Go(aborted, func(<-chan struct{}) { panic(http.ErrAbortHandler) })
+	if _, err := abortedClient.Read(make([]byte, 1)); !errors.Is(err, io.EOF) {
+		t.Fatalf("read from the aborted stream: %v, want EOF", err)
+	}
+	if s.Panics() != 1 {
+		t.Fatalf("Panics %d after ErrAbortHandler, want still 1", s.Panics())
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // close the echo stream's connection at once
+	if err := s.Shutdown(ctx); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	if s.Len() != 0 {
+		t.Fatalf("Len %d after Shutdown, want 0", s.Len())
 	}
 }

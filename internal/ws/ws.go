@@ -38,7 +38,7 @@ type Handler struct {
 	SummaryFormat string
 	// Gate bounds the clients; when full, new clients get 503 with
 	// Retry-After. Nil admits everyone.
-	Gate *hub.Gate
+	Gate *stream.Gate
 	// Streams, when set, owns the upgraded connections: the handler returns
 	// after the upgrade and the stream runs in goroutines of its own, so the
 	// handler's stack is let go. Nil: the handler's goroutine streams.

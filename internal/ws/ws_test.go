@@ -19,9 +19,13 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
+func newTestHubEncoders() map[string]hub.Encoder {
+	return map[string]hub.Encoder{"json": func(b *batch.Batch) ([]byte, error) { return json.Marshal(b) }}
+}
+
 func newTestHub(t *testing.T) *hub.Hub {
 	t.Helper()
-	h, err := hub.New(hub.Config{Encoders: map[string]hub.Encoder{"json": func(b *batch.Batch) ([]byte, error) { return json.Marshal(b) }}})
+	h, err := hub.New(hub.Config{Encoders: newTestHubEncoders()})
 	if err != nil {
 		t.Fatal(err)
 	}

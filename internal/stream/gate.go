@@ -1,4 +1,4 @@
-package hub
+package stream
 
 import "sync/atomic"
 

@@ -1,0 +1,283 @@
+package sse
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/ontime-rt/ontime/internal/batch"
+	"github.com/ontime-rt/ontime/internal/hub"
+	"github.com/ontime-rt/ontime/internal/stream"
+	"github.com/ontime-rt/ontime/internal/stream/streamtest"
+)
+
+var quiet = slog.New(slog.DiscardHandler)
+
+// parseEvents splits an SSE stream into its events (comments and the retry
+// field left out).
+func parseEvents(stream []byte) []Event {
+	var events []Event
+	for block := range strings.SplitSeq(string(stream), "\n\n") {
+		var e Event
+		var data []string
+		for line := range strings.SplitSeq(block, "\n") {
+			field, value, _ := strings.Cut(line, ": ")
+			switch field {
+			case "id":
+				e.ID = value
+			case "event":
+				e.Name = value
+			case "data":
+				data = append(data, value)
+			}
+		}
+		if e.Name != "" || data != nil {
+			e.Data = []byte(strings.Join(data, "\n"))
+			events = append(events, e)
+		}
+	}
+	return events
+}
+
+// readEvents reads from r until it has n events.
+func readEvents(t *testing.T, r *bufio.Reader, n int) []Event {
+	t.Helper()
+	var raw []byte
+	for {
+		line, err := r.ReadBytes('\n')
+		raw = append(raw, line...)
+		if err != nil {
+			t.Fatalf("read stream: %v (so far %q)", err, raw)
+		}
+		if len(line) == 1 { // the blank line ending an event
+			if events := parseEvents(raw); len(events) == n {
+				return events
+			}
+		}
+	}
+}
+
+// A client resuming from a seq the history no longer holds (or from another
+// run of the server) gets "event: reset" with the first seq sent, then the
+// newest batch; one resuming within the history gets every batch after its
+// seq, and no reset.
+func TestResumeAfterGap(t *testing.T) {
+	h, err := hub.New(hub.Config{History: 4, Encoders: map[string]hub.Encoder{"sse": EncodeBatch}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for seq := uint64(1); seq <= 10; seq++ {
+		h.Publish(&batch.Batch{Seq: seq}) // the history holds 7 to 10
+	}
+	var streams stream.Streams
+	srv := httptest.NewServer(&Handler{Hub: h, Format: "sse", Streams: &streams, Logger: quiet})
+	defer srv.Close()
+	for _, c := range []struct {
+		name, header, query string
+		want                []string // name:id or name:data of each event
+	}{
+		{"gap", "2", "", []string{`reset:{"seq":10}`, "batch:10"}},
+		{"gap-query", "", "?lastEventId=2", []string{`reset:{"seq":10}`, "batch:10"}},
+		{"other-run", "99", "", []string{`reset:{"seq":10}`, "batch:10"}},
+		{"in-history", "7", "", []string{"batch:8", "batch:9", "batch:10"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+c.query, nil)
+			if c.header != "" {
+				req.Header.Set("Last-Event-ID", c.header)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			var got []string
+			for _, e := range readEvents(t, bufio.NewReader(resp.Body), len(c.want)) {
+				if e.Name == "reset" {
+					got = append(got, "reset:"+string(e.Data))
+				} else {
+					got = append(got, e.Name+":"+e.ID)
+				}
+			}
+			if fmt.Sprint(got) != fmt.Sprint(c.want) {
+				t.Fatalf("events %v, want %v", got, c.want)
+			}
+		})
+	}
+	h.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := streams.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// pipeStream opens an SSE stream on l and returns the connection and the
+// response, its head read.
+func pipeStream(t *testing.T, l *streamtest.Listener) (net.Conn, *http.Response) {
+	t.Helper()
+	conn, err := l.Dial(t.Context(), "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.WriteString(conn, "GET /api/stream HTTP/1.1\r\nHost: pipe\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %s", resp.Status)
+	}
+	return conn, resp
+}
+
+// Both ways a stream is written: from a connection taken over, and through
+// the ResponseWriter.
+var paths = []struct {
+	name     string
+	takeOver bool
+}{{"take-over", true}, {"response-writer", false}}
+
+// A client that keeps falling behind (it reads, but slower than batches
+// come) is disconnected once it has lagged for SlowAfter, with a final
+// "event: error" saying why, and counted.
+func TestTooSlowClientGetsError(t *testing.T) {
+	for _, p := range paths {
+		t.Run(p.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				h, err := hub.New(hub.Config{MaxLag: 2, SlowAfter: time.Second, Encoders: map[string]hub.Encoder{"sse": EncodeBatch}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				var streams stream.Streams
+				handler := &Handler{Hub: h, Format: "sse", Heartbeat: time.Hour, WriteTimeout: time.Minute, Logger: quiet}
+				if p.takeOver {
+					handler.Streams = &streams
+				}
+				srv, l := streamtest.NewServer(handler)
+				defer srv.Close()
+				defer h.Close() // ends the stream first, should the test fail
+				conn, resp := pipeStream(t, l)
+				defer conn.Close()
+
+				// A batch every 100 ms.
+				stop, stopped := make(chan struct{}), make(chan struct{})
+				go func() {
+					defer close(stopped)
+					tick := time.NewTicker(100 * time.Millisecond)
+					defer tick.Stop()
+					for seq := uint64(1); ; seq++ {
+						select {
+						case <-stop:
+							return
+						case <-tick.C:
+							h.Publish(&batch.Batch{Seq: seq})
+						}
+					}
+				}()
+				// The client reads once a second: each write waits for it
+				// (a pipe holds nothing), and ten batches come meanwhile.
+				var got []byte
+				buf := make([]byte, 64<<10)
+				for start := time.Now(); ; {
+					if time.Since(start) > time.Minute {
+						t.Fatalf("still streaming after a minute of lagging: %q", got)
+					}
+					time.Sleep(time.Second)
+					n, err := resp.Body.Read(buf)
+					got = append(got, buf[:n]...)
+					if err == io.EOF {
+						break
+					}
+					if err != nil {
+						t.Fatalf("read: %v", err)
+					}
+				}
+				close(stop)
+				<-stopped
+
+				events := parseEvents(got)
+				last := events[len(events)-1]
+				if last.Name != "error" || !bytes.Contains(last.Data, []byte("client too slow")) {
+					t.Fatalf("last event %s %q, want the too-slow error", last.Name, last.Data)
+				}
+				resets := 0
+				for _, e := range events {
+					if e.Name == "reset" {
+						resets++
+					}
+				}
+				if resets == 0 {
+					t.Errorf("no reset among %d events: the skips were not announced", len(events))
+				}
+				if n := h.SlowDisconnects(); n != 1 {
+					t.Fatalf("slow disconnects %d, want 1", n)
+				}
+				h.Close()
+				if err := streams.Shutdown(t.Context()); err != nil {
+					t.Fatal(err)
+				}
+			})
+		})
+	}
+}
+
+// A client that stops reading blocks the stream's writes; the write
+// deadline ends the stream, closes the connection, and counts the client as
+// too slow.
+func TestWriteTimeoutDisconnects(t *testing.T) {
+	for _, p := range paths {
+		t.Run(p.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				h, err := hub.New(hub.Config{Encoders: map[string]hub.Encoder{"sse": EncodeBatch}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				var streams stream.Streams
+				handler := &Handler{Hub: h, Format: "sse", Heartbeat: time.Hour, WriteTimeout: 2 * time.Second, Logger: quiet}
+				if p.takeOver {
+					handler.Streams = &streams
+				}
+				srv, l := streamtest.NewServer(handler)
+				defer srv.Close()
+				defer h.Close() // ends the stream first, should the test fail
+				conn, resp := pipeStream(t, l)
+				defer conn.Close()
+
+				// The client has the head and reads no more.
+				h.Publish(&batch.Batch{Seq: 1})
+				time.Sleep(2*time.Second + time.Millisecond)
+				synctest.Wait()
+				if n := h.SlowDisconnects(); n != 1 {
+					t.Fatalf("slow disconnects %d after the write deadline, want 1", n)
+				}
+				if streams.Len() != 0 {
+					t.Fatalf("%d streams still running", streams.Len())
+				}
+				// The connection is closed: reading ends, with nothing of
+				// the blocked write.
+				if b, _ := io.ReadAll(resp.Body); bytes.Contains(b, []byte("id: 1")) {
+					t.Fatalf("read %q after the write timed out", b)
+				}
+				if _, err := conn.Read(make([]byte, 1)); err != io.EOF {
+					t.Fatalf("read after the disconnect: %v, want EOF", err)
+				}
+				h.Close()
+			})
+		})
+	}
+}

@@ -14,6 +14,12 @@ export default defineConfig({
     emptyOutDir: true,
   },
   server: {
+    // The project's own files, and the server-rendered page's (public)
+    // static files: a test reads static/app.js as text (?raw) to hold the
+    // dashboard's offline threshold to the page's.
+    fs: {
+      allow: ['.', '../static'],
+    },
     proxy: {
       '/ws': { target: goServer, ws: true },
       '/api': { target: goServer },

@@ -17,7 +17,10 @@
 (function () {
   'use strict';
 
-  var OFFLINE_AFTER_MS = 15000; // lost for this long: "offline", not "reconnecting"
+  // Lost for this long: "offline", not "reconnecting". The React dashboard
+  // uses the same threshold (DEFAULTS.offlineAfterMs in
+  // frontend-react/src/realtimeClient.ts; a test there holds them equal).
+  var OFFLINE_AFTER_MS = 10000;
   var STALE_AFTER_MS = 5000; // no batch for this long while connected: age shown as stale
 
   var lastBatch = 0; // Date.now() of the last batch, 0 before the first

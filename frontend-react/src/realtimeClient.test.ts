@@ -1,5 +1,6 @@
 import { beforeEach, describe, expect, it } from 'vitest';
-import { backoffDelay, RealtimeClient, type RealtimeSnapshot } from './realtimeClient';
+import pageScript from '../../static/app.js?raw';
+import { backoffDelay, DEFAULTS, RealtimeClient, type RealtimeSnapshot } from './realtimeClient';
 import { SeriesModel, type SeriesData } from './series';
 import { FakeScheduler, FakeWebSocket, makeBatch, makeEvent, STARTED_AT } from './test/fakes';
 
@@ -279,6 +280,28 @@ describe('RealtimeClient', () => {
     FakeWebSocket.last.serverClose();
     sched.frame();
     expect(last().state).toBe('reconnecting');
+  });
+
+  it('goes offline after the same time as the server-rendered page', () => {
+    // The page (static/app.js) and the dashboard must not disagree on when a
+    // lost connection counts as offline.
+    const m = /\bOFFLINE_AFTER_MS\s*=\s*([\d_]+)\s*;/.exec(pageScript);
+    expect(m, 'OFFLINE_AFTER_MS in static/app.js').not.toBeNull();
+    const pageMs = Number(m![1]!.replaceAll('_', ''));
+    expect(DEFAULTS.offlineAfterMs).toBe(pageMs);
+
+    // And the client, left to its default, goes offline then.
+    const { sched, last } = setup();
+    FakeWebSocket.last.serverClose(); // lost at t0
+    sched.frame();
+    expect(last().state).toBe('reconnecting');
+    sched.advance(pageMs - 1);
+    for (const s of FakeWebSocket.instances) if (s.readyState !== 3) s.serverClose();
+    sched.frame();
+    expect(last().state).toBe('reconnecting');
+    sched.advance(1);
+    sched.frame();
+    expect(last().state).toBe('offline');
   });
 
   it('goes offline when the first connection never works', () => {

@@ -66,6 +66,7 @@ export interface RealtimeOptions {
 export const DEFAULTS = {
   backoffBaseMs: 250,
   backoffCapMs: 10_000,
+  /** The same as the server-rendered page's (static/app.js, OFFLINE_AFTER_MS). */
   offlineAfterMs: 10_000,
   staleAfterMs: 5_000,
   maxEvents: 50,

@@ -214,6 +214,9 @@ export class SeriesModel {
     this.len--;
   }
 
+  // The server-rendered page's charts (internal/web/charts.go) derive the
+  // same values; internal/web/testdata/series-cases.json holds both to them
+  // (series.cases.test.ts here, TestSeriesCases there).
   private rowOf(b: Batch, tick: number): Row {
     const perSec = 1000 / tick;
     const c = b.counts;

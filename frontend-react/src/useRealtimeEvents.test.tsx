@@ -1,4 +1,5 @@
 import { act, render, renderHook, screen } from '@testing-library/react';
+import { StrictMode } from 'react';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { FakeScheduler, FakeWebSocket, makeBatch, makeEvent } from './test/fakes';
 import { useRealtimeEvents, type RealtimeOptions } from './useRealtimeEvents';
@@ -77,6 +78,34 @@ describe('useRealtimeEvents', () => {
     expect(result.current.state).toBe('live');
     expect(result.current.latest?.seq).toBe(8);
     expect(result.current.missedBatches).toBe(0);
+  });
+
+  it('under StrictMode, closes the first client and goes live on the second', () => {
+    const sched = new FakeScheduler();
+    render(
+      <StrictMode>
+        <Probe options={sched.options()} onRender={() => {}} />
+      </StrictMode>,
+    );
+    // StrictMode subscribes, unsubscribes and subscribes again: two sockets,
+    // the first dropped (closed as soon as it opens), only the second's
+    // batches shown.
+    expect(FakeWebSocket.instances).toHaveLength(2);
+    const [first, second] = FakeWebSocket.instances;
+    act(() => {
+      first!.open();
+      first!.send(makeBatch(99));
+    });
+    expect(first!.closed?.code).toBe(1000);
+    expect(second!.closed).toBeNull();
+    act(() => {
+      second!.open();
+      second!.send(makeBatch(3, { events: [makeEvent({ id: 'e3' })] }));
+      sched.frame();
+    });
+    expect(screen.getByTestId('state').textContent).toBe('live');
+    expect(screen.getByTestId('seq').textContent).toBe('3');
+    expect(screen.getByTestId('events').textContent).toBe('e3');
   });
 
   it('closes the socket and cancels timers and the frame on unmount', () => {

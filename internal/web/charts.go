@@ -224,7 +224,20 @@ func (c *chartBuilder) stepMarker(h *history, t0, span int64, pb *pathBuf, ymax 
 	return string(b)
 }
 
+// perSecond is n events of one tick as a rate. The React dashboard's
+// series.ts does the same arithmetic; testdata/series-cases.json holds both
+// to the same values.
 func perSecond(n uint64, tickMs int64) float64 { return float64(n) * 1000 / float64(tickMs) }
+
+// missPct is the share of a tick's finished events that were late or
+// dropped, in percent; false when none finished (a gap, not 0 %).
+func missPct(p *point) (float64, bool) {
+	done := p.onTime + p.late + p.dropped
+	if done == 0 {
+		return 0, false
+	}
+	return float64(p.late+p.dropped) * 100 / float64(done), true
+}
 
 func fmtNum(v float64, unit string) string {
 	prec := 0
@@ -316,15 +329,8 @@ func (c *chartBuilder) build(h *history) views.Charts {
 		},
 	}
 
-	miss := func(p *point) (float64, bool) {
-		done := p.onTime + p.late + p.dropped
-		if done == 0 {
-			return 0, false
-		}
-		return float64(p.late+p.dropped) * 100 / float64(done), true
-	}
 	missNow := "–"
-	if v, ok := miss(last); ok {
+	if v, ok := missPct(last); ok {
 		missNow = fmtNum(v, "%")
 	}
 	missRate := views.Chart{
@@ -332,7 +338,7 @@ func (c *chartBuilder) build(h *history) views.Charts {
 		YMax: "100 %", YMid: "50 %",
 		Desc: "Share of finished events late or dropped, per tick, over the last " + window + ": now " + missNow + ".",
 		Lines: []views.Line{{Class: "miss", Label: "missed", Now: missNow,
-			D: c.trace(h, t0, span, &pb[6], 100, miss)}},
+			D: c.trace(h, t0, span, &pb[6], 100, missPct)}},
 	}
 
 	queue := views.Chart{

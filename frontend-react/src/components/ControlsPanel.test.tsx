@@ -63,6 +63,17 @@ describe('ControlsPanel', () => {
     expect(screen.getByTestId('config-workers').textContent).toBe('5');
   });
 
+  it('drops an edit once the settings in force catch up with it, then follows them again', () => {
+    const { rerender } = setup(makeSettings({ workers: 4 }));
+    fireEvent.change(input('workers'), { target: { value: '9' } });
+    rerender(makeSettings({ workers: 4, rate: 30 })); // another field changed: the edit stays
+    expect(input('workers').value).toBe('9');
+    rerender(makeSettings({ workers: 9, rate: 30 })); // caught up: the edit is done
+    expect(input('workers').value).toBe('9');
+    rerender(makeSettings({ workers: 12, rate: 30 }));
+    expect(input('workers').value).toBe('12');
+  });
+
   it('PATCHes only the changed fields and is disabled while submitting', async () => {
     const api = setup();
     fireEvent.change(input('rate'), { target: { value: '5' } });

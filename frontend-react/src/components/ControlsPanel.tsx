@@ -98,23 +98,26 @@ function ControlsPanelImpl({ inForce, patch = patchConfig }: ControlsPanelProps)
   }, []);
 
   // Edits that the settings in force have caught up with are done: the
-  // field follows what is in force again.
+  // field follows what is in force again. inForceKey stands for inForce's
+  // values (its identity changes every batch). Adjusted while rendering, not
+  // in an effect: an effect's update after the live view's commit (a sync
+  // one, from useSyncExternalStore) would be a second commit in the frame.
   const inForceKey = inForce ? FIELDS.map((f) => show(inForce[f.name])).join('|') : '';
-  useEffect(() => {
-    if (!inForce) return;
-    setDraft((d) => {
+  const [seenKey, setSeenKey] = useState(inForceKey);
+  if (inForceKey !== seenKey) {
+    setSeenKey(inForceKey);
+    if (inForce) {
       let next: Draft | null = null;
       for (const f of FIELDS) {
-        const text = d[f.name];
+        const text = draft[f.name];
         if (text !== undefined && sameValue(f, text, inForce[f.name])) {
-          next ??= { ...d };
+          next ??= { ...draft };
           delete next[f.name];
         }
       }
-      return next ?? d;
-    });
-    // inForceKey stands for inForce's values (its identity changes every batch).
-  }, [inForceKey]);
+      if (next) setDraft(next);
+    }
+  }
 
   const changed = FIELDS.filter((f) => {
     const text = draft[f.name];

@@ -21,9 +21,13 @@ import (
 )
 
 // Processor does the work of one event. It must return promptly once ctx is
-// done: ctx ends at the event's deadline.
+// done: ctx ends at the event's deadline. It returns the event's output (nil
+// for none), kept as the Result's Output when the event is processed. An
+// error fails the event (dropped, failed), unless it wraps
+// context.DeadlineExceeded (late, cancelled); an *event.Failure among the
+// errors it wraps names the kind of failure.
 type Processor interface {
-	Process(ctx context.Context, ev event.Event) error
+	Process(ctx context.Context, ev event.Event) ([]byte, error)
 }
 
 // Recorder receives every event the pipeline is given (Admit) and, later,
@@ -392,24 +396,34 @@ func (p *Pipeline) process(ctx context.Context, it item, start time.Time) {
 	ev := it.ev
 	p.busy.Add(1)
 	wctx := newDeadlineCtx(ctx, it.deadline)
-	err := p.proc.Load().proc.Process(wctx, ev)
+	out, err := p.proc.Load().proc.Process(wctx, ev)
 	wctx.release()
 	now := p.cfg.Now()
 	p.busy.Add(-1)
 	p.learn(ev, now.Sub(start), err, now)
+	r := event.Result{Event: ev, ProcessedAt: now}
 	switch {
 	case err == nil && now.After(it.deadline):
-		p.finishAt(ev, now, event.Late, event.ReasonNone)
+		r.Status, r.Output = event.Late, out
 	case err == nil:
-		p.finishAt(ev, now, event.OnTime, event.ReasonNone)
+		r.Status, r.Output = event.OnTime, out
 	case ctx.Err() != nil:
 		// The drain timed out: the pipeline, not the deadline, stopped it.
-		p.finishAt(ev, now, event.Dropped, event.Shutdown)
+		r.Status, r.Reason = event.Dropped, event.Shutdown
 	case errors.Is(err, context.DeadlineExceeded):
-		p.finishAt(ev, now, event.Late, event.Cancelled)
+		r.Status, r.Reason = event.Late, event.Cancelled
 	default:
-		p.finishAt(ev, now, event.Dropped, event.Failed)
+		r.Status, r.Reason, r.Failure = event.Dropped, event.Failed, failureKind(err)
 	}
+	p.rec.Finish(r)
+}
+
+// failureKind is the kind of failure err names, "error" when it names none.
+func failureKind(err error) string {
+	if f, ok := errors.AsType[*event.Failure](err); ok && f.Kind != "" {
+		return f.Kind
+	}
+	return "error"
 }
 
 // learn feeds the service-time estimate. Work cut short by its deadline

@@ -19,7 +19,7 @@ type order struct {
 }
 
 func (o *order) processor(work time.Duration) Processor {
-	return expecting{work: work, f: func(ctx context.Context, ev event.Event) error {
+	return expecting{work: work, f: func(ctx context.Context, ev event.Event) ([]byte, error) {
 		o.mu.Lock()
 		o.ids = append(o.ids, ev.ID)
 		o.mu.Unlock()
@@ -32,8 +32,8 @@ type expecting struct {
 	f    ProcessorFunc
 }
 
-func (e expecting) Process(ctx context.Context, ev event.Event) error { return e.f(ctx, ev) }
-func (e expecting) Expect(event.Event) time.Duration                  { return e.work }
+func (e expecting) Process(ctx context.Context, ev event.Event) ([]byte, error) { return e.f(ctx, ev) }
+func (e expecting) Expect(event.Event) time.Duration                            { return e.work }
 
 func (o *order) got() []uuid.UUID {
 	o.mu.Lock()
@@ -257,12 +257,12 @@ func TestSpinCostsCPU(t *testing.T) {
 		t.Fatalf("5ms costs %d blocks and 10ms %d: want proportional", a, b)
 	}
 	ev := newEvent(time.Minute, 0)
-	if err := s.Process(context.Background(), ev); err != nil {
+	if _, err := s.Process(context.Background(), ev); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if err := s.Process(ctx, ev); err == nil {
+	if _, err := s.Process(ctx, ev); err == nil {
 		t.Fatal("cancelled work reported success")
 	}
 }

@@ -9,7 +9,8 @@
 //	gradient = best·(1+Tolerance) / sample      clamped to [0.5, 2]
 //	limit    = limit·gradient + √limit
 //
-// While calls take about the best latency the limit grows; once calls queue
+// From the start the limit doubles each window until latency first rises
+// (slow start, as TCP's). Then, while calls take about the best latency the limit grows; once calls queue
 // inside the service, latency rises in proportion and the limit shrinks. The
 // √limit headroom keeps a short queue at the service, so it never idles
 // for want of calls: the limit settles a little above the service's true
@@ -147,6 +148,7 @@ type Gradient struct {
 	resume     float64 // the limit to restore after the probe
 	lastProbe  time.Time
 	started    bool // a first call was seen: start and lastProbe are set
+	congested  bool // latency rose above tolerance once: slow start is over
 }
 
 // New returns a controller at its initial limit.
@@ -288,6 +290,15 @@ func (g *Gradient) update(q time.Duration, inflight int, now time.Time) {
 		// The calls did not use the limit: their latency says nothing of
 		// a higher one, so it stays (as Netflix's limiters do).
 		return
+	}
+	if !g.congested {
+		if g.within(q) {
+			// Slow start, as TCP's: double until latency first rises,
+			// so a fresh limit finds a large service in a few windows.
+			g.limit = min(2*g.limit, float64(g.cfg.Max))
+			return
+		}
+		g.congested = true
 	}
 	// The headroom shrinks with the gradient, so the cut a queue calls for
 	// is not undone at small limits (at a limit of 2, √2 is most of it).

@@ -186,7 +186,7 @@ func TestEstimatorLearnsOvershoot(t *testing.T) {
 	}
 	for range 600 {
 		now = now.Add(10 * time.Millisecond)
-		e.observe(sample{extra: 20*time.Millisecond, took: 20*time.Millisecond, at: now, learn: true})
+		e.observe(sample{extra: 20 * time.Millisecond, took: 20 * time.Millisecond, at: now, learn: true})
 	}
 	if got := e.extra(now); got != 20*time.Millisecond {
 		t.Fatalf("estimate %s after the work slowed down to +20ms, want 20ms", got)
@@ -200,7 +200,7 @@ func TestEstimatorForgetsAStall(t *testing.T) {
 	now := time.Now()
 	for range 100 {
 		now = now.Add(time.Millisecond)
-		e.observe(sample{extra: 80*time.Millisecond, took: 80*time.Millisecond, at: now, learn: true}) // a start-up stall
+		e.observe(sample{extra: 80 * time.Millisecond, took: 80 * time.Millisecond, at: now, learn: true}) // a start-up stall
 	}
 	if got := e.extra(now); got != 80*time.Millisecond {
 		t.Fatalf("estimate %s during the stall", got)

@@ -74,7 +74,39 @@ type Result struct {
 	ProcessedAt time.Time
 	Status      Status
 	Reason      Reason
+	// Output is what the event's worker answered: JSON of at most
+	// MaxOutput bytes, nil when it answered nothing (and always for
+	// simulated work).
+	Output []byte
+	// Failure is the kind of failure of an event dropped as Failed
+	// ("http-503", "connect", "reset", "bad-response", "result-too-large",
+	// ...): short, stable, fit for a metric label. Empty otherwise.
+	Failure string
 }
+
+// MaxOutput bounds a worker's answer kept as an event's Output: larger
+// answers fail the event (result-too-large) rather than travel in batches.
+const MaxOutput = 4 << 10
+
+// Failure is the error a processor returns to say what kind of failure
+// ended an event; the pipeline records Kind as the Result's Failure. Any
+// other error (but the deadline's) is recorded with the kind "error".
+type Failure struct {
+	// Kind is the Result's Failure.
+	Kind string
+	// Err is the cause, for logs.
+	Err error
+}
+
+func (f *Failure) Error() string {
+	if f.Err == nil {
+		return f.Kind
+	}
+	return f.Kind + ": " + f.Err.Error()
+}
+
+// Unwrap returns the cause.
+func (f *Failure) Unwrap() error { return f.Err }
 
 // Latency is the time from creation to the final outcome, queue wait included.
 func (r Result) Latency() time.Duration { return r.ProcessedAt.Sub(r.CreatedAt) }

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -13,11 +14,13 @@ import (
 )
 
 // Conservation, as a property: under random policies, pool and queue sizes,
-// deadlines, work and arrival patterns (with rate changes), and live changes
-// of workers, queue, policy and processor between phases, every submitted
-// event is admitted once and finished once, the statuses add up, and nothing
-// is left in flight once Run returns. The recorder fails the test on any
-// double admission or double finish.
+// fixed or adaptive concurrency, deadlines, work and arrival patterns (with
+// rate changes), processors that fail, hang until their deadline or answer
+// with an output, and live changes of workers, queue, policy, concurrency
+// and processor between phases, every submitted event is admitted once and
+// finished once, the statuses add up, a failure kind is set exactly when an
+// event failed, and nothing is left in flight once Run returns. The
+// recorder fails the test on any double admission or double finish.
 func TestConservationProperty(t *testing.T) {
 	synctest.Test(t, func(st *testing.T) {
 		// rapid asks a *testing.T for its deadline, which a synctest bubble
@@ -29,9 +32,9 @@ func TestConservationProperty(t *testing.T) {
 				QueueCap:     rapid.IntRange(1, 64).Draw(t, "queue"),
 				Policy:       rapid.SampledFrom(Policies).Draw(t, "policy"),
 				DrainTimeout: time.Duration(rapid.IntRange(1, 200).Draw(t, "drainMs")) * time.Millisecond,
+				Concurrency:  rapid.SampledFrom(Concurrencies).Draw(t, "concurrency"),
 			}
-			work := time.Duration(rapid.IntRange(0, 80).Draw(t, "workMs")) * time.Millisecond
-			p, err := New(cfg, Sleep{Mean: work}, rec)
+			p, err := New(cfg, drawProcessor(t, ""), rec)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -45,7 +48,7 @@ func TestConservationProperty(t *testing.T) {
 			for phase := range rapid.IntRange(1, 4).Draw(t, "phases") {
 				if phase > 0 {
 					// Live changes between phases, as PATCH /api/config makes.
-					switch rapid.IntRange(0, 3).Draw(t, "change") {
+					switch rapid.IntRange(0, 4).Draw(t, "change") {
 					case 1:
 						if err := p.SetWorkers(rapid.IntRange(1, 8).Draw(t, "newWorkers")); err != nil {
 							t.Fatal(err)
@@ -55,13 +58,10 @@ func TestConservationProperty(t *testing.T) {
 							t.Fatal(err)
 						}
 					case 3:
-						sleep := Sleep{Mean: time.Duration(rapid.IntRange(0, 80).Draw(t, "newWorkMs")) * time.Millisecond}
-						if bound := rapid.IntRange(0, 3).Draw(t, "bound"); bound > 0 {
-							// A bounded processor: workers beyond the
-							// bound wait for a slot.
-							p.SetProcessor(boundedSleep{sleep, bound})
-						} else {
-							p.SetProcessor(sleep)
+						p.SetProcessor(drawProcessor(t, "new"))
+					case 4:
+						if err := p.SetConcurrency(rapid.SampledFrom(Concurrencies).Draw(t, "newConcurrency")); err != nil {
+							t.Fatal(err)
 						}
 					}
 				}
@@ -96,6 +96,12 @@ func TestConservationProperty(t *testing.T) {
 				if r.Status == event.Late && r.Reason == event.ReasonNone {
 					t.Fatalf("work that honours cancellation overran its deadline: %+v", r)
 				}
+				if (r.Reason == event.Failed) != (r.Failure != "") {
+					t.Fatalf("failure kind %q with reason %q: want one exactly when failed", r.Failure, r.Reason)
+				}
+				if r.Status == event.Dropped && r.Output != nil {
+					t.Fatalf("a dropped event has an output: %+v", r)
+				}
 			}
 		})
 	})
@@ -103,6 +109,42 @@ func TestConservationProperty(t *testing.T) {
 
 // bubbleTB is a testing.T inside a synctest bubble, for rapid.
 type bubbleTB struct{ *testing.T }
+
+// drawProcessor draws a processor: simulated work, optionally bounded (the
+// workers beyond the bound wait for a slot), that may also fail (with a
+// kind or a plain error), hang until its deadline, or answer an output.
+func drawProcessor(t *rapid.T, prefix string) Processor {
+	sleep := Sleep{Mean: time.Duration(rapid.IntRange(0, 80).Draw(t, prefix+"workMs")) * time.Millisecond}
+	var proc Processor = sleep
+	if bound := rapid.IntRange(0, 3).Draw(t, prefix+"bound"); bound > 0 {
+		proc = boundedSleep{sleep, bound}
+	}
+	failPct := rapid.IntRange(0, 100).Draw(t, prefix+"failPct")
+	hangPct := rapid.IntRange(0, 100).Draw(t, prefix+"hangPct")
+	output := rapid.Bool().Draw(t, prefix+"output")
+	if failPct == 0 && hangPct == 0 && !output {
+		return proc
+	}
+	return ProcessorFunc(func(ctx context.Context, ev event.Event) ([]byte, error) {
+		// Decided by the event, so the outcome does not depend on the
+		// order the workers run in.
+		roll := int(ev.ID[0]) * 100 / 256
+		switch {
+		case roll < failPct && ev.ID[1]%2 == 0:
+			return nil, &event.Failure{Kind: "http-503", Err: errors.New("503 Service Unavailable")}
+		case roll < failPct:
+			return []byte("{}"), errors.New("connection refused")
+		case roll < failPct+hangPct:
+			<-ctx.Done()
+			return nil, ctx.Err()
+		}
+		out, err := proc.Process(ctx, ev)
+		if err == nil && output {
+			out = []byte(`{"ok":true}`)
+		}
+		return out, err
+	})
+}
 
 // boundedSleep is Sleep declaring a bound on events at once.
 type boundedSleep struct {

@@ -31,6 +31,7 @@ type estimator struct {
 	mu       sync.Mutex
 	window   [512]sample
 	n        int // samples seen
+	learnt   int // samples seen that count for the estimate
 	scratch  []time.Duration
 	computed time.Time
 	quantile float64
@@ -41,8 +42,12 @@ type estimator struct {
 }
 
 type sample struct {
-	extra time.Duration
+	extra time.Duration // service time beyond expectation
+	took  time.Duration // the whole service time, for the call gauges
 	at    time.Time
+	// learn: the sample counts for the estimate (work cut short before it
+	// ran past its expectation only says it needed at least that long).
+	learn bool
 }
 
 func newEstimator(q float64) *estimator {
@@ -53,27 +58,61 @@ func newEstimator(q float64) *estimator {
 // (and on the first samples), so the cost per event stays small. A sample
 // that would wait for another worker's is skipped: the window is a sample
 // anyway, and workers must not queue behind each other here.
-func (e *estimator) observe(extra time.Duration, now time.Time) {
+func (e *estimator) observe(s sample) {
 	if !e.mu.TryLock() {
 		return
 	}
 	defer e.mu.Unlock()
-	e.window[e.n%len(e.window)] = sample{extra, now}
+	e.window[e.n%len(e.window)] = s
 	e.n++
+	if !s.learn {
+		return
+	}
+	now := s.at
 	e.newest.Store(now.UnixNano())
-	if e.n > 64 && now.Sub(e.computed) < 5*time.Millisecond {
+	e.learnt++
+	if e.learnt > 64 && now.Sub(e.computed) < 5*time.Millisecond {
 		return
 	}
 	e.computed = now
-	s := e.scratch[:0]
+	xs := e.scratch[:0]
 	for _, x := range e.window[:min(e.n, len(e.window))] {
-		if now.Sub(x.at) <= e.maxAge {
-			s = append(s, x.extra)
+		if x.learn && now.Sub(x.at) <= e.maxAge {
+			xs = append(xs, x.extra)
 		}
 	}
-	slices.Sort(s)
-	i := int(e.quantile*float64(len(s))+0.5) - 1
-	e.cached.Store(int64(s[max(0, min(i, len(s)-1))]))
+	slices.Sort(xs)
+	i := int(e.quantile*float64(len(xs))+0.5) - 1
+	e.cached.Store(int64(xs[max(0, min(i, len(xs)-1))]))
+}
+
+// reset forgets every sample: the processor changed.
+func (e *estimator) reset() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	clear(e.window[:])
+	e.n, e.learnt, e.computed = 0, 0, time.Time{}
+	e.cached.Store(0)
+	e.newest.Store(0)
+}
+
+// calls returns the median, 99th percentile and least of the service times
+// of the samples at most maxAge old at now, zero when there are none.
+func (e *estimator) calls(now time.Time) (p50, p99, least time.Duration) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	xs := e.scratch[:0]
+	for _, x := range e.window[:min(e.n, len(e.window))] {
+		if now.Sub(x.at) <= e.maxAge {
+			xs = append(xs, x.took)
+		}
+	}
+	if len(xs) == 0 {
+		return 0, 0, 0
+	}
+	slices.Sort(xs)
+	at := func(q float64) time.Duration { return xs[max(0, min(int(q*float64(len(xs))+0.5)-1, len(xs)-1))] }
+	return at(0.5), at(0.99), xs[0]
 }
 
 // extra is the learned service time beyond expectation at now: zero when

@@ -18,12 +18,17 @@ import (
 	"time"
 
 	"github.com/ontime-rt/ontime/internal/event"
+	"github.com/ontime-rt/ontime/internal/limit"
 )
 
 // Processor does the work of one event. It must return promptly once ctx is
-// done: ctx ends at the event's deadline.
+// done: ctx ends at the event's deadline. It returns the event's output (nil
+// for none), kept as the Result's Output when the event is processed. An
+// error fails the event (dropped, failed), unless it wraps
+// context.DeadlineExceeded (late, cancelled); an *event.Failure among the
+// errors it wraps names the kind of failure.
 type Processor interface {
-	Process(ctx context.Context, ev event.Event) error
+	Process(ctx context.Context, ev event.Event) ([]byte, error)
 }
 
 // Recorder receives every event the pipeline is given (Admit) and, later,
@@ -48,6 +53,10 @@ type Config struct {
 	// deadline to be started, for the shedding policies. Higher sheds more
 	// and leaves fewer late events. Default 0.999.
 	ServiceQuantile float64
+	// Concurrency is fixed (up to Workers events at once) or adaptive (a
+	// limit between 1 and Workers learned from the processor's latency).
+	// Default fixed.
+	Concurrency Concurrency
 	// DrainTimeout bounds how long Run keeps processing queued events after
 	// its context ends; work still running then is cancelled and dropped as
 	// shutdown. Default 2s.
@@ -71,6 +80,9 @@ func (c Config) withDefaults() Config {
 	if c.ServiceQuantile == 0 {
 		c.ServiceQuantile = 0.999
 	}
+	if c.Concurrency == "" {
+		c.Concurrency = ConcurrencyFixed
+	}
 	if c.DrainTimeout == 0 {
 		c.DrainTimeout = 2 * time.Second
 	}
@@ -90,10 +102,14 @@ type Pipeline struct {
 	ran  atomic.Bool
 
 	// Live settings, changed while running by the Set methods.
-	proc    atomic.Pointer[procBox]
-	noShed  atomic.Bool  // the FIFO baseline sheds only expired events
-	workers atomic.Int64 // the number of workers wanted
-	slots   *slots       // bounds the workers active at once for a Bounded processor
+	proc     atomic.Pointer[procBox]
+	noShed   atomic.Bool  // the FIFO baseline sheds only expired events
+	workers  atomic.Int64 // the number of workers wanted
+	adaptive atomic.Bool  // Concurrency is adaptive
+	lim      *limiter     // the adaptive limit, learned whether in force or not
+	slots    *slots       // bounds the workers active at once: the bound in force
+
+	boundMu sync.Mutex // serialises computing and setting the bound in force
 
 	mu      sync.Mutex // guards the worker pool below
 	pool    []chan struct{}
@@ -101,15 +117,16 @@ type Pipeline struct {
 	workCtx context.Context // set once Run starts; nil before
 }
 
-// procBox holds the processor with its own expectation of service times,
-// if it has one, so both change together.
+// procBox holds the processor with its own expectation of service times
+// and its bound on events at once, if it has them, so all change together.
 type procBox struct {
 	proc   Processor
 	expect Expecter
+	bound  int // 0: none
 }
 
 func boxProcessor(proc Processor) *procBox {
-	b := &procBox{proc: proc}
+	b := &procBox{proc: proc, bound: concurrencyOf(proc)}
 	b.expect, _ = proc.(Expecter)
 	return b
 }
@@ -130,6 +147,9 @@ func New(cfg Config, proc Processor, rec Recorder) (*Pipeline, error) {
 	if _, err := ParsePolicy(string(cfg.Policy)); err != nil {
 		return nil, fmt.Errorf("pipeline: %w", err)
 	}
+	if _, err := ParseConcurrency(string(cfg.Concurrency)); err != nil {
+		return nil, fmt.Errorf("pipeline: %w", err)
+	}
 	if cfg.ServiceQuantile <= 0 || cfg.ServiceQuantile > 1 {
 		return nil, fmt.Errorf("pipeline: service quantile must be in (0, 1], got %g", cfg.ServiceQuantile)
 	}
@@ -138,9 +158,12 @@ func New(cfg Config, proc Processor, rec Recorder) (*Pipeline, error) {
 	}
 	p := &Pipeline{cfg: cfg, rec: rec, q: newQueue(cfg.Policy, cfg.QueueCap), est: newEstimator(cfg.ServiceQuantile)}
 	p.proc.Store(boxProcessor(proc))
-	p.slots = newSlots(concurrencyOf(proc))
 	p.noShed.Store(cfg.Policy == FIFO)
 	p.workers.Store(int64(cfg.Workers))
+	p.adaptive.Store(cfg.Concurrency == ConcurrencyAdaptive)
+	p.lim = newLimiter(cfg.Workers)
+	p.slots = newSlots(0)
+	p.applyBound()
 	return p, nil
 }
 
@@ -200,17 +223,62 @@ type Gauges struct {
 	QueueCap   int
 	Workers    int
 	Busy       int
+	// Limit is the bound on events processed at once in force: the
+	// adaptive limit, or Workers when fixed; lower when the processor is
+	// Bounded below it.
+	Limit int
+	// CallP50 and CallP99 are quantiles of the processor's call latency
+	// (from an event's start to its return) over the last 2 s, at most 512
+	// calls; zero when there were none.
+	CallP50, CallP99 time.Duration
+	// CallBest is the processor's best latency: the adaptive limit's
+	// baseline (its no-queue latency) when adaptive, the least call latency
+	// over the same window when fixed.
+	CallBest time.Duration
 }
 
 // Gauges returns the pipeline's current load.
 func (p *Pipeline) Gauges() Gauges {
 	depth, capacity := p.q.size()
-	return Gauges{
+	g := Gauges{
 		QueueDepth: depth,
 		QueueCap:   capacity,
 		Workers:    int(p.workers.Load()),
 		Busy:       int(p.busy.Load()),
+		Limit:      p.bound(),
 	}
+	var least time.Duration
+	g.CallP50, g.CallP99, least = p.est.calls(p.cfg.Now())
+	g.CallBest = least
+	if p.adaptive.Load() {
+		g.CallBest = p.lim.bestLatency()
+	}
+	return g
+}
+
+// bound is the bound on events at once in force.
+func (p *Pipeline) bound() int {
+	n := int(p.workers.Load())
+	if p.adaptive.Load() {
+		n = min(n, p.lim.limit())
+	}
+	if b := p.proc.Load().bound; b > 0 {
+		n = min(n, b)
+	}
+	return n
+}
+
+// applyBound puts the bound in force in the slots. A fixed pool of an
+// unbounded processor needs none: the workers are the bound, and taking no
+// slot keeps the cost per event to one atomic load.
+func (p *Pipeline) applyBound() {
+	p.boundMu.Lock()
+	defer p.boundMu.Unlock()
+	if !p.adaptive.Load() && p.proc.Load().bound == 0 {
+		p.slots.setLimit(0)
+		return
+	}
+	p.slots.setLimit(p.bound())
 }
 
 // Run processes events until ctx ends, then stops admitting, drains the queue
@@ -278,6 +346,8 @@ func (p *Pipeline) SetWorkers(n int) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.workers.Store(int64(n))
+	p.lim.setMax(n)
+	p.applyBound()
 	if p.workCtx == nil {
 		return nil // Run starts them
 	}
@@ -310,10 +380,31 @@ func (p *Pipeline) SetQueue(capacity int, policy Policy) error {
 }
 
 // SetProcessor replaces the processor while running; events already being
-// processed finish with the old one.
+// processed finish with the old one. What was learned of the old one (its
+// service times, the adaptive limit) is forgotten: a new worker is learned
+// afresh.
 func (p *Pipeline) SetProcessor(proc Processor) {
 	p.proc.Store(boxProcessor(proc))
-	p.slots.setLimit(concurrencyOf(proc))
+	p.est.reset()
+	p.lim.reset(int(p.workers.Load()))
+	p.applyBound()
+}
+
+// SetConcurrency switches between fixed and adaptive concurrency while
+// running. The adaptive limit learns only while in force (calls made at
+// another concurrency tell it nothing of its own), so switching to
+// adaptive starts it afresh, at the least limit.
+func (p *Pipeline) SetConcurrency(c Concurrency) error {
+	if _, err := ParseConcurrency(string(c)); err != nil {
+		return fmt.Errorf("pipeline: %w", err)
+	}
+	adaptive := c == ConcurrencyAdaptive
+	if adaptive && !p.adaptive.Load() {
+		p.lim.reset(int(p.workers.Load()))
+	}
+	p.adaptive.Store(adaptive)
+	p.applyBound()
+	return nil
 }
 
 // concurrencyOf is proc's bound on events at once, 0 for none.
@@ -390,41 +481,69 @@ func (p *Pipeline) work(ctx context.Context, quit <-chan struct{}) {
 // process runs it, selected at start.
 func (p *Pipeline) process(ctx context.Context, it item, start time.Time) {
 	ev := it.ev
-	p.busy.Add(1)
+	inflight := p.busy.Add(1)
+	box := p.proc.Load()
+	adaptive := p.adaptive.Load()
+	called := start
+	if adaptive {
+		// The limit is learned from the call alone, without the drops the
+		// worker reported since it selected the event.
+		called = p.cfg.Now()
+	}
 	wctx := newDeadlineCtx(ctx, it.deadline)
-	err := p.proc.Load().proc.Process(wctx, ev)
+	out, err := box.proc.Process(wctx, ev)
 	wctx.release()
 	now := p.cfg.Now()
 	p.busy.Add(-1)
-	p.learn(ev, now.Sub(start), err, now)
+	p.learn(box, ev, now.Sub(start), err, now)
+	r := event.Result{Event: ev, ProcessedAt: now}
+	outcome := limit.OK
 	switch {
 	case err == nil && now.After(it.deadline):
-		p.finishAt(ev, now, event.Late, event.ReasonNone)
+		r.Status, r.Output = event.Late, out
 	case err == nil:
-		p.finishAt(ev, now, event.OnTime, event.ReasonNone)
+		r.Status, r.Output = event.OnTime, out
 	case ctx.Err() != nil:
 		// The drain timed out: the pipeline, not the deadline, stopped it.
-		p.finishAt(ev, now, event.Dropped, event.Shutdown)
+		r.Status, r.Reason = event.Dropped, event.Shutdown
+		adaptive = false // says nothing of the worker
 	case errors.Is(err, context.DeadlineExceeded):
-		p.finishAt(ev, now, event.Late, event.Cancelled)
+		r.Status, r.Reason = event.Late, event.Cancelled
+		outcome = limit.Timeout
 	default:
-		p.finishAt(ev, now, event.Dropped, event.Failed)
+		r.Status, r.Reason, r.Failure = event.Dropped, event.Failed, failureKind(err)
+		outcome = limit.Failed
 	}
+	if adaptive && p.proc.Load() == box {
+		s := limit.Sample{RTT: now.Sub(called), Inflight: int(inflight), Outcome: outcome}
+		if p.lim.observe(s, now) {
+			p.applyBound()
+		}
+	}
+	p.rec.Finish(r)
+}
+
+// failureKind is the kind of failure err names, "error" when it names none.
+func failureKind(err error) string {
+	if f, ok := errors.AsType[*event.Failure](err); ok && f.Kind != "" {
+		return f.Kind
+	}
+	return "error"
 }
 
 // learn feeds the service-time estimate. Work cut short by its deadline
 // only tells that it needed at least that long, so it counts only when it
-// already ran past the expectation.
-func (p *Pipeline) learn(ev event.Event, took time.Duration, err error, now time.Time) {
+// already ran past the expectation. Every call counts for the call gauges.
+func (p *Pipeline) learn(box *procBox, ev event.Event, took time.Duration, err error, now time.Time) {
+	if p.proc.Load() != box {
+		return // the processor changed while it ran: its samples are not the new one's
+	}
 	var expected time.Duration
-	if e := p.proc.Load().expect; e != nil {
-		expected = e.Expect(ev)
+	if box.expect != nil {
+		expected = box.expect.Expect(ev)
 	}
 	extra := took - expected
-	if err != nil && extra <= 0 {
-		return
-	}
-	p.est.observe(max(extra, 0), now)
+	p.est.observe(sample{extra: max(extra, 0), took: took, at: now, learn: err == nil || extra > 0})
 }
 
 func (p *Pipeline) finish(ev event.Event, s event.Status, r event.Reason) {

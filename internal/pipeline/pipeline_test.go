@@ -130,7 +130,7 @@ func TestQueueWaitCountsAgainstDeadline(t *testing.T) {
 		rec := newRecorder(t)
 		var processed []uuid.UUID
 		var mu sync.Mutex
-		proc := ProcessorFunc(func(ctx context.Context, ev event.Event) error {
+		proc := ProcessorFunc(func(ctx context.Context, ev event.Event) ([]byte, error) {
 			mu.Lock()
 			processed = append(processed, ev.ID)
 			mu.Unlock()
@@ -263,21 +263,56 @@ func TestShutdownDrainsThenDropsAfterTimeout(t *testing.T) {
 	})
 }
 
-func TestFailedWorkIsDropped(t *testing.T) {
+// A failed event is dropped with the kind of its failure: the Kind of an
+// *event.Failure the error wraps, "error" for any other error. A processed
+// event keeps its output; a failed one has none.
+func TestFailuresAndOutputs(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		rec := newRecorder(t)
-		boom := ProcessorFunc(func(context.Context, event.Event) error { return errors.New("boom") })
-		p, err := New(Config{Workers: 1}, boom, rec)
+		answers := map[string]func() ([]byte, error){
+			"plain": func() ([]byte, error) { return []byte("ignored"), errors.New("boom") },
+			"failure": func() ([]byte, error) {
+				return nil, &event.Failure{Kind: "http-503", Err: errors.New("503 Service Unavailable")}
+			},
+			"wrapped": func() ([]byte, error) {
+				return nil, fmt.Errorf("calling worker: %w", &event.Failure{Kind: "reset", Err: errors.New("connection reset")})
+			},
+			"output": func() ([]byte, error) { return []byte(`{"ok":true}`), nil },
+			"none":   func() ([]byte, error) { return nil, nil },
+			"late": func() ([]byte, error) {
+				time.Sleep(60 * time.Millisecond) // ignores its context: overruns
+				return []byte(`{"late":true}`), nil
+			},
+		}
+		proc := ProcessorFunc(func(ctx context.Context, ev event.Event) ([]byte, error) { return answers[ev.Source]() })
+		p, err := New(Config{Workers: 1, Policy: FIFO}, proc, rec)
 		if err != nil {
 			t.Fatal(err)
 		}
 		stop := start(t, p)
-		ev := newEvent(time.Second, 0)
-		p.Submit(ev)
-		synctest.Wait()
+		want := map[string]event.Result{
+			"plain":   {Status: event.Dropped, Reason: event.Failed, Failure: "error"},
+			"failure": {Status: event.Dropped, Reason: event.Failed, Failure: "http-503"},
+			"wrapped": {Status: event.Dropped, Reason: event.Failed, Failure: "reset"},
+			"output":  {Status: event.OnTime, Output: []byte(`{"ok":true}`)},
+			"none":    {Status: event.OnTime},
+			"late":    {Status: event.Late, Output: []byte(`{"late":true}`)},
+		}
+		ids := map[string]uuid.UUID{}
+		for name := range want {
+			ev := newEvent(50*time.Millisecond, 0)
+			ev.Source = name
+			ids[name] = ev.ID
+			p.Submit(ev)
+			time.Sleep(70 * time.Millisecond) // one at a time, each with its full deadline
+		}
 		stop()
-		if res, _ := rec.result(ev.ID); res.Status != event.Dropped || res.Reason != event.Failed {
-			t.Fatalf("got %s/%s, want dropped/failed", res.Status, res.Reason)
+		for name, w := range want {
+			res, _ := rec.result(ids[name])
+			if res.Status != w.Status || res.Reason != w.Reason || res.Failure != w.Failure || string(res.Output) != string(w.Output) {
+				t.Errorf("%s: got %s/%s failure %q output %q; want %s/%s failure %q output %q",
+					name, res.Status, res.Reason, res.Failure, res.Output, w.Status, w.Reason, w.Failure, w.Output)
+			}
 		}
 	})
 }
@@ -300,7 +335,7 @@ type tracked struct {
 	cur, peak *atomic.Int64
 }
 
-func (p tracked) Process(ctx context.Context, ev event.Event) error {
+func (p tracked) Process(ctx context.Context, ev event.Event) ([]byte, error) {
 	n := p.cur.Add(1)
 	defer p.cur.Add(-1)
 	for {

@@ -19,7 +19,7 @@ type order struct {
 }
 
 func (o *order) processor(work time.Duration) Processor {
-	return expecting{work: work, f: func(ctx context.Context, ev event.Event) error {
+	return expecting{work: work, f: func(ctx context.Context, ev event.Event) ([]byte, error) {
 		o.mu.Lock()
 		o.ids = append(o.ids, ev.ID)
 		o.mu.Unlock()
@@ -32,8 +32,8 @@ type expecting struct {
 	f    ProcessorFunc
 }
 
-func (e expecting) Process(ctx context.Context, ev event.Event) error { return e.f(ctx, ev) }
-func (e expecting) Expect(event.Event) time.Duration                  { return e.work }
+func (e expecting) Process(ctx context.Context, ev event.Event) ([]byte, error) { return e.f(ctx, ev) }
+func (e expecting) Expect(event.Event) time.Duration                            { return e.work }
 
 func (o *order) got() []uuid.UUID {
 	o.mu.Lock()
@@ -179,14 +179,14 @@ func TestEstimatorLearnsOvershoot(t *testing.T) {
 			extra = 9 * time.Millisecond // 1% of samples overshoot more
 		}
 		now = now.Add(10 * time.Millisecond)
-		e.observe(extra, now)
+		e.observe(sample{extra: extra, took: extra, at: now, learn: true})
 	}
 	if got := e.extra(now); got != time.Millisecond && got != 9*time.Millisecond {
 		t.Fatalf("p99 estimate %s", got)
 	}
 	for range 600 {
 		now = now.Add(10 * time.Millisecond)
-		e.observe(20*time.Millisecond, now)
+		e.observe(sample{extra: 20 * time.Millisecond, took: 20 * time.Millisecond, at: now, learn: true})
 	}
 	if got := e.extra(now); got != 20*time.Millisecond {
 		t.Fatalf("estimate %s after the work slowed down to +20ms, want 20ms", got)
@@ -200,7 +200,7 @@ func TestEstimatorForgetsAStall(t *testing.T) {
 	now := time.Now()
 	for range 100 {
 		now = now.Add(time.Millisecond)
-		e.observe(80*time.Millisecond, now) // a start-up stall
+		e.observe(sample{extra: 80 * time.Millisecond, took: 80 * time.Millisecond, at: now, learn: true}) // a start-up stall
 	}
 	if got := e.extra(now); got != 80*time.Millisecond {
 		t.Fatalf("estimate %s during the stall", got)
@@ -209,7 +209,7 @@ func TestEstimatorForgetsAStall(t *testing.T) {
 	if got := e.extra(now); got != 0 {
 		t.Fatalf("estimate %s with only stale samples, want 0", got)
 	}
-	e.observe(time.Millisecond, now) // the first event run again
+	e.observe(sample{extra: time.Millisecond, took: time.Millisecond, at: now, learn: true}) // the first event run again
 	if got := e.extra(now); got != time.Millisecond {
 		t.Fatalf("estimate %s after a fresh sample, want the stall forgotten", got)
 	}
@@ -225,7 +225,7 @@ func TestPipelineRecoversFromInflatedEstimate(t *testing.T) {
 			t.Fatal(err)
 		}
 		for range 100 {
-			p.est.observe(time.Second, time.Now()) // as if work had overrun by 1 s
+			p.est.observe(sample{extra: time.Second, took: time.Second, at: time.Now(), learn: true}) // as if work had overrun by 1 s
 		}
 		stop := start(t, p)
 		if ok, reason := p.Submit(newEvent(100*time.Millisecond, 0)); ok || reason != event.Shed {
@@ -257,12 +257,12 @@ func TestSpinCostsCPU(t *testing.T) {
 		t.Fatalf("5ms costs %d blocks and 10ms %d: want proportional", a, b)
 	}
 	ev := newEvent(time.Minute, 0)
-	if err := s.Process(context.Background(), ev); err != nil {
+	if _, err := s.Process(context.Background(), ev); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if err := s.Process(ctx, ev); err == nil {
+	if _, err := s.Process(ctx, ev); err == nil {
 		t.Fatal("cancelled work reported success")
 	}
 }

@@ -89,19 +89,20 @@ type Sleep Work
 // Expect is the event's mean work.
 func (s Sleep) Expect(ev event.Event) time.Duration { return Work(s).mean(ev) }
 
-// Process sleeps for the event's work or until ctx ends, whichever is first.
-func (s Sleep) Process(ctx context.Context, ev event.Event) error {
+// Process sleeps for the event's work or until ctx ends, whichever is
+// first. It has no output.
+func (s Sleep) Process(ctx context.Context, ev event.Event) ([]byte, error) {
 	d := Work(s).draw(ev)
 	if d <= 0 {
-		return ctx.Err()
+		return nil, ctx.Err()
 	}
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-t.C:
-		return nil
+		return nil, nil
 	case <-ctx.Done():
-		return ctx.Err()
+		return nil, ctx.Err()
 	}
 }
 
@@ -154,23 +155,26 @@ func (s *Spin) Expect(ev event.Event) time.Duration { return s.work.mean(ev) }
 // on (GOMAXPROCS): more would only share the cores, each taking longer.
 func (s *Spin) MaxConcurrent() int { return runtime.GOMAXPROCS(0) }
 
-// Process burns the CPU the event's work costs, or stops when ctx ends.
-func (s *Spin) Process(ctx context.Context, ev event.Event) error {
+// Process burns the CPU the event's work costs, or stops when ctx ends. It
+// has no output.
+func (s *Spin) Process(ctx context.Context, ev event.Event) ([]byte, error) {
 	x := uint64(ev.ID[0]) | 1
 	for range s.blocks(s.work.draw(ev)) {
 		x = spinBlock(x)
 		if ctx.Err() != nil {
-			return ctx.Err()
+			return nil, ctx.Err()
 		}
 	}
 	if x == 0 { // never: xorshift keeps x non-zero; using x keeps the loop
-		return errors.New("spin: lost its state")
+		return nil, errors.New("spin: lost its state")
 	}
-	return nil
+	return nil, nil
 }
 
 // ProcessorFunc adapts a function to the Processor interface.
-type ProcessorFunc func(ctx context.Context, ev event.Event) error
+type ProcessorFunc func(ctx context.Context, ev event.Event) ([]byte, error)
 
 // Process calls f.
-func (f ProcessorFunc) Process(ctx context.Context, ev event.Event) error { return f(ctx, ev) }
+func (f ProcessorFunc) Process(ctx context.Context, ev event.Event) ([]byte, error) {
+	return f(ctx, ev)
+}

@@ -1,0 +1,343 @@
+// Package limit adapts a bound on concurrent calls to a service whose
+// capacity is unknown, from the latency of the calls alone.
+//
+// Gradient is a gradient controller in the manner of Envoy's adaptive
+// concurrency filter: it keeps the service's best latency (its latency when
+// nothing queues inside it) and, once per window of calls, compares the
+// window's latency with it:
+//
+//	gradient = best·(1+Tolerance) / sample      clamped to [0.5, 2]
+//	limit    = limit·gradient + √limit
+//
+// From the start the limit doubles each window until latency first rises
+// (slow start, as TCP's). Then, while calls take about the best latency the limit grows; once calls queue
+// inside the service, latency rises in proportion and the limit shrinks. The
+// √limit headroom keeps a short queue at the service, so it never idles
+// for want of calls: the limit settles a little above the service's true
+// concurrency, where the gradient's cut and the headroom balance.
+//
+// The best latency is the lowest window quantile seen, so it follows a
+// service that speeds up at once. A service that slows down shows up as a
+// latency that does not fall when the limit is cut; the controller then
+// probes: it halves the limit, window after window, until latency stops
+// falling (no queue is left in the service) or is back within tolerance of
+// the best, and takes that latency as the new best. A probe also runs every
+// ProbeEvery, so a best kept by a standing queue cannot go stale for long.
+// Unlike Envoy's periodic measurement at a minimal concurrency, a probe
+// halves rather than collapses the limit and ends as soon as one window at
+// half the limit is back within tolerance, so it costs little work.
+//
+// Gradient is deterministic (time is passed in) and not safe for concurrent
+// use.
+package limit
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"time"
+)
+
+// Config tunes a Gradient. Zero fields take the defaults.
+type Config struct {
+	// Max is the highest limit. Required, at least 1.
+	Max int
+	// Min is the lowest limit. Default 1.
+	Min int
+	// Initial is the limit before any call completes. Default Min.
+	Initial int
+	// Interval is the least duration of a window: the limit changes at most
+	// once per Interval. Default 100ms.
+	Interval time.Duration
+	// MinSamples is the least number of calls in a window. Default 8.
+	MinSamples int
+	// Quantile of a window's latencies compared with the best. Default 0.5,
+	// as in Envoy: robust to the service's own spread of latencies.
+	Quantile float64
+	// Tolerance is how much slower than the best a window may be before the
+	// limit stops growing. Default 0.1.
+	Tolerance float64
+	// Smoothing is the weight of a window's new limit against the last
+	// one, in (0, 1]. Default 0.5.
+	Smoothing float64
+	// ProbeEvery is how often the best latency is measured again even
+	// without evidence that it changed: the longest a slower service can
+	// hide behind a stale best. Default 2s.
+	ProbeEvery time.Duration
+}
+
+func (c Config) withDefaults() Config {
+	if c.Min == 0 {
+		c.Min = 1
+	}
+	if c.Initial == 0 {
+		c.Initial = c.Min
+	}
+	if c.Interval == 0 {
+		c.Interval = 100 * time.Millisecond
+	}
+	if c.MinSamples == 0 {
+		c.MinSamples = 8
+	}
+	if c.Quantile == 0 {
+		c.Quantile = 0.5
+	}
+	if c.Tolerance == 0 {
+		c.Tolerance = 0.1
+	}
+	if c.Smoothing == 0 {
+		c.Smoothing = 0.5
+	}
+	if c.ProbeEvery == 0 {
+		c.ProbeEvery = 2 * time.Second
+	}
+	return c
+}
+
+// Outcome is how a call ended, as far as its latency tells.
+type Outcome int
+
+const (
+	// OK: the call completed; its latency is the service's.
+	OK Outcome = iota
+	// Timeout: the call was cut short (at its deadline). Its latency is only
+	// a lower bound, so it counts as slower than any call that completed.
+	Timeout
+	// Failed: the call failed (refused, reset, an error status). Its latency
+	// says nothing of the service's queue (a refused connection fails in
+	// microseconds), so it is not a sample.
+	Failed
+)
+
+// Sample is one completed call.
+type Sample struct {
+	// RTT is the time from the call to its return.
+	RTT time.Duration
+	// Inflight is the number of calls in flight when it started, itself
+	// included.
+	Inflight int
+	// Outcome is how it ended.
+	Outcome Outcome
+}
+
+// maxWindow bounds the samples a window keeps: a window that fills closes
+// early, so memory stays bounded at any call rate.
+const maxWindow = 1024
+
+// timedOut stands for the latency of a call cut short: above any other.
+const timedOut = time.Duration(math.MaxInt64)
+
+// Gradient is the controller. The zero value is not usable; call New.
+type Gradient struct {
+	cfg Config
+
+	limit float64       // the limit, before rounding down
+	best  time.Duration // 0 until the first window closes
+
+	// The current window: calls that started at or after start.
+	start       time.Time
+	rtts        []time.Duration
+	maxInflight int
+
+	// The previous window, to tell whether a cut lowered latency.
+	prevLimit int
+	prevQ     time.Duration
+
+	// A probe in progress when probeLimit > 0.
+	probeLimit int
+	resume     float64 // the limit to restore after the probe
+	lastProbe  time.Time
+	started    bool // a first call was seen: start and lastProbe are set
+	congested  bool // latency rose above tolerance once: slow start is over
+}
+
+// New returns a controller at its initial limit.
+func New(cfg Config) (*Gradient, error) {
+	cfg = cfg.withDefaults()
+	switch {
+	case cfg.Max < 1:
+		return nil, fmt.Errorf("limit: max must be at least 1, got %d", cfg.Max)
+	case cfg.Min < 1 || cfg.Min > cfg.Max:
+		return nil, fmt.Errorf("limit: min must be in [1, max %d], got %d", cfg.Max, cfg.Min)
+	case cfg.Initial < cfg.Min || cfg.Initial > cfg.Max:
+		return nil, fmt.Errorf("limit: initial must be in [min %d, max %d], got %d", cfg.Min, cfg.Max, cfg.Initial)
+	case cfg.Interval < 0 || cfg.MinSamples < 1 || cfg.ProbeEvery < 0:
+		return nil, fmt.Errorf("limit: interval, probe period must not be negative and min samples at least 1")
+	case cfg.Quantile <= 0 || cfg.Quantile > 1:
+		return nil, fmt.Errorf("limit: quantile must be in (0, 1], got %g", cfg.Quantile)
+	case cfg.Smoothing <= 0 || cfg.Smoothing > 1:
+		return nil, fmt.Errorf("limit: smoothing must be in (0, 1], got %g", cfg.Smoothing)
+	case cfg.Tolerance < 0:
+		return nil, fmt.Errorf("limit: tolerance must not be negative, got %g", cfg.Tolerance)
+	}
+	return &Gradient{cfg: cfg, limit: float64(cfg.Initial), rtts: make([]time.Duration, 0, 64)}, nil
+}
+
+// Limit is the bound on concurrent calls in force: during a probe, the
+// probe's.
+func (g *Gradient) Limit() int {
+	if g.probeLimit > 0 {
+		return g.probeLimit
+	}
+	return g.rounded()
+}
+
+func (g *Gradient) rounded() int {
+	return min(max(int(g.limit), g.cfg.Min), g.cfg.Max)
+}
+
+// Best is the service's best latency learned so far, 0 before the first
+// window closes.
+func (g *Gradient) Best() time.Duration { return g.best }
+
+// Probing reports whether a probe of the best latency is in progress.
+func (g *Gradient) Probing() bool { return g.probeLimit > 0 }
+
+// SetMax changes the highest limit; the limit follows into [Min, max]. A
+// max below Min lowers Min too.
+func (g *Gradient) SetMax(n int) {
+	n = max(n, 1)
+	g.cfg.Max = n
+	g.cfg.Min = min(g.cfg.Min, n)
+	g.limit = min(g.limit, float64(n))
+	g.resume = min(g.resume, float64(n))
+	if g.probeLimit > n {
+		g.probeLimit = n
+	}
+}
+
+// Observe adds a call that returned at now and returns the limit in force.
+func (g *Gradient) Observe(s Sample, now time.Time) int {
+	if !g.started {
+		g.started = true
+		g.start, g.lastProbe = now.Add(-s.RTT), now
+	}
+	if s.Outcome == Failed || now.Add(-s.RTT).Before(g.start) {
+		// A failure tells nothing of latency; a call that started before
+		// the window ran under another limit.
+		return g.Limit()
+	}
+	rtt := s.RTT
+	if s.Outcome == Timeout {
+		rtt = timedOut
+	}
+	g.rtts = append(g.rtts, rtt)
+	g.maxInflight = max(g.maxInflight, s.Inflight)
+	need := g.cfg.MinSamples
+	if g.probeLimit > 0 {
+		// A probe at a low limit gathers samples slowly.
+		need = max(1, min(need, 2*g.probeLimit))
+	}
+	if len(g.rtts) < maxWindow && (len(g.rtts) < need || now.Sub(g.start) < g.cfg.Interval) {
+		return g.Limit()
+	}
+	q := g.quantile()
+	inflight := g.maxInflight
+	g.rtts, g.maxInflight, g.start = g.rtts[:0], 0, now
+	if g.probeLimit > 0 {
+		g.probeStep(q, now)
+	} else {
+		g.update(q, inflight, now)
+	}
+	return g.Limit()
+}
+
+// quantile of the window's latencies; timedOut when too many timed out.
+func (g *Gradient) quantile() time.Duration {
+	slices.Sort(g.rtts)
+	i := int(math.Ceil(g.cfg.Quantile*float64(len(g.rtts)))) - 1
+	return g.rtts[min(max(i, 0), len(g.rtts)-1)]
+}
+
+func (g *Gradient) within(q time.Duration) bool {
+	return q != timedOut && float64(q) <= float64(g.best)*(1+g.cfg.Tolerance)
+}
+
+// update closes a window of the normal regime with latency q.
+func (g *Gradient) update(q time.Duration, inflight int, now time.Time) {
+	cur := g.rounded()
+	if g.best == 0 {
+		if q == timedOut {
+			// No latency yet, only calls cut short: cut until one completes.
+			g.limit = max(g.limit/2, float64(g.cfg.Min))
+			return
+		}
+		g.best = q
+	}
+	// A cut that did not lower latency means the service's own latency
+	// rose: the best is stale.
+	cut := float64(cur) < 0.9*float64(g.prevLimit)
+	stale := cut && q != timedOut && g.prevQ != timedOut && !g.within(q) &&
+		float64(q)*(1+g.cfg.Tolerance) >= float64(g.prevQ)
+	g.prevLimit, g.prevQ = cur, q
+	// Stale evidence probes at most every quarter ProbeEvery: a service
+	// whose latency rises in steps (a whole extra service time once the
+	// calls outnumber its slots) can show one cut without effect while the
+	// best still holds.
+	since := now.Sub(g.lastProbe)
+	if (stale && 4*since >= g.cfg.ProbeEvery) || since >= g.cfg.ProbeEvery {
+		g.startProbe(now)
+		return
+	}
+	if q != timedOut {
+		g.best = min(g.best, q)
+	}
+	gradient := 0.5
+	if q != timedOut {
+		gradient = min(max(float64(g.best)*(1+g.cfg.Tolerance)/float64(q), 0.5), 2)
+	}
+	if gradient >= 1 && 2*inflight < cur {
+		// The calls did not use the limit: their latency says nothing of
+		// a higher one, so it stays (as Netflix's limiters do).
+		return
+	}
+	if !g.congested {
+		if g.within(q) {
+			// Slow start, as TCP's: double until latency first rises,
+			// so a fresh limit finds a large service in a few windows.
+			g.limit = min(2*g.limit, float64(g.cfg.Max))
+			return
+		}
+		g.congested = true
+	}
+	// The headroom shrinks with the gradient, so the cut a queue calls for
+	// is not undone at small limits (at a limit of 2, √2 is most of it).
+	target := gradient * (g.limit + math.Sqrt(g.limit))
+	// Smoothing damps the swing a fixed service time causes: calls in
+	// lockstep make a window's median jump a whole service time.
+	target = (1-g.cfg.Smoothing)*g.limit + g.cfg.Smoothing*target
+	g.limit = min(max(target, float64(g.cfg.Min)), float64(g.cfg.Max))
+}
+
+// startProbe halves the limit to measure the best latency again.
+func (g *Gradient) startProbe(now time.Time) {
+	g.resume = g.limit
+	g.lastProbe = now
+	g.probeLimit = max(g.rounded()/2, g.cfg.Min)
+	// prevQ holds the latency at the limit before the probe.
+}
+
+// probeStep closes a probe window with latency q at probeLimit.
+func (g *Gradient) probeStep(q time.Duration, now time.Time) {
+	fell := q == timedOut || float64(q)*(1+g.cfg.Tolerance) < float64(g.prevQ)
+	switch {
+	case g.within(q):
+		// The best still holds.
+		g.best = min(g.best, q)
+	case !fell || g.probeLimit == g.cfg.Min:
+		// Halving no longer lowers latency: nothing queues in the
+		// service, and q is its latency now. (At the least limit, q is
+		// the best there is to measure.)
+		if q != timedOut {
+			g.best = q
+		}
+	default:
+		g.prevQ = q
+		g.probeLimit = max(g.probeLimit/2, g.cfg.Min)
+		return
+	}
+	g.limit = g.resume
+	g.probeLimit = 0
+	g.lastProbe = now
+	g.prevLimit, g.prevQ = g.rounded(), 0
+}

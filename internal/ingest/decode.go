@@ -120,13 +120,10 @@ type Item struct {
 	// Payload is the event's payload as sent (not re-encoded), nil when it
 	// had none or it was null. It is a copy the caller may keep.
 	Payload json.RawMessage
-	// ClientTime reports that the event set createdAt and is valid apart,
-	// possibly, from createdAt being too far in the future. Skew is then
-	// the decoder's clock minus createdAt: positive when the event was
-	// created in the past (saturated at about -292 years for a createdAt
-	// absurdly far ahead). Events rejected only because createdAt is too
-	// far in the future are the clearest sign of a client clock that runs
-	// ahead, so they count too.
+	// ClientTime reports that the event is valid and set createdAt. Skew is
+	// then the decoder's clock minus createdAt: positive when the event was
+	// created in the past. A rejected event has neither: its createdAt may
+	// be the very thing wrong with it.
 	ClientTime bool
 	Skew       time.Duration
 }

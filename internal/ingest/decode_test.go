@@ -76,6 +76,9 @@ func checkItem(t testing.TB, it Item, cfg DecodeConfig) {
 		if it.Err.Error() == "" {
 			t.Fatal("empty rejection message")
 		}
+		if it.ClientTime || it.Skew != 0 {
+			t.Fatalf("rejected (%v), yet client time %v, skew %v", it.Err, it.ClientTime, it.Skew)
+		}
 		return
 	}
 	ev := it.Event
@@ -92,6 +95,8 @@ func checkItem(t testing.TB, it Item, cfg DecodeConfig) {
 		t.Fatalf("createdAt %v is more than %v after %v", ev.CreatedAt, cfg.MaxFuture, now)
 	case ev.CreatedAt.Before(time.UnixMilli(0)):
 		t.Fatalf("createdAt %v before 1970", ev.CreatedAt)
+	case it.ClientTime && wrongUnit(ev.CreatedAt.UnixMilli(), now) != "":
+		t.Fatalf("createdAt %d accepted, though it looks like %s", ev.CreatedAt.UnixMilli(), wrongUnit(ev.CreatedAt.UnixMilli(), now))
 	case !it.ClientTime && !ev.CreatedAt.Equal(now):
 		t.Fatalf("default createdAt %v, want now %v", ev.CreatedAt, now)
 	}
@@ -191,6 +196,15 @@ func TestDecodeRejections(t *testing.T) {
 		{`{"deadlineMs":5,"createdAt":20000000000000}`, "createdAt is centuries in the future"},
 		{`{"deadlineMs":5,"createdAt":9223372036854775807}`, "createdAt is centuries in the future"},
 		{fmt.Sprintf(`{"deadlineMs":5,"createdAt":%d}`, testNow.UnixMilli()+10000), "createdAt is 10s in the future (at most 5s allowed)"},
+		// testNow is 1,750,000,000,000 ms since the epoch.
+		{`{"deadlineMs":5,"createdAt":1750000000}`, "createdAt 1750000000 looks like seconds; send Unix milliseconds"},
+		{`{"deadlineMs":5,"createdAt":875000000}`, "looks like seconds"},  // half of now
+		{`{"deadlineMs":5,"createdAt":874999999}`, ""},                    // January 1970, yet not seconds
+		{`{"deadlineMs":5,"createdAt":3500000000}`, "looks like seconds"}, // twice now
+		{`{"deadlineMs":5,"createdAt":3500000001}`, ""},
+		{`{"deadlineMs":5,"createdAt":1750000000000000}`, "createdAt 1750000000000000 looks like microseconds; send Unix milliseconds"},
+		{`{"deadlineMs":5,"createdAt":1750000000000000000}`, "looks like nanoseconds"},
+		{`{"deadlineMs":5,"createdAt":874999999999999}`, "centuries in the future"},
 		{fmt.Sprintf(`{"deadlineMs":5,"createdAt":%d}`, testNow.UnixMilli()+5000), ""},
 		{fmt.Sprintf(`{"deadlineMs":5,"createdAt":%d}`, testNow.UnixMilli()+5001), "in the future"},
 		{`{"deadlineMs":5,"payload":"` + strings.Repeat("x", 4094) + `"}`, ""},
@@ -213,6 +227,41 @@ func TestDecodeRejections(t *testing.T) {
 			t.Errorf("%.80s: accepted, want %q", tc.body, tc.want)
 		case tc.want != "" && !strings.Contains(it.Err.Error(), tc.want):
 			t.Errorf("%.80s: error %q, want %q", tc.body, it.Err, tc.want)
+		}
+	}
+}
+
+// What looks like another unit is judged against the decoder's clock, not
+// a fixed threshold: the same number is seconds to one clock and plain
+// milliseconds to another.
+func TestCreatedAtUnitFollowsTheClock(t *testing.T) {
+	const secs, micros = 1_764_316_800, 1_764_316_800_000_000 // 2025-11-28 in s and µs
+	for _, tc := range []struct {
+		now        time.Time
+		body, want string
+	}{
+		{time.Unix(secs, 0), fmt.Sprintf(`{"deadlineMs":5,"createdAt":%d}`, secs), "looks like seconds"},
+		{time.Unix(secs, 0), fmt.Sprintf(`{"deadlineMs":5,"createdAt":%d}`, micros), "looks like microseconds"},
+		{time.Unix(secs, 0), fmt.Sprintf(`{"deadlineMs":5,"createdAt":%d}`, secs*1000-1000), ""},
+		// 20 days into 1970, secs is a plausible number of milliseconds.
+		{time.UnixMilli(secs + 1000), fmt.Sprintf(`{"deadlineMs":5,"createdAt":%d}`, secs), ""},
+		// In the year 57,900, micros is one.
+		{time.UnixMilli(micros + 1000), fmt.Sprintf(`{"deadlineMs":5,"createdAt":%d}`, micros), ""},
+		{time.UnixMilli(micros + 1000), fmt.Sprintf(`{"deadlineMs":5,"createdAt":%d}`, micros/1000), "looks like seconds"},
+	} {
+		cfg := DecodeConfig{Now: func() time.Time { return tc.now }}
+		items, err := decodeAll(t, []byte(tc.body), JSON, cfg)
+		if err != nil || len(items) != 1 {
+			t.Fatalf("%s: %v %v", tc.body, items, err)
+		}
+		it := items[0]
+		switch {
+		case tc.want == "" && (it.Err != nil || !it.ClientTime || it.Skew != time.Second):
+			t.Errorf("%s at %v: %v, client time %v, skew %v", tc.body, tc.now, it.Err, it.ClientTime, it.Skew)
+		case tc.want != "" && !strings.Contains(fmt.Sprint(it.Err), tc.want):
+			t.Errorf("%s at %v: %v, want %q", tc.body, tc.now, it.Err, tc.want)
+		case tc.want != "" && (it.ClientTime || it.Skew != 0):
+			t.Errorf("%s: rejected, yet client time %v, skew %v", tc.body, it.ClientTime, it.Skew)
 		}
 	}
 }

@@ -37,9 +37,11 @@ func (d *Decoder) item(index int, raw []byte, unit string) Item {
 		ev.ID = d.cfg.newID()
 	}
 	if f.hasCreatedAt {
+		if unit := wrongUnit(f.createdAt, now); unit != "" {
+			it.Err = fmt.Errorf("createdAt %d looks like %s; send Unix milliseconds", f.createdAt, unit)
+			return it
+		}
 		ev.CreatedAt = time.UnixMilli(f.createdAt)
-		it.ClientTime = true
-		it.Skew = now.Sub(ev.CreatedAt)
 		// Not -Skew: Sub saturates, and the negation of the most negative
 		// Duration is itself, which would let a createdAt centuries ahead
 		// through.
@@ -51,6 +53,7 @@ func (d *Decoder) item(index int, raw []byte, unit string) Item {
 			it.Err = fmt.Errorf("createdAt is %s in the future (at most %s allowed): check the client's clock", how, d.cfg.MaxFuture)
 			return it
 		}
+		it.ClientTime, it.Skew = true, now.Sub(ev.CreatedAt)
 	} else {
 		ev.CreatedAt = now
 	}
@@ -59,6 +62,27 @@ func (d *Decoder) item(index int, raw []byte, unit string) Item {
 	}
 	it.Event, it.Payload = ev, f.payload
 	return it
+}
+
+// wrongUnit names the unit a createdAt of ms milliseconds seems to be in
+// instead: seconds, microseconds or nanoseconds when, read in that unit, it
+// lies between half and twice now's time since the epoch. Read as
+// milliseconds it is then decades off, in January 1970 or millennia ahead,
+// which no clock sends. "" when it looks like no other unit.
+func wrongUnit(ms int64, now time.Time) string {
+	nowMs := float64(now.UnixMilli())
+	if nowMs <= 0 {
+		return ""
+	}
+	for _, u := range [...]struct {
+		name string
+		toMs float64
+	}{{"seconds", 1e3}, {"microseconds", 1e-3}, {"nanoseconds", 1e-6}} {
+		if v := float64(ms) * u.toMs; v >= nowMs/2 && v <= nowMs*2 {
+			return u.name
+		}
+	}
+	return ""
 }
 
 // rejection words an error from fields for the client. Syntax errors carry

@@ -76,6 +76,9 @@ func checkItem(t testing.TB, it Item, cfg DecodeConfig) {
 		if it.Err.Error() == "" {
 			t.Fatal("empty rejection message")
 		}
+		if it.ClientTime || it.Skew != 0 {
+			t.Fatalf("rejected (%v), yet client time %v, skew %v", it.Err, it.ClientTime, it.Skew)
+		}
 		return
 	}
 	ev := it.Event
@@ -92,6 +95,8 @@ func checkItem(t testing.TB, it Item, cfg DecodeConfig) {
 		t.Fatalf("createdAt %v is more than %v after %v", ev.CreatedAt, cfg.MaxFuture, now)
 	case ev.CreatedAt.Before(time.UnixMilli(0)):
 		t.Fatalf("createdAt %v before 1970", ev.CreatedAt)
+	case it.ClientTime && wrongUnit(ev.CreatedAt.UnixMilli(), now) != "":
+		t.Fatalf("createdAt %d accepted, though it looks like %s", ev.CreatedAt.UnixMilli(), wrongUnit(ev.CreatedAt.UnixMilli(), now))
 	case !it.ClientTime && !ev.CreatedAt.Equal(now):
 		t.Fatalf("default createdAt %v, want now %v", ev.CreatedAt, now)
 	}
@@ -170,6 +175,10 @@ func TestDecodeRejections(t *testing.T) {
 		{`{"deadlineMs":5,"DeadlineMs":5}`, `unknown field "DeadlineMs"`},
 		{`{"deadlineMs":5,"` + strings.Repeat("k", 1000) + `":5}`, `unknown field "kkkk`},
 		{`{"deadlineMs":5,"deadlineMs":6}`, `duplicate field "deadlineMs"`},
+		// Duplicate names are ambiguous wherever they are: consumers of the
+		// payload would disagree on which value it holds.
+		{`{"deadlineMs":5,"payload":{"a":1,"b":{"c":1,"c":2}}}`, `duplicate name "c" in "/payload/b"`},
+		{`{"deadlineMs":5,"payload":[{"a":1},{"a":2}]}`, ""},
 		{`{"deadlineMs":5,"id":"x"}`, `id "x" is not a valid UUID`},
 		{`{"deadlineMs":5,"id":5}`, "id must be a string, got number"},
 		{`{"deadlineMs":5,"id":"{6ba7b810-9dad-11d1-80b4-00c04fd430c8}"}`, "is not a valid UUID"},
@@ -187,6 +196,15 @@ func TestDecodeRejections(t *testing.T) {
 		{`{"deadlineMs":5,"createdAt":20000000000000}`, "createdAt is centuries in the future"},
 		{`{"deadlineMs":5,"createdAt":9223372036854775807}`, "createdAt is centuries in the future"},
 		{fmt.Sprintf(`{"deadlineMs":5,"createdAt":%d}`, testNow.UnixMilli()+10000), "createdAt is 10s in the future (at most 5s allowed)"},
+		// testNow is 1,750,000,000,000 ms since the epoch.
+		{`{"deadlineMs":5,"createdAt":1750000000}`, "createdAt 1750000000 looks like seconds; send Unix milliseconds"},
+		{`{"deadlineMs":5,"createdAt":875000000}`, "looks like seconds"},  // half of now
+		{`{"deadlineMs":5,"createdAt":874999999}`, ""},                    // January 1970, yet not seconds
+		{`{"deadlineMs":5,"createdAt":3500000000}`, "looks like seconds"}, // twice now
+		{`{"deadlineMs":5,"createdAt":3500000001}`, ""},
+		{`{"deadlineMs":5,"createdAt":1750000000000000}`, "createdAt 1750000000000000 looks like microseconds; send Unix milliseconds"},
+		{`{"deadlineMs":5,"createdAt":1750000000000000000}`, "looks like nanoseconds"},
+		{`{"deadlineMs":5,"createdAt":874999999999999}`, "centuries in the future"},
 		{fmt.Sprintf(`{"deadlineMs":5,"createdAt":%d}`, testNow.UnixMilli()+5000), ""},
 		{fmt.Sprintf(`{"deadlineMs":5,"createdAt":%d}`, testNow.UnixMilli()+5001), "in the future"},
 		{`{"deadlineMs":5,"payload":"` + strings.Repeat("x", 4094) + `"}`, ""},
@@ -194,7 +212,7 @@ func TestDecodeRejections(t *testing.T) {
 		{`{"deadlineMs":5,"payload":` + deep(32) + `}`, ""},
 		{`{"deadlineMs":5,"payload":` + deep(33) + `}`, "deeper than 32 levels"},
 		{`{"deadlineMs":5,"payload":"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[\"\\"}`, ""},
-		{"{\"deadlineMs\":5,\"payload\":\"\xff\"}", "invalid UTF-8 at byte 27 of the event"},
+		{"{\"deadlineMs\":5,\"payload\":\"\xff\"}", "malformed JSON at byte 27 of the event: invalid UTF-8"},
 		{"{\"deadlineMs\":5,\"payload\":\"\xed\xa0\x80\"}", "invalid UTF-8"}, // an encoded surrogate
 		{`42`, "an event must be a JSON object, got number"},
 		{`"x"`, "got string"},
@@ -209,6 +227,41 @@ func TestDecodeRejections(t *testing.T) {
 			t.Errorf("%.80s: accepted, want %q", tc.body, tc.want)
 		case tc.want != "" && !strings.Contains(it.Err.Error(), tc.want):
 			t.Errorf("%.80s: error %q, want %q", tc.body, it.Err, tc.want)
+		}
+	}
+}
+
+// What looks like another unit is judged against the decoder's clock, not
+// a fixed threshold: the same number is seconds to one clock and plain
+// milliseconds to another.
+func TestCreatedAtUnitFollowsTheClock(t *testing.T) {
+	const secs, micros = 1_764_316_800, 1_764_316_800_000_000 // 2025-11-28 in s and µs
+	for _, tc := range []struct {
+		now        time.Time
+		body, want string
+	}{
+		{time.Unix(secs, 0), fmt.Sprintf(`{"deadlineMs":5,"createdAt":%d}`, secs), "looks like seconds"},
+		{time.Unix(secs, 0), fmt.Sprintf(`{"deadlineMs":5,"createdAt":%d}`, micros), "looks like microseconds"},
+		{time.Unix(secs, 0), fmt.Sprintf(`{"deadlineMs":5,"createdAt":%d}`, secs*1000-1000), ""},
+		// 20 days into 1970, secs is a plausible number of milliseconds.
+		{time.UnixMilli(secs + 1000), fmt.Sprintf(`{"deadlineMs":5,"createdAt":%d}`, secs), ""},
+		// In the year 57,900, micros is one.
+		{time.UnixMilli(micros + 1000), fmt.Sprintf(`{"deadlineMs":5,"createdAt":%d}`, micros), ""},
+		{time.UnixMilli(micros + 1000), fmt.Sprintf(`{"deadlineMs":5,"createdAt":%d}`, micros/1000), "looks like seconds"},
+	} {
+		cfg := DecodeConfig{Now: func() time.Time { return tc.now }}
+		items, err := decodeAll(t, []byte(tc.body), JSON, cfg)
+		if err != nil || len(items) != 1 {
+			t.Fatalf("%s: %v %v", tc.body, items, err)
+		}
+		it := items[0]
+		switch {
+		case tc.want == "" && (it.Err != nil || !it.ClientTime || it.Skew != time.Second):
+			t.Errorf("%s at %v: %v, client time %v, skew %v", tc.body, tc.now, it.Err, it.ClientTime, it.Skew)
+		case tc.want != "" && !strings.Contains(fmt.Sprint(it.Err), tc.want):
+			t.Errorf("%s at %v: %v, want %q", tc.body, tc.now, it.Err, tc.want)
+		case tc.want != "" && (it.ClientTime || it.Skew != 0):
+			t.Errorf("%s: rejected, yet client time %v, skew %v", tc.body, it.ClientTime, it.Skew)
 		}
 	}
 }
@@ -233,11 +286,11 @@ func TestDecodeJSONBodyErrors(t *testing.T) {
 		{`  [{"deadlineMs":5}, {"deadlineMs": }]`, 1, "malformed JSON at byte offset 36 (array element 1)"},
 		{`[{"deadlineMs":5}, {"deadl`, 1, "body ends in the middle of the JSON at byte offset 26 (array element 1)"},
 		{`[{"deadlineMs":5}`, 1, "body ends in the middle of the JSON at byte offset 17 (array element 1)"},
-		{`[{"deadlineMs":5},{"deadlineMs":5},{"deadlineMs":5}, {"deadlineMs":5 x`, 3, "malformed JSON at byte offset 69 (array element 3): invalid character 'x' after object key:value pair"},
-		{`[{"deadlineMs":5},{"deadlineMs":5},{"deadlineMs":5}, {"deadlineMs":5} x`, 4, "malformed JSON at byte offset 70 (array element 4): expected comma after array element"},
+		{`[{"deadlineMs":5},{"deadlineMs":5},{"deadlineMs":5}, {"deadlineMs":5 x`, 3, "malformed JSON at byte offset 69 (array element 3): invalid character 'x' after object value (expecting ',' or '}')"},
+		{`[{"deadlineMs":5},{"deadlineMs":5},{"deadlineMs":5}, {"deadlineMs":5} x`, 4, "malformed JSON at byte offset 70 (array element 4): invalid character 'x' after array element (expecting ',' or ']')"},
 		{`[{"deadlineMs":5},`, 1, "body ends in the middle of the JSON at byte offset 18 (array element 1)"},
 		{`[{"deadlineMs":5}, `, 1, "body ends in the middle of the JSON at byte offset 19 (array element 1)"},
-		{`[{"deadlineMs":5} {"deadlineMs":5}]`, 1, "malformed JSON at byte offset 18 (array element 1): expected comma after array element"},
+		{`[{"deadlineMs":5} {"deadlineMs":5}]`, 1, "malformed JSON at byte offset 18 (array element 1): invalid character '{' after array element"},
 		{`[{"deadlineMs":5}}`, 1, "malformed JSON"},
 		{`[{"deadlineMs":5}]  []`, 1, "malformed JSON at byte offset 20: unexpected data after the array"},
 		{`[` + strings.Repeat("[", 20000), 0, "exceeded max depth"},
@@ -300,15 +353,25 @@ func TestDecodeNDJSON(t *testing.T) {
 	}
 	want := []string{
 		"0 ok",
-		"3 malformed JSON at byte 16 of the line: invalid character '}' looking for beginning of object key string",
+		"3 malformed JSON at byte 16 of the line: invalid character '}' at start of string (expecting '\"')",
 		"4 deadlineMs must be between 1 and 60000, got 0",
 		"5 an event must be a JSON object, got array",
-		"6 invalid UTF-8 at byte 0 of the line",
-		"7 malformed JSON at byte 14 of the line: invalid character 'N' looking for beginning of value",
+		"6 malformed JSON at byte 0 of the line: invalid character '\\xff' at start of value",
+		"7 malformed JSON at byte 14 of the line: invalid character 'N' at start of value",
 		"8 ok",
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+
+	// Offsets count from the line's first byte, blanks included; what
+	// follows the event on its line is an error there.
+	body = "  {\"deadlineMs\":5,}\n{\"deadlineMs\":5} 7\r\n{\"deadlineMs\":5}\t\r\n"
+	items, err = decodeAll(t, []byte(body), NDJSON, testDecodeConfig())
+	if err != nil || len(items) != 3 || items[2].Err != nil ||
+		!strings.HasPrefix(fmt.Sprint(items[0].Err), "malformed JSON at byte 18 of the line:") ||
+		fmt.Sprint(items[1].Err) != "malformed JSON at byte 17 of the line: unexpected data after the event" {
+		t.Fatalf("%v: %+v", err, items)
 	}
 
 	for _, body := range []string{"", "\n\n", " \r\n"} {
@@ -373,7 +436,10 @@ func TestDecodeReaderError(t *testing.T) {
 				n++
 			}
 		}
-		if n != 2 || !errors.Is(err, boom) {
+		// A read that fails inside a value is the reader's error, not
+		// malformed JSON.
+		var se *SyntaxError
+		if n != 2 || !errors.Is(err, boom) || errors.As(err, &se) {
 			t.Errorf("%v: %d events, error %v; want 2 and boom", f, n, err)
 		}
 	}

@@ -189,9 +189,6 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			fail = fmt.Sprintf("more than %d events in one request; reading stopped at index %d; the events before it were processed", h.cfg.MaxEvents, it.Index)
 			break
 		}
-		if it.ClientTime {
-			h.recordSkew(it.Skew)
-		}
 		if it.Err != nil {
 			res.RejectedCount++
 			if len(res.Rejected) < h.cfg.MaxRejected {
@@ -204,6 +201,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		ok, reason := h.sub.Submit(ev)
 		if ok {
 			res.Accepted++
+			if it.ClientTime {
+				h.recordSkew(it.Skew)
+			}
 			continue
 		}
 		if reason == event.ReasonNone {
@@ -288,10 +288,14 @@ type Stats struct {
 	Skew SkewStats `json:"skew"`
 }
 
-// SkewStats describes server clock minus createdAt over every event that
-// set createdAt (see Item.ClientTime). A client whose clock runs ahead shows
-// in MaxAheadMs; MaxBehindMs also holds network and client-side delay, and
-// any deliberately old createdAt.
+// SkewStats describes server clock minus createdAt over the accepted
+// events that set createdAt. Rejected events are left out, since their
+// createdAt may be what is wrong with them (in seconds, or far ahead), and
+// so are dropped ones, among them the events already expired on arrival
+// because of an old createdAt.
+// A client whose clock runs ahead shows in MaxAheadMs, up to the MaxFuture
+// that is accepted; MaxBehindMs also holds network and client-side delay,
+// and any deliberately old createdAt.
 type SkewStats struct {
 	// Samples counts the events measured.
 	Samples int64 `json:"samples"`

@@ -197,10 +197,10 @@ func TestHostileInputs(t *testing.T) {
 			rejectErr: []string{"between 1 and 60000, got -5", "got 0", "got 0.5", "got 60000.5", "got 1e5", "deadlineMs is required", `duplicate field "deadlineMs"`}},
 		{name: "unknown field", ct: ctJSON, body: ev(1, `"deadline":5`), status: 400, err: `unknown field "deadline"`, rejected: []int{0}},
 		{name: "invalid UTF-8", ct: ctJSON, body: arr(ev(1, "\"payload\":\"a\xffb\""), "{\"deadlineMs\":5,\"\xfe\":1}", ev(2)),
-			status: 202, submitted: []int{2}, rejected: []int{0, 1}, rejectErr: []string{"invalid UTF-8 at byte 74 of the event", "invalid UTF-8"}},
-		{name: "invalid UTF-8 line", ct: ctNDJSON, body: lines("\xc3", ev(1, "\"payload\":\"\xc3\x28\"")), status: 202, rejected: []int{0, 1}, rejectErr: []string{"invalid UTF-8 at byte 0 of the line", "invalid UTF-8"}},
+			status: 202, submitted: []int{2}, rejected: []int{0, 1}, rejectErr: []string{"malformed JSON at byte 74 of the event: invalid UTF-8", "invalid UTF-8"}},
+		{name: "invalid UTF-8 line", ct: ctNDJSON, body: lines("\xc3", ev(1, "\"payload\":\"\xc3\x28\"")), status: 202, rejected: []int{0, 1}, rejectErr: []string{"malformed JSON at byte 0 of the line: invalid character", "invalid UTF-8"}},
 		{name: "deep payload", ct: ctJSON, body: arr(ev(1, `"payload":`+deep(33)), ev(2, `"payload":`+deep(32)), ev(3, `"payload":`+deep(100000))),
-			status: 400, err: "malformed JSON at byte offset 10350 (array element 2): invalid character '[' exceeded max depth", submitted: []int{2}, rejected: []int{0}, rejectErr: []string{"deeper than 32 levels"}},
+			status: 400, err: "malformed JSON at byte offset 10349 (array element 2): exceeded max depth", submitted: []int{2}, rejected: []int{0}, rejectErr: []string{"deeper than 32 levels"}},
 		{name: "payload size", ct: ctJSON, body: arr(ev(1, big(4097)), ev(2, big(4096))),
 			status: 202, submitted: []int{2}, rejected: []int{0}, rejectErr: []string{"payload is 4097 bytes, more than the 4096 allowed"}},
 		{name: "createdAt future", ct: ctJSON, body: arr(ev(1, future(10000)), ev(2, future(4000)), ev(3, future(-3600_000))),
@@ -356,9 +356,16 @@ func TestNDJSONWithDrops(t *testing.T) {
 	if len(evs) != 1000 || evs[999].Deadline != time.Duration((1+999*59+0.25)*float64(time.Millisecond)) || evs[999].Work != 5*time.Millisecond {
 		t.Fatalf("%d events, last %+v", len(evs), evs[len(evs)-1])
 	}
+	// Event i was created i ms ago; only the accepted ones are measured.
+	var n, sum, behind float64
+	for i := range 1000 {
+		if i%10 > 1 && i != 5 {
+			n, sum, behind = n+1, sum+float64(i), float64(i)
+		}
+	}
 	sk := h.Skew()
-	if sk.Samples != 1000 || sk.MaxBehindMs != 999 || sk.MaxAheadMs != 0 || sk.MeanMs != 499.5 {
-		t.Fatalf("skew %+v", sk)
+	if sk.Samples != int64(res.Accepted) || float64(sk.Samples) != n || sk.MaxBehindMs != behind || sk.MaxAheadMs != 0 || sk.MeanMs != sum/n {
+		t.Fatalf("skew %+v, want %v samples, max behind %v, mean %v", sk, n, behind, sum/n)
 	}
 }
 
@@ -400,24 +407,38 @@ func TestRejectedListIsCapped(t *testing.T) {
 	}
 }
 
+// Skew is measured over accepted events only: a rejected createdAt (in the
+// wrong unit, too far ahead) or a dropped event must not move it.
 func TestSkew(t *testing.T) {
-	rec := &recorder{}
+	rec := &recorder{refuse: func(_ int, ev event.Event) event.Reason {
+		if ev.ID.String() == id(5) {
+			return event.Expired
+		}
+		return event.ReasonNone
+	}}
 	h, srv := serve(t, Config{}, rec)
+	at := func(ms int64) string { return fmt.Sprintf(`"createdAt":%d`, ms) }
 	body := lines(
-		ev(1, fmt.Sprintf(`"createdAt":%d`, clock.UnixMilli()-2000)),
-		ev(2, fmt.Sprintf(`"createdAt":%d`, clock.UnixMilli()+3000)),
-		ev(3, fmt.Sprintf(`"createdAt":%d`, clock.UnixMilli()+10000)), // rejected, still a sample
-		ev(4),                            // no createdAt: no sample
-		`{"deadlineMs":0,"createdAt":1}`, // invalid otherwise: no sample
+		ev(1, at(clock.UnixMilli()-2000)),
+		ev(2, at(clock.UnixMilli()+3000)),
+		ev(3, at(clock.UnixMilli()+10000)),    // rejected: too far ahead
+		ev(4),                                 // no createdAt
+		`{"deadlineMs":0,"createdAt":1}`,      // invalid otherwise
+		ev(5, at(clock.UnixMilli()-3600_000)), // dropped
+		ev(6, at(clock.Unix())),               // rejected: seconds
 	)
-	if status, res := post(t, srv, ctNDJSON, strings.NewReader(body)); status != 202 || res.Accepted != 3 || res.RejectedCount != 2 {
+	status, res := post(t, srv, ctNDJSON, strings.NewReader(body))
+	if status != 202 || res.Accepted != 3 || res.Dropped != 1 || res.RejectedCount != 3 {
 		t.Fatalf("%d %+v", status, res)
 	}
-	want := SkewStats{Samples: 3, MaxAheadMs: 10000, MaxBehindMs: 2000, MeanMs: (2000 - 3000 - 10000) / 3.0}
+	if r := res.Rejected[2]; r.Index != 6 || r.Error != fmt.Sprintf("createdAt %d looks like seconds; send Unix milliseconds", clock.Unix()) {
+		t.Fatalf("rejection %+v", r)
+	}
+	want := SkewStats{Samples: 2, MaxAheadMs: 3000, MaxBehindMs: 2000, MeanMs: (2000 - 3000) / 2.0}
 	if got := h.Skew(); got != want {
 		t.Fatalf("skew %+v, want %+v", got, want)
 	}
-	if st := h.Stats(); st.Skew != want || st.Requests != 1 || st.Accepted != 3 || st.Rejected != 2 {
+	if st := h.Stats(); st.Skew != want || st.Requests != 1 || st.Accepted != 3 || st.Rejected != 3 || st.Dropped != 1 {
 		t.Fatalf("stats %+v", st)
 	}
 }

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/ontime-rt/ontime/internal/config"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -28,7 +30,7 @@ func TestParseDefaultsEnvAndFlags(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o.addr != "127.0.0.1:8080" || o.node.Rate != 20 || o.node.Deadline != 100*time.Millisecond || o.node.Work != 50*time.Millisecond || o.node.Tick != 100*time.Millisecond {
+	if o.addr != "127.0.0.1:8080" || o.node.Settings != config.Defaults() {
 		t.Fatalf("defaults: %+v", o)
 	}
 	o, err = parse([]string{"ontime", "--workers", "7"}, env(map[string]string{
@@ -37,11 +39,23 @@ func TestParseDefaultsEnvAndFlags(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o.node.Policy != "edf" || o.node.WorkDist != "fixed" {
-		t.Fatalf("default policy %q and work distribution %q", o.node.Policy, o.node.WorkDist)
+	if o.node.Settings.Policy != "edf" || o.node.Settings.WorkDist != "fixed" {
+		t.Fatalf("default policy %q and work distribution %q", o.node.Settings.Policy, o.node.Settings.WorkDist)
 	}
-	if o.node.Rate != 400 || o.node.Workers != 7 || len(o.node.AllowedOrigins) != 2 || o.node.AllowedOrigins[1] != "https://b.example" {
+	if o.node.Settings.Rate != 400 || o.node.Settings.Workers != 7 || len(o.node.AllowedOrigins) != 2 || o.node.AllowedOrigins[1] != "https://b.example" {
 		t.Fatalf("env then flags: %+v", o.node)
+	}
+}
+
+// Durations are Go durations on the command line and milliseconds in the
+// settings.
+func TestParseDurations(t *testing.T) {
+	o, err := parse([]string{"ontime", "--deadline", "1.5s", "--work", "250us", "--tick", "20ms"}, env(map[string]string{"ONTIME_WORK": "1s"}), &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := o.node.Settings; s.DeadlineMs != 1500 || s.WorkMs != 0.25 || s.TickMs != 20 {
+		t.Fatalf("durations as ms: %+v", s)
 	}
 }
 
@@ -53,15 +67,20 @@ func TestParseRefusesBadValues(t *testing.T) {
 	}{
 		{[]string{"--rate", "-1"}, nil, "--rate"},
 		{[]string{"--rate", "NaN"}, nil, "--rate"},
-		{[]string{"--deadline", "0s"}, nil, "--deadline"},
-		{[]string{"--workers", "0"}, nil, "--workers"},
+		{[]string{"--deadline", "0s"}, nil, "--deadline 0s: want 1 to 60000 ms"},
+		{[]string{"--workers", "0"}, nil, "--workers 0: want 1 to 10000"},
+		{[]string{"--max-body", "0"}, nil, "--max-body 0: want 1 to"},
+		{[]string{"--max-clients", "0"}, nil, "--max-clients 0: want 1 to"},
+		{[]string{"--write-rate", "-1"}, nil, "--write-rate"},
+		{[]string{"--node-id", strings.Repeat("x", 129)}, nil, "--node-id"},
+		{[]string{"--nats", "nats://127.0.0.1:4222", "--tick", "10.5ms"}, nil, "--tick 10.5ms: want a whole number of milliseconds"},
 		{[]string{"--queue", "0"}, nil, "--queue"},
 		{[]string{"--tick", "1ms"}, nil, "--tick"},
 		{[]string{"--addr", "nonsense"}, nil, "--addr"},
 		{[]string{"--allowed-origins", "example.com"}, nil, "--allowed-origins"},
 		{[]string{"--work", "fast"}, nil, "invalid value"},
 		{[]string{"extra"}, nil, "unexpected arguments"},
-		{[]string{"--policy", "random"}, nil, "--policy"},
+		{[]string{"--policy", "random"}, nil, "--policy random: want one of edf"},
 		{[]string{"--work-dist", "normal"}, nil, "--work-dist"},
 		{[]string{"--processor", "gpu"}, nil, "--processor"},
 		{[]string{"--arrivals", "bursty"}, nil, "--arrivals"},
@@ -71,6 +90,13 @@ func TestParseRefusesBadValues(t *testing.T) {
 		_, err := parse(append([]string{"ontime"}, c.args...), env(c.env), &bytes.Buffer{})
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("parse(%v, %v) = %v, want an error naming %s", c.args, c.env, err, c.want)
+		}
+	}
+	// Every bad value is named at once.
+	_, err := parse([]string{"ontime", "--workers", "0", "--policy", "random", "--tick", "1ms"}, env(nil), &bytes.Buffer{})
+	for _, want := range []string{"--workers 0:", "--policy random:", "--tick 1ms:"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("parse with three bad values: %v, want %q", err, want)
 		}
 	}
 	var help bytes.Buffer

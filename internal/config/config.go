@@ -11,33 +11,39 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"strings"
 
 	"github.com/ontime-rt/ontime/internal/pipeline"
 )
 
-// Settings are the live settings. Durations are milliseconds, as everywhere
-// on the wire.
+// Settings are the live settings: the one description of them, filled
+// from the command line at start and changed by PATCH /api/config.
+// Durations are milliseconds, as everywhere on the wire. Adding a setting
+// is a field here (with its default in Defaults and its check in
+// Validate) and a flag in cmd/ontime.
 type Settings struct {
-	// Rate is the generator's events per second; 0 turns it off.
+	// Rate is the generator's events per second; 0 turns it off. Default 20.
 	Rate float64 `json:"rate"`
-	// DeadlineMs is each generated event's deadline.
+	// DeadlineMs is each generated event's deadline. Default 100.
 	DeadlineMs float64 `json:"deadlineMs"`
-	// WorkMs is the mean simulated work per event.
+	// WorkMs is the mean simulated work per event. Default 50.
 	WorkMs float64 `json:"workMs"`
-	// WorkDist is the distribution of work: fixed, uniform or exp.
+	// WorkDist is the distribution of work: fixed, uniform or exp. Default
+	// fixed.
 	WorkDist string `json:"workDist"`
-	// Processor is sleep (work that waits) or cpu (work that burns a core).
+	// Processor is sleep (work that waits) or cpu (work that burns a
+	// core). Default sleep.
 	Processor string `json:"processor"`
-	// Arrivals is constant or poisson.
+	// Arrivals is constant or poisson. Default constant.
 	Arrivals string `json:"arrivals"`
-	// Workers process events concurrently.
+	// Workers process events concurrently. Default 4.
 	Workers int `json:"workers"`
-	// QueueCap bounds the events waiting for a worker.
+	// QueueCap bounds the events waiting for a worker. Default 64.
 	QueueCap int `json:"queueCap"`
-	// Policy is edf, lifo or fifo.
+	// Policy is edf, lifo or fifo. Default edf.
 	Policy string `json:"policy"`
-	// TickMs is the batch period.
+	// TickMs is the batch period. Default 100.
 	TickMs float64 `json:"tickMs"`
 }
 
@@ -83,47 +89,56 @@ func names[T ~string](xs []T) []string {
 
 // FieldError says what is wrong with one setting.
 type FieldError struct {
-	Field string // the JSON name of the setting
-	Msg   string
+	// Field is the JSON name of the setting (or, for a start-up option
+	// that is no live setting, its name in the same style, like maxBody).
+	Field string
+	// Msg says what is wrong, with the value given when it helps.
+	Msg string
+	// Want is what the setting takes, without the value given ("want 1 to
+	// 10000"), for a caller that shows the value in its own form, as the
+	// command line does; empty when Msg says it all.
+	Want string
 }
 
 func (e *FieldError) Error() string { return e.Field + ": " + e.Msg }
 
+// Bad reports that field's value v is not what it takes (want).
+func Bad(field, want string, v any) *FieldError {
+	return &FieldError{Field: field, Msg: fmt.Sprintf("%s, got %v", want, v), Want: want}
+}
+
 func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
 
 func oneOf(field, v string, choices []string) error {
-	for _, c := range choices {
-		if v == c {
-			return nil
-		}
+	if slices.Contains(choices, v) {
+		return nil
 	}
-	return &FieldError{field, fmt.Sprintf("%q is not one of %s", v, strings.Join(choices, ", "))}
+	list := strings.Join(choices, ", ")
+	return &FieldError{Field: field, Msg: fmt.Sprintf("%q is not one of %s", v, list), Want: "want one of " + list}
 }
 
 // Validate reports every setting out of its limits, each as a *FieldError
 // (joined).
 func (s Settings) Validate() error {
 	var errs []error
-	bad := func(field, format string, args ...any) {
-		errs = append(errs, &FieldError{field, fmt.Sprintf(format, args...)})
-	}
+	bad := func(field, want string, v any) { errs = append(errs, Bad(field, want, v)) }
 	if !finite(s.Rate) || s.Rate < 0 || s.Rate > MaxRate {
-		bad("rate", "want 0 (off) to %d events/s, got %g", MaxRate, s.Rate)
+		bad("rate", fmt.Sprintf("want 0 (off) to %d events/s", MaxRate), s.Rate)
 	}
 	if !finite(s.DeadlineMs) || s.DeadlineMs < 1 || s.DeadlineMs > MaxMs {
-		bad("deadlineMs", "want 1 to %d ms, got %g", MaxMs, s.DeadlineMs)
+		bad("deadlineMs", fmt.Sprintf("want 1 to %d ms", MaxMs), s.DeadlineMs)
 	}
 	if !finite(s.WorkMs) || s.WorkMs < 0 || s.WorkMs > MaxMs {
-		bad("workMs", "want 0 to %d ms, got %g", MaxMs, s.WorkMs)
+		bad("workMs", fmt.Sprintf("want 0 to %d ms", MaxMs), s.WorkMs)
 	}
 	if s.Workers < 1 || s.Workers > MaxWorkers {
-		bad("workers", "want 1 to %d, got %d", MaxWorkers, s.Workers)
+		bad("workers", fmt.Sprintf("want 1 to %d", MaxWorkers), s.Workers)
 	}
 	if s.QueueCap < 1 || s.QueueCap > MaxQueueCap {
-		bad("queueCap", "want 1 to %d, got %d", MaxQueueCap, s.QueueCap)
+		bad("queueCap", fmt.Sprintf("want 1 to %d", MaxQueueCap), s.QueueCap)
 	}
 	if !finite(s.TickMs) || s.TickMs < MinTickMs || s.TickMs > MaxTickMs {
-		bad("tickMs", "want %d to %d ms, got %g", MinTickMs, MaxTickMs, s.TickMs)
+		bad("tickMs", fmt.Sprintf("want %d to %d ms", MinTickMs, MaxTickMs), s.TickMs)
 	}
 	for _, e := range []error{
 		oneOf("workDist", s.WorkDist, WorkDists()),
@@ -179,7 +194,7 @@ func DecodePatch(r io.Reader) (Patch, error) {
 		case errors.As(err, &syn):
 			return p, fmt.Errorf("malformed JSON at byte %d: %v", syn.Offset, syn)
 		case errors.As(err, &typ):
-			return p, &FieldError{typ.Field, fmt.Sprintf("want a %s, got %s", typ.Type, typ.Value)}
+			return p, &FieldError{Field: typ.Field, Msg: fmt.Sprintf("want a %s, got %s", typ.Type, typ.Value)}
 		default:
 			return p, fmt.Errorf("invalid patch: %v", err)
 		}

@@ -20,9 +20,17 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/ontime-rt/ontime/internal/batch"
+	"github.com/ontime-rt/ontime/internal/config"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// with returns the default settings changed by set.
+func with(set func(s *config.Settings)) config.Settings {
+	s := config.Defaults()
+	set(&s)
+	return s
+}
 
 // testNode runs a node behind a real HTTP server until the test ends.
 type testNode struct {
@@ -170,7 +178,7 @@ func wsURL(srv *httptest.Server) string { return "ws" + strings.TrimPrefix(srv.U
 // Two SSE and two WebSocket clients at once each receive every batch, with
 // contiguous seq, alongside clients that never read.
 func TestEveryClientGetsEveryBatch(t *testing.T) {
-	tn := startNode(t, Config{Rate: 200, Tick: 20 * time.Millisecond})
+	tn := startNode(t, Config{Settings: with(func(s *config.Settings) { s.Rate = 200; s.TickMs = 20 })})
 
 	// Clients that connect and never read a byte.
 	for range 3 {
@@ -213,7 +221,13 @@ func TestEveryClientGetsEveryBatch(t *testing.T) {
 }
 
 func TestBatchesCarryTheContract(t *testing.T) {
-	tn := startNode(t, Config{Rate: 500, Workers: 1, Queue: 4, Work: 20 * time.Millisecond, Deadline: 30 * time.Millisecond})
+	tn := startNode(t, Config{Settings: with(func(s *config.Settings) {
+		s.Rate = 500
+		s.Workers = 1
+		s.QueueCap = 4
+		s.WorkMs = 20
+		s.DeadlineMs = 30
+	})})
 	c := dialSSE(t, tn.srv.URL+"/api/stream", nil)
 	var sawDrop bool
 	for range 30 {
@@ -251,7 +265,13 @@ func TestBatchesCarryTheContract(t *testing.T) {
 // Conservation over an overloaded run: after shutdown nothing is in flight,
 // and the last batch a client received agrees with the final state.
 func TestConservationAcrossShutdown(t *testing.T) {
-	tn := startNode(t, Config{Rate: 2000, Workers: 2, Queue: 16, Work: 10 * time.Millisecond, Deadline: 50 * time.Millisecond})
+	tn := startNode(t, Config{Settings: with(func(s *config.Settings) {
+		s.Rate = 2000
+		s.Workers = 2
+		s.QueueCap = 16
+		s.WorkMs = 10
+		s.DeadlineMs = 50
+	})})
 	c := dialSSE(t, tn.srv.URL+"/api/stream", nil)
 	for range 10 {
 		c.nextBatch(t)
@@ -293,7 +313,7 @@ func TestConservationAcrossShutdown(t *testing.T) {
 }
 
 func TestResumeWithLastEventID(t *testing.T) {
-	tn := startNode(t, Config{Tick: 10 * time.Millisecond})
+	tn := startNode(t, Config{Settings: with(func(s *config.Settings) { s.TickMs = 10 })})
 	c := dialSSE(t, tn.srv.URL+"/api/stream", nil)
 	b := c.nextBatch(t)
 	c.resp.Body.Close()
@@ -384,7 +404,7 @@ func TestBadRequestsGetJSONErrors(t *testing.T) {
 }
 
 func TestPages(t *testing.T) {
-	tn := startNode(t, Config{Tick: 10 * time.Millisecond})
+	tn := startNode(t, Config{Settings: with(func(s *config.Settings) { s.TickMs = 10 })})
 	c := dialSSE(t, tn.srv.URL+"/api/stream", nil)
 	c.nextBatch(t)
 	resp, err := http.Get(tn.srv.URL + "/")
@@ -425,7 +445,7 @@ func TestPages(t *testing.T) {
 
 // ?events=0 asks for batches without events, on both transports.
 func TestSummaryVariant(t *testing.T) {
-	tn := startNode(t, Config{Rate: 200, Tick: 20 * time.Millisecond})
+	tn := startNode(t, Config{Settings: with(func(s *config.Settings) { s.Rate = 200; s.TickMs = 20 })})
 	c := dialSSE(t, tn.srv.URL+"/api/stream?events=0", nil)
 	w := dialWS(t, wsURL(tn.srv)+"?events=0")
 	for range 5 {
@@ -454,7 +474,7 @@ func TestSummaryVariant(t *testing.T) {
 // Beyond --max-clients a transport answers 503 with Retry-After, and the
 // stats count the clients of each transport.
 func TestMaxClients(t *testing.T) {
-	tn := startNode(t, Config{MaxClients: 2, Tick: 20 * time.Millisecond})
+	tn := startNode(t, Config{Settings: with(func(s *config.Settings) { s.TickMs = 20 }), MaxClients: 2})
 	dialSSE(t, tn.srv.URL+"/api/stream", nil)
 	dialSSE(t, tn.srv.URL+"/api/stream", nil)
 	dialWS(t, wsURL(tn.srv))
@@ -489,7 +509,7 @@ func patch(t *testing.T, url, body, contentType string) (int, map[string]any) {
 // PATCH /api/config changes the running node; the change shows in the next
 // batches, and conservation holds across it.
 func TestLiveConfig(t *testing.T) {
-	tn := startNode(t, Config{Rate: 100, Tick: 20 * time.Millisecond})
+	tn := startNode(t, Config{Settings: with(func(s *config.Settings) { s.Rate = 100; s.TickMs = 20 })})
 	req, _ := http.NewRequest(http.MethodGet, tn.srv.URL+"/api/config", nil)
 	code, got := getJSON(t, req)
 	if code != http.StatusOK || got["rate"] != 100.0 || got["policy"] != "edf" || got["workers"] != 4.0 {
@@ -589,7 +609,14 @@ func TestWriteRateLimit(t *testing.T) {
 
 // /metrics counts the same events as /api/stats once the node has stopped.
 func TestMetricsAgreeWithStats(t *testing.T) {
-	tn := startNode(t, Config{Rate: 500, Workers: 1, Queue: 4, Work: 20 * time.Millisecond, Deadline: 30 * time.Millisecond, Tick: 20 * time.Millisecond})
+	tn := startNode(t, Config{Settings: with(func(s *config.Settings) {
+		s.Rate = 500
+		s.Workers = 1
+		s.QueueCap = 4
+		s.WorkMs = 20
+		s.DeadlineMs = 30
+		s.TickMs = 20
+	})})
 	c := dialSSE(t, tn.srv.URL+"/api/stream", nil)
 	for range 10 {
 		c.nextBatch(t)
@@ -625,7 +652,7 @@ func TestMetricsAgreeWithStats(t *testing.T) {
 // Events posted to /api/events go through the same pipeline: they show in
 // the batches with their payload, and the counters stay exact.
 func TestIngestFlowsThrough(t *testing.T) {
-	tn := startNode(t, Config{Rate: -1, Tick: 20 * time.Millisecond, Work: time.Millisecond})
+	tn := startNode(t, Config{Settings: with(func(s *config.Settings) { s.Rate = 0; s.TickMs = 20; s.WorkMs = 1 })})
 	c := dialSSE(t, tn.srv.URL+"/api/stream", nil)
 	var nd strings.Builder
 	for i := range 100 {
@@ -667,7 +694,7 @@ func TestIngestFlowsThrough(t *testing.T) {
 // Hostile writes get their 4xx while the streams go on: an SSE client sees
 // contiguous batches throughout, and the counters stay exact.
 func TestHostileWritesDoNotDisturbStreams(t *testing.T) {
-	tn := startNode(t, Config{Rate: -1, Tick: 20 * time.Millisecond, WriteRate: -1})
+	tn := startNode(t, Config{Settings: with(func(s *config.Settings) { s.Rate = 0; s.TickMs = 20 }), WriteRate: -1})
 	c := dialSSE(t, tn.srv.URL+"/api/stream", nil)
 	first := c.nextBatch(t)
 	hostile := []struct {
@@ -711,5 +738,19 @@ func TestHostileWritesDoNotDisturbStreams(t *testing.T) {
 	tot := tn.Snapshot().Totals
 	if tot.Received != 1 || tot.InFlight != 0 || tot.Received != tot.OnTime+tot.Late+tot.Dropped {
 		t.Fatalf("totals %+v, want exactly the one valid event", tot)
+	}
+}
+
+// New refuses a configuration out of its limits, naming each field.
+func TestNewRefusesInvalidConfig(t *testing.T) {
+	_, err := New(Config{
+		Settings:       with(func(s *config.Settings) { s.Workers = 0 }),
+		MaxBody:        -1,
+		AllowedOrigins: []string{"example.com"},
+	}, slog.New(slog.DiscardHandler))
+	for _, field := range []string{"workers", "maxBody", "allowedOrigins"} {
+		if err == nil || !strings.Contains(err.Error(), field+":") {
+			t.Errorf("New: %v, want an error naming %s", err, field)
+		}
 	}
 }

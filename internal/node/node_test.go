@@ -532,7 +532,20 @@ func TestLiveConfig(t *testing.T) {
 	if code != http.StatusBadRequest || fields["rate"] == nil || fields["policy"] == nil || fields["workers"] == nil {
 		t.Fatalf("invalid PATCH: %d %v", code, got)
 	}
-	for _, bad := range []string{`{"rate": "fast"}`, `{"colour": "red"}`, `{"rate": 1} {}`, `{`, ``} {
+	// Members that are no setting, null or of the wrong type: each named,
+	// in JSON's words, and nothing changes.
+	code, got = patch(t, tn.srv.URL+"/api/config", `{"rate": null, "colour": "red", "workers": "2", "tickMs": 1.5}`, "application/json")
+	fields, _ = got["fields"].(map[string]any)
+	if code != http.StatusBadRequest || len(fields) != 3 ||
+		fields["rate"] != "null is not a value; omit the field to keep the setting" ||
+		!strings.Contains(fmt.Sprint(fields["colour"]), "unknown setting (known: rate, deadlineMs,") ||
+		fields["workers"] != "want an integer, got a string" {
+		t.Fatalf("PATCH with null, unknown and mistyped fields: %d %v", code, got)
+	}
+	if s := tn.Settings(); s.Rate != 400 || s.Workers != 2 || s.TickMs != 50 {
+		t.Fatalf("a refused PATCH changed the settings: %+v", s)
+	}
+	for _, bad := range []string{`{"rate": "fast"}`, `{"colour": "red"}`, `{"rate": 1} {}`, `{`, ``, `null`, `[]`} {
 		if code, got := patch(t, tn.srv.URL+"/api/config", bad, "application/json"); code != http.StatusBadRequest || got["error"] == "" {
 			t.Errorf("PATCH %q: %d %v, want 400", bad, code, got)
 		}

@@ -125,25 +125,36 @@ func (c *sseClient) next() (sseEvent, error) {
 	}
 }
 
-func (c *sseClient) nextBatch(t *testing.T) *batch.Batch {
-	t.Helper()
+// readBatch returns the next batch event. It does not touch testing.T,
+// so any goroutine may call it.
+func (c *sseClient) readBatch() (*batch.Batch, error) {
 	for {
 		ev, err := c.next()
 		if err != nil {
-			t.Fatalf("sse: %v", err)
+			return nil, fmt.Errorf("sse: %w", err)
 		}
 		if ev.name != "batch" {
 			continue
 		}
 		var b batch.Batch
 		if err := json.Unmarshal([]byte(ev.data), &b); err != nil {
-			t.Fatalf("sse batch: %v in %q", err, ev.data)
+			return nil, fmt.Errorf("sse batch: %w in %q", err, ev.data)
 		}
 		if ev.id != strconv.FormatUint(b.Seq, 10) {
-			t.Fatalf("sse id %q for seq %d", ev.id, b.Seq)
+			return nil, fmt.Errorf("sse id %q for seq %d", ev.id, b.Seq)
 		}
-		return &b
+		return &b, nil
 	}
+}
+
+// nextBatch is readBatch for the test's own goroutine: it fails the test.
+func (c *sseClient) nextBatch(t *testing.T) *batch.Batch {
+	t.Helper()
+	b, err := c.readBatch()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 func dialWS(t *testing.T, url string) *websocket.Conn {
@@ -156,21 +167,32 @@ func dialWS(t *testing.T, url string) *websocket.Conn {
 	return c
 }
 
-func nextWS(t *testing.T, c *websocket.Conn) *batch.Batch {
-	t.Helper()
+// readWS returns the next batch message. It does not touch testing.T, so
+// any goroutine may call it.
+func readWS(c *websocket.Conn) (*batch.Batch, error) {
 	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
 	kind, data, err := c.ReadMessage()
 	if err != nil {
-		t.Fatalf("ws read: %v", err)
+		return nil, fmt.Errorf("ws read: %w", err)
 	}
 	if kind != websocket.TextMessage {
-		t.Fatalf("ws message kind %d, want text", kind)
+		return nil, fmt.Errorf("ws message kind %d, want text", kind)
 	}
 	var b batch.Batch
 	if err := json.Unmarshal(data, &b); err != nil {
-		t.Fatalf("ws batch: %v", err)
+		return nil, fmt.Errorf("ws batch: %w", err)
 	}
-	return &b
+	return &b, nil
+}
+
+// nextWS is readWS for the test's own goroutine: it fails the test.
+func nextWS(t *testing.T, c *websocket.Conn) *batch.Batch {
+	t.Helper()
+	b, err := readWS(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 func wsURL(srv *httptest.Server) string { return "ws" + strings.TrimPrefix(srv.URL, "http") + "/ws" }
@@ -193,24 +215,35 @@ func TestEveryClientGetsEveryBatch(t *testing.T) {
 	_ = stalledWS
 
 	const want = 40
-	var wg sync.WaitGroup
-	results := make([][]uint64, 4)
+	// Dialled here, where a failure may end the test; read concurrently,
+	// where it may not (FailNow must run on the test's goroutine).
+	var reads []func() (*batch.Batch, error)
 	for i := range 4 {
+		if i < 2 {
+			reads = append(reads, dialSSE(t, tn.srv.URL+"/api/stream", nil).readBatch)
+		} else {
+			c := dialWS(t, wsURL(tn.srv))
+			reads = append(reads, func() (*batch.Batch, error) { return readWS(c) })
+		}
+	}
+	var wg sync.WaitGroup
+	results := make([][]uint64, len(reads))
+	for i, read := range reads {
 		wg.Go(func() {
-			var next func() *batch.Batch
-			if i < 2 {
-				c := dialSSE(t, tn.srv.URL+"/api/stream", nil)
-				next = func() *batch.Batch { return c.nextBatch(t) }
-			} else {
-				c := dialWS(t, wsURL(tn.srv))
-				next = func() *batch.Batch { return nextWS(t, c) }
-			}
 			for len(results[i]) < want {
-				results[i] = append(results[i], next().Seq)
+				b, err := read()
+				if err != nil {
+					t.Errorf("client %d: %v", i, err)
+					return
+				}
+				results[i] = append(results[i], b.Seq)
 			}
 		})
 	}
 	wg.Wait()
+	if t.Failed() {
+		return
+	}
 	for i, seqs := range results {
 		for j := 1; j < len(seqs); j++ {
 			if seqs[j] != seqs[j-1]+1 {

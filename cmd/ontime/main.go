@@ -14,6 +14,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
@@ -39,6 +40,7 @@ func main() {
 type options struct {
 	addr     string
 	logLevel slog.Level
+	version  bool // print the version and exit
 	node     node.Config
 }
 
@@ -103,6 +105,7 @@ func parse(args []string, getenv func(string) string, out io.Writer) (options, e
 	fs.StringVar(&o.node.NATSURL, "nats", "", "NATS server URL(s), comma-separated (e.g. nats://127.0.0.1:4222): run as one node of a cluster that shares events and serves the same batches on every node; empty for a single node")
 	fs.StringVar(&o.node.NodeID, field("nodeId", "node-id"), "", "this node's id in the cluster: unique and stable across restarts (default hostname:port)")
 	fs.TextVar(&o.logLevel, "log-level", slog.LevelInfo, "log level: debug, info, warn, error")
+	fs.BoolVar(&o.version, "version", false, "print the version and the commit it was built from, and exit")
 	fs.Usage = func() {
 		fmt.Fprintf(out, "Usage: ontime [flags]\n\nEvery flag can also be set with the environment variable ONTIME_<FLAG> (e.g. ONTIME_RATE=100);\nflags win over the environment.\n\nFlags:\n")
 		fs.PrintDefaults()
@@ -122,6 +125,9 @@ func parse(args []string, getenv func(string) string, out io.Writer) (options, e
 	}
 	if err := fs.Parse(args[1:]); err != nil {
 		return o, err
+	}
+	if o.version {
+		return o, nil
 	}
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected arguments: %q (all settings are flags; see -h)", fs.Args())
@@ -189,6 +195,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err != nil {
 		return err
 	}
+	if o.version {
+		info, _ := debug.ReadBuildInfo()
+		fmt.Fprintln(stdout, version(info))
+		return nil
+	}
 	log := slog.New(slog.NewTextHandler(stdout, &slog.HandlerOptions{Level: o.logLevel}))
 	cfg := o.node
 	ln, err := net.Listen("tcp", o.addr)
@@ -207,14 +218,19 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if cfg.Exposed && cfg.Token == "" {
 		log.Warn("listening on a non-loopback address without a token: writes (POST /api/events, PATCH /api/config) are refused; set --token or ONTIME_TOKEN to allow them", "addr", ln.Addr().String())
 	}
-	base := "http://" + ln.Addr().String()
+	host, everywhere := browsable(ln.Addr())
+	base := "http://" + host
 	log.Info("ontime serving",
-		"page", base+"/", "dashboard", base+"/app/", "stream", base+"/api/stream", "websocket", "ws://"+ln.Addr().String()+"/ws",
+		"addr", ln.Addr().String(), "page", base+"/", "dashboard", base+"/app/", "stream", base+"/api/stream", "websocket", "ws://"+host+"/ws",
 		"settings", cfg.Settings)
 	if cfg.NATSURL != "" {
 		log.Info("cluster mode", "nats", cfg.NATSURL, "nodeId", cfg.NodeID)
 	}
-	fmt.Fprintf(stdout, "\n  ontime is running\n    page:       %s/\n    dashboard:  %s/app/\n    SSE stream: curl -N %s/api/stream\n\n", base, base, base)
+	fmt.Fprintf(stdout, "\n  ontime is running\n    page:       %s/\n    dashboard:  %s/app/\n    SSE stream: curl -N %s/api/stream\n", base, base, base)
+	if everywhere {
+		fmt.Fprintf(stdout, "    listening on all interfaces (%s): use this machine's address from elsewhere\n", ln.Addr())
+	}
+	fmt.Fprintln(stdout)
 	err = n.Run(ctx, ln)
 	log.Info("ontime stopped", "err", err)
 	return err
@@ -232,6 +248,46 @@ func defaultNodeID(addr net.Addr) string {
 		port = strconv.Itoa(tcp.Port)
 	}
 	return host + ":" + port
+}
+
+// browsable is the host:port a person can open for addr, and whether addr
+// is every interface's (0.0.0.0 or [::], which no browser can open): then
+// the loopback address stands for it.
+func browsable(addr net.Addr) (hostPort string, everywhere bool) {
+	tcp, ok := addr.(*net.TCPAddr)
+	if !ok {
+		return addr.String(), false
+	}
+	if tcp.IP.IsUnspecified() {
+		return net.JoinHostPort("127.0.0.1", strconv.Itoa(tcp.Port)), true
+	}
+	return tcp.String(), false
+}
+
+// version says which build this is: the module version and, when the build
+// recorded them, the VCS commit, its time and whether the tree was modified.
+func version(info *debug.BuildInfo) string {
+	if info == nil {
+		return "ontime (no build information)"
+	}
+	s := "ontime " + info.Main.Version
+	var rev, at, modified string
+	for _, kv := range info.Settings {
+		switch kv.Key {
+		case "vcs.revision":
+			rev = kv.Value
+		case "vcs.time":
+			at = kv.Value
+		case "vcs.modified":
+			if kv.Value == "true" {
+				modified = ", modified"
+			}
+		}
+	}
+	if rev != "" {
+		s += fmt.Sprintf(" (commit %s, %s%s)", rev, at, modified)
+	}
+	return s + " " + info.GoVersion
 }
 
 // isLoopback reports whether addr is reachable only from this machine.

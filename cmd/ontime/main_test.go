@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"regexp"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -186,5 +187,43 @@ func TestClusterFlags(t *testing.T) {
 	err = run(context.Background(), []string{"ontime", "--addr", "127.0.0.1:0", "--nats", "nats://" + ln.Addr().String()}, env(nil), &bytes.Buffer{})
 	if err == nil || !strings.Contains(err.Error(), "NATS") {
 		t.Fatalf("run with an unreachable NATS: %v", err)
+	}
+}
+
+// An address on every interface is printed as one a browser can open.
+func TestBrowsable(t *testing.T) {
+	for _, c := range []struct {
+		ip         net.IP
+		want       string
+		everywhere bool
+	}{
+		{net.IPv4zero, "127.0.0.1:8080", true},
+		{net.IPv6unspecified, "127.0.0.1:8080", true},
+		{net.IPv4(127, 0, 0, 1), "127.0.0.1:8080", false},
+		{net.IPv6loopback, "[::1]:8080", false},
+		{net.IPv4(192, 0, 2, 7), "192.0.2.7:8080", false},
+	} {
+		got, everywhere := browsable(&net.TCPAddr{IP: c.ip, Port: 8080})
+		if got != c.want || everywhere != c.everywhere {
+			t.Errorf("browsable(%s) = %q, %v; want %q, %v", c.ip, got, everywhere, c.want, c.everywhere)
+		}
+	}
+}
+
+// --version prints the build's version and commit and returns without
+// serving, whatever else is on the command line.
+func TestVersion(t *testing.T) {
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"ontime", "--version", "--workers", "0"}, env(nil), &out); err != nil {
+		t.Fatalf("--version: %v", err)
+	}
+	if !strings.HasPrefix(out.String(), "ontime ") || strings.Contains(out.String(), "serving") {
+		t.Fatalf("--version printed %q", out.String())
+	}
+	info := &debug.BuildInfo{GoVersion: "go1.26.0", Main: debug.Module{Version: "v1.2.3"}, Settings: []debug.BuildSetting{
+		{Key: "vcs.revision", Value: "abc123"}, {Key: "vcs.time", Value: "2026-01-02T03:04:05Z"}, {Key: "vcs.modified", Value: "true"},
+	}}
+	if got, want := version(info), "ontime v1.2.3 (commit abc123, 2026-01-02T03:04:05Z, modified) go1.26.0"; got != want {
+		t.Fatalf("version = %q, want %q", got, want)
 	}
 }

@@ -11,26 +11,48 @@ TEMPL_FILES := $(wildcard views/*.templ)
 
 .PHONY: run build test test-go test-frontend test-fuzz check generate frontend fmt clean bench cluster
 
-## run: build what is needed (templ, the React app, Go) and start the server
+## run: build what is needed (templ, the React app, Go) and start the server.
+## The server is built to bin/ and exec'd (not `go run`, which exits 1 when
+## Ctrl-C reaches it too), so Ctrl-C ends it cleanly, with status 0.
 run: generate frontend
-	$(GO) run ./cmd/ontime --addr $(ADDR) $(ARGS)
+	$(GO) build -o bin/ontime ./cmd/ontime
+	exec bin/ontime --addr $(ADDR) $(ARGS)
 
-## cluster: a local three-node cluster: a NATS server (pinned as a Go tool)
-## on 127.0.0.1:4222 and ontime nodes on ports 8081-8083; Ctrl-C stops all
-NATS_PORT ?= 4222
+## cluster: a local three-node cluster: a NATS server (pinned as a Go tool,
+## built to bin/) on 127.0.0.1:4222 and ontime nodes on ports 8081-8083.
+## Each part must answer its health check within CLUSTER_WAIT seconds, or
+## everything stops and the make fails with that part's log; Ctrl-C stops all.
+NATS_PORT      ?= 4222
+NATS_HTTP_PORT ?= 8222
+CLUSTER_PORTS  ?= 8081 8082 8083
+CLUSTER_WAIT   ?= 30
 cluster: generate frontend
 	$(GO) build -o bin/ontime ./cmd/ontime
-	@set -e; pids=""; \
-	  trap 'kill $$pids 2>/dev/null; wait; exit 0' INT TERM; \
-	  $(GO) tool nats-server -a 127.0.0.1 -p $(NATS_PORT) & pids="$$pids $$!"; \
-	  sleep 1; \
-	  for port in 8081 8082 8083; do \
+	$(GO) build -o bin/nats-server github.com/nats-io/nats-server/v2
+	@pids=""; \
+	  stop() { kill $$pids 2>/dev/null; wait; }; \
+	  up() { \
+	    tries=$$(($(CLUSTER_WAIT) * 4)); \
+	    until curl -fs -o /dev/null --max-time 1 "$$1"; do \
+	      if ! kill -0 "$$2" 2>/dev/null; then echo "cluster: $$3 exited; the end of $$4:" >&2; tail -n 20 "$$4" >&2; return 1; fi; \
+	      tries=$$((tries - 1)); \
+	      if [ $$tries -le 0 ]; then echo "cluster: $$3 did not answer $$1 within $(CLUSTER_WAIT) s; the end of $$4:" >&2; tail -n 20 "$$4" >&2; return 1; fi; \
+	      sleep 0.25; \
+	    done; \
+	  }; \
+	  trap 'stop; exit 0' INT TERM; \
+	  bin/nats-server -a 127.0.0.1 -p $(NATS_PORT) -m $(NATS_HTTP_PORT) >bin/nats-server.log 2>&1 & pids="$$!"; \
+	  up http://127.0.0.1:$(NATS_HTTP_PORT)/healthz $$! nats-server bin/nats-server.log || { stop; exit 1; }; \
+	  for port in $(CLUSTER_PORTS); do \
 	    ONTIME_NODE_ID=node-$$port bin/ontime --addr 127.0.0.1:$$port --nats nats://127.0.0.1:$(NATS_PORT) $(ARGS) >bin/node-$$port.log 2>&1 & pids="$$pids $$!"; \
 	  done; \
-	  sleep 1; \
+	  set -- $$pids; shift; \
+	  for port in $(CLUSTER_PORTS); do \
+	    up http://127.0.0.1:$$port/healthz $$1 node-$$port bin/node-$$port.log || { stop; exit 1; }; shift; \
+	  done; \
 	  echo; echo "  ontime cluster (NATS on nats://127.0.0.1:$(NATS_PORT)); Ctrl-C stops all:"; \
-	  for port in 8081 8082 8083; do echo "    http://127.0.0.1:$$port/   dashboard: http://127.0.0.1:$$port/app/"; done; \
-	  echo "    logs: bin/node-808[1-3].log"; echo; wait
+	  for port in $(CLUSTER_PORTS); do echo "    http://127.0.0.1:$$port/   dashboard: http://127.0.0.1:$$port/app/"; done; \
+	  echo "    logs: bin/nats-server.log, bin/node-<port>.log"; echo; wait
 
 ## build: a single binary with both UIs embedded, in bin/ontime
 build: generate frontend

@@ -18,6 +18,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/ontime-rt/ontime/internal/config"
 	"github.com/ontime-rt/ontime/internal/node"
 )
 
@@ -27,7 +28,9 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // test ends, and returns the server's URL.
 func startNode(t *testing.T) string {
 	t.Helper()
-	n, err := node.New(node.Config{Rate: 100, Tick: 20 * time.Millisecond}, slog.New(slog.DiscardHandler))
+	s := config.Defaults()
+	s.Rate, s.TickMs = 100, 20
+	n, err := node.New(node.Config{Settings: s}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,9 +10,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
@@ -20,7 +22,6 @@ import (
 
 	"github.com/ontime-rt/ontime/internal/config"
 	"github.com/ontime-rt/ontime/internal/node"
-	"github.com/ontime-rt/ontime/internal/pipeline"
 )
 
 func main() {
@@ -39,6 +40,7 @@ func main() {
 type options struct {
 	addr     string
 	logLevel slog.Level
+	version  bool // print the version and exit
 	node     node.Config
 }
 
@@ -48,34 +50,62 @@ func envName(flagName string) string {
 	return "ONTIME_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
 }
 
+// msFlag is a duration flag (Go syntax: 100ms, 1.5s) kept as the
+// milliseconds of a config.Settings field.
+type msFlag struct{ ms *float64 }
+
+func (f msFlag) String() string {
+	if f.ms == nil {
+		return ""
+	}
+	return time.Duration(math.Round(*f.ms * float64(time.Millisecond))).String()
+}
+
+func (f msFlag) Set(v string) error {
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		return errors.New("want a duration like 100ms or 1.5s")
+	}
+	*f.ms = float64(d) / float64(time.Millisecond)
+	return nil
+}
+
 func parse(args []string, getenv func(string) string, out io.Writer) (options, error) {
-	o := options{node: node.Config{
-		Rate: 20, Deadline: 100 * time.Millisecond, Work: 50 * time.Millisecond,
-		Workers: 4, Queue: 64, Tick: 100 * time.Millisecond,
-	}}
+	o := options{node: node.DefaultConfig()}
+	s := &o.node.Settings
 	fs := flag.NewFlagSet("ontime", flag.ContinueOnError)
 	fs.SetOutput(out)
-	var origins, policy, dist, processor, arrivals string
+	// flagOf names the flag behind each field a config.FieldError can
+	// name, so that errors speak of what the user typed.
+	flagOf := map[string]string{}
+	field := func(name, flag string) string { flagOf[name] = flag; return flag }
+	var origins string
+
+	// The live settings (config.Settings): their defaults and limits are
+	// the config package's.
+	fs.Float64Var(&s.Rate, field("rate", "rate"), s.Rate, "generated events per second (0 turns the generator off)")
+	fs.Var(msFlag{&s.DeadlineMs}, field("deadlineMs", "deadline"), "each event's deadline, a `duration` counted from its creation")
+	fs.Var(msFlag{&s.WorkMs}, field("workMs", "work"), "mean simulated work per event, a `duration`")
+	fs.StringVar(&s.WorkDist, field("workDist", "work-dist"), s.WorkDist, "distribution of work around its mean: fixed, uniform (0 to 2x mean), exp")
+	fs.StringVar(&s.Processor, field("processor", "processor"), s.Processor, "simulated work: sleep (waits, like I/O) or cpu (burns a core)")
+	fs.StringVar(&s.Arrivals, field("arrivals", "arrivals"), s.Arrivals, "spacing of generated events: constant or poisson")
+	fs.StringVar(&s.Policy, field("policy", "policy"), s.Policy, "queueing and shedding policy: edf (earliest deadline first, sheds doomed events), lifo (adaptive LIFO, sheds), fifo (baseline)")
+	fs.IntVar(&s.Workers, field("workers", "workers"), s.Workers, "events processed concurrently")
+	fs.IntVar(&s.QueueCap, field("queueCap", "queue"), s.QueueCap, "capacity of the queue in front of the workers (full: drop)")
+	fs.Var(msFlag{&s.TickMs}, field("tickMs", "tick"), "batch period, a `duration`: one message per tick to every client")
+
+	// The options fixed for the node's lifetime (node.Config).
 	fs.StringVar(&o.addr, "addr", "127.0.0.1:8080", "listen address (host:port)")
-	fs.Float64Var(&o.node.Rate, "rate", o.node.Rate, "generated events per second (0 turns the generator off)")
-	fs.DurationVar(&o.node.Deadline, "deadline", o.node.Deadline, "each event's deadline, counted from its creation")
-	fs.DurationVar(&o.node.Work, "work", o.node.Work, "mean simulated work per event")
-	fs.StringVar(&dist, "work-dist", "fixed", "distribution of work around its mean: fixed, uniform (0 to 2x mean), exp")
-	fs.StringVar(&processor, "processor", "sleep", "simulated work: sleep (waits, like I/O) or cpu (burns a core)")
-	fs.StringVar(&arrivals, "arrivals", "constant", "spacing of generated events: constant or poisson")
-	fs.StringVar(&policy, "policy", "edf", "queueing and shedding policy: edf (earliest deadline first, sheds doomed events), lifo (adaptive LIFO, sheds), fifo (baseline)")
-	fs.IntVar(&o.node.Workers, "workers", o.node.Workers, "events processed concurrently")
-	fs.IntVar(&o.node.Queue, "queue", o.node.Queue, "capacity of the queue in front of the workers (full: drop)")
-	fs.DurationVar(&o.node.Tick, "tick", o.node.Tick, "batch period: one message per tick to every client")
 	fs.StringVar(&o.node.Token, "token", "", "bearer token required on every write (POST /api/events, PATCH /api/config); prefer ONTIME_TOKEN to keep it out of ps")
-	fs.Float64Var(&o.node.WriteRate, "write-rate", 20, "writes per second allowed per client address (burst twice that); 0 for no limit")
+	fs.Float64Var(&o.node.WriteRate, field("writeRate", "write-rate"), o.node.WriteRate, "writes per second allowed per client address (burst twice that); 0 for no limit")
 	fs.BoolVar(&o.node.Profiling, "pprof", false, "serve Go profiles under /debug/pprof/ (exposes internals: keep it on loopback)")
-	fs.Int64Var(&o.node.MaxBody, "max-body", 1<<20, "largest POST /api/events body, in bytes")
-	fs.IntVar(&o.node.MaxClients, "max-clients", 10000, "maximum clients per transport (SSE, page, WebSocket); beyond it 503 with Retry-After")
-	fs.StringVar(&origins, "allowed-origins", "", "comma-separated origins (scheme://host:port) allowed to open /ws besides the server's own; * for any")
+	fs.Int64Var(&o.node.MaxBody, field("maxBody", "max-body"), o.node.MaxBody, "largest POST /api/events body, in bytes")
+	fs.IntVar(&o.node.MaxClients, field("maxClients", "max-clients"), o.node.MaxClients, "maximum clients per transport (SSE, page, WebSocket); beyond it 503 with Retry-After")
+	fs.StringVar(&origins, field("allowedOrigins", "allowed-origins"), "", "comma-separated origins (scheme://host:port) allowed to open /ws besides the server's own; * for any")
 	fs.StringVar(&o.node.NATSURL, "nats", "", "NATS server URL(s), comma-separated (e.g. nats://127.0.0.1:4222): run as one node of a cluster that shares events and serves the same batches on every node; empty for a single node")
-	fs.StringVar(&o.node.NodeID, "node-id", "", "this node's id in the cluster: unique and stable across restarts (default hostname:port)")
+	fs.StringVar(&o.node.NodeID, field("nodeId", "node-id"), "", "this node's id in the cluster: unique and stable across restarts (default hostname:port)")
 	fs.TextVar(&o.logLevel, "log-level", slog.LevelInfo, "log level: debug, info, warn, error")
+	fs.BoolVar(&o.version, "version", false, "print the version and the commit it was built from, and exit")
 	fs.Usage = func() {
 		fmt.Fprintf(out, "Usage: ontime [flags]\n\nEvery flag can also be set with the environment variable ONTIME_<FLAG> (e.g. ONTIME_RATE=100);\nflags win over the environment.\n\nFlags:\n")
 		fs.PrintDefaults()
@@ -96,6 +126,9 @@ func parse(args []string, getenv func(string) string, out io.Writer) (options, e
 	if err := fs.Parse(args[1:]); err != nil {
 		return o, err
 	}
+	if o.version {
+		return o, nil
+	}
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected arguments: %q (all settings are flags; see -h)", fs.Args())
 	}
@@ -105,77 +138,56 @@ func parse(args []string, getenv func(string) string, out io.Writer) (options, e
 		}
 	}
 	var errs []error
-	var err error
-	if o.node.Policy, err = pipeline.ParsePolicy(policy); err != nil {
-		errs = append(errs, fmt.Errorf("--policy: %w", err))
-	}
-	if o.node.WorkDist, err = pipeline.ParseDist(dist); err != nil {
-		errs = append(errs, fmt.Errorf("--work-dist: %w", err))
-	}
-	switch processor {
-	case "sleep":
-	case "cpu":
-		o.node.CPUWork = true
-	default:
-		errs = append(errs, fmt.Errorf("--processor: unknown processor %q (want sleep or cpu)", processor))
-	}
-	switch arrivals {
-	case "constant":
-	case "poisson":
-		o.node.Poisson = true
-	default:
-		errs = append(errs, fmt.Errorf("--arrivals: unknown arrivals %q (want constant or poisson)", arrivals))
-	}
-	errs = append(errs, validate(o))
-	return o, errors.Join(errs...)
-}
-
-func validate(o options) error {
-	n := o.node
-	var errs []error
 	if _, _, err := net.SplitHostPort(o.addr); err != nil {
 		errs = append(errs, fmt.Errorf("--addr %q: want host:port: %w", o.addr, err))
 	}
-	maxMs := time.Duration(config.MaxMs) * time.Millisecond
-	if n.Rate < 0 || n.Rate > config.MaxRate || n.Rate != n.Rate {
-		errs = append(errs, fmt.Errorf("--rate %g: want 0 (off) to %d events/s", n.Rate, config.MaxRate))
+	// On the command line 0 means no limit; in node.Config a negative rate
+	// does (0 takes the default there).
+	if o.node.WriteRate < 0 {
+		errs = append(errs, fmt.Errorf("--write-rate %g: want 0 (no limit) or more", o.node.WriteRate))
+	} else if o.node.WriteRate == 0 {
+		o.node.WriteRate = -1
 	}
-	if n.Deadline < time.Millisecond || n.Deadline > maxMs {
-		errs = append(errs, fmt.Errorf("--deadline %s: want 1ms to %s", n.Deadline, maxMs))
-	}
-	if n.Work < 0 || n.Work > maxMs {
-		errs = append(errs, fmt.Errorf("--work %s: want 0 to %s", n.Work, maxMs))
-	}
-	if n.Workers < 1 || n.Workers > config.MaxWorkers {
-		errs = append(errs, fmt.Errorf("--workers %d: want 1 to %d", n.Workers, config.MaxWorkers))
-	}
-	if n.Queue < 1 || n.Queue > config.MaxQueueCap {
-		errs = append(errs, fmt.Errorf("--queue %d: want 1 to %d", n.Queue, config.MaxQueueCap))
-	}
-	if n.WriteRate < 0 || n.WriteRate != n.WriteRate {
-		errs = append(errs, fmt.Errorf("--write-rate %g: want 0 (no limit) or more", n.WriteRate))
-	}
-	if n.MaxBody < 1 || n.MaxBody > 1<<30 {
-		errs = append(errs, fmt.Errorf("--max-body %d: want 1 to %d bytes", n.MaxBody, 1<<30))
-	}
-	if n.MaxClients < 1 || n.MaxClients > 1_000_000 {
-		errs = append(errs, fmt.Errorf("--max-clients %d: want 1 to 1000000", n.MaxClients))
-	}
-	if n.NATSURL != "" && n.Tick%time.Millisecond != 0 {
-		errs = append(errs, fmt.Errorf("--tick %s: want a whole number of milliseconds in cluster mode", n.Tick))
-	}
-	if len(n.NodeID) > 128 {
-		errs = append(errs, errors.New("--node-id: at most 128 bytes"))
-	}
-	if minT, maxT := time.Duration(config.MinTickMs)*time.Millisecond, time.Duration(config.MaxTickMs)*time.Millisecond; n.Tick < minT || n.Tick > maxT {
-		errs = append(errs, fmt.Errorf("--tick %s: want %s to %s", n.Tick, minT, maxT))
-	}
-	for _, origin := range n.AllowedOrigins {
-		if origin != "*" && !strings.Contains(origin, "://") {
-			errs = append(errs, fmt.Errorf("--allowed-origins: %q is not an origin like https://example.com", origin))
+	errs = append(errs, flagErrors(o.node.Validate(), fs, flagOf))
+	return o, errors.Join(errs...)
+}
+
+// flagErrors rewrites each *config.FieldError in err (joined) to name the
+// flag that set the field, with the value as the flag shows it.
+func flagErrors(err error, fs *flag.FlagSet, flagOf map[string]string) error {
+	var out []error
+	for _, e := range flatten(err) {
+		var fe *config.FieldError
+		name, known := "", false
+		if errors.As(e, &fe) {
+			name, known = flagOf[fe.Field]
+		}
+		switch {
+		case !known:
+			out = append(out, e)
+		case fe.Want != "":
+			out = append(out, fmt.Errorf("--%s %s: %s", name, fs.Lookup(name).Value, fe.Want))
+		default:
+			out = append(out, fmt.Errorf("--%s: %s", name, fe.Msg))
 		}
 	}
-	return errors.Join(errs...)
+	return errors.Join(out...)
+}
+
+// flatten lists the errors joined in err, at any depth.
+func flatten(err error) []error {
+	if err == nil {
+		return nil
+	}
+	j, ok := err.(interface{ Unwrap() []error })
+	if !ok {
+		return []error{err}
+	}
+	var out []error
+	for _, e := range j.Unwrap() {
+		out = append(out, flatten(e)...)
+	}
+	return out
 }
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
@@ -183,14 +195,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err != nil {
 		return err
 	}
+	if o.version {
+		info, _ := debug.ReadBuildInfo()
+		fmt.Fprintln(stdout, version(info))
+		return nil
+	}
 	log := slog.New(slog.NewTextHandler(stdout, &slog.HandlerOptions{Level: o.logLevel}))
 	cfg := o.node
-	if cfg.Rate == 0 {
-		cfg.Rate = -1 // node.Config: negative turns the generator off
-	}
-	if cfg.WriteRate == 0 {
-		cfg.WriteRate = -1 // node.Config: negative means no limit
-	}
 	ln, err := net.Listen("tcp", o.addr)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
@@ -207,15 +218,19 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if cfg.Exposed && cfg.Token == "" {
 		log.Warn("listening on a non-loopback address without a token: writes (POST /api/events, PATCH /api/config) are refused; set --token or ONTIME_TOKEN to allow them", "addr", ln.Addr().String())
 	}
-	base := "http://" + ln.Addr().String()
+	host, everywhere := browsable(ln.Addr())
+	base := "http://" + host
 	log.Info("ontime serving",
-		"page", base+"/", "dashboard", base+"/app/", "stream", base+"/api/stream", "websocket", "ws://"+ln.Addr().String()+"/ws",
-		"rate", o.node.Rate, "deadline", cfg.Deadline, "work", cfg.Work, "workers", cfg.Workers, "queue", cfg.Queue, "tick", cfg.Tick,
-		"policy", cfg.Policy, "workDist", cfg.WorkDist, "cpuWork", cfg.CPUWork, "poisson", cfg.Poisson)
+		"addr", ln.Addr().String(), "page", base+"/", "dashboard", base+"/app/", "stream", base+"/api/stream", "websocket", "ws://"+host+"/ws",
+		"settings", cfg.Settings)
 	if cfg.NATSURL != "" {
 		log.Info("cluster mode", "nats", cfg.NATSURL, "nodeId", cfg.NodeID)
 	}
-	fmt.Fprintf(stdout, "\n  ontime is running\n    page:       %s/\n    dashboard:  %s/app/\n    SSE stream: curl -N %s/api/stream\n\n", base, base, base)
+	fmt.Fprintf(stdout, "\n  ontime is running\n    page:       %s/\n    dashboard:  %s/app/\n    SSE stream: curl -N %s/api/stream\n", base, base, base)
+	if everywhere {
+		fmt.Fprintf(stdout, "    listening on all interfaces (%s): use this machine's address from elsewhere\n", ln.Addr())
+	}
+	fmt.Fprintln(stdout)
 	err = n.Run(ctx, ln)
 	log.Info("ontime stopped", "err", err)
 	return err
@@ -233,6 +248,46 @@ func defaultNodeID(addr net.Addr) string {
 		port = strconv.Itoa(tcp.Port)
 	}
 	return host + ":" + port
+}
+
+// browsable is the host:port a person can open for addr, and whether addr
+// is every interface's (0.0.0.0 or [::], which no browser can open): then
+// the loopback address stands for it.
+func browsable(addr net.Addr) (hostPort string, everywhere bool) {
+	tcp, ok := addr.(*net.TCPAddr)
+	if !ok {
+		return addr.String(), false
+	}
+	if tcp.IP.IsUnspecified() {
+		return net.JoinHostPort("127.0.0.1", strconv.Itoa(tcp.Port)), true
+	}
+	return tcp.String(), false
+}
+
+// version says which build this is: the module version and, when the build
+// recorded them, the VCS commit, its time and whether the tree was modified.
+func version(info *debug.BuildInfo) string {
+	if info == nil {
+		return "ontime (no build information)"
+	}
+	s := "ontime " + info.Main.Version
+	var rev, at, modified string
+	for _, kv := range info.Settings {
+		switch kv.Key {
+		case "vcs.revision":
+			rev = kv.Value
+		case "vcs.time":
+			at = kv.Value
+		case "vcs.modified":
+			if kv.Value == "true" {
+				modified = ", modified"
+			}
+		}
+	}
+	if rev != "" {
+		s += fmt.Sprintf(" (commit %s, %s%s)", rev, at, modified)
+	}
+	return s + " " + info.GoVersion
 }
 
 // isLoopback reports whether addr is reachable only from this machine.

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"regexp"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -15,6 +16,8 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/ontime-rt/ontime/internal/config"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -28,7 +31,7 @@ func TestParseDefaultsEnvAndFlags(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o.addr != "127.0.0.1:8080" || o.node.Rate != 20 || o.node.Deadline != 100*time.Millisecond || o.node.Work != 50*time.Millisecond || o.node.Tick != 100*time.Millisecond {
+	if o.addr != "127.0.0.1:8080" || o.node.Settings != config.Defaults() {
 		t.Fatalf("defaults: %+v", o)
 	}
 	o, err = parse([]string{"ontime", "--workers", "7"}, env(map[string]string{
@@ -37,11 +40,23 @@ func TestParseDefaultsEnvAndFlags(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o.node.Policy != "edf" || o.node.WorkDist != "fixed" {
-		t.Fatalf("default policy %q and work distribution %q", o.node.Policy, o.node.WorkDist)
+	if o.node.Settings.Policy != "edf" || o.node.Settings.WorkDist != "fixed" {
+		t.Fatalf("default policy %q and work distribution %q", o.node.Settings.Policy, o.node.Settings.WorkDist)
 	}
-	if o.node.Rate != 400 || o.node.Workers != 7 || len(o.node.AllowedOrigins) != 2 || o.node.AllowedOrigins[1] != "https://b.example" {
+	if o.node.Settings.Rate != 400 || o.node.Settings.Workers != 7 || len(o.node.AllowedOrigins) != 2 || o.node.AllowedOrigins[1] != "https://b.example" {
 		t.Fatalf("env then flags: %+v", o.node)
+	}
+}
+
+// Durations are Go durations on the command line and milliseconds in the
+// settings.
+func TestParseDurations(t *testing.T) {
+	o, err := parse([]string{"ontime", "--deadline", "1.5s", "--work", "250us", "--tick", "20ms"}, env(map[string]string{"ONTIME_WORK": "1s"}), &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := o.node.Settings; s.DeadlineMs != 1500 || s.WorkMs != 0.25 || s.TickMs != 20 {
+		t.Fatalf("durations as ms: %+v", s)
 	}
 }
 
@@ -53,15 +68,20 @@ func TestParseRefusesBadValues(t *testing.T) {
 	}{
 		{[]string{"--rate", "-1"}, nil, "--rate"},
 		{[]string{"--rate", "NaN"}, nil, "--rate"},
-		{[]string{"--deadline", "0s"}, nil, "--deadline"},
-		{[]string{"--workers", "0"}, nil, "--workers"},
+		{[]string{"--deadline", "0s"}, nil, "--deadline 0s: want 1 to 60000 ms"},
+		{[]string{"--workers", "0"}, nil, "--workers 0: want 1 to 10000"},
+		{[]string{"--max-body", "0"}, nil, "--max-body 0: want 1 to"},
+		{[]string{"--max-clients", "0"}, nil, "--max-clients 0: want 1 to"},
+		{[]string{"--write-rate", "-1"}, nil, "--write-rate"},
+		{[]string{"--node-id", strings.Repeat("x", 129)}, nil, "--node-id"},
+		{[]string{"--nats", "nats://127.0.0.1:4222", "--tick", "10.5ms"}, nil, "--tick 10.5ms: want a whole number of milliseconds"},
 		{[]string{"--queue", "0"}, nil, "--queue"},
 		{[]string{"--tick", "1ms"}, nil, "--tick"},
 		{[]string{"--addr", "nonsense"}, nil, "--addr"},
 		{[]string{"--allowed-origins", "example.com"}, nil, "--allowed-origins"},
 		{[]string{"--work", "fast"}, nil, "invalid value"},
 		{[]string{"extra"}, nil, "unexpected arguments"},
-		{[]string{"--policy", "random"}, nil, "--policy"},
+		{[]string{"--policy", "random"}, nil, "--policy random: want one of edf"},
 		{[]string{"--work-dist", "normal"}, nil, "--work-dist"},
 		{[]string{"--processor", "gpu"}, nil, "--processor"},
 		{[]string{"--arrivals", "bursty"}, nil, "--arrivals"},
@@ -71,6 +91,13 @@ func TestParseRefusesBadValues(t *testing.T) {
 		_, err := parse(append([]string{"ontime"}, c.args...), env(c.env), &bytes.Buffer{})
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("parse(%v, %v) = %v, want an error naming %s", c.args, c.env, err, c.want)
+		}
+	}
+	// Every bad value is named at once.
+	_, err := parse([]string{"ontime", "--workers", "0", "--policy", "random", "--tick", "1ms"}, env(nil), &bytes.Buffer{})
+	for _, want := range []string{"--workers 0:", "--policy random:", "--tick 1ms:"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("parse with three bad values: %v, want %q", err, want)
 		}
 	}
 	var help bytes.Buffer
@@ -160,5 +187,43 @@ func TestClusterFlags(t *testing.T) {
 	err = run(context.Background(), []string{"ontime", "--addr", "127.0.0.1:0", "--nats", "nats://" + ln.Addr().String()}, env(nil), &bytes.Buffer{})
 	if err == nil || !strings.Contains(err.Error(), "NATS") {
 		t.Fatalf("run with an unreachable NATS: %v", err)
+	}
+}
+
+// An address on every interface is printed as one a browser can open.
+func TestBrowsable(t *testing.T) {
+	for _, c := range []struct {
+		ip         net.IP
+		want       string
+		everywhere bool
+	}{
+		{net.IPv4zero, "127.0.0.1:8080", true},
+		{net.IPv6unspecified, "127.0.0.1:8080", true},
+		{net.IPv4(127, 0, 0, 1), "127.0.0.1:8080", false},
+		{net.IPv6loopback, "[::1]:8080", false},
+		{net.IPv4(192, 0, 2, 7), "192.0.2.7:8080", false},
+	} {
+		got, everywhere := browsable(&net.TCPAddr{IP: c.ip, Port: 8080})
+		if got != c.want || everywhere != c.everywhere {
+			t.Errorf("browsable(%s) = %q, %v; want %q, %v", c.ip, got, everywhere, c.want, c.everywhere)
+		}
+	}
+}
+
+// --version prints the build's version and commit and returns without
+// serving, whatever else is on the command line.
+func TestVersion(t *testing.T) {
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"ontime", "--version", "--workers", "0"}, env(nil), &out); err != nil {
+		t.Fatalf("--version: %v", err)
+	}
+	if !strings.HasPrefix(out.String(), "ontime ") || strings.Contains(out.String(), "serving") {
+		t.Fatalf("--version printed %q", out.String())
+	}
+	info := &debug.BuildInfo{GoVersion: "go1.26.0", Main: debug.Module{Version: "v1.2.3"}, Settings: []debug.BuildSetting{
+		{Key: "vcs.revision", Value: "abc123"}, {Key: "vcs.time", Value: "2026-01-02T03:04:05Z"}, {Key: "vcs.modified", Value: "true"},
+	}}
+	if got, want := version(info), "ontime v1.2.3 (commit abc123, 2026-01-02T03:04:05Z, modified) go1.26.0"; got != want {
+		t.Fatalf("version = %q, want %q", got, want)
 	}
 }

@@ -11,33 +11,41 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"reflect"
+	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/ontime-rt/ontime/internal/pipeline"
 )
 
-// Settings are the live settings. Durations are milliseconds, as everywhere
-// on the wire.
+// Settings are the live settings: the one description of them, filled
+// from the command line at start and changed by PATCH /api/config.
+// Durations are milliseconds, as everywhere on the wire. Adding a setting
+// is a field here (with its default in Defaults and its check in
+// Validate) and a flag in cmd/ontime.
 type Settings struct {
-	// Rate is the generator's events per second; 0 turns it off.
+	// Rate is the generator's events per second; 0 turns it off. Default 20.
 	Rate float64 `json:"rate"`
-	// DeadlineMs is each generated event's deadline.
+	// DeadlineMs is each generated event's deadline. Default 100.
 	DeadlineMs float64 `json:"deadlineMs"`
-	// WorkMs is the mean simulated work per event.
+	// WorkMs is the mean simulated work per event. Default 50.
 	WorkMs float64 `json:"workMs"`
-	// WorkDist is the distribution of work: fixed, uniform or exp.
+	// WorkDist is the distribution of work: fixed, uniform or exp. Default
+	// fixed.
 	WorkDist string `json:"workDist"`
-	// Processor is sleep (work that waits) or cpu (work that burns a core).
+	// Processor is sleep (work that waits) or cpu (work that burns a
+	// core). Default sleep.
 	Processor string `json:"processor"`
-	// Arrivals is constant or poisson.
+	// Arrivals is constant or poisson. Default constant.
 	Arrivals string `json:"arrivals"`
-	// Workers process events concurrently.
+	// Workers process events concurrently. Default 4.
 	Workers int `json:"workers"`
-	// QueueCap bounds the events waiting for a worker.
+	// QueueCap bounds the events waiting for a worker. Default 64.
 	QueueCap int `json:"queueCap"`
-	// Policy is edf, lifo or fifo.
+	// Policy is edf, lifo or fifo. Default edf.
 	Policy string `json:"policy"`
-	// TickMs is the batch period.
+	// TickMs is the batch period. Default 100.
 	TickMs float64 `json:"tickMs"`
 }
 
@@ -83,47 +91,56 @@ func names[T ~string](xs []T) []string {
 
 // FieldError says what is wrong with one setting.
 type FieldError struct {
-	Field string // the JSON name of the setting
-	Msg   string
+	// Field is the JSON name of the setting (or, for a start-up option
+	// that is no live setting, its name in the same style, like maxBody).
+	Field string
+	// Msg says what is wrong, with the value given when it helps.
+	Msg string
+	// Want is what the setting takes, without the value given ("want 1 to
+	// 10000"), for a caller that shows the value in its own form, as the
+	// command line does; empty when Msg says it all.
+	Want string
 }
 
 func (e *FieldError) Error() string { return e.Field + ": " + e.Msg }
 
+// Bad reports that field's value v is not what it takes (want).
+func Bad(field, want string, v any) *FieldError {
+	return &FieldError{Field: field, Msg: fmt.Sprintf("%s, got %v", want, v), Want: want}
+}
+
 func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
 
 func oneOf(field, v string, choices []string) error {
-	for _, c := range choices {
-		if v == c {
-			return nil
-		}
+	if slices.Contains(choices, v) {
+		return nil
 	}
-	return &FieldError{field, fmt.Sprintf("%q is not one of %s", v, strings.Join(choices, ", "))}
+	list := strings.Join(choices, ", ")
+	return &FieldError{Field: field, Msg: fmt.Sprintf("%q is not one of %s", v, list), Want: "want one of " + list}
 }
 
 // Validate reports every setting out of its limits, each as a *FieldError
 // (joined).
 func (s Settings) Validate() error {
 	var errs []error
-	bad := func(field, format string, args ...any) {
-		errs = append(errs, &FieldError{field, fmt.Sprintf(format, args...)})
-	}
+	bad := func(field, want string, v any) { errs = append(errs, Bad(field, want, v)) }
 	if !finite(s.Rate) || s.Rate < 0 || s.Rate > MaxRate {
-		bad("rate", "want 0 (off) to %d events/s, got %g", MaxRate, s.Rate)
+		bad("rate", fmt.Sprintf("want 0 (off) to %d events/s", MaxRate), s.Rate)
 	}
 	if !finite(s.DeadlineMs) || s.DeadlineMs < 1 || s.DeadlineMs > MaxMs {
-		bad("deadlineMs", "want 1 to %d ms, got %g", MaxMs, s.DeadlineMs)
+		bad("deadlineMs", fmt.Sprintf("want 1 to %d ms", MaxMs), s.DeadlineMs)
 	}
 	if !finite(s.WorkMs) || s.WorkMs < 0 || s.WorkMs > MaxMs {
-		bad("workMs", "want 0 to %d ms, got %g", MaxMs, s.WorkMs)
+		bad("workMs", fmt.Sprintf("want 0 to %d ms", MaxMs), s.WorkMs)
 	}
 	if s.Workers < 1 || s.Workers > MaxWorkers {
-		bad("workers", "want 1 to %d, got %d", MaxWorkers, s.Workers)
+		bad("workers", fmt.Sprintf("want 1 to %d", MaxWorkers), s.Workers)
 	}
 	if s.QueueCap < 1 || s.QueueCap > MaxQueueCap {
-		bad("queueCap", "want 1 to %d, got %d", MaxQueueCap, s.QueueCap)
+		bad("queueCap", fmt.Sprintf("want 1 to %d", MaxQueueCap), s.QueueCap)
 	}
 	if !finite(s.TickMs) || s.TickMs < MinTickMs || s.TickMs > MaxTickMs {
-		bad("tickMs", "want %d to %d ms, got %g", MinTickMs, MaxTickMs, s.TickMs)
+		bad("tickMs", fmt.Sprintf("want %d to %d ms", MinTickMs, MaxTickMs), s.TickMs)
 	}
 	for _, e := range []error{
 		oneOf("workDist", s.WorkDist, WorkDists()),
@@ -138,54 +155,220 @@ func (s Settings) Validate() error {
 	return errors.Join(errs...)
 }
 
-// Patch is a partial update: the settings it names change, the others stay.
+// setting is one field of Settings as a patch names it.
+type setting struct {
+	name  string       // the JSON name
+	index int          // in Settings
+	kind  reflect.Kind // Float64, Int or String
+}
+
+// settings lists the fields of Settings from their JSON tags, so that a
+// patch knows every setting without a list of its own.
+var settings = func() []setting {
+	t := reflect.TypeFor[Settings]()
+	out := make([]setting, t.NumField())
+	for i := range out {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		out[i] = setting{name: name, index: i, kind: f.Type.Kind()}
+	}
+	return out
+}()
+
+// Names lists the settings' JSON names, in the order of Settings.
+func Names() []string {
+	out := make([]string, len(settings))
+	for i, s := range settings {
+		out[i] = s.name
+	}
+	return out
+}
+
+func lookup(name string) (setting, bool) {
+	for _, s := range settings {
+		if s.name == name {
+			return s, true
+		}
+	}
+	return setting{}, false
+}
+
+// Patch is a partial update: the settings it names change, the others
+// stay. DecodePatch reads one from JSON and Set adds to one; either checks
+// each value's name and type, and Apply checks the result's limits.
 type Patch struct {
-	Rate       *float64 `json:"rate"`
-	DeadlineMs *float64 `json:"deadlineMs"`
-	WorkMs     *float64 `json:"workMs"`
-	WorkDist   *string  `json:"workDist"`
-	Processor  *string  `json:"processor"`
-	Arrivals   *string  `json:"arrivals"`
-	Workers    *int     `json:"workers"`
-	QueueCap   *int     `json:"queueCap"`
-	Policy     *string  `json:"policy"`
-	TickMs     *float64 `json:"tickMs"`
+	values map[string]json.RawMessage // by JSON name: known, typed right
+}
+
+// Set adds the setting name with the value v (a number or a string, as
+// the setting takes), or says with a *FieldError why it cannot.
+func (p *Patch) Set(name string, v any) error {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return &FieldError{Field: name, Msg: fmt.Sprintf("not a JSON value: %v", err)}
+	}
+	if err := p.set(name, raw); err != nil {
+		return err
+	}
+	return nil
+}
+
+// set checks one member of a patch and adds it.
+func (p *Patch) set(name string, raw json.RawMessage) *FieldError {
+	s, ok := lookup(name)
+	if !ok {
+		return &FieldError{Field: name, Msg: "unknown setting (known: " + strings.Join(Names(), ", ") + ")"}
+	}
+	if _, dup := p.values[name]; dup {
+		return &FieldError{Field: name, Msg: "given more than once"}
+	}
+	if err := checkType(s, raw); err != nil {
+		return err
+	}
+	if p.values == nil {
+		p.values = make(map[string]json.RawMessage, len(settings))
+	}
+	p.values[name] = raw
+	return nil
+}
+
+// checkType says in JSON's terms (never Go's) how raw, a valid JSON value,
+// does not fit the setting s.
+func checkType(s setting, raw json.RawMessage) *FieldError {
+	fail := func(msg string) *FieldError { return &FieldError{Field: s.name, Msg: msg} }
+	got := kind(raw)
+	if got == "null" {
+		return fail("null is not a value; omit the field to keep the setting")
+	}
+	var want string
+	switch s.kind {
+	case reflect.Float64:
+		want = "a number"
+	case reflect.Int:
+		want = "an integer"
+	default:
+		want = "a string"
+	}
+	if want == "a string" {
+		if got != "string" {
+			return fail("want a string, got " + article(got))
+		}
+		return nil
+	}
+	if got != "number" {
+		return fail("want " + want + ", got " + article(got))
+	}
+	text := clip(string(raw))
+	if s.kind == reflect.Int {
+		var n int
+		if err := json.Unmarshal(raw, &n); err == nil {
+			return nil
+		}
+		if !bytes.ContainsAny(raw, ".eE") { // digits only
+			return fail(text + " is out of range")
+		}
+		return fail("want an integer (digits only, like 8), got " + text)
+	}
+	var f float64
+	if err := json.Unmarshal(raw, &f); err != nil {
+		return fail(text + " is out of range")
+	}
+	return nil
+}
+
+// kind names the JSON type of a valid value by its first byte.
+func kind(v []byte) string {
+	if len(v) == 0 {
+		return "nothing"
+	}
+	switch v[0] {
+	case '{':
+		return "object"
+	case '[':
+		return "array"
+	case '"':
+		return "string"
+	case 't', 'f':
+		return "boolean"
+	case 'n':
+		return "null"
+	}
+	return "number"
+}
+
+func article(kind string) string {
+	switch kind {
+	case "null":
+		return kind
+	case "object", "array":
+		return "an " + kind
+	}
+	return "a " + kind
+}
+
+// clip cuts a client's text to a length fit for an error message.
+func clip(s string) string {
+	const limit = 64
+	if len(s) <= limit {
+		return s
+	}
+	cut := limit
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "..."
 }
 
 // MaxPatchBytes bounds a patch document.
 const MaxPatchBytes = 4096
 
-// DecodePatch reads one JSON object of settings. Unknown fields, wrong
-// types, trailing data and documents over MaxPatchBytes are errors that say
-// what and where.
+// DecodePatch reads one JSON object of settings. A document that is no
+// such object (malformed, empty, over MaxPatchBytes, followed by more data,
+// not an object) is a plain error; within the object, each member that is
+// no setting, is given twice, is null or has the wrong type is a
+// *FieldError naming it, all of them joined.
 func DecodePatch(r io.Reader) (Patch, error) {
-	var p Patch
 	data, err := io.ReadAll(io.LimitReader(r, MaxPatchBytes+1))
 	if err != nil {
-		return p, fmt.Errorf("read patch: %w", err)
+		return Patch{}, fmt.Errorf("read patch: %w", err)
 	}
 	if len(data) > MaxPatchBytes {
-		return p, fmt.Errorf("patch larger than %d bytes", MaxPatchBytes)
+		return Patch{}, fmt.Errorf("patch larger than %d bytes", MaxPatchBytes)
 	}
 	if len(bytes.TrimSpace(data)) == 0 {
-		return p, errors.New("empty patch: send a JSON object of the settings to change")
+		return Patch{}, errors.New("empty patch: send a JSON object of the settings to change")
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&p); err != nil {
+	var doc json.RawMessage
+	if err := dec.Decode(&doc); err != nil {
 		var syn *json.SyntaxError
-		var typ *json.UnmarshalTypeError
-		switch {
-		case errors.As(err, &syn):
-			return p, fmt.Errorf("malformed JSON at byte %d: %v", syn.Offset, syn)
-		case errors.As(err, &typ):
-			return p, &FieldError{typ.Field, fmt.Sprintf("want a %s, got %s", typ.Type, typ.Value)}
-		default:
-			return p, fmt.Errorf("invalid patch: %v", err)
+		if errors.As(err, &syn) {
+			return Patch{}, fmt.Errorf("malformed JSON at byte %d: %v", syn.Offset, syn)
+		}
+		return Patch{}, fmt.Errorf("malformed JSON: %v", err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return Patch{}, errors.New("trailing data after the JSON object")
+	}
+	if k := kind(doc); k != "object" {
+		return Patch{}, fmt.Errorf("want a JSON object of settings, got %s", article(k))
+	}
+	// doc is one valid object: its members decode without error.
+	members := json.NewDecoder(bytes.NewReader(doc))
+	_, _ = members.Token() // {
+	var p Patch
+	var errs []error
+	for members.More() {
+		tok, _ := members.Token()
+		name, _ := tok.(string)
+		var raw json.RawMessage
+		_ = members.Decode(&raw)
+		if err := p.set(name, raw); err != nil {
+			errs = append(errs, err)
 		}
 	}
-	if dec.More() {
-		return p, errors.New("trailing data after the JSON object")
+	if len(errs) > 0 {
+		return Patch{}, errors.Join(errs...)
 	}
 	return p, nil
 }
@@ -194,31 +377,14 @@ func DecodePatch(r io.Reader) (Patch, error) {
 // the result is invalid.
 func (s Settings) Apply(p Patch) (Settings, error) {
 	out := s
-	set := func(dst *float64, v *float64) {
-		if v != nil {
-			*dst = *v
+	v := reflect.ValueOf(&out).Elem()
+	for name, raw := range p.values {
+		f, _ := lookup(name)
+		if err := json.Unmarshal(raw, v.Field(f.index).Addr().Interface()); err != nil {
+			// Set and DecodePatch checked the value; this is a bug.
+			return s, fmt.Errorf("apply %s: %w", name, err)
 		}
 	}
-	setS := func(dst *string, v *string) {
-		if v != nil {
-			*dst = *v
-		}
-	}
-	setI := func(dst *int, v *int) {
-		if v != nil {
-			*dst = *v
-		}
-	}
-	set(&out.Rate, p.Rate)
-	set(&out.DeadlineMs, p.DeadlineMs)
-	set(&out.WorkMs, p.WorkMs)
-	setS(&out.WorkDist, p.WorkDist)
-	setS(&out.Processor, p.Processor)
-	setS(&out.Arrivals, p.Arrivals)
-	setI(&out.Workers, p.Workers)
-	setI(&out.QueueCap, p.QueueCap)
-	setS(&out.Policy, p.Policy)
-	set(&out.TickMs, p.TickMs)
 	if err := out.Validate(); err != nil {
 		return s, err
 	}

@@ -2,24 +2,53 @@ package config
 
 import (
 	"bytes"
+	"encoding/json"
+	"errors"
+	"reflect"
+	"regexp"
 	"testing"
 )
 
+// goTypes are words of Go's type system that no error message may show.
+var goTypes = regexp.MustCompile(`\b(float64|float32|u?int(8|16|32|64)?|bool|map|struct|interface|\*?config\.\w+|Go)\b`)
+
 // FuzzDecodePatch: any input either decodes into a patch whose application
-// to valid settings yields valid settings or an error, or is refused with
-// an error; never a panic, never an invalid result.
+// to valid settings yields valid settings (with exactly the values sent) or
+// an error, or is refused with an error that speaks JSON, not Go; a null
+// value is always refused; never a panic, never an invalid result.
 func FuzzDecodePatch(f *testing.F) {
 	for _, seed := range []string{
 		`{"rate": 400}`, `{"rate": -1}`, `{"workers": 2, "policy": "lifo"}`, `{"tickMs": 1e400}`,
 		`{"colour": "red"}`, `{"rate": "fast"}`, `{"rate": 1} {}`, `{`, ``, `null`, `[]`,
+		`{"rate": null}`, `{"workers": 2.5}`, `{"workers": 99999999999999999999}`, `{"rate": 1, "rate": 2}`,
+		`{"policy": 3, "workDist": ["exp"], "queueCap": true}`, `{"RATE": 5}`, `{}`, `{"rate": 1} ]`,
 		`{"deadlineMs": 0.5, "workDist": "exp", "processor": "cpu", "arrivals": "poisson", "queueCap": 1000000}`,
 	} {
 		f.Add([]byte(seed))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		p, err := DecodePatch(bytes.NewReader(data))
+		var members map[string]json.RawMessage
+		isObject := json.Unmarshal(data, &members) == nil && members != nil
 		if err != nil {
+			if m := goTypes.FindString(err.Error()); m != "" {
+				t.Fatalf("error shows Go's %q: %v", m, err)
+			}
+			for _, e := range flattenAll(err) {
+				var fe *FieldError
+				if errors.As(e, &fe) && (!isObject || fe.Msg == "") {
+					t.Fatalf("field error without a message, or for no object: %#v", fe)
+				}
+			}
 			return
+		}
+		if !isObject {
+			t.Fatalf("accepted %q, which is no JSON object", data)
+		}
+		for name, v := range members {
+			if string(v) == "null" {
+				t.Fatalf("accepted %q with a null %s", data, name)
+			}
 		}
 		base := Defaults()
 		got, err := base.Apply(p)
@@ -32,7 +61,29 @@ func FuzzDecodePatch(f *testing.F) {
 		if verr := got.Validate(); verr != nil {
 			t.Fatalf("Apply accepted invalid settings %+v: %v", got, verr)
 		}
+		// What is in force is what was sent.
+		var sent, now map[string]any
+		_ = json.Unmarshal(data, &sent)
+		b, _ := json.Marshal(got)
+		_ = json.Unmarshal(b, &now)
+		for name, v := range sent {
+			if !reflect.DeepEqual(now[name], v) {
+				t.Fatalf("sent %s = %v, in force %v", name, v, now[name])
+			}
+		}
 	})
+}
+
+func flattenAll(err error) []error {
+	j, ok := err.(interface{ Unwrap() []error })
+	if !ok {
+		return []error{err}
+	}
+	var out []error
+	for _, e := range j.Unwrap() {
+		out = append(out, flattenAll(e)...)
+	}
+	return out
 }
 
 func TestDefaultsAreValid(t *testing.T) {

@@ -8,6 +8,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"go.uber.org/goleak"
 
+	"github.com/ontime-rt/ontime/internal/config"
 	"github.com/ontime-rt/ontime/internal/node"
 )
 
@@ -166,10 +167,9 @@ func TestScreenshots(t *testing.T) {
 		t.Skip("set ONTIME_SCREENSHOTS=<dir> to save screenshots of the UIs under load")
 	}
 	ctx := testContext(t)
-	url, _ := startNode(t, node.Config{
-		Rate: 400, Workers: 2, Work: 50 * time.Millisecond, Deadline: 100 * time.Millisecond,
-		Tick: 100 * time.Millisecond, ShutdownTimeout: 3 * time.Second,
-	})
+	s := config.Defaults()
+	s.Rate, s.Workers, s.WorkMs, s.DeadlineMs, s.TickMs = 400, 2, 50, 100, 100
+	url, _ := startNode(t, node.Config{Settings: s, ShutdownTimeout: 3 * time.Second})
 	bctx, console := startBrowser(t, ctx)
 
 	t.Run("page", func(t *testing.T) {

@@ -13,6 +13,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/gorilla/websocket"
 
+	"github.com/ontime-rt/ontime/internal/config"
 	"github.com/ontime-rt/ontime/internal/node"
 )
 
@@ -41,10 +42,9 @@ func TestDashboardBrowserBench(t *testing.T) {
 	// The 10 s run does not fit testTimeout with the browser's start.
 	ctx, cancelCtx := context.WithTimeout(context.Background(), time.Minute)
 	defer cancelCtx()
-	cfg := node.Config{
-		Rate: 500, Workers: 50, Work: 10 * time.Millisecond, Deadline: 100 * time.Millisecond,
-		Queue: 1000, Tick: 100 * time.Millisecond, ShutdownTimeout: 3 * time.Second,
-	}
+	s := config.Defaults()
+	s.Rate, s.Workers, s.WorkMs, s.DeadlineMs, s.QueueCap, s.TickMs = 500, 50, 10, 100, 1000, 100
+	cfg := node.Config{Settings: s, ShutdownTimeout: 3 * time.Second}
 	_, addr := serveNode(t, ctx, cfg, "127.0.0.1:0")
 
 	ev := eventsPerBatch(t, ctx, addr, 5, 10)

@@ -21,6 +21,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	frontend "github.com/ontime-rt/ontime/frontend-react"
+	"github.com/ontime-rt/ontime/internal/config"
 	"github.com/ontime-rt/ontime/internal/node"
 )
 
@@ -265,8 +266,9 @@ func testLogger(t *testing.T) *slog.Logger {
 // processed (and charts have latencies to draw) even on a machine so loaded
 // that a tight deadline would shed them all.
 func baseConfig() node.Config {
-	return node.Config{Rate: 50, Deadline: 2 * time.Second, Work: 20 * time.Millisecond, Workers: 8,
-		Tick: 100 * time.Millisecond, ShutdownTimeout: 3 * time.Second}
+	s := config.Defaults()
+	s.Rate, s.DeadlineMs, s.WorkMs, s.Workers, s.TickMs = 50, 2000, 20, 8, 100
+	return node.Config{Settings: s, ShutdownTimeout: 3 * time.Second}
 }
 
 // startNode runs a node's pipeline and serves its handler with httptest. It

@@ -13,6 +13,7 @@ import (
 	natsserver "github.com/nats-io/nats-server/v2/server"
 
 	"github.com/ontime-rt/ontime/internal/batch"
+	"github.com/ontime-rt/ontime/internal/config"
 	"github.com/ontime-rt/ontime/internal/stats"
 )
 
@@ -67,9 +68,9 @@ func TestCluster(t *testing.T) {
 	ids := []string{"a", "b", "c"}
 	nodes := make(map[string]*testNode, len(ids))
 	for _, id := range ids {
-		cfg := Config{NATSURL: url, NodeID: id, Rate: -1, Workers: 4, Work: 10 * time.Millisecond, Deadline: 200 * time.Millisecond}
+		cfg := Config{Settings: with(func(s *config.Settings) { s.Rate = 0; s.Workers = 4; s.WorkMs = 10; s.DeadlineMs = 200 }), NATSURL: url, NodeID: id}
 		if id == "a" {
-			cfg.Rate = 300 // the only generator
+			cfg.Settings.Rate = 300 // the only generator
 		}
 		nodes[id] = startNode(t, cfg)
 	}
@@ -193,7 +194,7 @@ func sameCounts(a, b stats.Counts) bool {
 // change it; everything else still changes.
 func TestClusterRefusesTickChange(t *testing.T) {
 	url := startNATS(t)
-	tn := startNode(t, Config{NATSURL: url, NodeID: "solo", Rate: -1})
+	tn := startNode(t, Config{Settings: with(func(s *config.Settings) { s.Rate = 0 }), NATSURL: url, NodeID: "solo"})
 	code, body := patch(t, tn.srv.URL+"/api/config", `{"tickMs": 200}`, "application/json")
 	if code != http.StatusBadRequest {
 		t.Fatalf("PATCH tickMs: %d %v, want 400", code, body)

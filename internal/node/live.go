@@ -26,40 +26,6 @@ type live struct {
 
 func ms(v float64) time.Duration { return time.Duration(math.Round(v * float64(time.Millisecond))) }
 
-func msOf(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
-
-// settingsOf describes a start-up configuration as live settings.
-func settingsOf(c Config) config.Settings {
-	s := config.Settings{
-		Rate: max(c.Rate, 0), DeadlineMs: msOf(c.Deadline), WorkMs: msOf(c.Work),
-		WorkDist: string(c.WorkDist), Processor: "sleep", Arrivals: "constant",
-		Workers: c.Workers, QueueCap: c.Queue, Policy: string(c.Policy), TickMs: msOf(c.Tick),
-	}
-	d := config.Defaults()
-	if s.WorkDist == "" {
-		s.WorkDist = d.WorkDist
-	}
-	if c.CPUWork {
-		s.Processor = "cpu"
-	}
-	if c.Poisson {
-		s.Arrivals = "poisson"
-	}
-	if s.Workers == 0 {
-		s.Workers = d.Workers
-	}
-	if s.QueueCap == 0 {
-		s.QueueCap = d.QueueCap
-	}
-	if s.Policy == "" {
-		s.Policy = d.Policy
-	}
-	if s.TickMs == 0 {
-		s.TickMs = d.TickMs
-	}
-	return s
-}
-
 // processorOf builds the simulated processor the settings describe.
 func processorOf(s config.Settings) pipeline.Processor {
 	work := pipeline.Work{Mean: ms(s.WorkMs), Dist: pipeline.Dist(s.WorkDist)}

@@ -8,9 +8,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -19,6 +21,7 @@ import (
 	"github.com/ontime-rt/ontime/internal/batch"
 	"github.com/ontime-rt/ontime/internal/cluster"
 	"github.com/ontime-rt/ontime/internal/coalescer"
+	"github.com/ontime-rt/ontime/internal/config"
 	"github.com/ontime-rt/ontime/internal/hub"
 	"github.com/ontime-rt/ontime/internal/ingest"
 	"github.com/ontime-rt/ontime/internal/metrics"
@@ -31,37 +34,22 @@ import (
 	"github.com/ontime-rt/ontime/static"
 )
 
-// Config is everything a node can be told. Zero values take the defaults.
+// Config is everything a node can be told: the live settings it starts
+// with, and the options fixed for its lifetime. Zero values take the
+// defaults; Validate checks the result.
 type Config struct {
-	// Rate is the generator's events per second. Default 20; negative
-	// turns the generator off.
-	Rate float64
-	// Deadline is each generated event's time to live. Default 100ms.
-	Deadline time.Duration
-	// Work is the mean simulated work per event. Default 50ms.
-	Work time.Duration
-	// WorkDist is the distribution of work around its mean. Default fixed.
-	WorkDist pipeline.Dist
-	// CPUWork makes the simulated work burn CPU (pipeline.Spin) instead of
-	// sleeping, so events compete for the cores. Default false.
-	CPUWork bool
-	// Poisson spaces generated events randomly at the same mean rate.
-	// Default false (evenly spaced).
-	Poisson bool
-	// Policy is the queueing and shedding policy. Default edf.
-	Policy pipeline.Policy
-	// Workers processing events concurrently. Default 4.
-	Workers int
-	// Queue bounds the events waiting for a worker. Default 64.
-	Queue int
-	// Tick is the batch period. Default 100ms.
-	Tick time.Duration
+	// Settings are the live settings at start, changed later by Apply.
+	// Default config.Defaults() (the zero Settings stands for it; any
+	// other value is used as given, and must be valid).
+	Settings config.Settings
 	// History is how many batches are kept for clients that resume.
 	// Default 600 (60 s at the default tick).
 	History int
-	// AllowedOrigins may open /ws from other sites. Default none.
+	// AllowedOrigins may open /ws from other sites: origins like
+	// https://example.com, or * for any. Default none.
 	AllowedOrigins []string
-	// MaxClients bounds the clients of each transport. Default 10000.
+	// MaxClients bounds the clients of each transport, 1 to 1000000.
+	// Default 10000.
 	MaxClients int
 	// Token, when set, is required as a bearer token on every write
 	// (ingest, settings). Default none.
@@ -73,7 +61,8 @@ type Config struct {
 	// WriteRate limits writes per second per client address (burst twice
 	// that). Default 20; negative means no limit.
 	WriteRate float64
-	// MaxBody bounds an ingest request's body in bytes. Default 1 MiB.
+	// MaxBody bounds an ingest request's body in bytes, 1 to 1 GiB.
+	// Default 1 MiB.
 	MaxBody int64
 	// Profiling serves net/http/pprof under /debug/pprof/. Default off.
 	Profiling bool
@@ -81,31 +70,83 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	// NATSURL, when set, runs the node in cluster mode: events are spread
 	// over every node's workers through NATS and every node serves the same
-	// merged batch per tick (see package cluster). Default empty: a single
-	// node, which pays nothing for the option.
+	// merged batch per tick (see package cluster). The tick must then be a
+	// whole number of milliseconds. Default empty: a single node, which
+	// pays nothing for the option.
 	NATSURL string
-	// NodeID names the node in the cluster: unique, and stable across
-	// restarts. Default the host name (cmd/ontime adds the listen port).
+	// NodeID names the node in the cluster: unique, stable across
+	// restarts, at most 128 bytes. Default the host name (cmd/ontime adds
+	// the listen port).
 	NodeID string
 }
 
+// Limits of the start-up options.
+const (
+	MaxMaxBody    = 1 << 30
+	MaxMaxClients = 1_000_000
+	MaxNodeID     = 128
+)
+
+// DefaultConfig is the configuration that zero values stand for.
+func DefaultConfig() Config {
+	return Config{
+		Settings:        config.Defaults(),
+		History:         600,
+		MaxClients:      10000,
+		WriteRate:       20,
+		MaxBody:         1 << 20,
+		ShutdownTimeout: 5 * time.Second,
+	}
+}
+
 func (c Config) withDefaults() Config {
-	if c.Rate == 0 {
-		c.Rate = 20
+	d := DefaultConfig()
+	if c.Settings == (config.Settings{}) {
+		c.Settings = d.Settings
 	}
-	if c.Deadline == 0 {
-		c.Deadline = 100 * time.Millisecond
+	if c.History == 0 {
+		c.History = d.History
 	}
-	if c.Work == 0 {
-		c.Work = 50 * time.Millisecond
-	}
-	if c.ShutdownTimeout == 0 {
-		c.ShutdownTimeout = 5 * time.Second
+	if c.MaxClients == 0 {
+		c.MaxClients = d.MaxClients
 	}
 	if c.WriteRate == 0 {
-		c.WriteRate = 20
+		c.WriteRate = d.WriteRate
+	}
+	if c.MaxBody == 0 {
+		c.MaxBody = d.MaxBody
+	}
+	if c.ShutdownTimeout == 0 {
+		c.ShutdownTimeout = d.ShutdownTimeout
 	}
 	return c
+}
+
+// Validate reports every setting and option out of its limits, as given
+// (New fills in the defaults first), each as a *config.FieldError (joined).
+func (c Config) Validate() error {
+	errs := []error{c.Settings.Validate()}
+	if c.MaxClients < 1 || c.MaxClients > MaxMaxClients {
+		errs = append(errs, config.Bad("maxClients", fmt.Sprintf("want 1 to %d", MaxMaxClients), c.MaxClients))
+	}
+	if c.MaxBody < 1 || c.MaxBody > MaxMaxBody {
+		errs = append(errs, config.Bad("maxBody", fmt.Sprintf("want 1 to %d bytes", MaxMaxBody), c.MaxBody))
+	}
+	if math.IsNaN(c.WriteRate) {
+		errs = append(errs, config.Bad("writeRate", "want a number", c.WriteRate))
+	}
+	if len(c.NodeID) > MaxNodeID {
+		errs = append(errs, &config.FieldError{Field: "nodeId", Msg: fmt.Sprintf("at most %d bytes, got %d", MaxNodeID, len(c.NodeID)), Want: fmt.Sprintf("at most %d bytes", MaxNodeID)})
+	}
+	if c.NATSURL != "" && c.Settings.TickMs != math.Trunc(c.Settings.TickMs) {
+		errs = append(errs, config.Bad("tickMs", "want a whole number of milliseconds in cluster mode", c.Settings.TickMs))
+	}
+	for _, origin := range c.AllowedOrigins {
+		if origin != "*" && !strings.Contains(origin, "://") {
+			errs = append(errs, &config.FieldError{Field: "allowedOrigins", Msg: fmt.Sprintf("%q is not an origin like https://example.com", origin)})
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // Node is one running ontime server.
@@ -144,13 +185,13 @@ func (r *relay) Gauges() pipeline.Gauges { return r.p.Gauges() }
 // connection.
 func New(cfg Config, log *slog.Logger) (_ *Node, err error) {
 	cfg = cfg.withDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
 	if log == nil {
 		log = slog.Default()
 	}
 	maxClients := cfg.MaxClients
-	if maxClients <= 0 {
-		maxClients = 10000
-	}
 	gates := make(map[string]*stream.Gate, len(server.Transports))
 	for _, t := range server.Transports {
 		gates[t] = stream.NewGate(maxClients)
@@ -185,10 +226,7 @@ func New(cfg Config, log *slog.Logger) (_ *Node, err error) {
 	if err != nil {
 		return nil, err
 	}
-	settings := settingsOf(cfg)
-	if err := settings.Validate(); err != nil {
-		return nil, fmt.Errorf("settings: %w", err)
-	}
+	settings := cfg.Settings
 	n.live.settings, n.live.current = settings, &settings
 	var out coalescer.Publisher = n.hub
 	if n.nc != nil {

@@ -20,9 +20,17 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/ontime-rt/ontime/internal/batch"
+	"github.com/ontime-rt/ontime/internal/config"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// with returns the default settings changed by set.
+func with(set func(s *config.Settings)) config.Settings {
+	s := config.Defaults()
+	set(&s)
+	return s
+}
 
 // testNode runs a node behind a real HTTP server until the test ends.
 type testNode struct {
@@ -117,25 +125,36 @@ func (c *sseClient) next() (sseEvent, error) {
 	}
 }
 
-func (c *sseClient) nextBatch(t *testing.T) *batch.Batch {
-	t.Helper()
+// readBatch returns the next batch event. It does not touch testing.T,
+// so any goroutine may call it.
+func (c *sseClient) readBatch() (*batch.Batch, error) {
 	for {
 		ev, err := c.next()
 		if err != nil {
-			t.Fatalf("sse: %v", err)
+			return nil, fmt.Errorf("sse: %w", err)
 		}
 		if ev.name != "batch" {
 			continue
 		}
 		var b batch.Batch
 		if err := json.Unmarshal([]byte(ev.data), &b); err != nil {
-			t.Fatalf("sse batch: %v in %q", err, ev.data)
+			return nil, fmt.Errorf("sse batch: %w in %q", err, ev.data)
 		}
 		if ev.id != strconv.FormatUint(b.Seq, 10) {
-			t.Fatalf("sse id %q for seq %d", ev.id, b.Seq)
+			return nil, fmt.Errorf("sse id %q for seq %d", ev.id, b.Seq)
 		}
-		return &b
+		return &b, nil
 	}
+}
+
+// nextBatch is readBatch for the test's own goroutine: it fails the test.
+func (c *sseClient) nextBatch(t *testing.T) *batch.Batch {
+	t.Helper()
+	b, err := c.readBatch()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 func dialWS(t *testing.T, url string) *websocket.Conn {
@@ -148,21 +167,32 @@ func dialWS(t *testing.T, url string) *websocket.Conn {
 	return c
 }
 
-func nextWS(t *testing.T, c *websocket.Conn) *batch.Batch {
-	t.Helper()
+// readWS returns the next batch message. It does not touch testing.T, so
+// any goroutine may call it.
+func readWS(c *websocket.Conn) (*batch.Batch, error) {
 	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
 	kind, data, err := c.ReadMessage()
 	if err != nil {
-		t.Fatalf("ws read: %v", err)
+		return nil, fmt.Errorf("ws read: %w", err)
 	}
 	if kind != websocket.TextMessage {
-		t.Fatalf("ws message kind %d, want text", kind)
+		return nil, fmt.Errorf("ws message kind %d, want text", kind)
 	}
 	var b batch.Batch
 	if err := json.Unmarshal(data, &b); err != nil {
-		t.Fatalf("ws batch: %v", err)
+		return nil, fmt.Errorf("ws batch: %w", err)
 	}
-	return &b
+	return &b, nil
+}
+
+// nextWS is readWS for the test's own goroutine: it fails the test.
+func nextWS(t *testing.T, c *websocket.Conn) *batch.Batch {
+	t.Helper()
+	b, err := readWS(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 func wsURL(srv *httptest.Server) string { return "ws" + strings.TrimPrefix(srv.URL, "http") + "/ws" }
@@ -170,7 +200,7 @@ func wsURL(srv *httptest.Server) string { return "ws" + strings.TrimPrefix(srv.U
 // Two SSE and two WebSocket clients at once each receive every batch, with
 // contiguous seq, alongside clients that never read.
 func TestEveryClientGetsEveryBatch(t *testing.T) {
-	tn := startNode(t, Config{Rate: 200, Tick: 20 * time.Millisecond})
+	tn := startNode(t, Config{Settings: with(func(s *config.Settings) { s.Rate = 200; s.TickMs = 20 })})
 
 	// Clients that connect and never read a byte.
 	for range 3 {
@@ -185,24 +215,35 @@ func TestEveryClientGetsEveryBatch(t *testing.T) {
 	_ = stalledWS
 
 	const want = 40
-	var wg sync.WaitGroup
-	results := make([][]uint64, 4)
+	// Dialled here, where a failure may end the test; read concurrently,
+	// where it may not (FailNow must run on the test's goroutine).
+	var reads []func() (*batch.Batch, error)
 	for i := range 4 {
+		if i < 2 {
+			reads = append(reads, dialSSE(t, tn.srv.URL+"/api/stream", nil).readBatch)
+		} else {
+			c := dialWS(t, wsURL(tn.srv))
+			reads = append(reads, func() (*batch.Batch, error) { return readWS(c) })
+		}
+	}
+	var wg sync.WaitGroup
+	results := make([][]uint64, len(reads))
+	for i, read := range reads {
 		wg.Go(func() {
-			var next func() *batch.Batch
-			if i < 2 {
-				c := dialSSE(t, tn.srv.URL+"/api/stream", nil)
-				next = func() *batch.Batch { return c.nextBatch(t) }
-			} else {
-				c := dialWS(t, wsURL(tn.srv))
-				next = func() *batch.Batch { return nextWS(t, c) }
-			}
 			for len(results[i]) < want {
-				results[i] = append(results[i], next().Seq)
+				b, err := read()
+				if err != nil {
+					t.Errorf("client %d: %v", i, err)
+					return
+				}
+				results[i] = append(results[i], b.Seq)
 			}
 		})
 	}
 	wg.Wait()
+	if t.Failed() {
+		return
+	}
 	for i, seqs := range results {
 		for j := 1; j < len(seqs); j++ {
 			if seqs[j] != seqs[j-1]+1 {
@@ -213,7 +254,13 @@ func TestEveryClientGetsEveryBatch(t *testing.T) {
 }
 
 func TestBatchesCarryTheContract(t *testing.T) {
-	tn := startNode(t, Config{Rate: 500, Workers: 1, Queue: 4, Work: 20 * time.Millisecond, Deadline: 30 * time.Millisecond})
+	tn := startNode(t, Config{Settings: with(func(s *config.Settings) {
+		s.Rate = 500
+		s.Workers = 1
+		s.QueueCap = 4
+		s.WorkMs = 20
+		s.DeadlineMs = 30
+	})})
 	c := dialSSE(t, tn.srv.URL+"/api/stream", nil)
 	var sawDrop bool
 	for range 30 {
@@ -251,7 +298,13 @@ func TestBatchesCarryTheContract(t *testing.T) {
 // Conservation over an overloaded run: after shutdown nothing is in flight,
 // and the last batch a client received agrees with the final state.
 func TestConservationAcrossShutdown(t *testing.T) {
-	tn := startNode(t, Config{Rate: 2000, Workers: 2, Queue: 16, Work: 10 * time.Millisecond, Deadline: 50 * time.Millisecond})
+	tn := startNode(t, Config{Settings: with(func(s *config.Settings) {
+		s.Rate = 2000
+		s.Workers = 2
+		s.QueueCap = 16
+		s.WorkMs = 10
+		s.DeadlineMs = 50
+	})})
 	c := dialSSE(t, tn.srv.URL+"/api/stream", nil)
 	for range 10 {
 		c.nextBatch(t)
@@ -293,7 +346,7 @@ func TestConservationAcrossShutdown(t *testing.T) {
 }
 
 func TestResumeWithLastEventID(t *testing.T) {
-	tn := startNode(t, Config{Tick: 10 * time.Millisecond})
+	tn := startNode(t, Config{Settings: with(func(s *config.Settings) { s.TickMs = 10 })})
 	c := dialSSE(t, tn.srv.URL+"/api/stream", nil)
 	b := c.nextBatch(t)
 	c.resp.Body.Close()
@@ -384,7 +437,7 @@ func TestBadRequestsGetJSONErrors(t *testing.T) {
 }
 
 func TestPages(t *testing.T) {
-	tn := startNode(t, Config{Tick: 10 * time.Millisecond})
+	tn := startNode(t, Config{Settings: with(func(s *config.Settings) { s.TickMs = 10 })})
 	c := dialSSE(t, tn.srv.URL+"/api/stream", nil)
 	c.nextBatch(t)
 	resp, err := http.Get(tn.srv.URL + "/")
@@ -425,7 +478,7 @@ func TestPages(t *testing.T) {
 
 // ?events=0 asks for batches without events, on both transports.
 func TestSummaryVariant(t *testing.T) {
-	tn := startNode(t, Config{Rate: 200, Tick: 20 * time.Millisecond})
+	tn := startNode(t, Config{Settings: with(func(s *config.Settings) { s.Rate = 200; s.TickMs = 20 })})
 	c := dialSSE(t, tn.srv.URL+"/api/stream?events=0", nil)
 	w := dialWS(t, wsURL(tn.srv)+"?events=0")
 	for range 5 {
@@ -454,7 +507,7 @@ func TestSummaryVariant(t *testing.T) {
 // Beyond --max-clients a transport answers 503 with Retry-After, and the
 // stats count the clients of each transport.
 func TestMaxClients(t *testing.T) {
-	tn := startNode(t, Config{MaxClients: 2, Tick: 20 * time.Millisecond})
+	tn := startNode(t, Config{Settings: with(func(s *config.Settings) { s.TickMs = 20 }), MaxClients: 2})
 	dialSSE(t, tn.srv.URL+"/api/stream", nil)
 	dialSSE(t, tn.srv.URL+"/api/stream", nil)
 	dialWS(t, wsURL(tn.srv))
@@ -489,7 +542,7 @@ func patch(t *testing.T, url, body, contentType string) (int, map[string]any) {
 // PATCH /api/config changes the running node; the change shows in the next
 // batches, and conservation holds across it.
 func TestLiveConfig(t *testing.T) {
-	tn := startNode(t, Config{Rate: 100, Tick: 20 * time.Millisecond})
+	tn := startNode(t, Config{Settings: with(func(s *config.Settings) { s.Rate = 100; s.TickMs = 20 })})
 	req, _ := http.NewRequest(http.MethodGet, tn.srv.URL+"/api/config", nil)
 	code, got := getJSON(t, req)
 	if code != http.StatusOK || got["rate"] != 100.0 || got["policy"] != "edf" || got["workers"] != 4.0 {
@@ -512,7 +565,20 @@ func TestLiveConfig(t *testing.T) {
 	if code != http.StatusBadRequest || fields["rate"] == nil || fields["policy"] == nil || fields["workers"] == nil {
 		t.Fatalf("invalid PATCH: %d %v", code, got)
 	}
-	for _, bad := range []string{`{"rate": "fast"}`, `{"colour": "red"}`, `{"rate": 1} {}`, `{`, ``} {
+	// Members that are no setting, null or of the wrong type: each named,
+	// in JSON's words, and nothing changes.
+	code, got = patch(t, tn.srv.URL+"/api/config", `{"rate": null, "colour": "red", "workers": "2", "tickMs": 1.5}`, "application/json")
+	fields, _ = got["fields"].(map[string]any)
+	if code != http.StatusBadRequest || len(fields) != 3 ||
+		fields["rate"] != "null is not a value; omit the field to keep the setting" ||
+		!strings.Contains(fmt.Sprint(fields["colour"]), "unknown setting (known: rate, deadlineMs,") ||
+		fields["workers"] != "want an integer, got a string" {
+		t.Fatalf("PATCH with null, unknown and mistyped fields: %d %v", code, got)
+	}
+	if s := tn.Settings(); s.Rate != 400 || s.Workers != 2 || s.TickMs != 50 {
+		t.Fatalf("a refused PATCH changed the settings: %+v", s)
+	}
+	for _, bad := range []string{`{"rate": "fast"}`, `{"colour": "red"}`, `{"rate": 1} {}`, `{`, ``, `null`, `[]`} {
 		if code, got := patch(t, tn.srv.URL+"/api/config", bad, "application/json"); code != http.StatusBadRequest || got["error"] == "" {
 			t.Errorf("PATCH %q: %d %v, want 400", bad, code, got)
 		}
@@ -589,7 +655,14 @@ func TestWriteRateLimit(t *testing.T) {
 
 // /metrics counts the same events as /api/stats once the node has stopped.
 func TestMetricsAgreeWithStats(t *testing.T) {
-	tn := startNode(t, Config{Rate: 500, Workers: 1, Queue: 4, Work: 20 * time.Millisecond, Deadline: 30 * time.Millisecond, Tick: 20 * time.Millisecond})
+	tn := startNode(t, Config{Settings: with(func(s *config.Settings) {
+		s.Rate = 500
+		s.Workers = 1
+		s.QueueCap = 4
+		s.WorkMs = 20
+		s.DeadlineMs = 30
+		s.TickMs = 20
+	})})
 	c := dialSSE(t, tn.srv.URL+"/api/stream", nil)
 	for range 10 {
 		c.nextBatch(t)
@@ -625,7 +698,7 @@ func TestMetricsAgreeWithStats(t *testing.T) {
 // Events posted to /api/events go through the same pipeline: they show in
 // the batches with their payload, and the counters stay exact.
 func TestIngestFlowsThrough(t *testing.T) {
-	tn := startNode(t, Config{Rate: -1, Tick: 20 * time.Millisecond, Work: time.Millisecond})
+	tn := startNode(t, Config{Settings: with(func(s *config.Settings) { s.Rate = 0; s.TickMs = 20; s.WorkMs = 1 })})
 	c := dialSSE(t, tn.srv.URL+"/api/stream", nil)
 	var nd strings.Builder
 	for i := range 100 {
@@ -667,7 +740,7 @@ func TestIngestFlowsThrough(t *testing.T) {
 // Hostile writes get their 4xx while the streams go on: an SSE client sees
 // contiguous batches throughout, and the counters stay exact.
 func TestHostileWritesDoNotDisturbStreams(t *testing.T) {
-	tn := startNode(t, Config{Rate: -1, Tick: 20 * time.Millisecond, WriteRate: -1})
+	tn := startNode(t, Config{Settings: with(func(s *config.Settings) { s.Rate = 0; s.TickMs = 20 }), WriteRate: -1})
 	c := dialSSE(t, tn.srv.URL+"/api/stream", nil)
 	first := c.nextBatch(t)
 	hostile := []struct {
@@ -711,5 +784,19 @@ func TestHostileWritesDoNotDisturbStreams(t *testing.T) {
 	tot := tn.Snapshot().Totals
 	if tot.Received != 1 || tot.InFlight != 0 || tot.Received != tot.OnTime+tot.Late+tot.Dropped {
 		t.Fatalf("totals %+v, want exactly the one valid event", tot)
+	}
+}
+
+// New refuses a configuration out of its limits, naming each field.
+func TestNewRefusesInvalidConfig(t *testing.T) {
+	_, err := New(Config{
+		Settings:       with(func(s *config.Settings) { s.Workers = 0 }),
+		MaxBody:        -1,
+		AllowedOrigins: []string{"example.com"},
+	}, slog.New(slog.DiscardHandler))
+	for _, field := range []string{"workers", "maxBody", "allowedOrigins"} {
+		if err == nil || !strings.Contains(err.Error(), field+":") {
+			t.Errorf("New: %v, want an error naming %s", err, field)
+		}
 	}
 }

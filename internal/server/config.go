@@ -5,6 +5,7 @@ import (
 	"errors"
 	"mime"
 	"net/http"
+	"strings"
 
 	"github.com/ontime-rt/ontime/internal/config"
 	"github.com/ontime-rt/ontime/internal/httperr"
@@ -43,28 +44,45 @@ func patchConfig(c Configurator) http.HandlerFunc {
 				return
 			}
 		}
-		body := configError{Error: err.Error()}
-		for _, e := range flatten(err) {
-			var fe *config.FieldError
-			if errors.As(e, &fe) {
-				if body.Fields == nil {
-					body.Fields = map[string]string{}
-				}
-				body.Fields[fe.Field] = fe.Msg
-			}
-		}
 		w.Header().Set("Content-Type", "application/json; charset=utf-8")
 		w.WriteHeader(http.StatusBadRequest)
-		_ = json.NewEncoder(w).Encode(body)
+		_ = json.NewEncoder(w).Encode(configErrorOf(err))
 	}
 }
 
-// flatten lists the errors joined in err.
-func flatten(err error) []error {
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		return j.Unwrap()
+// configErrorOf puts each *config.FieldError in err under its field, and
+// every problem, in the order found, in the message.
+func configErrorOf(err error) configError {
+	var body configError
+	var msgs []string
+	for _, e := range flatten(err) {
+		msgs = append(msgs, e.Error())
+		var fe *config.FieldError
+		if errors.As(e, &fe) {
+			if body.Fields == nil {
+				body.Fields = map[string]string{}
+			}
+			body.Fields[fe.Field] = fe.Msg
+		}
 	}
-	return []error{err}
+	body.Error = strings.Join(msgs, "; ")
+	if body.Fields != nil {
+		body.Error = "invalid settings: " + body.Error
+	}
+	return body
+}
+
+// flatten lists the errors joined in err, at any depth.
+func flatten(err error) []error {
+	j, ok := err.(interface{ Unwrap() []error })
+	if !ok {
+		return []error{err}
+	}
+	var out []error
+	for _, e := range j.Unwrap() {
+		out = append(out, flatten(e)...)
+	}
+	return out
 }
 
 func isJSON(r *http.Request) bool {

@@ -152,23 +152,16 @@ func parseForm(values map[string][]string, form views.ControlsForm) (config.Patc
 	return p, set
 }
 
+// setField parses the form's text for f into the patch.
 func setField(p *config.Patch, f views.Field, v string) error {
+	var value any = v
 	switch f.Kind {
 	case views.Decimal:
 		x, err := strconv.ParseFloat(v, 64)
 		if err != nil || math.IsNaN(x) || math.IsInf(x, 0) || strings.ContainsAny(v, "xXpP_") {
 			return fmt.Errorf("%q is not a number: write it like 20 or 12.5", v)
 		}
-		switch f.Name {
-		case "rate":
-			p.Rate = &x
-		case "deadlineMs":
-			p.DeadlineMs = &x
-		case "workMs":
-			p.WorkMs = &x
-		case "tickMs":
-			p.TickMs = &x
-		}
+		value = x
 	case views.Whole:
 		n, err := strconv.Atoi(v)
 		if errors.Is(err, strconv.ErrRange) {
@@ -177,24 +170,13 @@ func setField(p *config.Patch, f views.Field, v string) error {
 		if err != nil {
 			return fmt.Errorf("%q is not a whole number: write it like 8", v)
 		}
-		switch f.Name {
-		case "workers":
-			p.Workers = &n
-		case "queueCap":
-			p.QueueCap = &n
-		}
-	case views.Choice:
-		s := v
-		switch f.Name {
-		case "workDist":
-			p.WorkDist = &s
-		case "processor":
-			p.Processor = &s
-		case "arrivals":
-			p.Arrivals = &s
-		case "policy":
-			p.Policy = &s
-		}
+		value = n
+	}
+	var fe *config.FieldError
+	if err := p.Set(f.Name, value); errors.As(err, &fe) {
+		return errors.New(fe.Msg)
+	} else if err != nil {
+		return err
 	}
 	return nil
 }

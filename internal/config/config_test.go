@@ -1,0 +1,114 @@
+package config
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+// fieldErrors decodes doc and returns its field errors by field; a plain
+// error (no field) is under "".
+func fieldErrors(t *testing.T, doc string) map[string]string {
+	t.Helper()
+	_, err := DecodePatch(strings.NewReader(doc))
+	if err == nil {
+		t.Fatalf("DecodePatch(%s) accepted it", doc)
+	}
+	out := map[string]string{}
+	for _, e := range flattenAll(err) {
+		var fe *FieldError
+		if errors.As(e, &fe) {
+			out[fe.Field] = fe.Msg
+		} else {
+			out[""] = e.Error()
+		}
+	}
+	return out
+}
+
+// Each bad member of a patch gets its own message, in JSON's words, all at
+// once.
+func TestDecodePatchNamesEveryBadField(t *testing.T) {
+	got := fieldErrors(t, `{"rate": null, "colour": "red", "workers": "2", "tickMs": true, "policy": 3, "queueCap": 2.5, "workMs": 1e400, "deadlineMs": {}, "arrivals": ["x"]}`)
+	want := map[string]string{
+		"rate":       "null is not a value; omit the field to keep the setting",
+		"colour":     "unknown setting (known: rate, deadlineMs, workMs, workDist, processor, arrivals, workers, queueCap, policy, tickMs)",
+		"workers":    "want an integer, got a string",
+		"tickMs":     "want a number, got a boolean",
+		"policy":     "want a string, got a number",
+		"queueCap":   "want an integer (digits only, like 8), got 2.5",
+		"workMs":     "1e400 is out of range",
+		"deadlineMs": "want a number, got an object",
+		"arrivals":   "want a string, got an array",
+	}
+	if len(got) != len(want) {
+		t.Errorf("got %d errors, want %d: %v", len(got), len(want), got)
+	}
+	for f, msg := range want {
+		if got[f] != msg {
+			t.Errorf("%s: %q, want %q", f, got[f], msg)
+		}
+	}
+	if got := fieldErrors(t, `{"workers": 99999999999999999999}`); got["workers"] != "99999999999999999999 is out of range" {
+		t.Errorf("huge integer: %v", got)
+	}
+	if got := fieldErrors(t, `{"rate": 1, "rate": 2}`); got["rate"] != "given more than once" {
+		t.Errorf("repeated field: %v", got)
+	}
+	// Names are matched exactly (encoding/json alone would take RATE).
+	if got := fieldErrors(t, `{"RATE": 5}`); !strings.HasPrefix(got["RATE"], "unknown setting") {
+		t.Errorf("RATE: %v", got)
+	}
+}
+
+// A document that is no JSON object is refused as a whole.
+func TestDecodePatchRefusesNonObjects(t *testing.T) {
+	for doc, want := range map[string]string{
+		``:                                   "empty patch",
+		`null`:                               "want a JSON object of settings, got null",
+		`[]`:                                 "want a JSON object of settings, got an array",
+		`{`:                                  "malformed JSON",
+		`{"rate": 1} {}`:                     "trailing data",
+		`{"rate": 1} ]`:                      "trailing data",
+		strings.Repeat(" ", MaxPatchBytes+1): "larger than",
+	} {
+		got := fieldErrors(t, doc)
+		if len(got) != 1 || !strings.Contains(got[""], want) {
+			t.Errorf("DecodePatch(%.20q): %v, want one error saying %q", doc, got, want)
+		}
+	}
+}
+
+// A decoded patch changes what it names and nothing else; limits are
+// checked when it is applied.
+func TestApply(t *testing.T) {
+	p, err := DecodePatch(strings.NewReader(`{"rate": 0, "policy": "lifo", "workers": 2}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := Defaults().Apply(p)
+	want := Defaults()
+	want.Rate, want.Policy, want.Workers = 0, "lifo", 2
+	if err != nil || got != want {
+		t.Fatalf("Apply: %+v %v, want %+v", got, err, want)
+	}
+	if p, err = DecodePatch(strings.NewReader(`{}`)); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := Defaults().Apply(p); err != nil || got != Defaults() {
+		t.Fatalf("empty patch: %+v %v", got, err)
+	}
+	var q Patch
+	if err := q.Set("workers", 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.Set("policy", 3); err == nil || !strings.Contains(err.Error(), "want a string, got a number") {
+		t.Fatalf("Set policy 3: %v", err)
+	}
+	if err := q.Set("colour", "red"); err == nil || !strings.Contains(err.Error(), "unknown setting") {
+		t.Fatalf("Set colour: %v", err)
+	}
+	if got, err := Defaults().Apply(q); err == nil || !strings.Contains(err.Error(), "workers: want 1 to 10000, got 0") || got != Defaults() {
+		t.Fatalf("Apply workers 0: %+v %v", got, err)
+	}
+}

@@ -4,6 +4,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -87,10 +88,13 @@ func parse(args []string, getenv func(string) string, out io.Writer) (options, e
 	fs.Var(msFlag{&s.DeadlineMs}, field("deadlineMs", "deadline"), "each event's deadline, a `duration` counted from its creation")
 	fs.Var(msFlag{&s.WorkMs}, field("workMs", "work"), "mean simulated work per event, a `duration`")
 	fs.StringVar(&s.WorkDist, field("workDist", "work-dist"), s.WorkDist, "distribution of work around its mean: fixed, uniform (0 to 2x mean), exp")
-	fs.StringVar(&s.Processor, field("processor", "processor"), s.Processor, "simulated work: sleep (waits, like I/O) or cpu (burns a core)")
+	fs.StringVar(&s.Processor, field("processor", "processor"), s.Processor, "what processes events: sleep (simulated work that waits, like I/O), cpu (simulated work that burns a core) or http (your worker at --worker-url)")
+	fs.StringVar(&s.WorkerURL, field("workerUrl", "worker-url"), s.WorkerURL, "the worker that processes each event with --processor http: POST `URL` (see docs/workers.md)")
 	fs.StringVar(&s.Arrivals, field("arrivals", "arrivals"), s.Arrivals, "spacing of generated events: constant or poisson")
 	fs.StringVar(&s.Policy, field("policy", "policy"), s.Policy, "queueing and shedding policy: edf (earliest deadline first, sheds doomed events), lifo (adaptive LIFO, sheds), fifo (baseline)")
-	fs.IntVar(&s.Workers, field("workers", "workers"), s.Workers, "events processed concurrently")
+	fs.IntVar(&s.Workers, field("workers", "workers"), s.Workers, "events processed concurrently (with adaptive concurrency: at most)")
+	var concurrency string
+	fs.StringVar(&concurrency, field("concurrency", "concurrency"), "", "fixed (--workers events at once) or adaptive (a limit between 1 and --workers learned from call latency); default adaptive with --processor http, fixed otherwise")
 	fs.IntVar(&s.QueueCap, field("queueCap", "queue"), s.QueueCap, "capacity of the queue in front of the workers (full: drop)")
 	fs.Var(msFlag{&s.TickMs}, field("tickMs", "tick"), "batch period, a `duration`: one message per tick to every client")
 
@@ -137,6 +141,7 @@ func parse(args []string, getenv func(string) string, out io.Writer) (options, e
 			o.node.AllowedOrigins = append(o.node.AllowedOrigins, s)
 		}
 	}
+	s.Concurrency = cmp.Or(concurrency, config.DefaultConcurrency(s.Processor))
 	var errs []error
 	if _, _, err := net.SplitHostPort(o.addr); err != nil {
 		errs = append(errs, fmt.Errorf("--addr %q: want host:port: %w", o.addr, err))

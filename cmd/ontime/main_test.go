@@ -85,6 +85,9 @@ func TestParseRefusesBadValues(t *testing.T) {
 		{[]string{"--work-dist", "normal"}, nil, "--work-dist"},
 		{[]string{"--processor", "gpu"}, nil, "--processor"},
 		{[]string{"--arrivals", "bursty"}, nil, "--arrivals"},
+		{[]string{"--processor", "http"}, nil, "--worker-url : want a worker URL"},
+		{[]string{"--processor", "http", "--worker-url", "localhost:8090"}, nil, "--worker-url localhost:8090: want an http:// or https:// URL"},
+		{[]string{"--concurrency", "elastic"}, nil, "--concurrency elastic: want one of fixed, adaptive"},
 		{nil, map[string]string{"ONTIME_DEADLINE": "soon"}, "ONTIME_DEADLINE"},
 	}
 	for _, c := range cases {
@@ -225,5 +228,24 @@ func TestVersion(t *testing.T) {
 	}}
 	if got, want := version(info), "ontime v1.2.3 (commit abc123, 2026-01-02T03:04:05Z, modified) go1.26.0"; got != want {
 		t.Fatalf("version = %q, want %q", got, want)
+	}
+}
+
+// --processor http takes its worker from --worker-url (or the environment)
+// and adapts its concurrency unless told otherwise.
+func TestParseWorker(t *testing.T) {
+	o, err := parse([]string{"ontime", "--processor", "http"}, env(map[string]string{"ONTIME_WORKER_URL": "http://127.0.0.1:8090/work"}), &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := o.node.Settings; s.WorkerURL != "http://127.0.0.1:8090/work" || s.Concurrency != "adaptive" {
+		t.Fatalf("worker %q, concurrency %q; want the env's URL, adaptive", s.WorkerURL, s.Concurrency)
+	}
+	o, err = parse([]string{"ontime", "--processor", "http", "--worker-url", "http://w/", "--concurrency", "fixed"}, env(nil), &bytes.Buffer{})
+	if err != nil || o.node.Settings.Concurrency != "fixed" {
+		t.Fatalf("--concurrency fixed: %q, %v", o.node.Settings.Concurrency, err)
+	}
+	if o, _ := parse([]string{"ontime"}, env(nil), &bytes.Buffer{}); o.node.Settings.Concurrency != "fixed" {
+		t.Fatalf("simulated work's concurrency %q, want fixed", o.node.Settings.Concurrency)
 	}
 }

@@ -87,6 +87,18 @@ type Health struct {
 	// ScheduleErrorMs is the generator's largest schedule error during the
 	// tick: how late it woke after an event was due.
 	ScheduleErrorMs float64 `json:"scheduleErrorMs"`
+	// Limit is the bound on events processed at once: the adaptive
+	// concurrency limit, or Workers when concurrency is fixed (less for
+	// CPU-bound work, bounded by the cores).
+	Limit int `json:"limit"`
+	// CallP50Ms and CallP99Ms digest how long the processor's calls took
+	// (for the http processor: the worker's latency as ontime sees it)
+	// over the last 2 s; 0 when none completed.
+	CallP50Ms float64 `json:"callP50Ms"`
+	CallP99Ms float64 `json:"callP99Ms"`
+	// CallBestMs is the best call latency learned: the adaptive limit's
+	// reference, or the least latency of the last 2 s when fixed.
+	CallBestMs float64 `json:"callBestMs"`
 }
 
 // Status is a one-word verdict on the pipeline's health.
@@ -114,6 +126,12 @@ type Event struct {
 	Reason      event.Reason `json:"reason,omitempty"`
 	// Payload is the producer's JSON for ingested events.
 	Payload json.RawMessage `json:"payload,omitempty"`
+	// Result is what the event's worker answered (JSON, at most 4 KiB),
+	// when it answered something.
+	Result json.RawMessage `json:"result,omitempty"`
+	// Failure is the kind of failure of an event dropped as failed
+	// ("http-503", "connect", "reset", "bad-response", ...).
+	Failure string `json:"failure,omitempty"`
 }
 
 // EventOf converts a result to its wire form.
@@ -128,6 +146,8 @@ func EventOf(r event.Result) Event {
 		Status:      r.Status,
 		Reason:      r.Reason,
 		Payload:     r.Payload,
+		Result:      r.Output,
+		Failure:     r.Failure,
 	}
 }
 

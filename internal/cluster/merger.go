@@ -496,13 +496,18 @@ func (m *Merger) saveLedger() {
 	m.pubMu.Unlock()
 }
 
-// addHealth adds a member's health to the cluster's: capacities add up,
-// jitter and schedule error are the worst of any node.
+// addHealth adds a member's health to the cluster's: capacities (and the
+// concurrency limits) add up; jitter, schedule error and call latencies are
+// the worst of any node.
 func addHealth(h *batch.Health, o batch.Health) {
 	h.QueueDepth += o.QueueDepth
 	h.QueueCap += o.QueueCap
 	h.Workers += o.Workers
 	h.Busy += o.Busy
+	h.Limit += o.Limit
+	h.CallP50Ms = max(h.CallP50Ms, o.CallP50Ms)
+	h.CallP99Ms = max(h.CallP99Ms, o.CallP99Ms)
+	h.CallBestMs = max(h.CallBestMs, o.CallBestMs)
 	h.TickJitterMs = max(h.TickJitterMs, o.TickJitterMs)
 	h.ScheduleErrorMs = max(h.ScheduleErrorMs, o.ScheduleErrorMs)
 }

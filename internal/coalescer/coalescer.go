@@ -225,7 +225,11 @@ func (c *Coalescer) recentEvents() []batch.Event {
 
 // healthOf judges the pipeline from its load and this tick's outcomes.
 func healthOf(g pipeline.Gauges, tick stats.Counts) batch.Health {
-	h := batch.Health{QueueDepth: g.QueueDepth, QueueCap: g.QueueCap, Workers: g.Workers, Busy: g.Busy, Status: batch.OK}
+	h := batch.Health{
+		QueueDepth: g.QueueDepth, QueueCap: g.QueueCap, Workers: g.Workers, Busy: g.Busy, Status: batch.OK,
+		Limit:     g.Limit,
+		CallP50Ms: stats.Millis(g.CallP50), CallP99Ms: stats.Millis(g.CallP99), CallBestMs: stats.Millis(g.CallBest),
+	}
 	fill := 0.0
 	if g.QueueCap > 0 {
 		fill = float64(g.QueueDepth) / float64(g.QueueCap)

@@ -17,6 +17,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/ontime-rt/ontime/internal/pipeline"
+	"github.com/ontime-rt/ontime/internal/worker"
 )
 
 // Settings are the live settings: the one description of them, filled
@@ -34,13 +35,23 @@ type Settings struct {
 	// WorkDist is the distribution of work: fixed, uniform or exp. Default
 	// fixed.
 	WorkDist string `json:"workDist"`
-	// Processor is sleep (work that waits) or cpu (work that burns a
-	// core). Default sleep.
+	// Processor is sleep (simulated work that waits), cpu (simulated work
+	// that burns a core) or http (each event is sent to the worker at
+	// WorkerURL). Default sleep.
 	Processor string `json:"processor"`
+	// WorkerURL is the worker that processes events when Processor is
+	// http: an http or https URL without credentials, at most
+	// MaxWorkerURL bytes. Default none.
+	WorkerURL string `json:"workerUrl"`
 	// Arrivals is constant or poisson. Default constant.
 	Arrivals string `json:"arrivals"`
 	// Workers process events concurrently. Default 4.
 	Workers int `json:"workers"`
+	// Concurrency is fixed (Workers events at once) or adaptive (a limit
+	// between 1 and Workers learned from the latency of the processor's
+	// calls). Default fixed; a patch or command line that switches
+	// Processor to http without naming it makes it adaptive (and back).
+	Concurrency string `json:"concurrency"`
 	// QueueCap bounds the events waiting for a worker. Default 64.
 	QueueCap int `json:"queueCap"`
 	// Policy is edf, lifo or fifo. Default edf.
@@ -53,7 +64,7 @@ type Settings struct {
 func Defaults() Settings {
 	return Settings{
 		Rate: 20, DeadlineMs: 100, WorkMs: 50, WorkDist: "fixed", Processor: "sleep",
-		Arrivals: "constant", Workers: 4, QueueCap: 64, Policy: "edf", TickMs: 100,
+		Arrivals: "constant", Workers: 4, Concurrency: "fixed", QueueCap: 64, Policy: "edf", TickMs: 100,
 	}
 }
 
@@ -65,6 +76,8 @@ const (
 	MaxQueueCap = 1_000_000
 	MinTickMs   = 10
 	MaxTickMs   = 10_000
+	// MaxWorkerURL bounds the worker's URL, which travels in every batch.
+	MaxWorkerURL = 2048
 )
 
 // WorkDists lists the work distributions, the default first: the
@@ -75,8 +88,26 @@ func WorkDists() []string { return names(pipeline.Dists) }
 // pipeline.
 func Policies() []string { return names(pipeline.Policies) }
 
-// Processors lists the simulated processors, the default first.
-func Processors() []string { return []string{"sleep", "cpu"} }
+// Processors lists the processors, the default first: two simulated ones
+// and http, the user's own worker.
+func Processors() []string { return []string{"sleep", "cpu", HTTP} }
+
+// HTTP is the processor that sends each event to the worker at WorkerURL.
+const HTTP = "http"
+
+// Concurrencies lists the ways of bounding concurrent work, the default
+// first, from the pipeline.
+func Concurrencies() []string { return names(pipeline.Concurrencies) }
+
+// DefaultConcurrency is the concurrency a processor gets when none is
+// named: adaptive for a worker whose capacity ontime cannot know, fixed
+// for the simulated ones, whose capacity is Workers.
+func DefaultConcurrency(processor string) string {
+	if processor == HTTP {
+		return string(pipeline.ConcurrencyAdaptive)
+	}
+	return string(pipeline.ConcurrencyFixed)
+}
 
 // ArrivalSet lists the spacings of generated events, the default first.
 func ArrivalSet() []string { return []string{"constant", "poisson"} }
@@ -147,12 +178,36 @@ func (s Settings) Validate() error {
 		oneOf("processor", s.Processor, Processors()),
 		oneOf("arrivals", s.Arrivals, ArrivalSet()),
 		oneOf("policy", s.Policy, Policies()),
+		oneOf("concurrency", s.Concurrency, Concurrencies()),
+		checkWorkerURL(s.Processor, s.WorkerURL),
 	} {
 		if e != nil {
 			errs = append(errs, e)
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// checkWorkerURL says what is wrong with the worker's URL, if anything.
+func checkWorkerURL(processor, raw string) error {
+	const example = "like http://127.0.0.1:8090/work"
+	switch {
+	case raw == "" && processor == HTTP:
+		return &FieldError{Field: "workerUrl", Msg: "required with processor http (" + example + ")", Want: "want a worker URL " + example}
+	case raw == "":
+		return nil
+	case len(raw) > MaxWorkerURL:
+		return &FieldError{Field: "workerUrl", Msg: fmt.Sprintf("longer than %d bytes", MaxWorkerURL), Want: fmt.Sprintf("want at most %d bytes", MaxWorkerURL)}
+	}
+	u, err := worker.ParseURL(raw)
+	if err != nil {
+		return &FieldError{Field: "workerUrl", Msg: strings.TrimPrefix(err.Error(), "worker URL "), Want: "want an http:// or https:// URL " + example}
+	}
+	if u.User != nil {
+		// The URL travels in every batch to every client.
+		return &FieldError{Field: "workerUrl", Msg: "credentials in the URL would be shown to every client; put the worker behind a network boundary instead", Want: "want a URL without user:password@"}
+	}
+	return nil
 }
 
 // setting is one field of Settings as a patch names it.
@@ -373,8 +428,16 @@ func DecodePatch(r io.Reader) (Patch, error) {
 	return p, nil
 }
 
+// Has reports whether the patch names the setting.
+func (p Patch) Has(name string) bool {
+	_, ok := p.values[name]
+	return ok
+}
+
 // Apply returns s with the patch applied, validated. s is unchanged when
-// the result is invalid.
+// the result is invalid. A patch that moves Processor to or from http
+// without naming Concurrency also moves Concurrency to that processor's
+// default.
 func (s Settings) Apply(p Patch) (Settings, error) {
 	out := s
 	v := reflect.ValueOf(&out).Elem()
@@ -384,6 +447,9 @@ func (s Settings) Apply(p Patch) (Settings, error) {
 			// Set and DecodePatch checked the value; this is a bug.
 			return s, fmt.Errorf("apply %s: %w", name, err)
 		}
+	}
+	if !p.Has("concurrency") && (out.Processor == HTTP) != (s.Processor == HTTP) {
+		out.Concurrency = DefaultConcurrency(out.Processor)
 	}
 	if err := out.Validate(); err != nil {
 		return s, err

@@ -32,7 +32,7 @@ func TestDecodePatchNamesEveryBadField(t *testing.T) {
 	got := fieldErrors(t, `{"rate": null, "colour": "red", "workers": "2", "tickMs": true, "policy": 3, "queueCap": 2.5, "workMs": 1e400, "deadlineMs": {}, "arrivals": ["x"]}`)
 	want := map[string]string{
 		"rate":       "null is not a value; omit the field to keep the setting",
-		"colour":     "unknown setting (known: rate, deadlineMs, workMs, workDist, processor, arrivals, workers, queueCap, policy, tickMs)",
+		"colour":     "unknown setting (known: rate, deadlineMs, workMs, workDist, processor, workerUrl, arrivals, workers, concurrency, queueCap, policy, tickMs)",
 		"workers":    "want an integer, got a string",
 		"tickMs":     "want a number, got a boolean",
 		"policy":     "want a string, got a number",
@@ -110,5 +110,63 @@ func TestApply(t *testing.T) {
 	}
 	if got, err := Defaults().Apply(q); err == nil || !strings.Contains(err.Error(), "workers: want 1 to 10000, got 0") || got != Defaults() {
 		t.Fatalf("Apply workers 0: %+v %v", got, err)
+	}
+}
+
+// patch decodes doc, failing the test if it is refused.
+func patch(t *testing.T, doc string) Patch {
+	t.Helper()
+	p, err := DecodePatch(strings.NewReader(doc))
+	if err != nil {
+		t.Fatalf("DecodePatch(%s): %v", doc, err)
+	}
+	return p
+}
+
+// The http processor needs a usable worker URL, and one that would show
+// credentials to every client is refused.
+func TestWorkerURL(t *testing.T) {
+	d := Defaults()
+	for doc, want := range map[string]string{
+		`{"processor": "http"}`:                                       "required with processor http",
+		`{"processor": "http", "workerUrl": "ftp://h/work"}`:          "want an http:// or https:// URL",
+		`{"processor": "http", "workerUrl": "http:///work"}`:          "no host",
+		`{"workerUrl": "https://user:secret@h/work"}`:                 "credentials in the URL",
+		`{"workerUrl": "http://h/` + strings.Repeat("a", 2048) + `"}`: "longer than 2048 bytes",
+	} {
+		_, err := d.Apply(patch(t, doc))
+		var fe *FieldError
+		if !errors.As(err, &fe) || fe.Field != "workerUrl" || !strings.Contains(fe.Msg, want) {
+			t.Errorf("%.60s: %v, want workerUrl: ...%s...", doc, err, want)
+		}
+	}
+	s, err := d.Apply(patch(t, `{"processor": "http", "workerUrl": "https://127.0.0.1:8090/work"}`))
+	if err != nil || s.Processor != HTTP || s.WorkerURL != "https://127.0.0.1:8090/work" {
+		t.Fatalf("a valid worker: %+v, %v", s, err)
+	}
+}
+
+// Switching to the http processor makes concurrency adaptive unless the
+// patch says otherwise, and switching back makes it fixed again.
+func TestConcurrencyFollowsProcessor(t *testing.T) {
+	d := Defaults()
+	if d.Concurrency != "fixed" {
+		t.Fatalf("default concurrency %q, want fixed", d.Concurrency)
+	}
+	h, err := d.Apply(patch(t, `{"processor": "http", "workerUrl": "http://w/work"}`))
+	if err != nil || h.Concurrency != "adaptive" {
+		t.Fatalf("to http: %q, %v; want adaptive", h.Concurrency, err)
+	}
+	if f, err := d.Apply(patch(t, `{"processor": "http", "workerUrl": "http://w/work", "concurrency": "fixed"}`)); err != nil || f.Concurrency != "fixed" {
+		t.Fatalf("to http, fixed named: %q, %v", f.Concurrency, err)
+	}
+	if w, err := h.Apply(patch(t, `{"workers": 16}`)); err != nil || w.Concurrency != "adaptive" {
+		t.Fatalf("another setting changed: %q, %v; want adaptive kept", w.Concurrency, err)
+	}
+	if s, err := h.Apply(patch(t, `{"processor": "sleep"}`)); err != nil || s.Concurrency != "fixed" {
+		t.Fatalf("back to sleep: %q, %v; want fixed", s.Concurrency, err)
+	}
+	if _, err := d.Apply(patch(t, `{"concurrency": "elastic"}`)); err == nil || !strings.Contains(err.Error(), `"elastic" is not one of fixed, adaptive`) {
+		t.Fatalf("unknown concurrency: %v", err)
 	}
 }

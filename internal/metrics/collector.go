@@ -16,6 +16,7 @@ type scrapeCollector struct {
 	descs []*prometheus.Desc // the ones this configuration exports
 
 	inFlightDesc, queueDepth, queueCap, workers, busy *prometheus.Desc
+	limit, callLatency, callBest                      *prometheus.Desc
 	clients                                           *prometheus.Desc
 	skipped, slow                                     *prometheus.Desc
 	jitter, jitterMax, jitterSamples                  *prometheus.Desc
@@ -40,6 +41,9 @@ func newScrapeCollector(cfg Config, inFlight *atomic.Int64) *scrapeCollector {
 		c.queueCap = add("ontime_queue_capacity", "Capacity of the queue; an event arriving when it is full is dropped (queue-full).")
 		c.workers = add("ontime_workers", "Workers in the pool.")
 		c.busy = add("ontime_workers_busy", "Workers processing an event right now.")
+		c.limit = add("ontime_concurrency_limit", "Events processed at once at most: the adaptive concurrency limit, or the workers when fixed.")
+		c.callLatency = add("ontime_worker_call_seconds", "How long the processor's calls took (the worker's latency as ontime sees it), quantiles over the last 2 s.", "quantile")
+		c.callBest = add("ontime_worker_call_best_seconds", "The best call latency learned: the adaptive limit's reference.")
 	}
 	if cfg.Clients != nil {
 		c.clients = add("ontime_clients", "Connected clients by transport.", "transport")
@@ -82,6 +86,10 @@ func (c *scrapeCollector) Collect(ch chan<- prometheus.Metric) {
 		gauge(c.queueCap, float64(g.QueueCap))
 		gauge(c.workers, float64(g.Workers))
 		gauge(c.busy, float64(g.Busy))
+		gauge(c.limit, float64(g.Limit))
+		gauge(c.callLatency, g.CallP50.Seconds(), "0.5")
+		gauge(c.callLatency, g.CallP99.Seconds(), "0.99")
+		gauge(c.callBest, g.CallBest.Seconds())
 	}
 	if c.cfg.Clients != nil {
 		for transport, n := range c.cfg.Clients() {

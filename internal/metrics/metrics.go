@@ -90,6 +90,8 @@ type Metrics struct {
 	// Event outcomes, fed by the Recorder tap.
 	received prometheus.Counter
 	outcomes *prometheus.CounterVec
+	// failures counts the events dropped as failed by kind of failure.
+	failures *prometheus.CounterVec
 	// outcome caches the children of outcomes for the combinations that
 	// occur, so counting an event is a short lookup and an atomic add: no
 	// label hashing, no allocation. A nil entry is a combination the pipeline
@@ -129,6 +131,10 @@ func New(cfg Config) *Metrics {
 	}, []string{"status", "reason"})
 	m.initReasons()
 	m.initOutcomes()
+	m.failures = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "ontime_worker_failures_total",
+		Help: "Events dropped as failed, by kind of failure: http-NNN (the worker's status), connect, reset, tls, bad-response, result-too-large, timeout, error (a simulated processor's), other.",
+	}, []string{"kind"})
 	m.latency = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name:    "ontime_event_latency_seconds",
 		Help:    "Time from an event's creation to its outcome, queue wait included, for processed (on-time or late) events.",
@@ -151,7 +157,7 @@ func New(cfg Config) *Metrics {
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.received, m.outcomes, m.latency, m.requests,
+		m.received, m.outcomes, m.failures, m.latency, m.requests,
 		newScrapeCollector(cfg, &m.inFlight),
 	)
 	m.handler = promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{

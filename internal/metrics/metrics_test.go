@@ -622,3 +622,50 @@ func TestClusterMetrics(t *testing.T) {
 		}
 	}
 }
+
+type workerPipeline struct{}
+
+func (workerPipeline) Gauges() pipeline.Gauges {
+	return pipeline.Gauges{Workers: 64, Limit: 9, CallP50: 21 * time.Millisecond, CallP99: 48 * time.Millisecond, CallBest: 20 * time.Millisecond}
+}
+
+// Failures count by kind, with labels bounded whatever a processor
+// reports; the concurrency limit and the worker's call latency are gauges.
+func TestWorkerFailuresAndLimit(t *testing.T) {
+	m := New(Config{Pipeline: workerPipeline{}})
+	rec := m.Recorder(nil)
+	failed := func(kind string) event.Result {
+		r := result(event.Dropped, event.Failed, 0)
+		r.Failure = kind
+		return r
+	}
+	for _, kind := range []string{"http-503", "http-503", "connect", "reset", "error", "http-5x3", "Weird Kind!", ""} {
+		rec.Admit(event.Event{})
+		rec.Finish(failed(kind))
+	}
+	rec.Admit(event.Event{})
+	rec.Finish(result(event.Dropped, event.Shed, 0)) // no failure: no kind
+	fams := scrape(t, m.Handler())
+	for kind, want := range map[string]float64{"http-503": 2, "connect": 1, "reset": 1, "error": 1, "other": 3} {
+		if got := value(t, fams, "ontime_worker_failures_total", map[string]string{"kind": kind}); got != want {
+			t.Errorf("failures of kind %s: %g, want %g", kind, got, want)
+		}
+	}
+	if n := len(fams["ontime_worker_failures_total"].GetMetric()); n != 5 {
+		t.Errorf("%d failure series, want 5", n)
+	}
+	for _, c := range []struct {
+		name   string
+		labels map[string]string
+		want   float64
+	}{
+		{"ontime_concurrency_limit", nil, 9},
+		{"ontime_worker_call_seconds", map[string]string{"quantile": "0.5"}, 0.021},
+		{"ontime_worker_call_seconds", map[string]string{"quantile": "0.99"}, 0.048},
+		{"ontime_worker_call_best_seconds", nil, 0.020},
+	} {
+		if got := value(t, fams, c.name, c.labels); got != c.want {
+			t.Errorf("%s%v = %g, want %g", c.name, c.labels, got, c.want)
+		}
+	}
+}

@@ -129,8 +129,33 @@ func (m *Metrics) count(r event.Result) {
 		// through the slower labelled lookup, with bounded labels.
 		m.outcomes.WithLabelValues(statusLabels[s], m.reasonLabels[rs]).Inc()
 	}
+	if r.Reason == event.Failed {
+		m.failures.WithLabelValues(failureLabel(r.Failure)).Inc()
+	}
 	if r.Processed() {
 		m.latency.Observe(r.Latency().Seconds())
 	}
 	m.inFlight.Add(-1)
+}
+
+// failureLabel bounds the kind label: "http-" and a status code, or a
+// short lower-case word; anything else (a processor's bug) is "other".
+func failureLabel(kind string) string {
+	if len(kind) == 8 && kind[:5] == "http-" {
+		for _, c := range kind[5:] {
+			if c < '0' || c > '9' {
+				return "other"
+			}
+		}
+		return kind
+	}
+	if kind == "" || len(kind) > 20 {
+		return "other"
+	}
+	for _, c := range kind {
+		if (c < 'a' || c > 'z') && c != '-' {
+			return "other"
+		}
+	}
+	return kind
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/ontime-rt/ontime/internal/config"
 	"github.com/ontime-rt/ontime/internal/pipeline"
 	"github.com/ontime-rt/ontime/internal/source"
+	"github.com/ontime-rt/ontime/internal/worker"
 )
 
 // live holds the settings in force and applies changes to the running parts.
@@ -22,17 +23,42 @@ type live struct {
 	genCancel context.CancelFunc
 	genDone   chan struct{}
 	lateness  func() time.Duration // of the running generator, nil when off
+
+	// worker is the http processor in use, nil with simulated work: its
+	// idle connections are closed when it is replaced.
+	worker *worker.HTTP
 }
 
 func ms(v float64) time.Duration { return time.Duration(math.Round(v * float64(time.Millisecond))) }
 
-// processorOf builds the simulated processor the settings describe.
-func processorOf(s config.Settings) pipeline.Processor {
-	work := pipeline.Work{Mean: ms(s.WorkMs), Dist: pipeline.Dist(s.WorkDist)}
-	if s.Processor == "cpu" {
-		return pipeline.NewSpin(work)
+// processorOf builds the processor the settings describe: simulated work,
+// or the user's worker over HTTP (then returned as w too) with a
+// keep-alive pool of one connection per worker slot.
+func processorOf(s config.Settings) (_ pipeline.Processor, w *worker.HTTP, err error) {
+	switch s.Processor {
+	case config.HTTP:
+		w, err = worker.New(worker.Config{URL: s.WorkerURL, MaxConns: s.Workers})
+		if err != nil {
+			return nil, nil, fmt.Errorf("worker: %w", err)
+		}
+		return w, w, nil
+	case "cpu":
+		return pipeline.NewSpin(pipeline.Work{Mean: ms(s.WorkMs), Dist: pipeline.Dist(s.WorkDist)}), nil, nil
 	}
-	return pipeline.Sleep(work)
+	return pipeline.Sleep(pipeline.Work{Mean: ms(s.WorkMs), Dist: pipeline.Dist(s.WorkDist)}), nil, nil
+}
+
+// newProcessor tells whether next needs another processor than old's.
+// With the http processor, a change of workers resizes its connection
+// pool, which takes a new processor (and the worker is learned afresh).
+func newProcessor(old, next config.Settings) bool {
+	if next.Processor != old.Processor {
+		return true
+	}
+	if next.Processor == config.HTTP {
+		return next.WorkerURL != old.WorkerURL || next.Workers != old.Workers
+	}
+	return next.WorkMs != old.WorkMs || next.WorkDist != old.WorkDist
 }
 
 // Settings returns the settings in force.
@@ -65,6 +91,14 @@ func (n *Node) Apply(p config.Patch) (config.Settings, error) {
 	if next.TickMs != old.TickMs && n.nc != nil {
 		return old, &config.FieldError{Field: "tickMs", Msg: "cannot change in cluster mode: every node must use the same tick (restart the nodes with --tick)"}
 	}
+	// Built first: a processor that cannot be built changes nothing.
+	var proc pipeline.Processor
+	var w *worker.HTTP
+	if newProcessor(old, next) {
+		if proc, w, err = processorOf(next); err != nil {
+			return old, err
+		}
+	}
 	if next.Workers != old.Workers {
 		if err := n.pipe.SetWorkers(next.Workers); err != nil {
 			return old, fmt.Errorf("workers: %w", err)
@@ -75,8 +109,17 @@ func (n *Node) Apply(p config.Patch) (config.Settings, error) {
 			return old, fmt.Errorf("queue: %w", err)
 		}
 	}
-	if next.WorkMs != old.WorkMs || next.WorkDist != old.WorkDist || next.Processor != old.Processor {
-		n.pipe.SetProcessor(processorOf(next))
+	if proc != nil {
+		n.pipe.SetProcessor(proc)
+		if l.worker != nil {
+			l.worker.Close()
+		}
+		l.worker = w
+	}
+	if next.Concurrency != old.Concurrency {
+		if err := n.pipe.SetConcurrency(pipeline.Concurrency(next.Concurrency)); err != nil {
+			return old, fmt.Errorf("concurrency: %w", err)
+		}
 	}
 	if next.TickMs != old.TickMs {
 		if err := n.coal.SetTick(ms(next.TickMs)); err != nil {

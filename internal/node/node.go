@@ -277,7 +277,15 @@ func New(cfg Config, log *slog.Logger) (_ *Node, err error) {
 		// The Merger needs every latency: batches carry only digests.
 		rec = n.merger.Recorder(rec)
 	}
-	n.pipe, err = pipeline.New(pipeline.Config{Workers: settings.Workers, QueueCap: settings.QueueCap, Policy: pipeline.Policy(settings.Policy)}, processorOf(settings), rec)
+	proc, w, err := processorOf(settings)
+	if err != nil {
+		return nil, err
+	}
+	n.live.worker = w
+	n.pipe, err = pipeline.New(pipeline.Config{
+		Workers: settings.Workers, QueueCap: settings.QueueCap, Policy: pipeline.Policy(settings.Policy),
+		Concurrency: pipeline.Concurrency(settings.Concurrency),
+	}, proc, rec)
 	if err != nil {
 		return nil, err
 	}
@@ -436,6 +444,11 @@ func (n *Node) Run(ctx context.Context, ln net.Listener) error {
 	stopMerger()
 	<-mergerDone
 	n.hub.Close()
+	n.live.mu.Lock()
+	if n.live.worker != nil {
+		n.live.worker.Close() // no call runs once the pipeline has drained
+	}
+	n.live.mu.Unlock()
 	// Streams taken over from the HTTP server end as the hub closes; those
 	// whose last writes block are cut when the shutdown timeout ends.
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), n.cfg.ShutdownTimeout)

@@ -11,6 +11,10 @@ type Counts struct {
 	Dropped  uint64 `json:"dropped"`
 	// DroppedBy splits Dropped by reason; only reasons seen are present.
 	DroppedBy map[event.Reason]uint64 `json:"droppedBy"`
+	// FailedBy splits the drops of reason failed by the kind of failure
+	// ("http-503", "connect", ...); only kinds seen are present, and it is
+	// absent when none failed.
+	FailedBy map[string]uint64 `json:"failedBy,omitempty"`
 }
 
 // Admit counts one received event.
@@ -29,6 +33,12 @@ func (c *Counts) Finish(r event.Result) {
 			c.DroppedBy = make(map[event.Reason]uint64, 4)
 		}
 		c.DroppedBy[r.Reason]++
+		if r.Reason == event.Failed {
+			if c.FailedBy == nil {
+				c.FailedBy = make(map[string]uint64, 4)
+			}
+			c.FailedBy[r.Failure]++
+		}
 	}
 }
 
@@ -47,6 +57,12 @@ func (c *Counts) Add(o Counts) {
 		}
 		c.DroppedBy[r] += n
 	}
+	for k, n := range o.FailedBy {
+		if c.FailedBy == nil {
+			c.FailedBy = make(map[string]uint64, len(o.FailedBy))
+		}
+		c.FailedBy[k] += n
+	}
 }
 
 // Clone returns a deep copy, safe to hand to another goroutine.
@@ -55,6 +71,12 @@ func (c Counts) Clone() Counts {
 	out.DroppedBy = make(map[event.Reason]uint64, len(c.DroppedBy))
 	for r, n := range c.DroppedBy {
 		out.DroppedBy[r] = n
+	}
+	if c.FailedBy != nil {
+		out.FailedBy = make(map[string]uint64, len(c.FailedBy))
+		for k, n := range c.FailedBy {
+			out.FailedBy[k] = n
+		}
 	}
 	return out
 }

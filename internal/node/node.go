@@ -199,6 +199,7 @@ func New(cfg Config, log *slog.Logger) (_ *Node, err error) {
 	// The page's HTML is most of an idle server's work: render it only
 	// while a page is connected.
 	n := &Node{cfg: cfg, log: log, page: web.NewRenderer(func() bool { return gates["page"].Clients() > 0 })}
+	n.streams.Logger = log
 	if cfg.NATSURL != "" {
 		if err := n.connect(); err != nil {
 			return nil, err

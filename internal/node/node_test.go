@@ -350,7 +350,12 @@ func TestResumeWithLastEventID(t *testing.T) {
 	c := dialSSE(t, tn.srv.URL+"/api/stream", nil)
 	b := c.nextBatch(t)
 	c.resp.Body.Close()
-	time.Sleep(100 * time.Millisecond) // batches go by while disconnected
+	// Batches go by while disconnected: the resume must replay them.
+	for deadline := time.Now().Add(10 * time.Second); tn.Snapshot().Seq < b.Seq+3; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no batch after %d in 10 s", b.Seq)
+		}
+	}
 	for _, variant := range []struct {
 		url    string
 		header http.Header

@@ -198,7 +198,7 @@ func (h *HTTP) Close() { h.transport.CloseIdleConnections() }
 // the worker had closed).
 func (h *HTTP) Process(ctx context.Context, ev event.Event) ([]byte, error) {
 	deadline := ev.DeadlineAt()
-	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+	if d, ok := ctx.Deadline(); ok && !d.After(deadline) {
 		deadline = d
 	} else {
 		var cancel context.CancelFunc

@@ -37,8 +37,11 @@ const (
 	// HeaderDeadline is the absolute deadline, in Unix milliseconds.
 	HeaderDeadline = "Ontime-Deadline"
 	// HeaderTimeout is the time left when the request was sent, in whole
-	// milliseconds (at least 1): a worker whose clock is skewed against
-	// ontime's still knows its budget, as with gRPC's grpc-timeout.
+	// milliseconds rounded up (at least 1): a worker whose clock is skewed
+	// against ontime's still knows its budget, as with gRPC's
+	// grpc-timeout. Rounded up, like gRPC's, so that a worker giving up
+	// when it runs out never does so before ontime's deadline: the call
+	// ends as ontime's cancellation, not as the worker's answer.
 	HeaderTimeout = "Ontime-Timeout-Ms"
 )
 
@@ -189,23 +192,24 @@ func (h *HTTP) Close() { h.transport.CloseIdleConnections() }
 // answer, else JSON of at most event.MaxOutput bytes. The call ends at the
 // earlier of ctx's deadline and the event's; when the deadline ends it the
 // error satisfies errors.Is(err, context.DeadlineExceeded), and a call
-// with less than a millisecond left is not made at all. Any other failure
+// with no time left is not made at all. Any other failure
 // is an *event.Failure. Calls are never retried (Go's transport resends
 // only a request none of which was written, on a kept-alive connection
 // the worker had closed).
 func (h *HTTP) Process(ctx context.Context, ev event.Event) ([]byte, error) {
 	deadline := ev.DeadlineAt()
-	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+	if d, ok := ctx.Deadline(); ok && !d.After(deadline) {
 		deadline = d
 	} else {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithDeadline(ctx, deadline)
 		defer cancel()
 	}
-	left := deadline.Sub(h.now()).Milliseconds()
-	if left < 1 {
+	left := deadline.Sub(h.now())
+	if left <= 0 {
 		return nil, fmt.Errorf("worker %s: no time left to call: %w", h.host, context.DeadlineExceeded)
 	}
+	leftMs := int64((left + time.Millisecond - 1) / time.Millisecond)
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("worker %s: %w", h.host, err)
 	}
@@ -229,7 +233,7 @@ func (h *HTTP) Process(ctx context.Context, ev event.Event) ([]byte, error) {
 		"User-Agent":   {"ontime"},
 		HeaderEventID:  {ev.ID.String()},
 		HeaderDeadline: {strconv.FormatInt(deadline.UnixMilli(), 10)},
-		HeaderTimeout:  {strconv.FormatInt(left, 10)},
+		HeaderTimeout:  {strconv.FormatInt(leftMs, 10)},
 	}
 	resp, err := h.client.Do(req)
 	if err != nil {

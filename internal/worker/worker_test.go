@@ -158,8 +158,8 @@ func TestRequestBodyAndHeaders(t *testing.T) {
 	if s.deadline != strconv.FormatInt(ev.DeadlineAt().UnixMilli(), 10) {
 		t.Errorf("%s %q, want %d", worker.HeaderDeadline, s.deadline, ev.DeadlineAt().UnixMilli())
 	}
-	if ms, err := strconv.Atoi(s.timeout); err != nil || ms < 1 || ms > 2000 {
-		t.Errorf("%s %q, want 1 to 2000", worker.HeaderTimeout, s.timeout)
+	if ms, err := strconv.Atoi(s.timeout); err != nil || ms < 1 || ms > 2001 {
+		t.Errorf("%s %q, want 1 to 2001", worker.HeaderTimeout, s.timeout)
 	}
 
 	// An event without a payload has none in the body.
@@ -186,10 +186,10 @@ func TestTimeoutMatchesDeadline(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := <-timeouts
-	// 1299.6 ms left: whole milliseconds, rounded down so the worker
-	// never believes it has more time than it has.
-	if got[0] != "1299" {
-		t.Errorf("%s = %s, want 1299", worker.HeaderTimeout, got[0])
+	// 1299.6 ms left: whole milliseconds, rounded up so a worker that
+	// gives up when its budget runs out does not do so before ontime.
+	if got[0] != "1300" {
+		t.Errorf("%s = %s, want 1300", worker.HeaderTimeout, got[0])
 	}
 	if got[1] != strconv.FormatInt(ev.DeadlineAt().UnixMilli(), 10) {
 		t.Errorf("%s = %s, want %d", worker.HeaderDeadline, got[1], ev.DeadlineAt().UnixMilli())
@@ -205,7 +205,7 @@ func TestTimeoutMatchesDeadline(t *testing.T) {
 	}
 	after := time.Now()
 	ms, _ := strconv.ParseInt((<-timeouts)[0], 10, 64)
-	if hi, lo := ev.DeadlineAt().Sub(before).Milliseconds(), ev.DeadlineAt().Sub(after).Milliseconds(); ms < lo || ms > hi {
+	if hi, lo := ev.DeadlineAt().Sub(before).Milliseconds()+1, ev.DeadlineAt().Sub(after).Milliseconds(); ms < lo || ms > hi {
 		t.Errorf("%s = %d, want between %d and %d", worker.HeaderTimeout, ms, lo, hi)
 	}
 
@@ -224,14 +224,26 @@ func TestTimeoutMatchesDeadline(t *testing.T) {
 	}
 }
 
-// TestNoTimeLeftMakesNoCall: an event at or past its deadline, or within a
-// millisecond of it, is not sent.
+// TestNoTimeLeftMakesNoCall: an event at or past its deadline is not sent;
+// one with a sliver of time left is, with a budget of 1 ms.
 func TestNoTimeLeftMakesNoCall(t *testing.T) {
 	var calls atomic.Int64
-	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { calls.Add(1) }))
+	timeouts := make(chan string, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		timeouts <- r.Header.Get(worker.HeaderTimeout)
+	}))
 	defer srv.Close()
-	ev := newEvent(time.Second, "")
-	for _, at := range []time.Duration{time.Second, time.Second - 999*time.Microsecond, 2 * time.Second} {
+	ev := newEvent(time.Hour, "")
+	sliver := ev.CreatedAt.Add(time.Hour - time.Microsecond)
+	if _, err := newHTTP(t, worker.Config{URL: srv.URL, Now: func() time.Time { return sliver }}).Process(context.Background(), ev); err != nil {
+		t.Fatal(err)
+	}
+	if got := <-timeouts; got != "1" {
+		t.Errorf("1 µs left: %s %s, want 1", worker.HeaderTimeout, got)
+	}
+	calls.Store(0)
+	for _, at := range []time.Duration{time.Hour, time.Hour + time.Nanosecond, 2 * time.Hour} {
 		now := ev.CreatedAt.Add(at)
 		h := newHTTP(t, worker.Config{URL: srv.URL, Now: func() time.Time { return now }})
 		// A context without a deadline: the event's applies.

@@ -9,7 +9,7 @@ APP_SOURCES := $(shell find $(FRONTEND)/src -type f 2>/dev/null) $(FRONTEND)/ind
                $(FRONTEND)/vite.config.ts $(FRONTEND)/tsconfig.json $(FRONTEND)/package-lock.json
 TEMPL_FILES := $(wildcard views/*.templ)
 
-.PHONY: run build test test-go test-frontend test-fuzz check generate frontend fmt clean bench cluster
+.PHONY: run build test test-go test-frontend test-fuzz check generate frontend fmt clean bench cluster demo
 
 ## run: build what is needed (templ, the React app, Go) and start the server.
 ## The server is built to bin/ and exec'd (not `go run`, which exits 1 when
@@ -53,6 +53,26 @@ cluster: generate frontend
 	  echo; echo "  ontime cluster (NATS on nats://127.0.0.1:$(NATS_PORT)); Ctrl-C stops all:"; \
 	  for port in $(CLUSTER_PORTS); do echo "    http://127.0.0.1:$$port/   dashboard: http://127.0.0.1:$$port/app/"; done; \
 	  echo "    logs: bin/nats-server.log, bin/node-<port>.log"; echo; wait
+
+## demo: the demo worker (capacity DEMO_SLOTS / DEMO_SERVICE = 400 calls/s by
+## default) on DEMO_WORKER, and ontime sending every event to it at twice its
+## capacity, with adaptive concurrency: both UIs show the real calls, the
+## limit it learns and what it sheds. Ctrl-C stops both.
+DEMO_WORKER  ?= 127.0.0.1:8090
+DEMO_SLOTS   ?= 8
+DEMO_SERVICE ?= 20ms
+DEMO_ARGS    ?= --rate 800 --workers 64 --deadline 100ms
+demo: generate frontend
+	$(GO) build -o bin/ontime ./cmd/ontime
+	$(GO) build -o bin/ontime-worker ./cmd/ontime-worker
+	@bin/ontime-worker --addr $(DEMO_WORKER) --slots $(DEMO_SLOTS) --service $(DEMO_SERVICE) >bin/ontime-worker.log 2>&1 & worker=$$!; \
+	  trap 'kill $$worker 2>/dev/null; wait $$worker 2>/dev/null' EXIT; \
+	  trap 'exit 0' INT TERM; \
+	  for i in $$(seq 40); do curl -fs -o /dev/null --max-time 1 http://$(DEMO_WORKER)/stats && break; \
+	    if ! kill -0 $$worker 2>/dev/null || [ $$i = 40 ]; then echo "demo: the worker did not start; the end of bin/ontime-worker.log:" >&2; tail -n 20 bin/ontime-worker.log >&2; exit 1; fi; \
+	    sleep 0.25; done; \
+	  echo "  demo worker on http://$(DEMO_WORKER)/work ($(DEMO_SLOTS) slots x $(DEMO_SERVICE)); its log: bin/ontime-worker.log; its counters: curl -s http://$(DEMO_WORKER)/stats"; \
+	  bin/ontime --addr $(ADDR) --processor http --worker-url http://$(DEMO_WORKER)/work $(DEMO_ARGS) $(ARGS)
 
 ## build: a single binary with both UIs embedded, in bin/ontime
 build: generate frontend

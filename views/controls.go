@@ -14,6 +14,7 @@ const (
 	Decimal FieldKind = iota // a number, possibly with decimals
 	Whole                    // a whole number
 	Choice                   // one of Field.Choices
+	Text                     // free text, such as a URL
 )
 
 // Field is one setting of the controls form. Name is the setting's JSON
@@ -53,7 +54,9 @@ var Fields = []Field{
 	{Name: "deadlineMs", Label: "Deadline", Unit: "ms", Kind: Decimal, Hint: rangeHint(1, config.MaxMs, "")},
 	{Name: "workMs", Label: "Work (mean)", Unit: "ms", Kind: Decimal, Hint: rangeHint(0, config.MaxMs, "")},
 	{Name: "workDist", Label: "Work distribution", Kind: Choice, Choices: config.WorkDists(), Hint: "of the work around its mean"},
-	{Name: "processor", Label: "Processor", Kind: Choice, Choices: config.Processors(), Hint: "sleep waits, cpu burns a core"},
+	{Name: "processor", Label: "Processor", Kind: Choice, Choices: config.Processors(), Hint: "sleep waits, cpu burns a core, http calls your worker"},
+	{Name: "workerUrl", Label: "Worker URL", Kind: Text, Hint: "http(s) URL, required with processor http"},
+	{Name: "concurrency", Label: "Concurrency", Kind: Choice, Choices: config.Concurrencies(), Hint: "adaptive learns the limit from latency"},
 	{Name: "arrivals", Label: "Arrivals", Kind: Choice, Choices: config.ArrivalSet(), Hint: "even spacing, or random (poisson)"},
 	{Name: "workers", Label: "Workers", Kind: Whole, Hint: rangeHint(1, config.MaxWorkers, "")},
 	{Name: "queueCap", Label: "Queue capacity", Unit: "events", Kind: Whole, Hint: rangeHint(1, config.MaxQueueCap, "")},
@@ -78,6 +81,10 @@ func SettingValue(s *config.Settings, name string) string {
 		return s.WorkDist
 	case "processor":
 		return s.Processor
+	case "workerUrl":
+		return s.WorkerURL
+	case "concurrency":
+		return s.Concurrency
 	case "arrivals":
 		return s.Arrivals
 	case "workers":
@@ -122,6 +129,9 @@ func placeholder(f ControlsForm, fd Field) string {
 	if v := SettingValue(f.Current, fd.Name); v != "" {
 		return v
 	}
+	if fd.Kind == Text {
+		return "like http://127.0.0.1:8090/work"
+	}
 	return "unchanged"
 }
 
@@ -133,10 +143,22 @@ func keepLabel(f ControlsForm, fd Field) string {
 }
 
 func inputMode(k FieldKind) string {
-	if k == Whole {
+	switch k {
+	case Whole:
 		return "numeric"
+	case Text:
+		return "url"
 	}
 	return "decimal"
+}
+
+// inForceValue is a setting as the in-force list shows it: "none" for an
+// empty one (no worker URL).
+func inForceValue(s *config.Settings, name string) string {
+	if v := SettingValue(s, name); v != "" {
+		return v
+	}
+	return "none"
 }
 
 func errorCount(f ControlsForm) string {

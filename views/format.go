@@ -2,11 +2,17 @@
 package views
 
 import (
+	"bytes"
+	"encoding/json"
 	"maps"
+	"net/url"
 	"slices"
 	"strconv"
 	"time"
+	"unicode/utf8"
 
+	"github.com/ontime-rt/ontime/internal/batch"
+	"github.com/ontime-rt/ontime/internal/config"
 	"github.com/ontime-rt/ontime/internal/event"
 )
 
@@ -52,4 +58,85 @@ func ofDeadline(latencyMs, deadlineMs float64) string {
 		return ""
 	}
 	return strconv.FormatFloat(latencyMs/deadlineMs*100, 'f', 0, 64) + "%"
+}
+
+// kindsOf lists the kinds of a failure count, sorted.
+func kindsOf(by map[string]uint64) []string {
+	return slices.Sorted(maps.Keys(by))
+}
+
+// workerHost is the host (and port) of the worker that processes events,
+// "" when the processor is no http worker or its URL does not parse.
+func workerHost(s *config.Settings) string {
+	if s == nil || s.Processor != config.HTTP || s.WorkerURL == "" {
+		return ""
+	}
+	u, err := url.Parse(s.WorkerURL)
+	if err != nil {
+		return ""
+	}
+	return u.Host
+}
+
+// limitText is the bound on events processed at once against the workers:
+// "limit 9 / 64".
+func limitText(h batch.Health) string {
+	return "limit " + itoa(h.Limit) + " / " + itoa(h.Workers)
+}
+
+// callText digests the processor's call latency, or says none completed.
+func callText(h batch.Health) string {
+	if h.CallP50Ms <= 0 && h.CallP99Ms <= 0 {
+		return "calls: none in the last 2 s"
+	}
+	best := "—"
+	if h.CallBestMs > 0 {
+		best = strconv.FormatFloat(h.CallBestMs, 'f', 1, 64)
+	}
+	return "calls p50 " + strconv.FormatFloat(h.CallP50Ms, 'f', 1, 64) +
+		" · p99 " + strconv.FormatFloat(h.CallP99Ms, 'f', 1, 64) + " · best " + best + " ms"
+}
+
+// reasonText is an event's reason, with the kind of failure for a failed
+// one: "failed · http-503".
+func reasonText(e batch.Event) string {
+	if e.Failure != "" {
+		r := string(e.Reason)
+		if r == "" {
+			r = string(event.Failed)
+		}
+		return r + " · " + e.Failure
+	}
+	return string(e.Reason)
+}
+
+// resultPreviewChars is how many characters of a result a row shows.
+const resultPreviewChars = 60
+
+// resultText is a worker's result as compact JSON: all of it, and a
+// preview of at most resultPreviewChars characters, cut with an ellipsis
+// (preview == full when nothing was cut). Both are plain text for templ's
+// escaping interpolation: the result is untrusted.
+func resultText(raw json.RawMessage) (preview, full string) {
+	if len(raw) == 0 {
+		return "", ""
+	}
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, raw); err == nil {
+		full = buf.String()
+	} else {
+		full = string(raw)
+	}
+	if utf8.RuneCountInString(full) <= resultPreviewChars {
+		return full, full
+	}
+	cut, n := 0, 0
+	for i := range full {
+		if n == resultPreviewChars-1 {
+			cut = i
+			break
+		}
+		n++
+	}
+	return full[:cut] + "…", full
 }

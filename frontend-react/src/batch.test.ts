@@ -19,7 +19,7 @@ describe('parseBatch', () => {
 
   it('fills missing sections with zeros and empty maps', () => {
     const parsed = parseBatch('{"seq":1,"startedAt":5,"events":[{"id":"x","status":"late"},{"bad":true}]}');
-    expect(parsed?.totals).toEqual({ received: 0, onTime: 0, late: 0, dropped: 0, inFlight: 0, droppedBy: {} });
+    expect(parsed?.totals).toEqual({ received: 0, onTime: 0, late: 0, dropped: 0, inFlight: 0, droppedBy: {}, failedBy: {} });
     expect(parsed?.health.status).toBe('ok');
     expect(parsed?.events.map((e) => e.id)).toEqual(['x']);
   });
@@ -49,6 +49,53 @@ describe('parseBatch config and punctuality', () => {
   it('tolerates unknown and malformed settings', () => {
     const parsed = parseBatch(JSON.stringify({ ...makeBatch(1), config: { rate: 'x', future: 1, policy: 'edf' } }))!;
     expect(parsed.config).toMatchObject({ rate: 0, policy: 'edf', future: 1, workDist: '' });
+  });
+});
+
+describe('parseBatch worker fields', () => {
+  it('parses the worker settings, the limit, call latency, failures and results', () => {
+    const b = makeBatch(7, {
+      config: makeSettings({ processor: 'http', workerUrl: 'http://w.example:8090/work', concurrency: 'adaptive' }),
+      events: [
+        makeEvent({ id: 'ok', result: { ok: true, n: 3 } }),
+        makeEvent({ id: 'failed', status: 'dropped', reason: 'failed', failure: 'http-503' }),
+        makeEvent({ id: 'text', result: 'plain' }),
+        makeEvent({ id: 'list', result: [1, null] }),
+      ],
+    });
+    b.health = { ...b.health, limit: 9, callP50Ms: 12.5, callP99Ms: 40, callBestMs: 10.25 };
+    b.counts.failedBy = { 'http-503': 1 };
+    b.totals.failedBy = { 'http-503': 4, connect: 2 };
+    const parsed = parseBatch(JSON.stringify(b))!;
+    expect(parsed).toEqual(b);
+    expect(parsed.config?.workerUrl).toBe('http://w.example:8090/work');
+    expect(parsed.config?.concurrency).toBe('adaptive');
+    expect(parsed.health.limit).toBe(9);
+    expect(parsed.events.map((e) => e.result)).toEqual([{ ok: true, n: 3 }, undefined, 'plain', [1, null]]);
+    expect(parsed.events[1]!.failure).toBe('http-503');
+  });
+
+  it('zero-fills what older servers do not send and drops malformed values', () => {
+    const old = JSON.parse(JSON.stringify(makeBatch(2))) as Record<string, Record<string, unknown>>;
+    delete old.health!.limit;
+    delete old.health!.callP50Ms;
+    delete old.totals!.failedBy;
+    old.counts!.failedBy = { 'http-503': 'many', reset: 2 };
+    delete old.config!.workerUrl;
+    old.config!.concurrency = 3;
+    old.events = [
+      { id: 'a', status: 'dropped', reason: 'failed', failure: 503, result: null },
+      { id: 'b', status: 'late', reason: ['x'] },
+    ] as unknown as Record<string, unknown>;
+    const parsed = parseBatch(JSON.stringify(old))!;
+    expect(parsed.health.limit).toBe(0);
+    expect(parsed.health.callP50Ms).toBe(0);
+    expect(parsed.totals.failedBy).toEqual({});
+    expect(parsed.counts.failedBy).toEqual({ reset: 2 });
+    expect(parsed.config?.workerUrl).toBe('');
+    expect(parsed.config?.concurrency).toBe('');
+    expect(parsed.events[0]).toEqual({ id: 'a', status: 'dropped', reason: 'failed', result: null });
+    expect('reason' in parsed.events[1]!).toBe(false);
   });
 });
 

@@ -35,8 +35,10 @@ export function parseSettings(v: unknown): Settings | undefined {
     workMs: num(v.workMs),
     workDist: str(v.workDist, '' as Settings['workDist']),
     processor: str(v.processor, '' as Settings['processor']),
+    workerUrl: str(v.workerUrl, ''),
     arrivals: str(v.arrivals, '' as Settings['arrivals']),
     workers: num(v.workers),
+    concurrency: str(v.concurrency, '' as Settings['concurrency']),
     queueCap: num(v.queueCap),
     policy: str(v.policy, '' as Settings['policy']),
     tickMs: num(v.tickMs),
@@ -45,6 +47,20 @@ export function parseSettings(v: unknown): Settings | undefined {
 
 function isEvent(v: unknown): v is EventResult {
   return isObj(v) && typeof v.id === 'string' && typeof v.status === 'string';
+}
+
+/**
+ * An event row as the UI may trust it: reason and failure are strings or
+ * absent. result and payload stay whatever JSON the server sent.
+ */
+function parseEvent(e: EventResult): EventResult {
+  const badReason = 'reason' in e && typeof e.reason !== 'string';
+  const badFailure = 'failure' in e && typeof e.failure !== 'string';
+  if (!badReason && !badFailure) return e;
+  const out = { ...e };
+  if (badReason) delete out.reason;
+  if (badFailure) delete out.failure;
+  return out;
 }
 
 /**
@@ -82,6 +98,7 @@ export function parseBatch(data: unknown): Batch | null {
       late: num(counts.late),
       dropped: num(counts.dropped),
       droppedBy: reasons(counts.droppedBy),
+      failedBy: reasons(counts.failedBy),
     },
     totals: {
       ...totals,
@@ -91,6 +108,7 @@ export function parseBatch(data: unknown): Batch | null {
       dropped: num(totals.dropped),
       inFlight: num(totals.inFlight),
       droppedBy: reasons(totals.droppedBy),
+      failedBy: reasons(totals.failedBy),
     },
     latency: {
       ...latency,
@@ -109,8 +127,12 @@ export function parseBatch(data: unknown): Batch | null {
       status: typeof health.status === 'string' ? (health.status as Batch['health']['status']) : 'ok',
       tickJitterMs: num(health.tickJitterMs),
       scheduleErrorMs: num(health.scheduleErrorMs),
+      limit: num(health.limit),
+      callP50Ms: num(health.callP50Ms),
+      callP99Ms: num(health.callP99Ms),
+      callBestMs: num(health.callBestMs),
     },
-    events: Array.isArray(v.events) ? v.events.filter(isEvent) : [],
+    events: Array.isArray(v.events) ? v.events.filter(isEvent).map(parseEvent) : [],
   };
 }
 

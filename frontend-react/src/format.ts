@@ -19,3 +19,37 @@ export function formatTime(unixMs: number): string {
 export function shortId(id: string): string {
   return id.length > 8 ? id.slice(0, 8) : id;
 }
+
+/**
+ * The host (and port) of a worker URL, fit to show; '' when there is no
+ * URL or it does not parse.
+ */
+export function hostOf(url: string): string {
+  if (!url) return '';
+  try {
+    return new URL(url).host;
+  } catch {
+    return '';
+  }
+}
+
+/** How many characters of a result an event row shows. */
+export const RESULT_PREVIEW_CHARS = 60;
+
+/**
+ * A worker's result as compact JSON: `full` is all of it, `preview` at most
+ * `max` characters (cut with an ellipsis). Both are plain text, for text
+ * nodes and attributes only: the result is untrusted.
+ */
+export function resultText(result: unknown, max = RESULT_PREVIEW_CHARS): { preview: string; full: string } {
+  let full: string;
+  try {
+    full = JSON.stringify(result) ?? '';
+  } catch {
+    full = '';
+  }
+  if (full.length <= max) return { preview: full, full };
+  const chars = [...full]; // by code point, so a cut never splits a surrogate pair
+  const preview = chars.length > max ? `${chars.slice(0, max - 1).join('')}…` : full;
+  return { preview, full };
+}

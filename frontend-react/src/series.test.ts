@@ -57,7 +57,7 @@ describe('SeriesModel', () => {
     const m = new SeriesModel();
     m.push(
       tickBatch(1, 200, {
-        counts: { received: 10, onTime: 6, late: 2, dropped: 2, droppedBy: { shed: 2 } },
+        counts: { received: 10, onTime: 6, late: 2, dropped: 2, droppedBy: { shed: 2 }, failedBy: {} },
         latency: { count: 8, p50: 40, p90: 70, p99: 90, max: 95 },
         config: makeSettings({ deadlineMs: 150, tickMs: 200 }),
       }),
@@ -66,7 +66,7 @@ describe('SeriesModel', () => {
     // when the server sends no config.
     m.push(
       tickBatch(2, 200, {
-        counts: { received: 0, onTime: 0, late: 0, dropped: 0, droppedBy: {} },
+        counts: { received: 0, onTime: 0, late: 0, dropped: 0, droppedBy: {}, failedBy: {} },
         latency: { count: 0, p50: 0, p90: 0, p99: 0, max: 0 },
         config: undefined,
         events: [makeEvent({ deadlineMs: 120 })],

@@ -10,7 +10,8 @@ export type EventStatus = 'on-time' | 'late' | 'dropped';
 export type HealthStatus = 'ok' | 'degraded' | 'overloaded';
 
 export type WorkDist = 'fixed' | 'uniform' | 'exp';
-export type Processor = 'sleep' | 'cpu';
+export type Processor = 'sleep' | 'cpu' | 'http';
+export type Concurrency = 'fixed' | 'adaptive';
 export type Arrivals = 'constant' | 'poisson';
 export type Policy = 'edf' | 'lifo' | 'fifo';
 
@@ -28,9 +29,21 @@ export interface Settings {
   workMs: number;
   workDist: WorkDist;
   processor: Processor;
+  /**
+   * The worker that processes events when processor is http: an http or
+   * https URL; '' when none. Required with processor http.
+   */
+  workerUrl: string;
   arrivals: Arrivals;
   /** integer 1..10000 */
   workers: number;
+  /**
+   * fixed: `workers` events at once; adaptive: a limit between 1 and
+   * `workers` learned from the processor's call latency. A patch that
+   * switches processor to or from http without naming it moves it to
+   * adaptive or fixed.
+   */
+  concurrency: Concurrency;
   /** integer 1..1e6 */
   queueCap: number;
   policy: Policy;
@@ -61,6 +74,15 @@ export interface EventResult {
   status: EventStatus;
   /** Only when dropped (and sometimes for late, e.g. "cancelled"). */
   reason?: string;
+  /** The producer's JSON, for ingested events. */
+  payload?: unknown;
+  /**
+   * What the worker answered (any JSON, at most 4 KiB). Untrusted: render
+   * as text only.
+   */
+  result?: unknown;
+  /** The kind of failure ("http-503", "connect", ...) when reason is "failed". */
+  failure?: string;
 }
 
 export interface Batch {
@@ -78,6 +100,8 @@ export interface Batch {
     late: number;
     dropped: number;
     droppedBy: DropReasons;
+    /** Drops of reason "failed" by kind of failure; empty when none failed. */
+    failedBy: DropReasons;
   };
   /** since server start */
   totals: {
@@ -87,6 +111,8 @@ export interface Batch {
     dropped: number;
     inFlight: number;
     droppedBy: DropReasons;
+    /** Drops of reason "failed" by kind of failure; empty when none failed. */
+    failedBy: DropReasons;
   };
   /** of events processed (on-time or late) this tick; ms; all 0 when count is 0 */
   latency: {
@@ -106,6 +132,16 @@ export interface Batch {
     tickJitterMs: number;
     /** The generator's largest schedule error during the tick, ms. */
     scheduleErrorMs: number;
+    /**
+     * Events processed at once at most: the adaptive concurrency limit, or
+     * the workers when concurrency is fixed.
+     */
+    limit: number;
+    /** The processor's call latency over the last 2 s, ms; 0 when none completed. */
+    callP50Ms: number;
+    callP99Ms: number;
+    /** The best call latency learned, ms; 0 when unknown. */
+    callBestMs: number;
   };
   /** at most the 50 newest results of this tick, oldest first */
   events: EventResult[];

@@ -7,9 +7,6 @@ import (
 
 	"github.com/chromedp/chromedp"
 	"go.uber.org/goleak"
-
-	"github.com/ontime-rt/ontime/internal/config"
-	"github.com/ontime-rt/ontime/internal/node"
 )
 
 // TestMain checks that no test leaves a goroutine behind: every node, HTTP
@@ -158,24 +155,30 @@ func refusedConnection(e consoleEntry) bool {
 	return false
 }
 
-// TestScreenshots saves a full-page PNG of each UI under load (drops show)
-// into $ONTIME_SCREENSHOTS, as page.png and dashboard.png. Without the
-// variable it writes nothing and skips.
+// TestScreenshots saves a full-page PNG of each UI under load into
+// $ONTIME_SCREENSHOTS, as page.png and dashboard.png: events go to an http
+// worker that takes 30 ms a call and answers every tenth with 503, at more
+// events than it can take, so results, failures and drops show. Without
+// the variable it writes nothing and skips.
 func TestScreenshots(t *testing.T) {
 	dir := screenshotDir()
 	if dir == "" {
 		t.Skip("set ONTIME_SCREENSHOTS=<dir> to save screenshots of the UIs under load")
 	}
 	ctx := testContext(t)
-	s := config.Defaults()
-	s.Rate, s.Workers, s.WorkMs, s.DeadlineMs, s.TickMs = 400, 2, 50, 100, 100
-	url, _ := startNode(t, node.Config{Settings: s, ShutdownTimeout: 3 * time.Second})
+	worker := startWorker(t, 30*time.Millisecond, func(n int64) bool { return n%10 == 0 })
+	cfg := workerConfig(worker)
+	cfg.Settings.Rate, cfg.Settings.Workers, cfg.Settings.DeadlineMs, cfg.Settings.TickMs = 400, 8, 100, 100
+	url, _ := startNode(t, cfg)
 	bctx, console := startBrowser(t, ctx)
 
 	t.Run("page", func(t *testing.T) {
 		navigate(t, bctx, url+"/")
 		waitState(t, bctx, "drops and rows on the htmx page", 10*time.Second,
 			func(s pageState) bool { return s.Dropped > 0 && s.Rows > 0 })
+		waitText(t, bctx, "failure-kinds", 10*time.Second, func(s string) bool { return strings.Contains(s, "http-503") })
+		// A few seconds of ticks, so the charts show a trend.
+		waitState(t, bctx, "3 s of events on the htmx page", 15*time.Second, func(s pageState) bool { return s.Received >= 1200 })
 		saveScreenshot(t, bctx, dir, "page.png")
 	})
 	t.Run("dashboard", func(t *testing.T) {
@@ -183,9 +186,11 @@ func TestScreenshots(t *testing.T) {
 		navigate(t, bctx, url+"/app/")
 		s := waitState(t, bctx, "a live dashboard with drops and rows", 10*time.Second,
 			func(s pageState) bool { return s.Conn == "live" && s.Dropped > 0 && s.Rows > 0 })
-		// Let one more tick land so the charts have more than one point.
-		waitState(t, bctx, "one more tick on the dashboard", 15*time.Second,
-			func(n pageState) bool { return n.Received > s.Received })
+		waitText(t, bctx, "failure-kinds", 10*time.Second, func(s string) bool { return strings.Contains(s, "http-503") })
+		// The dashboard's charts start when it connects: give them a few
+		// seconds of ticks.
+		waitState(t, bctx, "3 s more of events on the dashboard", 15*time.Second,
+			func(n pageState) bool { return n.Received >= s.Received+1200 })
 		saveScreenshot(t, bctx, dir, "dashboard.png")
 	})
 	requireNoErrors(t, "screenshots", console.all(), nil)

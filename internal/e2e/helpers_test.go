@@ -481,6 +481,12 @@ func saveScreenshot(t *testing.T, ctx context.Context, dir, name string) {
 	if err != nil {
 		t.Fatalf("screenshot %s: %v", name, err)
 	}
+	writeScreenshot(t, dir, name, png)
+}
+
+// writeScreenshot writes png to dir/name.
+func writeScreenshot(t *testing.T, dir, name string, png []byte) {
+	t.Helper()
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatalf("screenshot dir: %v", err)
 	}

@@ -47,7 +47,7 @@ describe('ControlsPanel', () => {
     expect(input('rate').value).toBe('250');
     expect(input('policy').value).toBe('lifo');
     expect(screen.getByLabelText(/^Rate/)).toBe(input('rate'));
-    for (const name of ['rate', 'deadlineMs', 'workMs', 'workDist', 'workers', 'queueCap', 'policy', 'processor', 'arrivals', 'tickMs']) {
+    for (const name of ['rate', 'deadlineMs', 'workMs', 'workDist', 'workers', 'queueCap', 'policy', 'processor', 'workerUrl', 'concurrency', 'arrivals', 'tickMs']) {
       const el = input(name);
       expect(el.labels?.length, name).toBe(1);
       expect(el.getAttribute('aria-describedby'), name).toContain(el.id);
@@ -170,6 +170,31 @@ describe('ControlsPanel', () => {
     submit();
     expect(api.body()).toEqual({ rate: 3 });
     const form = screen.getByTestId('control-submit').closest('form')!;
-    expect(within(form).getAllByRole('combobox')).toHaveLength(4);
+    expect(within(form).getAllByRole('combobox')).toHaveLength(5);
+  });
+
+  it('sends the worker URL as text with processor http, and shows its error next to it', async () => {
+    const api = setup(makeSettings());
+    expect(screen.getByTestId('config-workerUrl').textContent).toBe('—');
+    expect(screen.getByTestId('config-concurrency').textContent).toBe('fixed');
+    expect([...(input('processor') as unknown as HTMLSelectElement).options].map((o) => o.value)).toEqual(['sleep', 'cpu', 'http']);
+    fireEvent.change(input('processor'), { target: { value: 'http' } });
+    fireEvent.change(input('workerUrl'), { target: { value: '  ftp://worker.example/work ' } });
+    fireEvent.change(input('concurrency'), { target: { value: 'adaptive' } });
+    submit();
+    expect(api.body()).toEqual({ processor: 'http', workerUrl: 'ftp://worker.example/work', concurrency: 'adaptive' });
+    const msg = 'want an http:// or https:// URL, like http://127.0.0.1:8090/work';
+    await answer(() => api.calls[0]!.resolve(json(400, { error: `workerUrl: ${msg}`, fields: { workerUrl: msg } })));
+    const err = screen.getByTestId('control-error-workerUrl');
+    expect(err.textContent).toBe(msg);
+    expect(input('workerUrl').getAttribute('aria-describedby')).toContain(err.id);
+    expect(input('workerUrl').getAttribute('aria-invalid')).toBe('true');
+    expect(input('workerUrl').value).toBe('  ftp://worker.example/work ');
+
+    // Once in force, the URL shows as the value and the edit is done.
+    fireEvent.change(input('workerUrl'), { target: { value: 'http://w.example:8090/work' } });
+    api.rerender(makeSettings({ processor: 'http', workerUrl: 'http://w.example:8090/work', concurrency: 'adaptive' }));
+    expect(screen.getByTestId('config-workerUrl').textContent).toBe('http://w.example:8090/work');
+    expect(input('workerUrl').className).not.toContain('changed');
   });
 });

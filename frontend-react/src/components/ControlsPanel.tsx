@@ -18,7 +18,16 @@ interface ChoiceField {
   choices: readonly string[];
 }
 
-type Field = NumberField | ChoiceField;
+interface TextField {
+  name: SettingName;
+  label: string;
+  kind: 'text';
+  /** an example of a valid value */
+  placeholder: string;
+  hint: string;
+}
+
+type Field = NumberField | ChoiceField | TextField;
 
 /** The form's fields, in display order; names are the JSON names. */
 export const FIELDS: readonly Field[] = [
@@ -29,7 +38,15 @@ export const FIELDS: readonly Field[] = [
   { name: 'workers', label: 'Workers', kind: 'number', hint: '1 to 10000' },
   { name: 'queueCap', label: 'Queue capacity', kind: 'number', hint: '1 to 1000000' },
   { name: 'policy', label: 'Policy', kind: 'choice', choices: ['edf', 'lifo', 'fifo'] },
-  { name: 'processor', label: 'Processor', kind: 'choice', choices: ['sleep', 'cpu'] },
+  { name: 'processor', label: 'Processor', kind: 'choice', choices: ['sleep', 'cpu', 'http'] },
+  {
+    name: 'workerUrl',
+    label: 'Worker URL',
+    kind: 'text',
+    placeholder: 'http://127.0.0.1:8090/work',
+    hint: 'an http or https URL; required with processor http',
+  },
+  { name: 'concurrency', label: 'Concurrency', kind: 'choice', choices: ['fixed', 'adaptive'] },
   { name: 'arrivals', label: 'Arrivals', kind: 'choice', choices: ['constant', 'poisson'] },
   { name: 'tickMs', label: 'Tick', unit: 'ms', kind: 'number', hint: '10 to 10000' },
 ];
@@ -72,6 +89,7 @@ const show = (v: Settings[SettingName] | undefined): string => (v === undefined 
 function sameValue(f: Field, text: string, current: Settings[SettingName] | undefined): boolean {
   if (current === undefined) return false;
   if (f.kind === 'choice') return text === current;
+  if (f.kind === 'text') return text.trim() === current;
   const t = text.trim();
   return t !== '' && Number(t) === current;
 }
@@ -153,6 +171,10 @@ function ControlsPanelImpl({ inForce, patch = patchConfig }: ControlsPanelProps)
         body[f.name] = text;
         continue;
       }
+      if (f.kind === 'text') {
+        body[f.name] = text.trim();
+        continue;
+      }
       const t = text.trim();
       const v = Number(t);
       if (t === '' || !Number.isFinite(v)) local[f.name] = 'Enter a number.';
@@ -217,7 +239,7 @@ function ControlsPanelImpl({ inForce, patch = patchConfig }: ControlsPanelProps)
                 className: isChanged ? 'changed' : undefined,
               };
               return (
-                <div className={err ? 'field field-invalid' : 'field'} key={f.name}>
+                <div className={`field${f.kind === 'text' ? ' field-wide' : ''}${err ? ' field-invalid' : ''}`} key={f.name}>
                   <label htmlFor={id}>
                     {f.label}
                     {f.kind === 'number' && f.unit && <span className="unit"> ({f.unit})</span>}
@@ -231,6 +253,16 @@ function ControlsPanelImpl({ inForce, patch = patchConfig }: ControlsPanelProps)
                       autoComplete="off"
                       onChange={(e) => edit(f.name, e.target.value)}
                     />
+                  ) : f.kind === 'text' ? (
+                    <input
+                      {...common}
+                      type="text"
+                      inputMode="url"
+                      spellCheck={false}
+                      autoComplete="off"
+                      placeholder={f.placeholder}
+                      onChange={(e) => edit(f.name, e.target.value)}
+                    />
                   ) : (
                     <select {...common} onChange={(e) => edit(f.name, e.target.value)}>
                       {value === '' && <option value="">—</option>}
@@ -242,8 +274,9 @@ function ControlsPanelImpl({ inForce, patch = patchConfig }: ControlsPanelProps)
                     </select>
                   )}
                   <span id={`${id}-now`} className="in-force">
-                    in force: <span data-testid={`config-${f.name}`}>{current === undefined ? '—' : show(current)}</span>
-                    {f.kind === 'number' && <span className="sr-only">; allowed {f.hint}</span>}
+                    in force:{' '}
+                    <span data-testid={`config-${f.name}`}>{current === undefined || current === '' ? '—' : show(current)}</span>
+                    {f.kind !== 'choice' && <span className="sr-only">; allowed {f.hint}</span>}
                     {isChanged && <span className="changed-mark"> · changed</span>}
                   </span>
                   {err && (

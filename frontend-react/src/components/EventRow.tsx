@@ -1,5 +1,5 @@
 import { memo } from 'react';
-import { formatMs, formatTime, shortId } from '../format';
+import { formatMs, formatTime, resultText, shortId } from '../format';
 import type { EventResult } from '../types';
 
 const STATUS_LABEL: Record<string, string> = {
@@ -8,9 +8,21 @@ const STATUS_LABEL: Record<string, string> = {
   dropped: 'dropped',
 };
 
+const dash = <span className="muted">—</span>;
+
+/** The reason, with the kind of failure for a failed event: "failed · http-503". */
+function reasonText(e: EventResult): string | undefined {
+  if (e.failure) return `${e.reason ?? 'failed'} · ${e.failure}`;
+  return e.reason;
+}
+
 /** One event; memoized so rows already on screen don't re-render. */
 export const EventRow = memo(function EventRow({ event: e }: { event: EventResult }) {
   const over = e.status !== 'dropped' && e.latencyMs > e.deadlineMs;
+  const reason = reasonText(e);
+  // The worker's result is untrusted: it only ever becomes text (React
+  // escapes it) and a title attribute.
+  const result = e.result === undefined ? null : resultText(e.result);
   return (
     <tr data-testid="event-row" className={`row-${e.status}`}>
       <td className="mono" title={e.id}>
@@ -24,7 +36,18 @@ export const EventRow = memo(function EventRow({ event: e }: { event: EventResul
       <td className={over ? 'num over' : 'num'}>
         {formatMs(e.latencyMs)} / {e.deadlineMs} ms
       </td>
-      <td>{e.reason ?? <span className="muted">—</span>}</td>
+      <td className="reason" title={reason} data-testid="event-reason">
+        {reason ?? dash}
+      </td>
+      <td className="result">
+        {result ? (
+          <code title={result.full === result.preview ? undefined : result.full} data-testid="event-result">
+            {result.preview}
+          </code>
+        ) : (
+          dash
+        )}
+      </td>
     </tr>
   );
 });

@@ -31,13 +31,13 @@ describe('EventTable', () => {
     render(<EventTable events={events} />);
     const table = screen.getByRole('table');
     const headers = within(table).getAllByRole('columnheader');
-    expect(headers.map((h) => h.textContent)).toEqual(['ID', 'Status', 'Created', 'Processed', 'Latency / deadline', 'Reason']);
+    expect(headers.map((h) => h.textContent)).toEqual(['ID', 'Status', 'Created', 'Processed', 'Latency / deadline', 'Reason', 'Result']);
     expect(headers.every((h) => h.getAttribute('scope') === 'col')).toBe(true);
 
     const rows = screen.getAllByTestId('event-row');
     expect(rows).toHaveLength(3);
     const cells = (i: number) => [...rows[i]!.querySelectorAll('td')].map((td) => td.textContent);
-    expect(cells(0)).toEqual(['aaaaaaaa', 'on time', '14:03:07.123', '14:03:07.171', '48.2 / 100 ms', '—']);
+    expect(cells(0)).toEqual(['aaaaaaaa', 'on time', '14:03:07.123', '14:03:07.171', '48.2 / 100 ms', '—', '—']);
     expect(rows[0]!.querySelector('td')!.getAttribute('title')).toBe('aaaaaaaa-1111-4000-8000-000000000000');
     expect(cells(1)[1]).toBe('late');
     expect(cells(1)[4]).toBe('150.0 / 100 ms');
@@ -64,5 +64,37 @@ describe('EventTable', () => {
     expect(rowRenders.count).toBe(2);
     rerender(<EventTable events={[...events]} />); // a new array does render
     expect(rowRenders.count).toBe(4);
+  });
+});
+
+describe('EventTable worker results', () => {
+  it('shows the kind of failure with the reason', () => {
+    render(<EventTable events={[makeEvent({ status: 'dropped', reason: 'failed', failure: 'http-503', latencyMs: 3 })]} />);
+    expect(screen.getByTestId('event-reason').textContent).toBe('failed · http-503');
+    expect(screen.queryByTestId('event-result')).toBeNull();
+  });
+
+  it('previews the result as compact JSON, the whole of it in the title when cut', () => {
+    const long = { ok: true, items: Array.from({ length: 20 }, (_, i) => `item-${i}`) };
+    render(<EventTable events={[makeEvent({ result: { ok: true, n: 7 } }), makeEvent({ result: long })]} />);
+    const [short, cut] = screen.getAllByTestId('event-result');
+    expect(short!.textContent).toBe('{"ok":true,"n":7}');
+    expect(short!.getAttribute('title')).toBeNull();
+    expect(cut!.textContent).toHaveLength(60);
+    expect(cut!.textContent!.endsWith('…')).toBe(true);
+    expect(cut!.textContent!.startsWith('{"ok":true,"items":["item-0",')).toBe(true);
+    expect(cut!.getAttribute('title')).toBe(JSON.stringify(long));
+  });
+
+  it('renders a hostile result as text, never as markup', () => {
+    const evil = '<script>window.__pwned = 1</script><img src=x onerror="window.__pwned = 2">';
+    const { container } = render(<EventTable events={[makeEvent({ result: { html: evil } })]} />);
+    expect(container.querySelector('script')).toBeNull();
+    expect(container.querySelector('img')).toBeNull();
+    const cell = screen.getByTestId('event-result');
+    expect(cell.textContent).toBe(`${JSON.stringify({ html: evil }).slice(0, 59)}…`);
+    expect(cell.textContent!.startsWith('{"html":"<script>window.__pwned = 1</script>')).toBe(true);
+    expect(cell.getAttribute('title')).toBe(JSON.stringify({ html: evil }));
+    expect(cell.innerHTML).toContain('&lt;script&gt;');
   });
 });

@@ -36,12 +36,15 @@ function EventTableImpl({ events, caption, emptyText = 'Waiting for events…' }
             <th scope="col" className="col-reason">
               Reason
             </th>
+            <th scope="col" className="col-result">
+              Result
+            </th>
           </tr>
         </thead>
         <tbody>
           {events.length === 0 ? (
             <tr className="empty">
-              <td colSpan={6}>{emptyText}</td>
+              <td colSpan={7}>{emptyText}</td>
             </tr>
           ) : (
             // Keyed by position: under load every tick brings ~50 new events,

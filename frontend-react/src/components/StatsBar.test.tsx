@@ -1,6 +1,6 @@
 import { act, render, screen } from '@testing-library/react';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { makeBatch, makeHealth } from '../test/fakes';
+import { makeBatch, makeHealth, makeSettings } from '../test/fakes';
 import { StatsBar } from './StatsBar';
 
 afterEach(() => {
@@ -10,7 +10,7 @@ afterEach(() => {
 describe('StatsBar', () => {
   it('shows the server totals as plain integers', () => {
     const b = makeBatch(1, {
-      totals: { received: 1234567, onTime: 1200000, late: 30000, dropped: 4567, inFlight: 12, droppedBy: {} },
+      totals: { received: 1234567, onTime: 1200000, late: 30000, dropped: 4567, inFlight: 12, droppedBy: {}, failedBy: {} },
     });
     render(<StatsBar latest={b} state="live" lastBatchAt={1} missedBatches={0} />);
     expect(screen.getByTestId('total-received').textContent).toBe('1234567');
@@ -25,7 +25,7 @@ describe('StatsBar', () => {
     const b = makeBatch(1, {
       latency: { count: 9, p50: 40.5, p90: 80.25, p99: 120, max: 130.75 },
       health: makeHealth({ queueDepth: 700, queueCap: 1000, workers: 8, busy: 8, status: 'degraded', tickJitterMs: 1.25, scheduleErrorMs: 3 }),
-      totals: { received: 10, onTime: 5, late: 1, dropped: 4, inFlight: 0, droppedBy: { expired: 1, 'queue-full': 3 } },
+      totals: { received: 10, onTime: 5, late: 1, dropped: 4, inFlight: 0, droppedBy: { expired: 1, 'queue-full': 3 }, failedBy: {} },
     });
     render(<StatsBar latest={b} state="live" lastBatchAt={1} missedBatches={0} />);
     expect(screen.getByTestId('latency-p50').textContent).toBe('40.5');
@@ -88,5 +88,41 @@ describe('StatsBar', () => {
     render(<StatsBar latest={null} state="offline" lastBatchAt={null} missedBatches={0} />);
     expect(screen.getByTestId('conn-state').textContent).toBe('offline');
     expect(screen.queryByTestId('conn-age')).toBeNull();
+  });
+});
+
+describe('StatsBar worker', () => {
+  it('shows the processor, the worker host, the concurrency, the limit and call latency', () => {
+    const b = makeBatch(3, {
+      config: makeSettings({ processor: 'http', workerUrl: 'https://user-worker.example:8443/work?x=1', concurrency: 'adaptive', workers: 64 }),
+      health: makeHealth({ workers: 64, limit: 9, callP50Ms: 12.25, callP99Ms: 48, callBestMs: 10.5 }),
+    });
+    render(<StatsBar latest={b} state="live" lastBatchAt={1} missedBatches={0} />);
+    expect(screen.getByTestId('health-processor').textContent).toBe('http');
+    expect(screen.getByTestId('health-worker-host').textContent).toBe('user-worker.example:8443');
+    expect(screen.getByTestId('health-concurrency').textContent).toBe('adaptive');
+    expect(screen.getByTestId('health-limit').textContent).toBe('limit 9 / 64');
+    expect(screen.getByTestId('health-calls').textContent).toBe('calls p50 12.3 · p99 48.0 · best 10.5 ms');
+  });
+
+  it('shows no host for a simulated processor and says when no call completed', () => {
+    const b = makeBatch(3, {
+      config: makeSettings({ processor: 'sleep', workerUrl: 'http://left-over.example/work' }),
+      health: makeHealth({ workers: 4, limit: 4 }),
+    });
+    render(<StatsBar latest={b} state="live" lastBatchAt={1} missedBatches={0} />);
+    expect(screen.getByTestId('health-processor').textContent).toBe('sleep');
+    expect(screen.queryByTestId('health-worker-host')).toBeNull();
+    expect(screen.getByTestId('health-limit').textContent).toBe('limit 4 / 4');
+    expect(screen.getByTestId('health-calls').textContent).toMatch(/none/);
+  });
+
+  it('lists failures by kind beside the drop reasons', () => {
+    const b = makeBatch(3, {
+      totals: { received: 9, onTime: 2, late: 0, dropped: 7, inFlight: 0, droppedBy: { failed: 7 }, failedBy: { connect: 2, 'http-503': 5 } },
+    });
+    render(<StatsBar latest={b} state="live" lastBatchAt={1} missedBatches={0} />);
+    const items = screen.getByTestId('failure-kinds').querySelectorAll('li');
+    expect([...items].map((li) => li.textContent)).toEqual(['http-503 5', 'connect 2']);
   });
 });

@@ -1,5 +1,5 @@
 import type { ConnectionState } from '../realtimeClient';
-import { formatInt, formatMs } from '../format';
+import { formatInt, formatMs, hostOf } from '../format';
 import type { Batch } from '../types';
 import { ConnectionIndicator } from './ConnectionIndicator';
 
@@ -22,6 +22,51 @@ function Stat({ label, value, testId, className }: { label: string; value: strin
   );
 }
 
+interface ProcessorLineProps {
+  health: Batch['health'];
+  processor: string | undefined;
+  workerUrl: string | undefined;
+  concurrency: string | undefined;
+}
+
+/**
+ * What processes the events: the processor, the worker's host, the
+ * concurrency mode and its limit, and how long the processor's calls take.
+ */
+function ProcessorLine({ health: h, processor, workerUrl, concurrency }: ProcessorLineProps) {
+  const host = processor === 'http' ? hostOf(workerUrl ?? '') : '';
+  const calls = h.callP50Ms > 0 || h.callP99Ms > 0;
+  return (
+    <>
+      <p className="small processor-line">
+        {processor && (
+          <span className="processor-name" data-testid="health-processor">
+            {processor}
+          </span>
+        )}
+        {host && (
+          <span className="worker-host mono" title={workerUrl} data-testid="health-worker-host">
+            {host}
+          </span>
+        )}
+        {concurrency && <span data-testid="health-concurrency">{concurrency}</span>}
+        <span data-testid="health-limit">
+          limit {formatInt(h.limit)} / {formatInt(h.workers)}
+        </span>
+      </p>
+      <p className="muted small" data-testid="health-calls">
+        {calls ? (
+          <>
+            calls p50 {formatMs(h.callP50Ms)} · p99 {formatMs(h.callP99Ms)} · best {h.callBestMs > 0 ? formatMs(h.callBestMs) : NONE} ms
+          </>
+        ) : (
+          'calls: none in the last 2 s'
+        )}
+      </p>
+    </>
+  );
+}
+
 /** Server totals, last-tick latency, health, drop reasons and connection state. */
 export function StatsBar({ latest, state, lastBatchAt, missedBatches, now }: StatsBarProps) {
   const t = latest?.totals;
@@ -29,7 +74,10 @@ export function StatsBar({ latest, state, lastBatchAt, missedBatches, now }: Sta
   const h = latest?.health;
   const int = (n: number | undefined) => (n === undefined ? NONE : formatInt(n));
   const ms = (n: number | undefined) => (n === undefined || !l || l.count === 0 ? NONE : formatMs(n));
-  const reasons = t ? Object.entries(t.droppedBy).sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0])) : [];
+  const byCount = (m: Record<string, number>) => Object.entries(m).sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));
+  const reasons = t ? byCount(t.droppedBy) : [];
+  const failures = t ? byCount(t.failedBy) : [];
+  const cfg = latest?.config;
 
   return (
     <section className="stats" aria-label="Server statistics">
@@ -97,6 +145,7 @@ export function StatsBar({ latest, state, lastBatchAt, missedBatches, now }: Sta
             </dd>
           </div>
         </dl>
+        {h && <ProcessorLine health={h} processor={cfg?.processor} workerUrl={cfg?.workerUrl} concurrency={cfg?.concurrency} />}
         {h && (
           <p className="muted small punctuality">
             tick jitter <span data-testid="health-jitter">{formatMs(h.tickJitterMs)}</span> ms · schedule error{' '}
@@ -117,6 +166,18 @@ export function StatsBar({ latest, state, lastBatchAt, missedBatches, now }: Sta
               </li>
             ))}
           </ul>
+        )}
+        {failures.length > 0 && (
+          <>
+            <h3 className="small failures-title">Failures by kind</h3>
+            <ul className="reasons failures" data-testid="failure-kinds">
+              {failures.map(([kind, n]) => (
+                <li key={kind}>
+                  <span className="reason-name">{kind}</span> <span className="reason-count">{formatInt(n)}</span>
+                </li>
+              ))}
+            </ul>
+          </>
         )}
       </div>
     </section>

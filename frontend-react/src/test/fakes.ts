@@ -165,7 +165,7 @@ export function makeBatch(seq: number, over: Partial<Batch> = {}): Batch {
     at: STARTED_AT + seq * 100,
     startedAt: STARTED_AT,
     tickMs: 100,
-    counts: { received: 10, onTime: 8, late: 1, dropped: 1, droppedBy: { 'queue-full': 1 } },
+    counts: { received: 10, onTime: 8, late: 1, dropped: 1, droppedBy: { 'queue-full': 1 }, failedBy: {} },
     totals: {
       received: seq * 10,
       onTime: seq * 8,
@@ -173,9 +173,10 @@ export function makeBatch(seq: number, over: Partial<Batch> = {}): Batch {
       dropped: seq,
       inFlight: 3,
       droppedBy: { 'queue-full': seq },
+      failedBy: {},
     },
     latency: { count: 9, p50: 40.5, p90: 80.25, p99: 120, max: 130.75 },
-    health: { queueDepth: 5, queueCap: 1000, workers: 8, busy: 3, status: 'ok', tickJitterMs: 0.4, scheduleErrorMs: 0.2 },
+    health: makeHealth(),
     events: [],
     config: makeSettings(),
     ...over,
@@ -190,8 +191,10 @@ export function makeSettings(over: Partial<Settings> = {}): Settings {
     workMs: 50,
     workDist: 'fixed',
     processor: 'sleep',
+    workerUrl: '',
     arrivals: 'constant',
     workers: 4,
+    concurrency: 'fixed',
     queueCap: 64,
     policy: 'edf',
     tickMs: 100,
@@ -201,5 +204,18 @@ export function makeSettings(over: Partial<Settings> = {}): Settings {
 
 /** makeBatch's health with overrides. */
 export function makeHealth(over: Partial<Batch['health']> = {}): Batch['health'] {
-  return { queueDepth: 5, queueCap: 1000, workers: 8, busy: 3, status: 'ok', tickJitterMs: 0.4, scheduleErrorMs: 0.2, ...over };
+  return {
+    queueDepth: 5,
+    queueCap: 1000,
+    workers: 8,
+    busy: 3,
+    status: 'ok',
+    tickJitterMs: 0.4,
+    scheduleErrorMs: 0.2,
+    limit: 8,
+    callP50Ms: 0,
+    callP99Ms: 0,
+    callBestMs: 0,
+    ...over,
+  };
 }

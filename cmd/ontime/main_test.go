@@ -88,6 +88,9 @@ func TestParseRefusesBadValues(t *testing.T) {
 		{[]string{"--processor", "http"}, nil, "--worker-url : want a worker URL"},
 		{[]string{"--processor", "http", "--worker-url", "localhost:8090"}, nil, "--worker-url localhost:8090: want an http:// or https:// URL"},
 		{[]string{"--concurrency", "elastic"}, nil, "--concurrency elastic: want one of fixed, adaptive"},
+		{[]string{"--processor", "nats"}, nil, "--processor nats: nats needs cluster mode (--nats URL)"},
+		{[]string{"--nats", "nats://127.0.0.1:4222", "--processor", "nats", "--worker-subject", "ontime.*"}, nil, "--worker-subject ontime.*: want a NATS subject without wildcards"},
+		{[]string{"--worker-subject", "$SYS.work"}, nil, "--worker-subject $SYS.work: want a NATS subject"},
 		{nil, map[string]string{"ONTIME_DEADLINE": "soon"}, "ONTIME_DEADLINE"},
 	}
 	for _, c := range cases {
@@ -247,5 +250,21 @@ func TestParseWorker(t *testing.T) {
 	}
 	if o, _ := parse([]string{"ontime"}, env(nil), &bytes.Buffer{}); o.node.Settings.Concurrency != "fixed" {
 		t.Fatalf("simulated work's concurrency %q, want fixed", o.node.Settings.Concurrency)
+	}
+}
+
+// --processor nats sends on --worker-subject (default ontime.work, or the
+// environment's) and adapts its concurrency; it needs --nats.
+func TestParseNATSWorker(t *testing.T) {
+	o, err := parse([]string{"ontime", "--nats", "nats://127.0.0.1:4222", "--processor", "nats"}, env(nil), &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := o.node.Settings; s.WorkerSubject != "ontime.work" || s.Concurrency != "adaptive" {
+		t.Fatalf("subject %q, concurrency %q; want ontime.work, adaptive", s.WorkerSubject, s.Concurrency)
+	}
+	o, err = parse([]string{"ontime", "--nats", "nats://127.0.0.1:4222", "--processor", "nats"}, env(map[string]string{"ONTIME_WORKER_SUBJECT": "jobs.resize"}), &bytes.Buffer{})
+	if err != nil || o.node.Settings.WorkerSubject != "jobs.resize" {
+		t.Fatalf("ONTIME_WORKER_SUBJECT: %q, %v", o.node.Settings.WorkerSubject, err)
 	}
 }

@@ -36,13 +36,18 @@ type Settings struct {
 	// fixed.
 	WorkDist string `json:"workDist"`
 	// Processor is sleep (simulated work that waits), cpu (simulated work
-	// that burns a core) or http (each event is sent to the worker at
-	// WorkerURL). Default sleep.
+	// that burns a core), http (each event is sent to the worker at
+	// WorkerURL) or nats (each event is a NATS request on WorkerSubject,
+	// in cluster mode only). Default sleep.
 	Processor string `json:"processor"`
 	// WorkerURL is the worker that processes events when Processor is
 	// http: an http or https URL without credentials, at most
 	// MaxWorkerURL bytes. Default none.
 	WorkerURL string `json:"workerUrl"`
+	// WorkerSubject is the NATS subject events are sent on when Processor
+	// is nats: a subject one can publish to (no wildcards, not starting
+	// with $), at most MaxWorkerSubject bytes. Default ontime.work.
+	WorkerSubject string `json:"workerSubject"`
 	// Arrivals is constant or poisson. Default constant.
 	Arrivals string `json:"arrivals"`
 	// Workers process events concurrently. Default 4.
@@ -50,7 +55,8 @@ type Settings struct {
 	// Concurrency is fixed (Workers events at once) or adaptive (a limit
 	// between 1 and Workers learned from the latency of the processor's
 	// calls). Default fixed; a patch or command line that switches
-	// Processor to http without naming it makes it adaptive (and back).
+	// Processor to http or nats without naming it makes it adaptive (and
+	// back).
 	Concurrency string `json:"concurrency"`
 	// QueueCap bounds the events waiting for a worker. Default 64.
 	QueueCap int `json:"queueCap"`
@@ -63,7 +69,7 @@ type Settings struct {
 // Defaults are the settings of a server started without flags.
 func Defaults() Settings {
 	return Settings{
-		Rate: 20, DeadlineMs: 100, WorkMs: 50, WorkDist: "fixed", Processor: "sleep",
+		Rate: 20, DeadlineMs: 100, WorkMs: 50, WorkDist: "fixed", Processor: "sleep", WorkerSubject: worker.DefaultSubject,
 		Arrivals: "constant", Workers: 4, Concurrency: "fixed", QueueCap: 64, Policy: "edf", TickMs: 100,
 	}
 }
@@ -78,6 +84,9 @@ const (
 	MaxTickMs   = 10_000
 	// MaxWorkerURL bounds the worker's URL, which travels in every batch.
 	MaxWorkerURL = 2048
+	// MaxWorkerSubject bounds the worker's NATS subject, which travels in
+	// every batch too.
+	MaxWorkerSubject = worker.MaxSubject
 )
 
 // WorkDists lists the work distributions, the default first: the
@@ -88,22 +97,27 @@ func WorkDists() []string { return names(pipeline.Dists) }
 // pipeline.
 func Policies() []string { return names(pipeline.Policies) }
 
-// Processors lists the processors, the default first: two simulated ones
-// and http, the user's own worker.
-func Processors() []string { return []string{"sleep", "cpu", HTTP} }
+// Processors lists the processors, the default first: two simulated ones,
+// and http and nats, the user's own workers.
+func Processors() []string { return []string{"sleep", "cpu", HTTP, NATS} }
 
 // HTTP is the processor that sends each event to the worker at WorkerURL.
 const HTTP = "http"
+
+// NATS is the processor that sends each event as a NATS request on
+// WorkerSubject, to workers sharing it as a queue group. It needs the
+// node's NATS connection (cluster mode), which the node checks.
+const NATS = "nats"
 
 // Concurrencies lists the ways of bounding concurrent work, the default
 // first, from the pipeline.
 func Concurrencies() []string { return names(pipeline.Concurrencies) }
 
 // DefaultConcurrency is the concurrency a processor gets when none is
-// named: adaptive for a worker whose capacity ontime cannot know, fixed
-// for the simulated ones, whose capacity is Workers.
+// named: adaptive for a worker whose capacity ontime cannot know (http,
+// nats), fixed for the simulated ones, whose capacity is Workers.
 func DefaultConcurrency(processor string) string {
-	if processor == HTTP {
+	if processor == HTTP || processor == NATS {
 		return string(pipeline.ConcurrencyAdaptive)
 	}
 	return string(pipeline.ConcurrencyFixed)
@@ -180,6 +194,7 @@ func (s Settings) Validate() error {
 		oneOf("policy", s.Policy, Policies()),
 		oneOf("concurrency", s.Concurrency, Concurrencies()),
 		checkWorkerURL(s.Processor, s.WorkerURL),
+		checkWorkerSubject(s.Processor, s.WorkerSubject),
 	} {
 		if e != nil {
 			errs = append(errs, e)
@@ -206,6 +221,28 @@ func checkWorkerURL(processor, raw string) error {
 	if u.User != nil {
 		// The URL travels in every batch to every client.
 		return &FieldError{Field: "workerUrl", Msg: "credentials in the URL would be shown to every client; put the worker behind a network boundary instead", Want: "want a URL without user:password@"}
+	}
+	return nil
+}
+
+// checkWorkerSubject says what is wrong with the worker's NATS subject, if
+// anything. Empty is allowed unless the processor is nats.
+func checkWorkerSubject(processor, subject string) error {
+	const want = "want a NATS subject without wildcards, like " + worker.DefaultSubject
+	switch {
+	case subject == "" && processor == NATS:
+		return &FieldError{Field: "workerSubject", Msg: "required with processor nats (like " + worker.DefaultSubject + ")", Want: want}
+	case subject == "":
+		return nil
+	case len(subject) > MaxWorkerSubject:
+		return &FieldError{Field: "workerSubject", Msg: fmt.Sprintf("longer than %d bytes", MaxWorkerSubject), Want: fmt.Sprintf("want at most %d bytes", MaxWorkerSubject)}
+	}
+	if err := worker.CheckSubject(subject); err != nil {
+		msg := err.Error()
+		if se, ok := errors.AsType[*worker.SubjectError](err); ok {
+			msg = fmt.Sprintf("%s, got %q", se.Reason, clip(subject))
+		}
+		return &FieldError{Field: "workerSubject", Msg: msg, Want: want}
 	}
 	return nil
 }
@@ -435,9 +472,9 @@ func (p Patch) Has(name string) bool {
 }
 
 // Apply returns s with the patch applied, validated. s is unchanged when
-// the result is invalid. A patch that moves Processor to or from http
-// without naming Concurrency also moves Concurrency to that processor's
-// default.
+// the result is invalid. A patch that moves Processor between a simulated
+// one and a worker (http, nats) without naming Concurrency also moves
+// Concurrency to that processor's default.
 func (s Settings) Apply(p Patch) (Settings, error) {
 	out := s
 	v := reflect.ValueOf(&out).Elem()
@@ -448,7 +485,7 @@ func (s Settings) Apply(p Patch) (Settings, error) {
 			return s, fmt.Errorf("apply %s: %w", name, err)
 		}
 	}
-	if !p.Has("concurrency") && (out.Processor == HTTP) != (s.Processor == HTTP) {
+	if !p.Has("concurrency") && DefaultConcurrency(out.Processor) != DefaultConcurrency(s.Processor) {
 		out.Concurrency = DefaultConcurrency(out.Processor)
 	}
 	if err := out.Validate(); err != nil {

@@ -32,7 +32,7 @@ func TestDecodePatchNamesEveryBadField(t *testing.T) {
 	got := fieldErrors(t, `{"rate": null, "colour": "red", "workers": "2", "tickMs": true, "policy": 3, "queueCap": 2.5, "workMs": 1e400, "deadlineMs": {}, "arrivals": ["x"]}`)
 	want := map[string]string{
 		"rate":       "null is not a value; omit the field to keep the setting",
-		"colour":     "unknown setting (known: rate, deadlineMs, workMs, workDist, processor, workerUrl, arrivals, workers, concurrency, queueCap, policy, tickMs)",
+		"colour":     "unknown setting (known: rate, deadlineMs, workMs, workDist, processor, workerUrl, workerSubject, arrivals, workers, concurrency, queueCap, policy, tickMs)",
 		"workers":    "want an integer, got a string",
 		"tickMs":     "want a number, got a boolean",
 		"policy":     "want a string, got a number",
@@ -166,7 +166,63 @@ func TestConcurrencyFollowsProcessor(t *testing.T) {
 	if s, err := h.Apply(patch(t, `{"processor": "sleep"}`)); err != nil || s.Concurrency != "fixed" {
 		t.Fatalf("back to sleep: %q, %v; want fixed", s.Concurrency, err)
 	}
+	// nats is a worker too: adaptive, and kept when moving from http.
+	n, err := d.Apply(patch(t, `{"processor": "nats"}`))
+	if err != nil || n.Concurrency != "adaptive" {
+		t.Fatalf("to nats: %q, %v; want adaptive", n.Concurrency, err)
+	}
+	f, err := h.Apply(patch(t, `{"concurrency": "fixed"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f, err = f.Apply(patch(t, `{"processor": "nats"}`)); err != nil || f.Concurrency != "fixed" {
+		t.Fatalf("http fixed to nats: %q, %v; want fixed kept (both are workers)", f.Concurrency, err)
+	}
+	if s, err := n.Apply(patch(t, `{"processor": "cpu"}`)); err != nil || s.Concurrency != "fixed" {
+		t.Fatalf("nats to cpu: %q, %v; want fixed", s.Concurrency, err)
+	}
 	if _, err := d.Apply(patch(t, `{"concurrency": "elastic"}`)); err == nil || !strings.Contains(err.Error(), `"elastic" is not one of fixed, adaptive`) {
 		t.Fatalf("unknown concurrency: %v", err)
+	}
+}
+
+// The nats processor sends on a subject one can publish to: no wildcards,
+// no empty token, nothing of NATS's own, bounded; the default is
+// ontime.work.
+func TestWorkerSubject(t *testing.T) {
+	d := Defaults()
+	if d.WorkerSubject != "ontime.work" {
+		t.Fatalf("default subject %q", d.WorkerSubject)
+	}
+	for doc, want := range map[string]string{
+		`{"processor": "nats", "workerSubject": ""}`:                "required with processor nats",
+		`{"workerSubject": "ontime.*"}`:                             "no wildcards",
+		`{"workerSubject": "ontime.>"}`:                             "no wildcards",
+		`{"workerSubject": "on*time"}`:                              "no wildcards",
+		`{"workerSubject": "ontime..work"}`:                         "an empty token",
+		`{"workerSubject": ".work"}`:                                "an empty token",
+		`{"workerSubject": "work."}`:                                "an empty token",
+		`{"workerSubject": "on time"}`:                              "only printable ASCII without spaces",
+		`{"workerSubject": "on\ttime"}`:                             "only printable ASCII without spaces",
+		`{"workerSubject": "travail.é"}`:                            "only printable ASCII without spaces",
+		`{"workerSubject": "$SYS.work"}`:                            "subjects starting with $",
+		`{"workerSubject": "` + strings.Repeat("a", 257) + `"}`:     "longer than 256 bytes",
+		`{"workerSubject": "a.` + strings.Repeat("b.", 200) + `c"}`: "longer than 256 bytes",
+	} {
+		got, err := d.Apply(patch(t, doc))
+		var fe *FieldError
+		if !errors.As(err, &fe) || fe.Field != "workerSubject" || !strings.Contains(fe.Msg, want) || got != d {
+			t.Errorf("%.60s: %v, want workerSubject: ...%s... and nothing changed", doc, err, want)
+		}
+	}
+	for _, ok := range []string{"ontime.work", "w", "jobs.resize-v2", "tenant_a.work", strings.Repeat("a", 256), "_INBOX_not.quite"} {
+		s, err := d.Apply(patch(t, `{"processor": "nats", "workerSubject": "`+ok+`"}`))
+		if err != nil || s.WorkerSubject != ok || s.Processor != NATS {
+			t.Errorf("%.40s: %+v, %v", ok, s, err)
+		}
+	}
+	// Another processor keeps the subject and may clear it.
+	if s, err := d.Apply(patch(t, `{"workerSubject": ""}`)); err != nil || s.WorkerSubject != "" {
+		t.Errorf("clearing the subject with sleep: %v", err)
 	}
 }

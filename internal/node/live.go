@@ -7,6 +7,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/ontime-rt/ontime/internal/config"
 	"github.com/ontime-rt/ontime/internal/pipeline"
 	"github.com/ontime-rt/ontime/internal/source"
@@ -32,9 +34,11 @@ type live struct {
 func ms(v float64) time.Duration { return time.Duration(math.Round(v * float64(time.Millisecond))) }
 
 // processorOf builds the processor the settings describe: simulated work,
-// or the user's worker over HTTP (then returned as w too) with a
-// keep-alive pool of one connection per worker slot.
-func processorOf(s config.Settings) (_ pipeline.Processor, w *worker.HTTP, err error) {
+// the user's worker over HTTP (then returned as w too) with a keep-alive
+// pool of one connection per worker slot, or the user's workers over NATS,
+// called on nc, the node's connection (nil outside cluster mode, where
+// nats is refused).
+func processorOf(s config.Settings, nc *nats.Conn) (_ pipeline.Processor, w *worker.HTTP, err error) {
 	switch s.Processor {
 	case config.HTTP:
 		w, err = worker.New(worker.Config{URL: s.WorkerURL, MaxConns: s.Workers})
@@ -42,10 +46,28 @@ func processorOf(s config.Settings) (_ pipeline.Processor, w *worker.HTTP, err e
 			return nil, nil, fmt.Errorf("worker: %w", err)
 		}
 		return w, w, nil
+	case config.NATS:
+		if nc == nil {
+			return nil, nil, errNATSProcessor()
+		}
+		p, err := worker.NewNATS(worker.NATSConfig{Conn: nc, Subject: s.WorkerSubject})
+		if err != nil {
+			return nil, nil, fmt.Errorf("worker: %w", err)
+		}
+		return p, nil, nil
 	case "cpu":
 		return pipeline.NewSpin(pipeline.Work{Mean: ms(s.WorkMs), Dist: pipeline.Dist(s.WorkDist)}), nil, nil
 	}
 	return pipeline.Sleep(pipeline.Work{Mean: ms(s.WorkMs), Dist: pipeline.Dist(s.WorkDist)}), nil, nil
+}
+
+// errNATSProcessor refuses the nats processor on a node without NATS.
+func errNATSProcessor() error {
+	return &config.FieldError{
+		Field: "processor",
+		Msg:   "nats needs cluster mode: start ontime with --nats URL (the workers answer on that NATS server)",
+		Want:  "nats needs cluster mode (--nats URL)",
+	}
 }
 
 // newProcessor tells whether next needs another processor than old's.
@@ -55,8 +77,11 @@ func newProcessor(old, next config.Settings) bool {
 	if next.Processor != old.Processor {
 		return true
 	}
-	if next.Processor == config.HTTP {
+	switch next.Processor {
+	case config.HTTP:
 		return next.WorkerURL != old.WorkerURL || next.Workers != old.Workers
+	case config.NATS:
+		return next.WorkerSubject != old.WorkerSubject
 	}
 	return next.WorkMs != old.WorkMs || next.WorkDist != old.WorkDist
 }
@@ -88,6 +113,9 @@ func (n *Node) Apply(p config.Patch) (config.Settings, error) {
 	if err != nil {
 		return old, err
 	}
+	if next.Processor == config.NATS && n.nc == nil {
+		return old, errNATSProcessor()
+	}
 	if next.TickMs != old.TickMs && n.nc != nil {
 		return old, &config.FieldError{Field: "tickMs", Msg: "cannot change in cluster mode: every node must use the same tick (restart the nodes with --tick)"}
 	}
@@ -95,7 +123,7 @@ func (n *Node) Apply(p config.Patch) (config.Settings, error) {
 	var proc pipeline.Processor
 	var w *worker.HTTP
 	if newProcessor(old, next) {
-		if proc, w, err = processorOf(next); err != nil {
+		if proc, w, err = processorOf(next, n.nc); err != nil {
 			return old, err
 		}
 	}

@@ -138,6 +138,9 @@ func (c Config) Validate() error {
 	if len(c.NodeID) > MaxNodeID {
 		errs = append(errs, &config.FieldError{Field: "nodeId", Msg: fmt.Sprintf("at most %d bytes, got %d", MaxNodeID, len(c.NodeID)), Want: fmt.Sprintf("at most %d bytes", MaxNodeID)})
 	}
+	if c.NATSURL == "" && c.Settings.Processor == config.NATS {
+		errs = append(errs, errNATSProcessor())
+	}
 	if c.NATSURL != "" && c.Settings.TickMs != math.Trunc(c.Settings.TickMs) {
 		errs = append(errs, config.Bad("tickMs", "want a whole number of milliseconds in cluster mode", c.Settings.TickMs))
 	}
@@ -278,7 +281,7 @@ func New(cfg Config, log *slog.Logger) (_ *Node, err error) {
 		// The Merger needs every latency: batches carry only digests.
 		rec = n.merger.Recorder(rec)
 	}
-	proc, w, err := processorOf(settings)
+	proc, w, err := processorOf(settings, n.nc)
 	if err != nil {
 		return nil, err
 	}

@@ -22,11 +22,19 @@ const examples = "../../docs/workers"
 // once it listens. The process is killed when the test ends.
 func startExample(t *testing.T, name string, arg ...string) string {
 	t.Helper()
+	return startProcess(t, []string{"ADDR=127.0.0.1:0"}, "listening on ", name, arg...)
+}
+
+// startProcess runs a documented worker with env added to its environment
+// and returns the rest of its first line once that line starts with ready.
+// The process is killed when the test ends.
+func startProcess(t *testing.T, env []string, ready, name string, arg ...string) string {
+	t.Helper()
 	if _, err := exec.LookPath(name); err != nil {
 		t.Skipf("%s is not installed", name)
 	}
 	cmd := exec.Command(name, arg...)
-	cmd.Env = append(os.Environ(), "ADDR=127.0.0.1:0")
+	cmd.Env = append(os.Environ(), env...)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -55,11 +63,11 @@ func startExample(t *testing.T, name string, arg ...string) string {
 	})
 	select {
 	case line, ok := <-lines:
-		url, found := strings.CutPrefix(line, "listening on ")
+		rest, found := strings.CutPrefix(line, ready)
 		if !ok || !found {
-			t.Fatalf("%s %v: first line %q, want listening on URL", name, arg, line)
+			t.Fatalf("%s %v: first line %q, want %s...", name, arg, line, ready)
 		}
-		return url
+		return rest
 	case <-time.After(guard):
 		t.Fatalf("%s %v did not start within %s", name, arg, guard)
 		return ""

@@ -197,32 +197,14 @@ func (h *HTTP) Close() { h.transport.CloseIdleConnections() }
 // only a request none of which was written, on a kept-alive connection
 // the worker had closed).
 func (h *HTTP) Process(ctx context.Context, ev event.Event) ([]byte, error) {
-	deadline := ev.DeadlineAt()
-	if d, ok := ctx.Deadline(); ok && !d.After(deadline) {
-		deadline = d
-	} else {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithDeadline(ctx, deadline)
-		defer cancel()
-	}
-	left := deadline.Sub(h.now())
-	if left <= 0 {
-		return nil, fmt.Errorf("worker %s: no time left to call: %w", h.host, context.DeadlineExceeded)
-	}
-	leftMs := int64((left + time.Millisecond - 1) / time.Millisecond)
-	if err := ctx.Err(); err != nil {
+	ctx, cancel, deadline, leftMs, err := budget(ctx, ev, h.now)
+	if err != nil {
 		return nil, fmt.Errorf("worker %s: %w", h.host, err)
 	}
-	body, err := json.Marshal(Request{
-		ID:         ev.ID.String(),
-		Source:     ev.Source,
-		CreatedAt:  ev.CreatedAt.UnixMilli(),
-		DeadlineMs: stats.Millis(ev.Deadline),
-		Payload:    ev.Payload,
-	})
+	defer cancel()
+	body, err := encode(ev)
 	if err != nil {
-		// Payloads are validated at ingest: this is a bug upstream.
-		return nil, &event.Failure{Kind: "bad-request", Err: fmt.Errorf("encoding the event: %w", err)}
+		return nil, err
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, h.url, bytes.NewReader(body))
 	if err != nil {
@@ -258,6 +240,47 @@ func (h *HTTP) Process(ctx context.Context, ev event.Event) ([]byte, error) {
 		return nil, &event.Failure{Kind: KindBadResponse, Err: fmt.Errorf("worker %s answered %d with a body that is not JSON: %q", h.host, resp.StatusCode, snippet(out))}
 	}
 	return out, nil
+}
+
+// budget bounds a call: ctx ending at the earlier of its own deadline and
+// the event's, that deadline, and the time left until it in whole
+// milliseconds rounded up (HeaderTimeout). With no time left it returns an
+// error wrapping context.DeadlineExceeded, and the call is not to be made.
+// cancel is to be called when the call ends.
+func budget(ctx context.Context, ev event.Event, now func() time.Time) (_ context.Context, cancel context.CancelFunc, deadline time.Time, leftMs int64, err error) {
+	deadline = ev.DeadlineAt()
+	cancel = func() {}
+	if d, ok := ctx.Deadline(); ok && !d.After(deadline) {
+		deadline = d
+	} else {
+		ctx, cancel = context.WithDeadline(ctx, deadline)
+	}
+	left := deadline.Sub(now())
+	if left <= 0 {
+		cancel()
+		return nil, nil, deadline, 0, fmt.Errorf("no time left to call: %w", context.DeadlineExceeded)
+	}
+	if err := ctx.Err(); err != nil {
+		cancel()
+		return nil, nil, deadline, 0, err
+	}
+	return ctx, cancel, deadline, int64((left + time.Millisecond - 1) / time.Millisecond), nil
+}
+
+// encode is the body of a call for ev: its Request as JSON.
+func encode(ev event.Event) ([]byte, error) {
+	body, err := json.Marshal(Request{
+		ID:         ev.ID.String(),
+		Source:     ev.Source,
+		CreatedAt:  ev.CreatedAt.UnixMilli(),
+		DeadlineMs: stats.Millis(ev.Deadline),
+		Payload:    ev.Payload,
+	})
+	if err != nil {
+		// Payloads are validated at ingest: this is a bug upstream.
+		return nil, &event.Failure{Kind: "bad-request", Err: fmt.Errorf("encoding the event: %w", err)}
+	}
+	return body, nil
 }
 
 // status is the failure of a response outside 2xx. A small body with a

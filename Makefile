@@ -4,6 +4,7 @@ GO          ?= go
 ADDR        ?= 127.0.0.1:8080
 FRONTEND    := frontend-react
 NPM_STAMP   := $(FRONTEND)/node_modules/.installed
+WORKERS_STAMP := docs/workers/node_modules/.installed
 APP_INDEX   := $(FRONTEND)/dist/app/index.html
 APP_SOURCES := $(shell find $(FRONTEND)/src -type f 2>/dev/null) $(FRONTEND)/index.html \
                $(FRONTEND)/vite.config.ts $(FRONTEND)/tsconfig.json $(FRONTEND)/package-lock.json
@@ -82,8 +83,13 @@ build: generate frontend
 ## including the headless-Chromium browser tests against both UIs)
 test: check test-frontend test-go test-fuzz
 
-test-go: frontend
+test-go: frontend $(WORKERS_STAMP)
 	$(GO) test -race -count=1 -timeout 5m ./...
+
+## the example NATS worker in Node (docs/workers) needs nats.js to be tested
+$(WORKERS_STAMP): docs/workers/package-lock.json
+	cd docs/workers && npm ci --no-audit --no-fund
+	touch $@
 
 ## test-fuzz: a short run of each fuzz target (seed corpus in testdata/fuzz)
 FUZZTIME ?= 10s

@@ -51,7 +51,7 @@ type both struct {
 	s *outcomes.Store
 }
 
-func (b both) Admit(ev event.Event)   { b.t.Admit(ev); b.s.Admit(ev) }
+func (b both) Admit(ev event.Event)  { b.t.Admit(ev); b.s.Admit(ev) }
 func (b both) Finish(r event.Result) { b.t.Finish(r); b.s.Finish(r) }
 
 type waitRig struct {

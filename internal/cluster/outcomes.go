@@ -141,9 +141,11 @@ func (o *OutcomeRouter) publish(origin string, b []byte) {
 func (o *OutcomeRouter) flush() {
 	o.mu.Lock()
 	batches := o.pending
-	if len(batches) > 0 {
-		o.pending = make(map[string][]byte, len(batches))
+	if len(batches) == 0 {
+		o.mu.Unlock()
+		return
 	}
+	o.pending = make(map[string][]byte, len(batches))
 	o.mu.Unlock()
 	for origin, b := range batches {
 		o.publish(origin, b)

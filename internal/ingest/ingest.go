@@ -14,6 +14,9 @@
 // (queued), dropped (submitted but refused by backpressure; the pipeline
 // has already counted it) or rejected (invalid, never submitted, so no
 // pipeline counter moves).
+//
+// With an outcome window (Config.Outcomes) an id seen within it is rejected
+// as a duplicate, and wait=1 streams each accepted event's outcome.
 package ingest
 
 import (
@@ -193,8 +196,10 @@ const reasonUnknown event.Reason = "unknown"
 // as it has been read. It answers 202 with a Response once the body has been
 // read through, whatever became of the events (a lone object that is invalid
 // gets 400 instead); 400 or 413 with a Response when the body ends the
-// request early; 405, 415 or an early 413 with httperr's body before any of
-// the body is read.
+// request early; 405, 415, an early 413 or a bad wait with httperr's body
+// before any of the body is read. With wait=1, what would be a 202 is a 200
+// NDJSON stream instead: the Response, then each accepted event's outcome as
+// it finishes (see stream).
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)

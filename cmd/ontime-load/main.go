@@ -25,6 +25,11 @@
 // one goroutine and one write per client per tick, to measure ontime against:
 //
 //	ontime-load serve-reference --addr 127.0.0.1:8090
+//
+// The wait subcommand posts events with wait=1 at a given rate and reports
+// how soon after each event's processedAt its outcome line arrived:
+//
+//	ontime-load wait --url http://127.0.0.1:8080 --rate 5000 --batch 25 --duration 10s
 package main
 
 import (
@@ -85,6 +90,9 @@ const (
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) > 1 && args[1] == referenceCommand {
 		return runReference(ctx, args[1:], stderr)
+	}
+	if len(args) > 1 && args[1] == waitCommand {
+		return runWait(ctx, args[1:], stdout, stderr)
 	}
 	o, err := parse(args, stderr)
 	if err != nil {

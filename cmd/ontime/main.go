@@ -107,6 +107,7 @@ func parse(args []string, getenv func(string) string, out io.Writer) (options, e
 	fs.Int64Var(&o.node.MaxBody, field("maxBody", "max-body"), o.node.MaxBody, "largest POST /api/events body, in bytes")
 	fs.IntVar(&o.node.MaxClients, field("maxClients", "max-clients"), o.node.MaxClients, "maximum clients per transport (SSE, page, WebSocket); beyond it 503 with Retry-After")
 	fs.StringVar(&origins, field("allowedOrigins", "allowed-origins"), "", "comma-separated origins (scheme://host:port) allowed to open /ws besides the server's own; * for any")
+	fs.IntVar(&o.node.Outcomes, field("outcomes", "outcomes"), o.node.Outcomes, "events whose outcome is kept for GET /api/events/{id}, wait=1 and duplicate ids (also at most the last 60 s)")
 	fs.StringVar(&o.node.NATSURL, "nats", "", "NATS server URL(s), comma-separated (e.g. nats://127.0.0.1:4222): run as one node of a cluster that shares events and serves the same batches on every node; empty for a single node")
 	fs.StringVar(&o.node.NodeID, field("nodeId", "node-id"), "", "this node's id in the cluster: unique and stable across restarts (default hostname:port)")
 	fs.TextVar(&o.logLevel, "log-level", slog.LevelInfo, "log level: debug, info, warn, error")

@@ -43,8 +43,23 @@ func TestParseDefaultsEnvAndFlags(t *testing.T) {
 	if o.node.Settings.Policy != "edf" || o.node.Settings.WorkDist != "fixed" {
 		t.Fatalf("default policy %q and work distribution %q", o.node.Settings.Policy, o.node.Settings.WorkDist)
 	}
+	if o.node.Outcomes != 100_000 {
+		t.Fatalf("default outcome window %d", o.node.Outcomes)
+	}
 	if o.node.Settings.Rate != 400 || o.node.Settings.Workers != 7 || len(o.node.AllowedOrigins) != 2 || o.node.AllowedOrigins[1] != "https://b.example" {
 		t.Fatalf("env then flags: %+v", o.node)
+	}
+}
+
+// The outcome window is sized by --outcomes or ONTIME_OUTCOMES.
+func TestParseOutcomes(t *testing.T) {
+	o, err := parse([]string{"ontime"}, env(map[string]string{"ONTIME_OUTCOMES": "5000"}), &bytes.Buffer{})
+	if err != nil || o.node.Outcomes != 5000 {
+		t.Fatalf("ONTIME_OUTCOMES=5000: %d, %v", o.node.Outcomes, err)
+	}
+	o, err = parse([]string{"ontime", "--outcomes", "250"}, env(map[string]string{"ONTIME_OUTCOMES": "5000"}), &bytes.Buffer{})
+	if err != nil || o.node.Outcomes != 250 {
+		t.Fatalf("--outcomes 250: %d, %v", o.node.Outcomes, err)
 	}
 }
 
@@ -72,6 +87,8 @@ func TestParseRefusesBadValues(t *testing.T) {
 		{[]string{"--workers", "0"}, nil, "--workers 0: want 1 to 10000"},
 		{[]string{"--max-body", "0"}, nil, "--max-body 0: want 1 to"},
 		{[]string{"--max-clients", "0"}, nil, "--max-clients 0: want 1 to"},
+		{[]string{"--outcomes", "0"}, nil, "--outcomes 0: want 1 to 10000000 events"},
+		{nil, map[string]string{"ONTIME_OUTCOMES": "many"}, "ONTIME_OUTCOMES"},
 		{[]string{"--write-rate", "-1"}, nil, "--write-rate"},
 		{[]string{"--node-id", strings.Repeat("x", 129)}, nil, "--node-id"},
 		{[]string{"--nats", "nats://127.0.0.1:4222", "--tick", "10.5ms"}, nil, "--tick 10.5ms: want a whole number of milliseconds"},

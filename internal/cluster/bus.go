@@ -48,6 +48,10 @@ type BusConfig struct {
 	Recorder Recorder
 	// Now stamps those drops. Default time.Now.
 	Now func() time.Time
+	// Origin is this node's id, carried by every event Submit publishes
+	// (unless it has one already) so that its outcome can be routed back
+	// here (see OutcomeRouter). Default none: outcomes are not routed.
+	Origin string
 }
 
 func (c BusConfig) withDefaults() BusConfig {
@@ -107,6 +111,9 @@ func NewEventBus(nc *nats.Conn, cfg BusConfig) (*EventBus, error) {
 // the connection cannot take the event; the event is then recorded as
 // dropped if a Recorder was configured.
 func (b *EventBus) Submit(ev event.Event) (bool, event.Reason) {
+	if ev.Origin == "" {
+		ev.Origin = b.cfg.Origin
+	}
 	p := b.buf.Get().(*[]byte)
 	data := AppendEvent((*p)[:0], ev)
 	// Publish copies data into the connection's buffer before returning.

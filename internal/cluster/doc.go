@@ -25,6 +25,12 @@
 // submits it to its local pipeline. Events are counted in the totals of the
 // node that processes them, not the node that received them.
 //
+// Every event carries its origin, the node that published it. The node that
+// processes an event of another origin sends its final outcome back there
+// with an OutcomeRouter, batched per origin for 1 ms on
+// "ontime.outcomes.<token of the origin>", so that the node that took an
+// event can tell its producer what became of it.
+//
 // # Tick summaries: Merger
 //
 // Ticks are aligned on wall-clock boundaries: the tick index of a batch cut

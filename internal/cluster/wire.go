@@ -11,7 +11,7 @@ import (
 	"github.com/ontime-rt/ontime/internal/event"
 )
 
-// The event wire format, version 1. It is binary rather than JSON because it
+// The event wire format, version 2. It is binary rather than JSON because it
 // is on the path of every event: encoding is a few appends, decoding a few
 // varint reads, with no reflection and one allocation for the payload.
 //
@@ -22,10 +22,12 @@ import (
 //	varint   Work, nanoseconds (>= 0)
 //	uvarint  len(Source), then Source
 //	uvarint  len(Payload), then Payload
+//	uvarint  len(Origin), then Origin (the publishing node's id)
 //
-// Nothing may follow. A generated event with a short source encodes in about
-// 35 bytes.
-const wireVersion = 1
+// Nothing may follow. Version 1 is the same without Origin, and is still
+// decoded. A generated event with a short source and node id encodes in
+// about 40 bytes.
+const wireVersion = 2
 
 // Decoding bounds. They are looser than ingest's validation (which is where
 // events are judged) and only stop a corrupt or hostile message from making
@@ -33,6 +35,7 @@ const wireVersion = 1
 const (
 	maxWireSource  = 1 << 10
 	maxWirePayload = 64 << 10
+	maxWireOrigin  = 1 << 10
 )
 
 // ErrMalformed is wrapped by every DecodeEvent error.
@@ -54,6 +57,8 @@ func AppendEvent(dst []byte, ev event.Event) []byte {
 	dst = append(dst, ev.Source...)
 	dst = binary.AppendUvarint(dst, uint64(len(ev.Payload)))
 	dst = append(dst, ev.Payload...)
+	dst = binary.AppendUvarint(dst, uint64(len(ev.Origin)))
+	dst = append(dst, ev.Origin...)
 	return dst
 }
 
@@ -62,7 +67,8 @@ func AppendEvent(dst []byte, ev event.Event) []byte {
 func DecodeEvent(data []byte) (event.Event, error) {
 	var ev event.Event
 	d := decoder{b: data}
-	if v := d.byte(); v != wireVersion {
+	v := d.byte()
+	if v != 1 && v != wireVersion {
 		if d.err != nil {
 			return ev, d.err
 		}
@@ -74,6 +80,10 @@ func DecodeEvent(data []byte) (event.Event, error) {
 	work := d.varint()
 	source := d.bytes(d.length(maxWireSource, "source"))
 	payload := d.bytes(d.length(maxWirePayload, "payload"))
+	var origin []byte
+	if v >= 2 {
+		origin = d.bytes(d.length(maxWireOrigin, "origin"))
+	}
 	if d.err != nil {
 		return event.Event{}, d.err
 	}
@@ -89,6 +99,7 @@ func DecodeEvent(data []byte) (event.Event, error) {
 	ev.Deadline = time.Duration(deadline)
 	ev.Work = time.Duration(work)
 	ev.Source = string(source)
+	ev.Origin = string(origin)
 	if len(payload) > 0 {
 		ev.Payload = append([]byte(nil), payload...)
 	}

@@ -16,14 +16,14 @@ func sampleEvents() []event.Event {
 	return []event.Event{
 		{},
 		{ID: uuid.New(), Source: "gen", CreatedAt: time.Unix(1767225600, 123456789), Deadline: 100 * time.Millisecond, Work: 50 * time.Millisecond},
-		{ID: uuid.New(), Source: "ingest", CreatedAt: time.Now(), Deadline: time.Second, Payload: []byte(`{"a":[1,2,3],"b":"é"}`)},
+		{ID: uuid.New(), Source: "ingest", CreatedAt: time.Now(), Deadline: time.Second, Payload: []byte(`{"a":[1,2,3],"b":"é"}`), Origin: "node-a:8081"},
 		{ID: uuid.New(), Source: strings.Repeat("s", maxWireSource), CreatedAt: time.Unix(-5, 0), Deadline: 1, Work: 0, Payload: bytes.Repeat([]byte("x"), maxWirePayload)},
 	}
 }
 
 func sameEvent(a, b event.Event) bool {
 	return a.ID == b.ID && a.Source == b.Source && a.CreatedAt.Equal(b.CreatedAt) && a.CreatedAt.IsZero() == b.CreatedAt.IsZero() &&
-		a.Deadline == b.Deadline && a.Work == b.Work && bytes.Equal(a.Payload, b.Payload)
+		a.Deadline == b.Deadline && a.Work == b.Work && bytes.Equal(a.Payload, b.Payload) && a.Origin == b.Origin
 }
 
 func TestEventRoundTrip(t *testing.T) {
@@ -50,11 +50,28 @@ func TestEventRoundTrip(t *testing.T) {
 	}
 }
 
+// A version 1 message (no origin) from a node not yet upgraded still
+// decodes, with no origin.
+func TestDecodeEventVersion1(t *testing.T) {
+	ev := sampleEvents()[2]
+	v2 := AppendEvent(nil, ev)
+	// Version 1 is version 2 without the origin's length and bytes.
+	v1 := append([]byte{1}, v2[1:len(v2)-1-len(ev.Origin)]...)
+	got, err := DecodeEvent(v1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev.Origin = ""
+	if !sameEvent(ev, got) {
+		t.Fatalf("got %+v, want %+v", got, ev)
+	}
+}
+
 func TestDecodeEventRejects(t *testing.T) {
 	good := AppendEvent(nil, sampleEvents()[2])
 	cases := map[string][]byte{
 		"empty":     nil,
-		"version":   append([]byte{2}, good[1:]...),
+		"version":   append([]byte{3}, good[1:]...),
 		"truncated": good[:len(good)-1],
 		"trailing":  append(append([]byte{}, good...), 0),
 		"short id":  good[:10],

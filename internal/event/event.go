@@ -63,6 +63,10 @@ type Event struct {
 	// Payload is the producer's JSON, carried unchanged to the result
 	// (at most 4 KiB, validated at ingest); nil for generated events.
 	Payload []byte
+	// Origin is, in cluster mode, the id of the node that published the
+	// event on the event bus, where its outcome is routed back to; empty
+	// for an event that never crossed the bus.
+	Origin string
 }
 
 // DeadlineAt is the absolute instant after which a result no longer counts.

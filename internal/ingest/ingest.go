@@ -14,6 +14,9 @@
 // (queued), dropped (submitted but refused by backpressure; the pipeline
 // has already counted it) or rejected (invalid, never submitted, so no
 // pipeline counter moves).
+//
+// With an outcome window (Config.Outcomes) an id seen within it is rejected
+// as a duplicate, and wait=1 streams each accepted event's outcome.
 package ingest
 
 import (
@@ -25,13 +28,17 @@ import (
 	"math"
 	"mime"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/ontime-rt/ontime/internal/event"
 	"github.com/ontime-rt/ontime/internal/httperr"
+	"github.com/ontime-rt/ontime/internal/outcomes"
 )
 
 // Submitter takes events into processing. It must not block: it reports at
@@ -39,6 +46,17 @@ import (
 // *pipeline.Pipeline satisfies it.
 type Submitter interface {
 	Submit(ev event.Event) (bool, event.Reason)
+}
+
+// Outcomes is the window of recent outcomes: it tells ids already seen and
+// hands final outcomes to the waiters of wait=1 requests.
+// *outcomes.Store satisfies it.
+type Outcomes interface {
+	// Claim records id as in flight and registers w (when not nil) for
+	// its outcome; false when id was already seen within the window.
+	Claim(id uuid.UUID, w *outcomes.Waiter) bool
+	// NewWaiter returns a waiter for one request.
+	NewWaiter() *outcomes.Waiter
 }
 
 // Config configures a Handler. Zero (or negative) fields take the default
@@ -71,6 +89,15 @@ type Config struct {
 	// Logger logs a summary of each request at debug level (client mistakes
 	// are the client's to see, not the operator's). Default slog.Default().
 	Logger *slog.Logger
+	// Outcomes, when set, refuses ids already seen within its window
+	// (duplicate id) and serves wait=1. Nil: neither (wait=1 gets 400).
+	Outcomes Outcomes
+	// WaitGrace is how long after the latest deadline of its events a
+	// wait=1 response waits for outcomes still missing. Default 1s.
+	WaitGrace time.Duration
+	// WriteTimeout bounds each write of a wait=1 response, so a client
+	// that stops reading ends its response. Default 5s.
+	WriteTimeout time.Duration
 }
 
 func (c Config) withDefaults() Config {
@@ -88,6 +115,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
+	}
+	if c.WaitGrace <= 0 {
+		c.WaitGrace = time.Second
+	}
+	if c.WriteTimeout <= 0 {
+		c.WriteTimeout = 5 * time.Second
 	}
 	return c
 }
@@ -134,6 +167,16 @@ type Response struct {
 	Rejected []Rejection `json:"rejected"`
 	// RejectedCount counts every invalid event, listed or not.
 	RejectedCount int `json:"rejectedCount"`
+	// IDs are the ids of the accepted events, in body order: those sent,
+	// and those assigned to events sent without one.
+	IDs []uuid.UUID `json:"ids"`
+}
+
+// Missing is the last line of a wait=1 response that ended before every
+// accepted event's outcome reached this node.
+type Missing struct {
+	// Missing lists those events' ids, in body order.
+	Missing []uuid.UUID `json:"missing"`
 }
 
 // Rejection is one invalid event.
@@ -153,8 +196,10 @@ const reasonUnknown event.Reason = "unknown"
 // as it has been read. It answers 202 with a Response once the body has been
 // read through, whatever became of the events (a lone object that is invalid
 // gets 400 instead); 400 or 413 with a Response when the body ends the
-// request early; 405, 415 or an early 413 with httperr's body before any of
-// the body is read.
+// request early; 405, 415, an early 413 or a bad wait with httperr's body
+// before any of the body is read. With wait=1, what would be a 202 is a 200
+// NDJSON stream instead: the Response, then each accepted event's outcome as
+// it finishes (see stream).
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
@@ -166,6 +211,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		httperr.Write(w, http.StatusUnsupportedMediaType, msg)
 		return
 	}
+	wait, msg := waitParam(r)
+	if msg == "" && wait && h.cfg.Outcomes == nil {
+		msg = "wait is not available on this server"
+	}
+	if msg != "" {
+		httperr.Write(w, http.StatusBadRequest, msg)
+		return
+	}
 	h.requests.Add(1)
 	if r.ContentLength > h.cfg.MaxBody {
 		httperr.Write(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body of %d bytes is larger than the %d allowed", r.ContentLength, h.cfg.MaxBody))
@@ -173,8 +226,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	body := http.MaxBytesReader(w, r.Body, h.cfg.MaxBody)
 	dec := NewDecoder(body, format, h.dcfg)
-	res := Response{DroppedBy: map[event.Reason]int{}, Rejected: []Rejection{}}
+	res := Response{DroppedBy: map[event.Reason]int{}, Rejected: []Rejection{}, IDs: []uuid.UUID{}}
 	status, fail := http.StatusAccepted, ""
+	var waiter *outcomes.Waiter
+	if wait {
+		waiter = h.cfg.Outcomes.NewWaiter()
+		defer waiter.Close()
+	}
+	var latest time.Time // the latest deadline of the accepted events
 	for n := 0; ; n++ {
 		it, err := dec.Next()
 		if err == io.EOF {
@@ -189,6 +248,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			fail = fmt.Sprintf("more than %d events in one request; reading stopped at index %d; the events before it were processed", h.cfg.MaxEvents, it.Index)
 			break
 		}
+		if it.Err == nil && h.cfg.Outcomes != nil && !h.cfg.Outcomes.Claim(it.Event.ID, waiter) {
+			it.Err = fmt.Errorf("duplicate id: %s was already seen within the outcome window", it.Event.ID)
+		}
 		if it.Err != nil {
 			res.RejectedCount++
 			if len(res.Rejected) < h.cfg.MaxRejected {
@@ -201,6 +263,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		ok, reason := h.sub.Submit(ev)
 		if ok {
 			res.Accepted++
+			res.IDs = append(res.IDs, ev.ID)
+			if d := ev.DeadlineAt(); d.After(latest) {
+				latest = d
+			}
 			if it.ClientTime {
 				h.recordSkew(it.Skew)
 			}
@@ -222,8 +288,103 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.dropped.Add(int64(res.Dropped))
 	h.rejected.Add(int64(res.RejectedCount))
 	h.cfg.Logger.Debug("ingest", "format", format, "status", status, "accepted", res.Accepted,
-		"dropped", res.Dropped, "rejected", res.RejectedCount, "error", fail)
+		"dropped", res.Dropped, "rejected", res.RejectedCount, "error", fail, "wait", wait)
+	if wait && status == http.StatusAccepted {
+		h.stream(w, r, res, waiter, latest)
+		return
+	}
 	writeResponse(w, status, res)
+}
+
+// waitParam reads the wait query parameter: 1 or true to wait, 0, false or
+// absent not to; anything else is a message for a 400.
+func waitParam(r *http.Request) (bool, string) {
+	switch v := r.URL.Query().Get("wait"); v {
+	case "", "0", "false":
+		return false, ""
+	case "1", "true":
+		return true, ""
+	default:
+		return false, fmt.Sprintf("wait must be 1 or 0, got %s", strconv.Quote(v))
+	}
+}
+
+// stream answers a wait=1 request whose body was read through: the
+// acceptance object, then each accepted event's outcome as it finishes,
+// each line flushed. It ends when every accepted event has its line; when
+// the latest deadline plus WaitGrace passes or no more outcomes can come
+// (the node stops), with a Missing line; or when the client leaves, which
+// changes nothing for the events.
+func (h *Handler) stream(w http.ResponseWriter, r *http.Request, res Response, waiter *outcomes.Waiter, latest time.Time) {
+	rc := http.NewResponseController(w)
+	// The body is read: the read deadline (which would cancel the request
+	// when it passes) must not cut a wait that may last longer.
+	_ = rc.SetReadDeadline(time.Time{})
+	hd := w.Header()
+	hd.Set("Content-Type", "application/x-ndjson")
+	hd.Set("X-Content-Type-Options", "nosniff")
+	hd.Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+	pending := make(map[uuid.UUID]struct{}, len(res.IDs))
+	for _, id := range res.IDs {
+		pending[id] = struct{}{}
+	}
+	buf, _ := json.Marshal(res)
+	buf = append(buf, '\n')
+	write := func() bool {
+		_ = rc.SetWriteDeadline(time.Now().Add(h.cfg.WriteTimeout))
+		if _, err := w.Write(buf); err != nil {
+			return false
+		}
+		return rc.Flush() == nil
+	}
+	if !write() {
+		return
+	}
+	take := func() {
+		buf = buf[:0]
+		for _, o := range waiter.Take() {
+			// Outcomes of events dropped at submission (not accepted)
+			// come too; only the accepted get a line.
+			if _, ok := pending[o.ID]; ok {
+				delete(pending, o.ID)
+				buf = o.AppendJSON(buf)
+				buf = append(buf, '\n')
+			}
+		}
+	}
+	timer := time.NewTimer(latest.Add(h.cfg.WaitGrace).Sub(h.cfg.Now()))
+	defer timer.Stop()
+	for len(pending) > 0 {
+		select {
+		case <-waiter.Ready():
+			if take(); len(buf) > 0 && !write() {
+				return
+			}
+			continue
+		case <-r.Context().Done():
+			return
+		case <-timer.C:
+		case <-waiter.Closed():
+		}
+		// Out of time: what came last, then what is missing.
+		if take(); len(buf) > 0 && !write() {
+			return
+		}
+		if len(pending) == 0 {
+			return
+		}
+		m := Missing{Missing: make([]uuid.UUID, 0, len(pending))}
+		for _, id := range res.IDs {
+			if _, ok := pending[id]; ok {
+				m.Missing = append(m.Missing, id)
+			}
+		}
+		buf, _ = json.Marshal(m)
+		buf = append(buf, '\n')
+		write()
+		return
+	}
 }
 
 // bodyError maps an error that ended the body to a status and message:

@@ -25,6 +25,7 @@ import (
 	"github.com/ontime-rt/ontime/internal/hub"
 	"github.com/ontime-rt/ontime/internal/ingest"
 	"github.com/ontime-rt/ontime/internal/metrics"
+	"github.com/ontime-rt/ontime/internal/outcomes"
 	"github.com/ontime-rt/ontime/internal/pipeline"
 	"github.com/ontime-rt/ontime/internal/server"
 	"github.com/ontime-rt/ontime/internal/source"
@@ -78,6 +79,10 @@ type Config struct {
 	// restarts, at most 128 bytes. Default the host name (cmd/ontime adds
 	// the listen port).
 	NodeID string
+	// Outcomes is the most events whose outcome is kept for lookups,
+	// waits and duplicate ids (also bounded to the last 60 s), 1 to
+	// 10,000,000. Default 100,000.
+	Outcomes int
 }
 
 // Limits of the start-up options.
@@ -96,6 +101,7 @@ func DefaultConfig() Config {
 		WriteRate:       20,
 		MaxBody:         1 << 20,
 		ShutdownTimeout: 5 * time.Second,
+		Outcomes:        outcomes.DefaultMax,
 	}
 }
 
@@ -119,6 +125,9 @@ func (c Config) withDefaults() Config {
 	if c.ShutdownTimeout == 0 {
 		c.ShutdownTimeout = d.ShutdownTimeout
 	}
+	if c.Outcomes == 0 {
+		c.Outcomes = d.Outcomes
+	}
 	return c
 }
 
@@ -131,6 +140,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxBody < 1 || c.MaxBody > MaxMaxBody {
 		errs = append(errs, config.Bad("maxBody", fmt.Sprintf("want 1 to %d bytes", MaxMaxBody), c.MaxBody))
+	}
+	if c.Outcomes < 1 || c.Outcomes > outcomes.MaxMax {
+		errs = append(errs, config.Bad("outcomes", fmt.Sprintf("want 1 to %d events", outcomes.MaxMax), c.Outcomes))
 	}
 	if math.IsNaN(c.WriteRate) {
 		errs = append(errs, config.Bad("writeRate", "want a number", c.WriteRate))
@@ -175,6 +187,11 @@ type Node struct {
 	bus    *cluster.EventBus
 	merger *cluster.Merger
 	closed chan struct{} // closed when nc is closed
+
+	// outs is the window of recent outcomes (lookups, waits, duplicate
+	// ids); router (cluster mode) routes outcomes to their events' origin.
+	outs   *outcomes.Store
+	router *cluster.OutcomeRouter
 }
 
 // relay lets the coalescer and the pipeline be built in either order: the
@@ -281,6 +298,9 @@ func New(cfg Config, log *slog.Logger) (_ *Node, err error) {
 		// The Merger needs every latency: batches carry only digests.
 		rec = n.merger.Recorder(rec)
 	}
+	if rec, err = n.withOutcomes(rec); err != nil {
+		return nil, err
+	}
 	proc, w, err := processorOf(settings, n.nc)
 	if err != nil {
 		return nil, err
@@ -298,18 +318,18 @@ func New(cfg Config, log *slog.Logger) (_ *Node, err error) {
 	if n.nc != nil {
 		// Events that cannot be published count as dropped where the
 		// pipeline's drops count.
-		n.bus, err = cluster.NewEventBus(n.nc, cluster.BusConfig{Recorder: rec})
+		n.bus, err = cluster.NewEventBus(n.nc, cluster.BusConfig{Recorder: rec, Origin: cfg.NodeID})
 		if err != nil {
 			return nil, err
 		}
 		n.submit = n.bus
 	}
-	in := ingest.New(ingest.Config{Logger: log, MaxBody: cfg.MaxBody}, n.submit)
+	in := ingest.New(ingest.Config{Logger: log, MaxBody: cfg.MaxBody, Outcomes: n.outs}, n.submit)
 	app, _ := frontend.App()
 	n.http = server.New(server.Config{AllowedOrigins: cfg.AllowedOrigins, Logger: log, App: app, Static: static.FS, MaxClients: maxClients, Gates: gates,
 		Streams: &n.streams,
 		Observe: n.metrics.Middleware, Metrics: n.metrics.Handler(),
-		Ingest: in, IngestStats: func() any { return in.Stats() }, Profiling: cfg.Profiling,
+		Ingest: in, IngestStats: func() any { return in.Stats() }, Outcomes: n.outs, Profiling: cfg.Profiling,
 		Writes: &server.WriteGuard{Token: cfg.Token, Exposed: cfg.Exposed, Rate: cfg.WriteRate}}, n.hub, n.coal, n, n.page)
 	return n, nil
 }
@@ -419,6 +439,8 @@ func (n *Node) Run(ctx context.Context, ln net.Listener) error {
 		close(busDone)
 		close(mergerDone)
 	}
+	stopOutcomes := n.startOutcomes(ctx)
+	defer stopOutcomes()
 	n.live.mu.Lock()
 	n.live.genCtx = context.WithoutCancel(ctx)
 	if err := n.startGenerator(); err != nil {
@@ -443,6 +465,7 @@ func (n *Node) Run(ctx context.Context, ln net.Listener) error {
 	<-busDone
 	stopPipe()
 	<-pipeDone
+	stopOutcomes()
 	stopCoal()
 	<-coalDone
 	stopMerger()

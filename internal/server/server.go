@@ -18,10 +18,12 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
+	"github.com/google/uuid"
 
 	"github.com/ontime-rt/ontime/internal/coalescer"
 	"github.com/ontime-rt/ontime/internal/httperr"
 	"github.com/ontime-rt/ontime/internal/hub"
+	"github.com/ontime-rt/ontime/internal/outcomes"
 	"github.com/ontime-rt/ontime/internal/sse"
 	"github.com/ontime-rt/ontime/internal/stream"
 	"github.com/ontime-rt/ontime/internal/web"
@@ -75,6 +77,8 @@ type Config struct {
 	// guard; IngestStats then reports its counters in /api/stats.
 	Ingest      http.Handler
 	IngestStats func() any
+	// Outcomes, when set, is served at GET /api/events/{id}.
+	Outcomes OutcomeSource
 	// Profiling mounts net/http/pprof under /debug/pprof/ (for measuring
 	// where the time goes; off by default: profiles reveal internals).
 	Profiling bool
@@ -82,6 +86,12 @@ type Config struct {
 	// slow-drip producer cannot hold a connection forever. Default 30s.
 	// (A server-wide ReadTimeout would also end the streams.)
 	IngestReadTimeout time.Duration
+}
+
+// OutcomeSource looks up an event's outcome in the window of recent ones.
+// *outcomes.Store satisfies it.
+type OutcomeSource interface {
+	Lookup(id uuid.UUID) (outcomes.Outcome, bool)
 }
 
 // Transports names the client gates, one per streaming transport.
@@ -177,6 +187,9 @@ func New(cfg Config, h *hub.Hub, st StatsSource, conf Configurator, page *web.Re
 		}
 		r.With(guard.Wrap).Method(http.MethodPost, "/api/events", readDeadline(timeout, cfg.Ingest))
 	}
+	if cfg.Outcomes != nil {
+		r.Get("/api/events/{id}", lookup(cfg.Outcomes))
+	}
 	r.Method(http.MethodGet, "/api/stream", &sse.Handler{Hub: h, Format: FormatSSE, SummaryFormat: FormatSSESummary, Gate: gates["sse"], Streams: cfg.Streams, Logger: log})
 	r.Method(http.MethodGet, "/ui/stream", &sse.Handler{Hub: h, Format: web.Format, Gate: gates["page"], Streams: cfg.Streams, Logger: log})
 	r.Method(http.MethodGet, "/ws", &ws.Handler{Hub: h, Format: FormatJSON, SummaryFormat: FormatJSONSummary, Gate: gates["ws"], AllowedOrigins: cfg.AllowedOrigins, Streams: cfg.Streams, Logger: log})
@@ -225,6 +238,29 @@ func appHandler(app fs.FS) http.HandlerFunc {
 			w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
 		}
 		files.ServeHTTP(w, r)
+	}
+}
+
+// lookup answers GET /api/events/{id}: the event's outcome, or
+// {"id","status":"in-flight"}, while it is in the window; 404 after it or
+// for an id never seen; 400 for an id that is not a canonical UUID.
+func lookup(src OutcomeSource) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		s := chi.URLParam(r, "id")
+		id, err := uuid.Parse(s)
+		if len(s) != 36 || err != nil {
+			httperr.Write(w, http.StatusBadRequest, fmt.Sprintf("event id %q is not a UUID (want the form xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)", s))
+			return
+		}
+		o, ok := src.Lookup(id)
+		if !ok {
+			httperr.Write(w, http.StatusNotFound, fmt.Sprintf("no outcome of event %s here: unknown to this node, or older than its outcome window", s))
+			return
+		}
+		w.Header().Set("Content-Type", "application/json; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-store")
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write(append(o.AppendJSON(nil), '\n'))
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -52,6 +53,16 @@ type options struct {
 	cpu       bool
 	zeroN     int
 	skipSweep bool
+
+	// The worker suite (worker.go).
+	workerSuite bool
+	noopWorker  bool
+	pairs       int
+	pair        time.Duration
+	run         time.Duration
+	warm        time.Duration
+	trace       io.Writer // the worker suite's per-row gauge trace; nil for none
+	cpuProfile  string
 }
 
 func parse(args []string, out io.Writer) (options, error) {
@@ -69,8 +80,19 @@ func parse(args []string, out io.Writer) (options, error) {
 	fs.BoolVar(&o.cpu, "cpu", true, "also run the CPU-bound processor at 2x and 10x")
 	fs.IntVar(&o.zeroN, "zero-events", 2_000_000, "events for the zero-work throughput runs")
 	fs.BoolVar(&o.skipSweep, "throughput-only", false, "only measure zero-work throughput")
+	fs.BoolVar(&o.workerSuite, "worker", false, "run the worker suite instead: the pipeline calling real HTTP workers on loopback")
+	fs.BoolVar(&o.noopWorker, "noop-worker", false, "serve a no-op HTTP worker on loopback, print its address, serve until stdin closes (the worker suite's child process)")
+	fs.IntVar(&o.pairs, "worker-pairs", 3, "worker suite: pairs of overhead runs (ontime, plain)")
+	fs.DurationVar(&o.pair, "worker-pair", 3*time.Second, "worker suite: length of each overhead run")
+	fs.DurationVar(&o.run, "worker-run", 10*time.Second, "worker suite: length of each unknown-capacity row")
+	fs.DurationVar(&o.warm, "worker-warmup", 2*time.Second, "worker suite: warm-up before each measured run")
+	trace := fs.Bool("worker-trace", false, "worker suite: print the pipeline's gauges and the worker's load every 100 ms of each unknown-capacity row to stderr")
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file")
 	if err := fs.Parse(args[1:]); err != nil {
 		return o, err
+	}
+	if *trace {
+		o.trace = os.Stderr
 	}
 	for _, s := range strings.Split(*loads, ",") {
 		var l float64
@@ -89,6 +111,9 @@ func parse(args []string, out io.Writer) (options, error) {
 	if o.duration < 500*time.Millisecond || o.workers < 1 || o.work <= 0 || o.deadline <= 0 || o.queue < 1 || o.zeroN < 1000 {
 		return o, errors.New("bad settings: duration >= 500ms, workers >= 1, work and deadline > 0, queue >= 1, zero-events >= 1000")
 	}
+	if o.pairs < 1 || o.pair < 500*time.Millisecond || o.run < time.Second || o.warm < 0 {
+		return o, errors.New("bad worker suite settings: worker-pairs >= 1, worker-pair >= 500ms, worker-run >= 1s, worker-warmup >= 0")
+	}
 	return o, nil
 }
 
@@ -97,7 +122,24 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if o.noopWorker {
+		return noopWorker(out)
+	}
+	if o.cpuProfile != "" {
+		f, err := os.Create(o.cpuProfile)
+		if err != nil {
+			return fmt.Errorf("--cpuprofile: %w", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("--cpuprofile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	fmt.Fprintf(out, "# ontime-bench — %s, GOMAXPROCS=%d, %s\n\n", runtime.Version(), runtime.GOMAXPROCS(0), time.Now().UTC().Format(time.RFC3339))
+	if o.workerSuite {
+		return workerSuite(ctx, o, out)
+	}
 	if !o.skipSweep {
 		if err := sweep(ctx, o, out); err != nil {
 			return err
@@ -191,8 +233,20 @@ func startRig(o options, policy pipeline.Policy, cpu bool, deadline time.Duratio
 // startRigWith builds a rig; with wrap set, the pipeline records into
 // wrap(coalescer) instead of the run-wide tally.
 func startRigWith(o options, policy pipeline.Policy, cpu bool, meanWork, deadline time.Duration, wrap func(pipeline.Recorder) pipeline.Recorder) (*rig, error) {
+	work := pipeline.Work{Mean: meanWork}
+	var proc pipeline.Processor = pipeline.Sleep(work)
+	if cpu {
+		proc = pipeline.NewSpin(work)
+	}
+	return newRig(o.tick, pipeline.Config{Workers: o.workers, QueueCap: o.queue, Policy: policy, DrainTimeout: deadline + time.Second}, proc, wrap)
+}
+
+// newRig starts a pipeline with cfg and proc, and its coalescer; with wrap
+// set, the pipeline records into wrap(coalescer) instead of the run-wide
+// tally.
+func newRig(tick time.Duration, cfg pipeline.Config, proc pipeline.Processor, wrap func(pipeline.Recorder) pipeline.Recorder) (*rig, error) {
 	g := &relay{}
-	coal, err := coalescer.New(coalescer.Config{Tick: o.tick}, g, &discard{})
+	coal, err := coalescer.New(coalescer.Config{Tick: tick}, g, &discard{})
 	if err != nil {
 		return nil, err
 	}
@@ -201,12 +255,7 @@ func startRigWith(o options, policy pipeline.Policy, cpu bool, meanWork, deadlin
 	if wrap != nil {
 		into = wrap(coal)
 	}
-	work := pipeline.Work{Mean: meanWork}
-	var proc pipeline.Processor = pipeline.Sleep(work)
-	if cpu {
-		proc = pipeline.NewSpin(work)
-	}
-	pipe, err := pipeline.New(pipeline.Config{Workers: o.workers, QueueCap: o.queue, Policy: policy, DrainTimeout: deadline + time.Second}, proc, into)
+	pipe, err := pipeline.New(cfg, proc, into)
 	if err != nil {
 		return nil, err
 	}

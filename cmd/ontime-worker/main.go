@@ -3,12 +3,12 @@
 // deadline handling and adaptive concurrency can be watched against a
 // service whose capacity ontime does not know.
 //
-// The model: --slots calls are served at once, each for a service time
-// drawn around --service; calls beyond that wait in a FIFO of at most
-// --queue calls (full: 503), so latency grows with load the way real
-// services behave. A call whose caller hangs up (ontime cancels at the
-// deadline) or whose Ontime-Timeout-Ms runs out leaves the FIFO or its slot
-// at once. --fail-rate answers that fraction of calls 503 at once.
+// The model (package demoworker): --slots calls are served at once, each
+// for a service time drawn around --service; calls beyond that wait in a
+// FIFO of at most --queue calls (full: 503), so latency grows with load the
+// way real services behave. A call whose caller hangs up (ontime cancels at
+// the deadline) or whose Ontime-Timeout-Ms runs out leaves the FIFO or its
+// slot at once. --fail-rate answers that fraction of calls 503 at once.
 //
 //	ontime-worker --slots 8 --service 20ms        # capacity 400 calls/s
 //	curl -s localhost:8090/stats                  # counters, load, settings
@@ -25,7 +25,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -33,6 +32,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/ontime-rt/ontime/internal/demoworker"
 )
 
 func main() {
@@ -50,10 +51,7 @@ func main() {
 // options are the command line, parsed and validated.
 type options struct {
 	addr     string
-	name     string
-	capacity capacity
-	queue    int
-	result   string
+	worker   demoworker.Config
 	report   time.Duration
 	logLevel slog.Level
 }
@@ -64,19 +62,20 @@ func envName(flagName string) string {
 }
 
 func parse(args []string, getenv func(string) string, out io.Writer) (options, error) {
-	o := options{capacity: capacity{Slots: 8, ServiceMs: 20, Dist: fixed}}
+	o := options{worker: demoworker.Config{Capacity: demoworker.Capacity{Slots: 8, ServiceMs: 20}}}
+	c := &o.worker.Capacity
 	fs := flag.NewFlagSet("ontime-worker", flag.ContinueOnError)
 	fs.SetOutput(out)
 	service := 20 * time.Millisecond
 	var d string
 	fs.StringVar(&o.addr, "addr", "127.0.0.1:8090", "listen address (host:port)")
-	fs.IntVar(&o.capacity.Slots, "slots", o.capacity.Slots, "calls served at once")
+	fs.IntVar(&c.Slots, "slots", c.Slots, "calls served at once")
 	fs.DurationVar(&service, "service", service, "mean service time of a call")
-	fs.StringVar(&d, "dist", string(fixed), "service time distribution: fixed, uniform (0 to 2x mean), exp")
-	fs.Float64Var(&o.capacity.FailRate, "fail-rate", 0, "fraction of calls answered 503 at once (0 to 1)")
-	fs.IntVar(&o.queue, "queue", 1024, "calls that may wait for a slot, in FIFO order (full: 503)")
-	fs.StringVar(&o.result, "result", resultStats, "what a served call answers: stats ({worker,id,slot,waitedMs,servedMs}), echo ({worker,id,payload}) or empty (204)")
-	fs.StringVar(&o.name, "name", "demo", "the worker's name in its answers")
+	fs.StringVar(&d, "dist", string(demoworker.Fixed), "service time distribution: fixed, uniform (0 to 2x mean), exp")
+	fs.Float64Var(&c.FailRate, "fail-rate", 0, "fraction of calls answered 503 at once (0 to 1)")
+	fs.IntVar(&o.worker.Queue, "queue", 1024, "calls that may wait for a slot, in FIFO order (full: 503)")
+	fs.StringVar(&o.worker.Result, "result", demoworker.ResultStats, "what a served call answers: stats ({worker,id,slot,waitedMs,servedMs}), echo ({worker,id,payload}) or empty (204)")
+	fs.StringVar(&o.worker.Name, "name", "demo", "the worker's name in its answers")
 	fs.DurationVar(&o.report, "report", 5*time.Second, "period of the summary log line (0: none)")
 	fs.TextVar(&o.logLevel, "log-level", slog.LevelInfo, "log level: debug (every call), info, warn, error")
 	fs.Usage = func() {
@@ -102,46 +101,35 @@ func parse(args []string, getenv func(string) string, out io.Writer) (options, e
 		return o, fmt.Errorf("unexpected arguments: %q (all settings are flags; see -h)", fs.Args())
 	}
 	var errs []error
-	o.capacity.ServiceMs = ms(service)
+	c.ServiceMs = float64(service.Microseconds()) / 1000
 	var err error
-	if o.capacity.Dist, err = parseDist(d); err != nil {
+	if c.Dist, err = demoworker.ParseDist(d); err != nil {
 		errs = append(errs, fmt.Errorf("--dist: %w", err))
 	}
 	if _, _, err := net.SplitHostPort(o.addr); err != nil {
 		errs = append(errs, fmt.Errorf("--addr %q: want host:port: %w", o.addr, err))
 	}
-	if c := o.capacity; c.Slots < 1 || c.Slots > maxSlots {
-		errs = append(errs, fmt.Errorf("--slots %d: want 1 to %d", c.Slots, maxSlots))
+	if c.Slots < 1 || c.Slots > demoworker.MaxSlots {
+		errs = append(errs, fmt.Errorf("--slots %d: want 1 to %d", c.Slots, demoworker.MaxSlots))
 	}
-	if service < 0 || service > maxServiceMs*time.Millisecond {
-		errs = append(errs, fmt.Errorf("--service %s: want 0 to %s", service, maxServiceMs*time.Millisecond))
+	if service < 0 || service > demoworker.MaxServiceMs*time.Millisecond {
+		errs = append(errs, fmt.Errorf("--service %s: want 0 to %s", service, demoworker.MaxServiceMs*time.Millisecond))
 	}
-	if f := o.capacity.FailRate; !(f >= 0 && f <= 1) {
+	if f := c.FailRate; !(f >= 0 && f <= 1) {
 		errs = append(errs, fmt.Errorf("--fail-rate %g: want 0 to 1", f))
 	}
-	if o.queue < 0 || o.queue > maxQueue {
-		errs = append(errs, fmt.Errorf("--queue %d: want 0 (no waiting) to %d", o.queue, maxQueue))
+	if q := o.worker.Queue; q < 0 || q > demoworker.MaxQueue {
+		errs = append(errs, fmt.Errorf("--queue %d: want 0 (no waiting) to %d", q, demoworker.MaxQueue))
 	}
-	switch o.result {
-	case resultStats, resultEcho, resultEmpty:
+	switch o.worker.Result {
+	case demoworker.ResultStats, demoworker.ResultEcho, demoworker.ResultEmpty:
 	default:
-		errs = append(errs, fmt.Errorf("--result %q: want stats, echo or empty", o.result))
+		errs = append(errs, fmt.Errorf("--result %q: want stats, echo or empty", o.worker.Result))
 	}
 	if o.report < 0 {
 		errs = append(errs, fmt.Errorf("--report %s: want 0 (none) or more", o.report))
 	}
 	return o, errors.Join(errs...)
-}
-
-// newServer builds the worker from its options.
-func newServer(o options, log *slog.Logger, now func() time.Time) *server {
-	return &server{
-		name:   o.name,
-		result: o.result,
-		now:    now,
-		log:    log,
-		model:  newModel(o.capacity, o.queue, rand.Float64),
-	}
 }
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
@@ -150,17 +138,21 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return err
 	}
 	log := slog.New(slog.NewTextHandler(stdout, &slog.HandlerOptions{Level: o.logLevel}))
+	o.worker.Log = log
+	s, err := demoworker.New(o.worker)
+	if err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", o.addr)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	s := newServer(o, log, time.Now)
 	// Cancelled at shutdown, so calls waiting in the FIFO leave at once
 	// instead of holding Shutdown up.
 	base, stopCalls := context.WithCancel(context.Background())
 	defer stopCalls()
 	srv := &http.Server{
-		Handler:           s.routes(),
+		Handler:           s.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
 		BaseContext:       func(net.Listener) context.Context { return base },
 	}
@@ -169,14 +161,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	go func() {
 		defer close(summaryDone)
 		if o.report > 0 {
-			s.summarize(summaryCtx, o.report)
+			s.Summarize(summaryCtx, o.report)
 		}
 	}()
 	defer func() { stopSummary(); <-summaryDone }()
-	c := o.capacity
+	c := s.Capacity()
 	log.Info("ontime-worker serving", "url", "http://"+ln.Addr().String()+"/work",
-		"slots", c.Slots, "serviceMs", c.ServiceMs, "dist", c.Dist, "capacityPerSec", capacityPerSec(c),
-		"failRate", c.FailRate, "queue", o.queue, "result", o.result)
+		"slots", c.Slots, "serviceMs", c.ServiceMs, "dist", c.Dist, "capacityPerSec", c.PerSecond(),
+		"failRate", c.FailRate, "queue", o.worker.Queue, "result", o.worker.Result)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	select {
@@ -189,17 +181,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	defer cancel()
 	err = srv.Shutdown(shutdownCtx)
 	<-served
-	st := s.snapshot()
+	st := s.Stats()
 	log.Info("ontime-worker stopped", "received", st.Received, "served", st.Served, "noTimeLeft", st.NoTimeLeft,
 		"cancelled", st.Cancelled, "failed", st.Failed, "queueFull", st.QueueFull)
 	return err
-}
-
-// capacityPerSec is the calls per second the slots can serve, 0 when
-// service is instant (unbounded).
-func capacityPerSec(c capacity) float64 {
-	if c.ServiceMs <= 0 {
-		return 0
-	}
-	return float64(c.Slots) * 1000 / c.ServiceMs
 }

@@ -1,4 +1,17 @@
-package main
+// Package demoworker is a demo worker for ontime's http processor: it
+// serves POST /work with a capacity a user can dial, so that ontime's
+// deadline handling and adaptive concurrency can be watched (and
+// benchmarked) against a service whose capacity ontime does not know.
+//
+// The model: Slots calls are served at once, each for a service time drawn
+// around ServiceMs; calls beyond that wait in a FIFO of at most Queue calls
+// (full: 503), so latency grows with load the way real services behave. A
+// call whose caller hangs up (ontime cancels at the deadline) or whose
+// Ontime-Timeout-Ms runs out leaves the FIFO or its slot at once. FailRate
+// answers that fraction of calls 503 at once. GET /stats reports counters
+// (including calls that arrived with no time left) and PATCH /config
+// changes the capacity live. The worker contract is in docs/workers.md.
+package demoworker
 
 import (
 	"context"
@@ -7,6 +20,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
 	"strconv"
 	"sync/atomic"
@@ -23,12 +37,12 @@ const (
 	maxEventBody = 64 << 10
 	// maxConfigBody bounds a PATCH /config body.
 	maxConfigBody = 4 << 10
-	// maxSlots bounds the slots a PATCH /config or --slots may ask for.
-	maxSlots = 10_000
-	// maxServiceMs bounds the mean service time, as ontime bounds deadlines.
-	maxServiceMs = 60_000
-	// maxQueue bounds the FIFO.
-	maxQueue = 1_000_000
+	// MaxSlots bounds the slots a PATCH /config or --slots may ask for.
+	MaxSlots = 10_000
+	// MaxServiceMs bounds the mean service time, as ontime bounds deadlines.
+	MaxServiceMs = 60_000
+	// MaxQueue bounds the FIFO.
+	MaxQueue = 1_000_000
 )
 
 // budgetGrace is how long past its Ontime-Timeout-Ms a call may last
@@ -37,9 +51,9 @@ const budgetGrace = 50 * time.Millisecond
 
 // Result modes: what a served call answers.
 const (
-	resultStats = "stats" // {"worker","id","slot","waitedMs","servedMs"}
-	resultEcho  = "echo"  // {"worker","id","payload"}
-	resultEmpty = "empty" // 204, no body
+	ResultStats = "stats" // {"worker","id","slot","waitedMs","servedMs"}
+	ResultEcho  = "echo"  // {"worker","id","payload"}
+	ResultEmpty = "empty" // 204, no body
 )
 
 // counters are what GET /stats reports, besides the model's load.
@@ -53,8 +67,9 @@ type counters struct {
 	badRequest atomic.Int64 // answered 400: not an event
 }
 
-// stats is the body of GET /stats.
-type stats struct {
+// Stats is the body of GET /stats: counters since start, the load now
+// and the settings in force.
+type Stats struct {
 	Received   int64 `json:"received"`
 	Served     int64 `json:"served"`
 	NoTimeLeft int64 `json:"noTimeLeft"`
@@ -64,12 +79,39 @@ type stats struct {
 	BadRequest int64 `json:"badRequest"`
 	Busy       int   `json:"busy"`
 	Queued     int   `json:"queued"`
-	capacity
+	Capacity
 	QueueCap int `json:"queueCap"`
 }
 
-// server serves the demo worker's routes.
-type server struct {
+// Config configures a Worker. Zero fields take the defaults.
+type Config struct {
+	// Name is the worker's name in its answers. Default "demo".
+	Name string
+	// Capacity is the capacity at start. Slots must be in [1, MaxSlots],
+	// ServiceMs in [0, MaxServiceMs], FailRate in [0, 1]; Dist defaults
+	// to Fixed.
+	Capacity Capacity
+	// Queue is how many calls may wait for a slot, in FIFO order, in
+	// [0, MaxQueue]; 0 is no waiting (a call finding every slot busy is
+	// answered 503).
+	Queue int
+	// Result is what a served call answers: ResultStats (the default),
+	// ResultEcho or ResultEmpty.
+	Result string
+	// Log receives a line per capacity change and per summary, and every
+	// call at debug level. Default: discarded.
+	Log *slog.Logger
+	// Now is the clock Ontime-Deadline is checked against. Default
+	// time.Now.
+	Now func() time.Time
+	// Rand draws service times and failures, uniform in [0, 1) and safe
+	// for concurrent use. Default math/rand/v2's Float64.
+	Rand func() float64
+}
+
+// Worker is the demo worker: its model and its HTTP routes. It is safe
+// for concurrent use.
+type Worker struct {
 	name   string
 	result string
 	now    func() time.Time
@@ -81,10 +123,83 @@ type server struct {
 	warned atomic.Bool
 }
 
-func (s *server) routes() http.Handler {
+// New checks cfg and returns a worker. It serves nothing until its
+// Handler is.
+func New(cfg Config) (*Worker, error) {
+	if cfg.Name == "" {
+		cfg.Name = "demo"
+	}
+	if cfg.Capacity.Dist == "" {
+		cfg.Capacity.Dist = Fixed
+	}
+	if cfg.Result == "" {
+		cfg.Result = ResultStats
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Rand == nil {
+		cfg.Rand = rand.Float64
+	}
+	var errs []error
+	if err := cfg.Capacity.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if cfg.Queue < 0 || cfg.Queue > MaxQueue {
+		errs = append(errs, fmt.Errorf("queue %d: want 0 (no waiting) to %d", cfg.Queue, MaxQueue))
+	}
+	switch cfg.Result {
+	case ResultStats, ResultEcho, ResultEmpty:
+	default:
+		errs = append(errs, fmt.Errorf("result %q: want %s, %s or %s", cfg.Result, ResultStats, ResultEcho, ResultEmpty))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("demoworker: %w", err)
+	}
+	return &Worker{
+		name:   cfg.Name,
+		result: cfg.Result,
+		now:    cfg.Now,
+		log:    cfg.Log,
+		model:  newModel(cfg.Capacity, cfg.Queue, cfg.Rand),
+	}, nil
+}
+
+// Capacity returns the capacity in force.
+func (s *Worker) Capacity() Capacity { return s.model.capacity() }
+
+// SetCapacity changes the capacity, as PATCH /config does: more slots
+// serve waiting calls at once, fewer take effect as busy slots free up.
+func (s *Worker) SetCapacity(c Capacity) error {
+	if c.Dist == "" {
+		c.Dist = Fixed
+	}
+	if err := c.Validate(); err != nil {
+		return err
+	}
+	s.model.setCapacity(c)
+	s.log.Info("capacity changed", "slots", c.Slots, "serviceMs", c.ServiceMs, "dist", c.Dist, "failRate", c.FailRate)
+	return nil
+}
+
+// PerSecond is the calls per second the slots can serve, 0 when service
+// is instant (unbounded).
+func (c Capacity) PerSecond() float64 {
+	if c.ServiceMs <= 0 {
+		return 0
+	}
+	return float64(c.Slots) * 1000 / c.ServiceMs
+}
+
+// Handler serves the worker's routes: POST /work, GET /stats, GET and
+// PATCH /config.
+func (s *Worker) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /work", s.work)
-	mux.HandleFunc("GET /stats", s.stats)
+	mux.HandleFunc("GET /stats", s.getStats)
 	mux.HandleFunc("GET /config", s.getConfig)
 	mux.HandleFunc("PATCH /config", s.patchConfig)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
@@ -96,7 +211,7 @@ func (s *server) routes() http.Handler {
 // budget reads the deadline headers: the time left by the caller's count
 // (Ontime-Timeout-Ms), and whether the call came with no time left by
 // either header. ok is false when the call has no deadline headers.
-func (s *server) budget(r *http.Request) (left time.Duration, none, ok bool, err error) {
+func (s *Worker) budget(r *http.Request) (left time.Duration, none, ok bool, err error) {
 	if v := r.Header.Get(worker.HeaderDeadline); v != "" {
 		ms, err := strconv.ParseInt(v, 10, 64)
 		if err != nil {
@@ -117,7 +232,7 @@ func (s *server) budget(r *http.Request) (left time.Duration, none, ok bool, err
 	return left, none, ok, nil
 }
 
-func (s *server) work(w http.ResponseWriter, r *http.Request) {
+func (s *Worker) work(w http.ResponseWriter, r *http.Request) {
 	s.count.received.Add(1)
 	// Read the body first: net/http notices a caller that hangs up (ontime
 	// cancelling at the deadline) only once the body has been read.
@@ -185,9 +300,9 @@ func (s *server) work(w http.ResponseWriter, r *http.Request) {
 	s.count.served.Add(1)
 	s.log.Debug("served", "id", ev.ID, "slot", c.slot, "waitedMs", ms(c.waited), "servedMs", ms(c.served))
 	switch s.result {
-	case resultEmpty:
+	case ResultEmpty:
 		w.WriteHeader(http.StatusNoContent)
-	case resultEcho:
+	case ResultEcho:
 		payload := ev.Payload
 		if payload == nil {
 			payload = json.RawMessage("null")
@@ -210,9 +325,10 @@ func cause(r *http.Request, err error) string {
 	return err.Error()
 }
 
-func (s *server) snapshot() stats {
+// Stats returns the counters, the load and the settings in force.
+func (s *Worker) Stats() Stats {
 	busy, queued := s.model.load()
-	return stats{
+	return Stats{
 		Received:   s.count.received.Load(),
 		Served:     s.count.served.Load(),
 		NoTimeLeft: s.count.noTimeLeft.Load(),
@@ -222,16 +338,16 @@ func (s *server) snapshot() stats {
 		BadRequest: s.count.badRequest.Load(),
 		Busy:       busy,
 		Queued:     queued,
-		capacity:   s.model.capacity(),
+		Capacity:   s.model.capacity(),
 		QueueCap:   s.model.queueCap,
 	}
 }
 
-func (s *server) stats(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, s.snapshot())
+func (s *Worker) getStats(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, s.Stats())
 }
 
-func (s *server) getConfig(w http.ResponseWriter, r *http.Request) {
+func (s *Worker) getConfig(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, s.model.capacity())
 }
 
@@ -243,7 +359,7 @@ type configPatch struct {
 	FailRate  *float64 `json:"failRate"`
 }
 
-func (s *server) patchConfig(w http.ResponseWriter, r *http.Request) {
+func (s *Worker) patchConfig(w http.ResponseWriter, r *http.Request) {
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxConfigBody))
 	dec.DisallowUnknownFields()
 	var p configPatch
@@ -266,30 +382,31 @@ func (s *server) patchConfig(w http.ResponseWriter, r *http.Request) {
 		c.FailRate = *p.FailRate
 	}
 	if p.Dist != nil {
-		d, err := parseDist(*p.Dist)
+		d, err := ParseDist(*p.Dist)
 		if err != nil {
 			httperr.Write(w, http.StatusBadRequest, "dist: "+err.Error())
 			return
 		}
 		c.Dist = d
 	}
-	if err := c.validate(); err != nil {
+	if err := s.SetCapacity(c); err != nil {
 		httperr.Write(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	s.model.setCapacity(c)
-	s.log.Info("capacity changed", "slots", c.Slots, "serviceMs", c.ServiceMs, "dist", c.Dist, "failRate", c.FailRate)
 	writeJSON(w, http.StatusOK, c)
 }
 
-// validate checks settings, naming the fields as PATCH /config does.
-func (c capacity) validate() error {
+// Validate checks settings, naming the fields as PATCH /config does.
+func (c Capacity) Validate() error {
 	var errs []error
-	if c.Slots < 1 || c.Slots > maxSlots {
-		errs = append(errs, fmt.Errorf("slots %d: want 1 to %d", c.Slots, maxSlots))
+	if _, err := ParseDist(string(c.Dist)); err != nil {
+		errs = append(errs, fmt.Errorf("dist: %w", err))
 	}
-	if !(c.ServiceMs >= 0 && c.ServiceMs <= maxServiceMs) {
-		errs = append(errs, fmt.Errorf("serviceMs %g: want 0 to %d", c.ServiceMs, maxServiceMs))
+	if c.Slots < 1 || c.Slots > MaxSlots {
+		errs = append(errs, fmt.Errorf("slots %d: want 1 to %d", c.Slots, MaxSlots))
+	}
+	if !(c.ServiceMs >= 0 && c.ServiceMs <= MaxServiceMs) {
+		errs = append(errs, fmt.Errorf("serviceMs %g: want 0 to %d", c.ServiceMs, MaxServiceMs))
 	}
 	if !(c.FailRate >= 0 && c.FailRate <= 1) {
 		errs = append(errs, fmt.Errorf("failRate %g: want 0 to 1", c.FailRate))
@@ -297,19 +414,19 @@ func (c capacity) validate() error {
 	return errors.Join(errs...)
 }
 
-// summarize logs what the worker saw since the last summary, every period,
+// Summarize logs what the worker saw since the last summary, every period,
 // until ctx ends; quiet periods log nothing.
-func (s *server) summarize(ctx context.Context, period time.Duration) {
+func (s *Worker) Summarize(ctx context.Context, period time.Duration) {
 	t := time.NewTicker(period)
 	defer t.Stop()
-	var last stats
+	var last Stats
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
-		now := s.snapshot()
+		now := s.Stats()
 		if now.Received == last.Received {
 			continue
 		}

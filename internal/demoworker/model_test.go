@@ -1,4 +1,4 @@
-package main
+package demoworker
 
 import (
 	"context"
@@ -17,7 +17,7 @@ func half() float64 { return 0.5 }
 // times.
 func TestFIFOOrderAndQueueingLatency(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		m := newModel(capacity{Slots: 1, ServiceMs: 10, Dist: fixed}, 100, half)
+		m := newModel(Capacity{Slots: 1, ServiceMs: 10, Dist: Fixed}, 100, half)
 		const n = 6
 		var mu sync.Mutex
 		var order []int
@@ -53,7 +53,7 @@ func TestFIFOOrderAndQueueingLatency(t *testing.T) {
 func TestSlotBound(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		const slots = 3
-		m := newModel(capacity{Slots: slots, ServiceMs: 10, Dist: uniform}, 100, half)
+		m := newModel(Capacity{Slots: slots, ServiceMs: 10, Dist: Uniform}, 100, half)
 		var wg sync.WaitGroup
 		for range 20 {
 			wg.Go(func() {
@@ -84,7 +84,7 @@ func TestSlotBound(t *testing.T) {
 
 func TestQueueFull(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		m := newModel(capacity{Slots: 1, ServiceMs: 10, Dist: fixed}, 2, half)
+		m := newModel(Capacity{Slots: 1, ServiceMs: 10, Dist: Fixed}, 2, half)
 		var wg sync.WaitGroup
 		for range 3 { // one served, two waiting
 			wg.Go(func() { m.serve(t.Context()) })
@@ -95,7 +95,7 @@ func TestQueueFull(t *testing.T) {
 		}
 		wg.Wait()
 		// No FIFO at all: only free slots serve.
-		m = newModel(capacity{Slots: 1, ServiceMs: 10, Dist: fixed}, 0, half)
+		m = newModel(Capacity{Slots: 1, ServiceMs: 10, Dist: Fixed}, 0, half)
 		wg.Go(func() { m.serve(t.Context()) })
 		synctest.Wait()
 		if _, err := m.serve(t.Context()); !errors.Is(err, errQueueFull) {
@@ -109,7 +109,7 @@ func TestQueueFull(t *testing.T) {
 // (or its place in the FIFO) at once, and the next call starts then.
 func TestCancellationFreesTheSlot(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		m := newModel(capacity{Slots: 1, ServiceMs: float64(time.Hour / time.Millisecond), Dist: fixed}, 10, half)
+		m := newModel(Capacity{Slots: 1, ServiceMs: float64(time.Hour / time.Millisecond), Dist: Fixed}, 10, half)
 		first, cancelFirst := context.WithCancel(t.Context())
 		second, cancelSecond := context.WithCancel(t.Context())
 		results := make(chan error, 3)
@@ -156,7 +156,7 @@ func TestCancellationFreesTheSlot(t *testing.T) {
 // hold new calls back until enough busy ones finish.
 func TestCapacityChange(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		m := newModel(capacity{Slots: 1, ServiceMs: 100, Dist: fixed}, 100, half)
+		m := newModel(Capacity{Slots: 1, ServiceMs: 100, Dist: Fixed}, 100, half)
 		var wg sync.WaitGroup
 		for range 5 {
 			wg.Go(func() { m.serve(t.Context()) })
@@ -165,12 +165,12 @@ func TestCapacityChange(t *testing.T) {
 		if busy, queued := m.load(); busy != 1 || queued != 4 {
 			t.Fatalf("busy %d, queued %d; want 1 and 4", busy, queued)
 		}
-		m.setCapacity(capacity{Slots: 4, ServiceMs: 100, Dist: fixed})
+		m.setCapacity(Capacity{Slots: 4, ServiceMs: 100, Dist: Fixed})
 		synctest.Wait()
 		if busy, queued := m.load(); busy != 4 || queued != 1 {
 			t.Fatalf("after growing to 4 slots: busy %d, queued %d; want 4 and 1", busy, queued)
 		}
-		m.setCapacity(capacity{Slots: 2, ServiceMs: 100, Dist: fixed})
+		m.setCapacity(Capacity{Slots: 2, ServiceMs: 100, Dist: Fixed})
 		if busy, queued := m.load(); busy != 4 || queued != 1 {
 			t.Fatalf("after shrinking to 2: busy %d, queued %d; want 4 and 1 (busy calls finish)", busy, queued)
 		}
@@ -194,22 +194,22 @@ func TestCapacityChange(t *testing.T) {
 func TestDist(t *testing.T) {
 	const mean = 20 * time.Millisecond
 	for _, c := range []struct {
-		d    dist
+		d    Dist
 		u    float64
 		want time.Duration
 	}{
-		{fixed, 0.9, mean},
-		{uniform, 0, 0},
-		{uniform, 0.25, 10 * time.Millisecond},
-		{exponential, 0, 0},
-		{exponential, 1 - 1/2.718281828459045, mean},
+		{Fixed, 0.9, mean},
+		{Uniform, 0, 0},
+		{Uniform, 0.25, 10 * time.Millisecond},
+		{Exponential, 0, 0},
+		{Exponential, 1 - 1/2.718281828459045, mean},
 	} {
 		got := c.d.draw(mean, c.u)
 		if diff := got - c.want; diff < -time.Microsecond || diff > time.Microsecond {
 			t.Errorf("%s.draw(%s, %g) = %s, want %s", c.d, mean, c.u, got, c.want)
 		}
 	}
-	if _, err := parseDist("normal"); err == nil {
-		t.Error("parseDist accepted normal")
+	if _, err := ParseDist("normal"); err == nil {
+		t.Error("ParseDist accepted normal")
 	}
 }

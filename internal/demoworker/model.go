@@ -1,4 +1,4 @@
-package main
+package demoworker
 
 import (
 	"container/list"
@@ -10,30 +10,30 @@ import (
 	"time"
 )
 
-// dist is the distribution of service times around their mean.
-type dist string
+// Dist is the distribution of service times around their mean.
+type Dist string
 
 // Service time distributions.
 const (
-	fixed       dist = "fixed"   // every call takes the mean
-	uniform     dist = "uniform" // 0 to twice the mean
-	exponential dist = "exp"     // mostly short, a long tail
+	Fixed       Dist = "fixed"   // every call takes the mean
+	Uniform     Dist = "uniform" // 0 to twice the mean
+	Exponential Dist = "exp"     // mostly short, a long tail
 )
 
-func parseDist(s string) (dist, error) {
-	switch d := dist(s); d {
-	case fixed, uniform, exponential:
+func ParseDist(s string) (Dist, error) {
+	switch d := Dist(s); d {
+	case Fixed, Uniform, Exponential:
 		return d, nil
 	}
-	return "", fmt.Errorf("unknown distribution %q (want fixed, uniform or exp)", s)
+	return "", fmt.Errorf("unknown distribution %q (want Fixed, Uniform or exp)", s)
 }
 
-// draw picks one service time with mean m; u is uniform in [0, 1).
-func (d dist) draw(m time.Duration, u float64) time.Duration {
+// draw picks one service time with mean m; u is Uniform in [0, 1).
+func (d Dist) draw(m time.Duration, u float64) time.Duration {
 	switch d {
-	case uniform:
+	case Uniform:
 		return time.Duration(2 * u * float64(m))
-	case exponential:
+	case Exponential:
 		return time.Duration(-math.Log(1-u) * float64(m))
 	default:
 		return m
@@ -43,11 +43,11 @@ func (d dist) draw(m time.Duration, u float64) time.Duration {
 // errQueueFull: every slot is busy and the FIFO in front of them is full.
 var errQueueFull = errors.New("queue full")
 
-// capacity is what PATCH /config changes while the worker runs.
-type capacity struct {
+// Capacity is what PATCH /config changes while the worker runs.
+type Capacity struct {
 	Slots     int     `json:"slots"`
 	ServiceMs float64 `json:"serviceMs"`
-	Dist      dist    `json:"dist"`
+	Dist      Dist    `json:"dist"`
 	FailRate  float64 `json:"failRate"`
 }
 
@@ -55,11 +55,11 @@ type capacity struct {
 // for a drawn service time, and a bounded FIFO of calls waiting for one.
 // A call whose context ends leaves the FIFO, or its slot, at once.
 type model struct {
-	rand     func() float64 // uniform in [0, 1); safe for concurrent use
+	rand     func() float64 // Uniform in [0, 1); safe for concurrent use
 	queueCap int
 
 	mu    sync.Mutex
-	cap   capacity
+	cap   Capacity
 	busy  []bool     // busy[i]: slot i serves a call; may be longer than cap.Slots after a shrink
 	nbusy int        // busy slots, possibly more than cap.Slots after a shrink
 	queue *list.List // of *waiter, oldest first
@@ -71,12 +71,12 @@ type waiter struct {
 	granted bool // under model.mu: taken off the queue with a slot on ch
 }
 
-func newModel(c capacity, queueCap int, rand func() float64) *model {
+func newModel(c Capacity, queueCap int, rand func() float64) *model {
 	return &model{rand: rand, queueCap: queueCap, cap: c, queue: list.New()}
 }
 
 // capacity returns the current settings.
-func (m *model) capacity() capacity {
+func (m *model) capacity() Capacity {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.cap
@@ -84,7 +84,7 @@ func (m *model) capacity() capacity {
 
 // setCapacity changes the settings; more slots serve waiting calls at once,
 // fewer take effect as busy slots free up.
-func (m *model) setCapacity(c capacity) {
+func (m *model) setCapacity(c Capacity) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.cap = c

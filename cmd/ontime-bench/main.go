@@ -62,6 +62,7 @@ type options struct {
 	run         time.Duration
 	warm        time.Duration
 	trace       io.Writer // the worker suite's per-row gauge trace; nil for none
+	sections    string    // the worker suite's sections to run, of "abcd"
 	cpuProfile  string
 }
 
@@ -86,6 +87,7 @@ func parse(args []string, out io.Writer) (options, error) {
 	fs.DurationVar(&o.pair, "worker-pair", 3*time.Second, "worker suite: length of each overhead run")
 	fs.DurationVar(&o.run, "worker-run", 10*time.Second, "worker suite: length of each unknown-capacity row")
 	fs.DurationVar(&o.warm, "worker-warmup", 2*time.Second, "worker suite: warm-up before each measured run")
+	fs.StringVar(&o.sections, "worker-sections", "abcd", "worker suite: the sections to run: a (overhead), b (unknown capacity), c (capacity step), d (worker down)")
 	trace := fs.Bool("worker-trace", false, "worker suite: print the pipeline's gauges and the worker's load every 100 ms of each unknown-capacity row to stderr")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file")
 	if err := fs.Parse(args[1:]); err != nil {
@@ -110,6 +112,9 @@ func parse(args []string, out io.Writer) (options, error) {
 	}
 	if o.duration < 500*time.Millisecond || o.workers < 1 || o.work <= 0 || o.deadline <= 0 || o.queue < 1 || o.zeroN < 1000 {
 		return o, errors.New("bad settings: duration >= 500ms, workers >= 1, work and deadline > 0, queue >= 1, zero-events >= 1000")
+	}
+	if o.sections == "" || strings.Trim(o.sections, "abcd") != "" {
+		return o, fmt.Errorf("--worker-sections %q: want some of the letters abcd", o.sections)
 	}
 	if o.pairs < 1 || o.pair < 500*time.Millisecond || o.run < time.Second || o.warm < 0 {
 		return o, errors.New("bad worker suite settings: worker-pairs >= 1, worker-pair >= 500ms, worker-run >= 1s, worker-warmup >= 0")

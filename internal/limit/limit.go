@@ -223,12 +223,17 @@ func (g *Gradient) Observe(s Sample, now time.Time) int {
 	}
 	g.rtts = append(g.rtts, rtt)
 	g.maxInflight = max(g.maxInflight, s.Inflight)
-	need := g.cfg.MinSamples
+	need, interval := g.cfg.MinSamples, g.cfg.Interval
 	if g.probeLimit > 0 {
-		// A probe at a low limit gathers samples slowly.
+		// A probe at a low limit gathers samples slowly. It leaves part of
+		// the service idle while it runs, so it lasts only as long as it
+		// takes each probe slot to complete about two calls.
 		need = max(1, min(need, 2*g.probeLimit))
+		if g.best > 0 {
+			interval = min(interval, 2*g.best)
+		}
 	}
-	if len(g.rtts) < maxWindow && (len(g.rtts) < need || now.Sub(g.start) < g.cfg.Interval) {
+	if len(g.rtts) < maxWindow && (len(g.rtts) < need || now.Sub(g.start) < interval) {
 		return g.Limit()
 	}
 	q := g.quantile()

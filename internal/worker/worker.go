@@ -24,6 +24,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/ontime-rt/ontime/internal/event"
@@ -114,6 +115,10 @@ type HTTP struct {
 	now       func() time.Time
 	client    *http.Client
 	transport *http.Transport
+	// bufs holds the buffers answers are read into: one answer's worth
+	// (event.MaxOutput and a byte to tell a larger one), so reading costs
+	// no allocation beyond the result kept.
+	bufs sync.Pool
 }
 
 // New checks cfg and returns a processor for its worker. No connection is
@@ -225,21 +230,33 @@ func (h *HTTP) Process(ctx context.Context, ev event.Event) ([]byte, error) {
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return nil, h.status(resp)
 	}
-	out, err := io.ReadAll(io.LimitReader(resp.Body, event.MaxOutput+1))
-	if err != nil {
-		return nil, h.fail(ctx, err)
+	buf, _ := h.bufs.Get().(*[event.MaxOutput + 1]byte)
+	if buf == nil {
+		buf = new([event.MaxOutput + 1]byte)
 	}
-	if len(out) > event.MaxOutput {
+	defer h.bufs.Put(buf)
+	n := 0
+	for n < len(buf) {
+		m, err := resp.Body.Read(buf[n:])
+		n += m
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, h.fail(ctx, err)
+		}
+	}
+	if n > event.MaxOutput {
 		return nil, &event.Failure{Kind: KindTooLarge, Err: fmt.Errorf("worker %s answered more than %d bytes", h.host, event.MaxOutput)}
 	}
-	out = bytes.TrimSpace(out)
+	out := bytes.TrimSpace(buf[:n])
 	if len(out) == 0 {
 		return nil, nil
 	}
 	if !json.Valid(out) {
 		return nil, &event.Failure{Kind: KindBadResponse, Err: fmt.Errorf("worker %s answered %d with a body that is not JSON: %q", h.host, resp.StatusCode, snippet(out))}
 	}
-	return out, nil
+	return bytes.Clone(out), nil
 }
 
 // budget bounds a call: ctx ending at the earlier of its own deadline and

@@ -226,8 +226,9 @@
     fromRow(row, id);
     detailNote('Loading the whole event\u2026', false);
     if (!dialog.open) dialog.show();
-    var close = detailPart('close');
-    if (close) close.focus({ preventScroll: true });
+    // The dialog itself takes focus, not its Close button: the key that
+    // opened it (Enter's keypress, Space's keyup) would press the button.
+    dialog.focus({ preventScroll: true });
     fetch('/ui/events/' + encodeURIComponent(id), { headers: { Accept: 'application/json' }, cache: 'no-store' })
       .then(function (res) {
         return res.text().then(function (text) {

@@ -34,13 +34,15 @@ export function latencyText(e: EventResult): string {
  */
 export function EventDetail({ event: e, onClose }: EventDetailProps) {
   const uid = useId();
-  const closeRef = useRef<HTMLButtonElement>(null);
+  const ref = useRef<HTMLElement>(null);
   const onCloseRef = useRef(onClose);
   onCloseRef.current = onClose;
 
   useEffect(() => {
     const before = document.activeElement;
-    closeRef.current?.focus({ preventScroll: true });
+    // The panel itself takes focus, not its Close button: the key that
+    // opened it (Enter's keypress, Space's keyup) would press the button.
+    ref.current?.focus({ preventScroll: true });
     const onKey = (ev: KeyboardEvent) => {
       if (ev.key === 'Escape') {
         ev.preventDefault();
@@ -56,12 +58,20 @@ export function EventDetail({ event: e, onClose }: EventDetailProps) {
 
   const hasPayload = e.payload !== undefined;
   return (
-    <section className="event-detail" role="dialog" aria-modal="false" aria-labelledby={`${uid}-title`} data-testid="event-detail">
+    <section
+      ref={ref}
+      tabIndex={-1}
+      className="event-detail"
+      role="dialog"
+      aria-modal="false"
+      aria-labelledby={`${uid}-title`}
+      data-testid="event-detail"
+    >
       <div className="event-detail-head">
         <h3 id={`${uid}-title`}>
           Event <span className="mono">{e.id.slice(0, 8)}</span>
         </h3>
-        <button type="button" ref={closeRef} onClick={onClose} data-testid="detail-close" aria-label="Close the event's details">
+        <button type="button" onClick={onClose} data-testid="detail-close" aria-label="Close the event's details">
           Close
         </button>
       </div>

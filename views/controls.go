@@ -26,6 +26,9 @@ type Field struct {
 	Hint    string
 	Kind    FieldKind
 	Choices []string
+	// Example is a valid value, shown as a Text field's placeholder when
+	// nothing is in force.
+	Example string
 }
 
 func rangeHint(lo, hi int, unit string) string {
@@ -54,8 +57,9 @@ var Fields = []Field{
 	{Name: "deadlineMs", Label: "Deadline", Unit: "ms", Kind: Decimal, Hint: rangeHint(1, config.MaxMs, "")},
 	{Name: "workMs", Label: "Work (mean)", Unit: "ms", Kind: Decimal, Hint: rangeHint(0, config.MaxMs, "")},
 	{Name: "workDist", Label: "Work distribution", Kind: Choice, Choices: config.WorkDists(), Hint: "of the work around its mean"},
-	{Name: "processor", Label: "Processor", Kind: Choice, Choices: config.Processors(), Hint: "sleep waits, cpu burns a core, http calls your worker"},
-	{Name: "workerUrl", Label: "Worker URL", Kind: Text, Hint: "http(s) URL, required with processor http"},
+	{Name: "processor", Label: "Processor", Kind: Choice, Choices: config.Processors(), Hint: "sleep waits, cpu burns a core, http calls your worker, nats asks workers over NATS (cluster mode only)"},
+	{Name: "workerUrl", Label: "Worker URL", Kind: Text, Example: "http://127.0.0.1:8090/work", Hint: "http(s) URL, required with processor http"},
+	{Name: "workerSubject", Label: "Worker subject", Kind: Text, Example: "ontime.work", Hint: "NATS subject without wildcards, used with processor nats"},
 	{Name: "concurrency", Label: "Concurrency", Kind: Choice, Choices: config.Concurrencies(), Hint: "adaptive learns the limit from latency"},
 	{Name: "arrivals", Label: "Arrivals", Kind: Choice, Choices: config.ArrivalSet(), Hint: "even spacing, or random (poisson)"},
 	{Name: "workers", Label: "Workers", Kind: Whole, Hint: rangeHint(1, config.MaxWorkers, "")},
@@ -83,6 +87,8 @@ func SettingValue(s *config.Settings, name string) string {
 		return s.Processor
 	case "workerUrl":
 		return s.WorkerURL
+	case "workerSubject":
+		return s.WorkerSubject
 	case "concurrency":
 		return s.Concurrency
 	case "arrivals":
@@ -129,8 +135,8 @@ func placeholder(f ControlsForm, fd Field) string {
 	if v := SettingValue(f.Current, fd.Name); v != "" {
 		return v
 	}
-	if fd.Kind == Text {
-		return "like http://127.0.0.1:8090/work"
+	if fd.Example != "" {
+		return "like " + fd.Example
 	}
 	return "unchanged"
 }
@@ -142,12 +148,14 @@ func keepLabel(f ControlsForm, fd Field) string {
 	return "unchanged"
 }
 
-func inputMode(k FieldKind) string {
-	switch k {
-	case Whole:
+func inputMode(fd Field) string {
+	switch {
+	case fd.Kind == Whole:
 		return "numeric"
-	case Text:
+	case fd.Name == "workerUrl":
 		return "url"
+	case fd.Kind == Text:
+		return "text"
 	}
 	return "decimal"
 }

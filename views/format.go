@@ -78,6 +78,15 @@ func workerHost(s *config.Settings) string {
 	return u.Host
 }
 
+// workerSubject is the NATS subject of the workers that process events,
+// "" when the processor is not nats.
+func workerSubject(s *config.Settings) string {
+	if s == nil || s.Processor != config.NATS {
+		return ""
+	}
+	return s.WorkerSubject
+}
+
 // limitText is the bound on events processed at once against the workers:
 // "limit 9 / 64".
 func limitText(h batch.Health) string {

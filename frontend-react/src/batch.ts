@@ -36,6 +36,7 @@ export function parseSettings(v: unknown): Settings | undefined {
     workDist: str(v.workDist, '' as Settings['workDist']),
     processor: str(v.processor, '' as Settings['processor']),
     workerUrl: str(v.workerUrl, ''),
+    workerSubject: str(v.workerSubject, ''),
     arrivals: str(v.arrivals, '' as Settings['arrivals']),
     workers: num(v.workers),
     concurrency: str(v.concurrency, '' as Settings['concurrency']),

@@ -53,3 +53,26 @@ export function resultText(result: unknown, max = RESULT_PREVIEW_CHARS): { previ
   const preview = chars.length > max ? `${chars.slice(0, max - 1).join('')}…` : full;
   return { preview, full };
 }
+
+/**
+ * Any JSON value pretty-printed (two-space indent), for a text node only:
+ * payloads and results are untrusted.
+ */
+export function prettyJson(value: unknown): string {
+  try {
+    return JSON.stringify(value, null, 2) ?? '';
+  } catch {
+    return '';
+  }
+}
+
+/** The size in bytes of a JSON value as compact UTF-8 JSON (as it travels in a batch). */
+export function jsonBytes(value: unknown): number {
+  let text: string;
+  try {
+    text = JSON.stringify(value) ?? '';
+  } catch {
+    return 0;
+  }
+  return new TextEncoder().encode(text).length;
+}

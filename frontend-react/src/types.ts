@@ -10,7 +10,7 @@ export type EventStatus = 'on-time' | 'late' | 'dropped';
 export type HealthStatus = 'ok' | 'degraded' | 'overloaded';
 
 export type WorkDist = 'fixed' | 'uniform' | 'exp';
-export type Processor = 'sleep' | 'cpu' | 'http';
+export type Processor = 'sleep' | 'cpu' | 'http' | 'nats';
 export type Concurrency = 'fixed' | 'adaptive';
 export type Arrivals = 'constant' | 'poisson';
 export type Policy = 'edf' | 'lifo' | 'fifo';
@@ -34,6 +34,11 @@ export interface Settings {
    * https URL; '' when none. Required with processor http.
    */
   workerUrl: string;
+  /**
+   * The NATS subject events are sent on when processor is nats (which only
+   * a cluster node accepts): no wildcards; default ontime.work.
+   */
+  workerSubject: string;
   arrivals: Arrivals;
   /** integer 1..10000 */
   workers: number;

@@ -193,6 +193,7 @@ func New(cfg Config, h *hub.Hub, st StatsSource, conf Configurator, page *web.Re
 	r.Method(http.MethodGet, "/api/stream", &sse.Handler{Hub: h, Format: FormatSSE, SummaryFormat: FormatSSESummary, Gate: gates["sse"], Streams: cfg.Streams, Logger: log})
 	r.Method(http.MethodGet, "/ui/stream", &sse.Handler{Hub: h, Format: web.Format, Gate: gates["page"], Streams: cfg.Streams, Logger: log})
 	r.Method(http.MethodGet, "/ws", &ws.Handler{Hub: h, Format: FormatJSON, SummaryFormat: FormatJSONSummary, Gate: gates["ws"], AllowedOrigins: cfg.AllowedOrigins, Streams: cfg.Streams, Logger: log})
+	r.Get("/ui/events/{id}", web.EventHandler(page))
 	r.Get("/", web.PageHandler(h, page))
 	r.Head("/", web.PageHandler(h, page))
 	if cfg.Static != nil {

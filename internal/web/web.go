@@ -25,11 +25,12 @@ const TableRows = 50
 
 // Renderer renders each batch into the page's fragments, once for all page
 // clients. It keeps the newest TableRows events across batches, since one
-// tick usually holds only a few, and the last minute of ticks for the
-// charts.
+// tick usually holds only a few, the DetailEvents newest by id for their
+// details (EventHandler), and the last minute of ticks for the charts.
 type Renderer struct {
 	mu       sync.Mutex
 	recent   []batch.Event // newest first, at most TableRows
+	details  details       // the DetailEvents newest, by id
 	hist     history
 	charts   chartBuilder
 	view     views.Charts // of the newest batch, for the first paint
@@ -64,6 +65,9 @@ func (r *Renderer) Encode(b *batch.Batch) ([]byte, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.recent = prependNewest(r.recent, b.Events, TableRows)
+	for _, e := range b.Events {
+		r.details.add(e)
+	}
 	p := pointOf(b, r.deadline)
 	r.deadline = p.deadline
 	r.hist.push(p)

@@ -47,7 +47,7 @@ describe('ControlsPanel', () => {
     expect(input('rate').value).toBe('250');
     expect(input('policy').value).toBe('lifo');
     expect(screen.getByLabelText(/^Rate/)).toBe(input('rate'));
-    for (const name of ['rate', 'deadlineMs', 'workMs', 'workDist', 'workers', 'queueCap', 'policy', 'processor', 'workerUrl', 'concurrency', 'arrivals', 'tickMs']) {
+    for (const name of ['rate', 'deadlineMs', 'workMs', 'workDist', 'workers', 'queueCap', 'policy', 'processor', 'workerUrl', 'workerSubject', 'concurrency', 'arrivals', 'tickMs']) {
       const el = input(name);
       expect(el.labels?.length, name).toBe(1);
       expect(el.getAttribute('aria-describedby'), name).toContain(el.id);
@@ -177,7 +177,7 @@ describe('ControlsPanel', () => {
     const api = setup(makeSettings());
     expect(screen.getByTestId('config-workerUrl').textContent).toBe('—');
     expect(screen.getByTestId('config-concurrency').textContent).toBe('fixed');
-    expect([...(input('processor') as unknown as HTMLSelectElement).options].map((o) => o.value)).toEqual(['sleep', 'cpu', 'http']);
+    expect([...(input('processor') as unknown as HTMLSelectElement).options].map((o) => o.value)).toEqual(['sleep', 'cpu', 'http', 'nats']);
     fireEvent.change(input('processor'), { target: { value: 'http' } });
     fireEvent.change(input('workerUrl'), { target: { value: '  ftp://worker.example/work ' } });
     fireEvent.change(input('concurrency'), { target: { value: 'adaptive' } });
@@ -196,5 +196,37 @@ describe('ControlsPanel', () => {
     api.rerender(makeSettings({ processor: 'http', workerUrl: 'http://w.example:8090/work', concurrency: 'adaptive' }));
     expect(screen.getByTestId('config-workerUrl').textContent).toBe('http://w.example:8090/work');
     expect(input('workerUrl').className).not.toContain('changed');
+  });
+
+  it('offers nats with its worker subject, and shows the server errors next to each field', async () => {
+    const api = setup(makeSettings());
+    expect(screen.getByTestId('config-workerSubject').textContent).toBe('ontime.work');
+    expect(input('workerSubject').value).toBe('ontime.work');
+    expect(screen.getByLabelText(/^Worker subject/)).toBe(input('workerSubject'));
+    expect(input('workerSubject').getAttribute('inputmode')).toBe('text');
+    fireEvent.change(input('processor'), { target: { value: 'nats' } });
+    fireEvent.change(input('workerSubject'), { target: { value: ' jobs.* ' } });
+    submit();
+    expect(api.body()).toEqual({ processor: 'nats', workerSubject: 'jobs.*' });
+    // A node outside a cluster refuses nats; the subject has its own error.
+    const notCluster = 'processor nats needs cluster mode (--nats)';
+    const wildcard = 'has a wildcard';
+    await answer(() =>
+      api.calls[0]!.resolve(
+        json(400, { error: `processor: ${notCluster}; workerSubject: ${wildcard}`, fields: { processor: notCluster, workerSubject: wildcard } }),
+      ),
+    );
+    expect(screen.getByTestId('control-error-processor').textContent).toBe(notCluster);
+    expect(screen.getByTestId('control-error-workerSubject').textContent).toBe(wildcard);
+    expect(input('workerSubject').getAttribute('aria-invalid')).toBe('true');
+    expect(input('workerSubject').getAttribute('aria-describedby')).toContain(screen.getByTestId('control-error-workerSubject').id);
+    expect(screen.getByTestId('control-status').textContent).toBe('Not applied: 2 fields are invalid.');
+
+    // In force on a cluster node: nats and its subject show as the values.
+    fireEvent.change(input('workerSubject'), { target: { value: 'jobs.resize' } });
+    api.rerender(makeSettings({ processor: 'nats', workerSubject: 'jobs.resize', concurrency: 'adaptive' }));
+    expect(screen.getByTestId('config-processor').textContent).toBe('nats');
+    expect(screen.getByTestId('config-workerSubject').textContent).toBe('jobs.resize');
+    expect(input('workerSubject').className).not.toContain('changed');
   });
 });

@@ -25,6 +25,7 @@ interface TextField {
   /** an example of a valid value */
   placeholder: string;
   hint: string;
+  inputMode: 'url' | 'text';
 }
 
 type Field = NumberField | ChoiceField | TextField;
@@ -38,13 +39,22 @@ export const FIELDS: readonly Field[] = [
   { name: 'workers', label: 'Workers', kind: 'number', hint: '1 to 10000' },
   { name: 'queueCap', label: 'Queue capacity', kind: 'number', hint: '1 to 1000000' },
   { name: 'policy', label: 'Policy', kind: 'choice', choices: ['edf', 'lifo', 'fifo'] },
-  { name: 'processor', label: 'Processor', kind: 'choice', choices: ['sleep', 'cpu', 'http'] },
+  { name: 'processor', label: 'Processor', kind: 'choice', choices: ['sleep', 'cpu', 'http', 'nats'] },
   {
     name: 'workerUrl',
     label: 'Worker URL',
     kind: 'text',
     placeholder: 'http://127.0.0.1:8090/work',
     hint: 'an http or https URL; required with processor http',
+    inputMode: 'url',
+  },
+  {
+    name: 'workerSubject',
+    label: 'Worker subject',
+    kind: 'text',
+    placeholder: 'ontime.work',
+    hint: 'a NATS subject without wildcards; used with processor nats (cluster mode only)',
+    inputMode: 'text',
   },
   { name: 'concurrency', label: 'Concurrency', kind: 'choice', choices: ['fixed', 'adaptive'] },
   { name: 'arrivals', label: 'Arrivals', kind: 'choice', choices: ['constant', 'poisson'] },
@@ -257,7 +267,7 @@ function ControlsPanelImpl({ inForce, patch = patchConfig }: ControlsPanelProps)
                     <input
                       {...common}
                       type="text"
-                      inputMode="url"
+                      inputMode={f.inputMode}
                       spellCheck={false}
                       autoComplete="off"
                       placeholder={f.placeholder}

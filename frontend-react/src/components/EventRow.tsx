@@ -16,15 +16,34 @@ function reasonText(e: EventResult): string | undefined {
   return e.reason;
 }
 
+export interface EventRowProps {
+  event: EventResult;
+  /** Opens the event's details (click, Enter or Space on the focused row). */
+  onOpen?: (e: EventResult) => void;
+}
+
 /** One event; memoized so rows already on screen don't re-render. */
-export const EventRow = memo(function EventRow({ event: e }: { event: EventResult }) {
+export const EventRow = memo(function EventRow({ event: e, onOpen }: EventRowProps) {
   const over = e.status !== 'dropped' && e.latencyMs > e.deadlineMs;
   const reason = reasonText(e);
   // The worker's result is untrusted: it only ever becomes text (React
   // escapes it) and a title attribute.
   const result = e.result === undefined ? null : resultText(e.result);
   return (
-    <tr data-testid="event-row" className={`row-${e.status}`}>
+    <tr
+      data-testid="event-row"
+      className={onOpen ? `row-${e.status} openable` : `row-${e.status}`}
+      tabIndex={onOpen ? 0 : undefined}
+      onClick={onOpen && (() => onOpen(e))}
+      onKeyDown={
+        onOpen &&
+        ((ev) => {
+          if (ev.target !== ev.currentTarget || (ev.key !== 'Enter' && ev.key !== ' ')) return;
+          ev.preventDefault(); // Space would scroll the page
+          onOpen(e);
+        })
+      }
+    >
       <td className="mono" title={e.id}>
         {shortId(e.id)}
       </td>

@@ -9,9 +9,11 @@ export interface EventTableProps {
   caption?: string;
   /** The placeholder row's text when there are no events. */
   emptyText?: string;
+  /** Opens an event's details; rows are focusable and clickable when set. Keep it stable (memo). */
+  onOpen?: (e: EventResult) => void;
 }
 
-function EventTableImpl({ events, caption, emptyText = 'Waiting for events…' }: EventTableProps) {
+function EventTableImpl({ events, caption, emptyText = 'Waiting for events…', onOpen }: EventTableProps) {
   return (
     <div className="table-wrap">
       <table className="events">
@@ -51,7 +53,7 @@ function EventTableImpl({ events, caption, emptyText = 'Waiting for events…' }
             // and updating the rows in place is much cheaper for the browser
             // than removing 50 rows and creating 50 (see the browser bench).
             // A row whose event did not change still skips rendering (memo).
-            events.map((e, i) => <EventRow key={i} event={e} />)
+            events.map((e, i) => <EventRow key={i} event={e} onOpen={onOpen} />)
           )}
         </tbody>
       </table>

@@ -1,5 +1,6 @@
-import { useId, useMemo, useRef, useState } from 'react';
+import { useCallback, useId, useMemo, useRef, useState } from 'react';
 import type { Batch, EventResult } from '../types';
+import { EventDetail } from './EventDetail';
 import { EventTable } from './EventTable';
 
 export interface EventsPanelProps {
@@ -44,11 +45,16 @@ function useShownEvents(source: EventResult[], problemsOnly: boolean): EventResu
  * The event table with its tools: a "late/dropped only" filter and
  * pause/resume. While paused the table holds still; the stream and the
  * totals keep counting, and the panel says how many events finished since.
+ * A row opens its event's details, which stay while the table moves on.
  */
 export function EventsPanel({ events, totals }: EventsPanelProps) {
   const uid = useId();
   const [problemsOnly, setProblemsOnly] = useState(false);
   const [paused, setPaused] = useState<Paused | null>(null);
+  // The opened event itself: batches never change an event once sent, so
+  // the object is the snapshot of what its row showed.
+  const [opened, setOpened] = useState<EventResult | null>(null);
+  const close = useCallback(() => setOpened(null), []);
 
   const shown = useShownEvents(paused ? paused.events : events, problemsOnly);
   const newSincePause = paused
@@ -60,7 +66,7 @@ export function EventsPanel({ events, totals }: EventsPanelProps) {
 
   const caption = `${problemsOnly ? 'Late and dropped events among the newest' : 'Newest'} event results, newest first${
     paused ? ', paused' : ''
-  }`;
+  }; click a row, or press Enter on it, for its details`;
 
   return (
     <section className="card card-events" aria-labelledby={`${uid}-title`}>
@@ -93,8 +99,10 @@ export function EventsPanel({ events, totals }: EventsPanelProps) {
           {problemsOnly ? ' (late or dropped)' : ''}
         </p>
       )}
+      {opened && <EventDetail event={opened} onClose={close} />}
       <EventTable
         events={shown}
+        onOpen={setOpened}
         caption={caption}
         emptyText={
           problemsOnly && (paused ? paused.events : events).length > 0

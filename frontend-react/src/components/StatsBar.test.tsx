@@ -117,6 +117,23 @@ describe('StatsBar worker', () => {
     expect(screen.getByTestId('health-calls').textContent).toMatch(/none/);
   });
 
+  it('shows the subject of a nats worker where an http worker shows its host', () => {
+    const b = makeBatch(3, {
+      config: makeSettings({ processor: 'nats', workerSubject: 'jobs.resize', workerUrl: 'http://left-over.example/work', concurrency: 'adaptive' }),
+      health: makeHealth({ workers: 16, limit: 5, callP50Ms: 3, callP99Ms: 7, callBestMs: 2 }),
+    });
+    const { rerender } = render(<StatsBar latest={b} state="live" lastBatchAt={1} missedBatches={0} />);
+    expect(screen.getByTestId('health-processor').textContent).toBe('nats');
+    expect(screen.getByTestId('health-worker-subject').textContent).toBe('jobs.resize');
+    expect(screen.queryByTestId('health-worker-host')).toBeNull();
+    expect(screen.getByTestId('health-limit').textContent).toBe('limit 5 / 16');
+    // Not for http: the subject in force means nothing there.
+    const h = makeBatch(4, { config: makeSettings({ processor: 'http', workerUrl: 'http://w.example:8090/work', workerSubject: 'jobs.resize' }) });
+    rerender(<StatsBar latest={h} state="live" lastBatchAt={1} missedBatches={0} />);
+    expect(screen.queryByTestId('health-worker-subject')).toBeNull();
+    expect(screen.getByTestId('health-worker-host').textContent).toBe('w.example:8090');
+  });
+
   it('lists failures by kind beside the drop reasons', () => {
     const b = makeBatch(3, {
       totals: { received: 9, onTime: 2, late: 0, dropped: 7, inFlight: 0, droppedBy: { failed: 7 }, failedBy: { connect: 2, 'http-503': 5 } },

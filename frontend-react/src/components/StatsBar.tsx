@@ -26,15 +26,18 @@ interface ProcessorLineProps {
   health: Batch['health'];
   processor: string | undefined;
   workerUrl: string | undefined;
+  workerSubject: string | undefined;
   concurrency: string | undefined;
 }
 
 /**
- * What processes the events: the processor, the worker's host, the
- * concurrency mode and its limit, and how long the processor's calls take.
+ * What processes the events: the processor, the worker's host (http) or
+ * subject (nats), the concurrency mode and its limit, and how long the
+ * processor's calls take.
  */
-function ProcessorLine({ health: h, processor, workerUrl, concurrency }: ProcessorLineProps) {
+function ProcessorLine({ health: h, processor, workerUrl, workerSubject, concurrency }: ProcessorLineProps) {
   const host = processor === 'http' ? hostOf(workerUrl ?? '') : '';
+  const subject = processor === 'nats' ? (workerSubject ?? '') : '';
   const calls = h.callP50Ms > 0 || h.callP99Ms > 0;
   return (
     <>
@@ -47,6 +50,11 @@ function ProcessorLine({ health: h, processor, workerUrl, concurrency }: Process
         {host && (
           <span className="worker-host mono" title={workerUrl} data-testid="health-worker-host">
             {host}
+          </span>
+        )}
+        {subject && (
+          <span className="worker-host mono" title={`NATS subject ${subject}`} data-testid="health-worker-subject">
+            {subject}
           </span>
         )}
         {concurrency && <span data-testid="health-concurrency">{concurrency}</span>}
@@ -145,7 +153,7 @@ export function StatsBar({ latest, state, lastBatchAt, missedBatches, now }: Sta
             </dd>
           </div>
         </dl>
-        {h && <ProcessorLine health={h} processor={cfg?.processor} workerUrl={cfg?.workerUrl} concurrency={cfg?.concurrency} />}
+        {h && <ProcessorLine health={h} processor={cfg?.processor} workerUrl={cfg?.workerUrl} workerSubject={cfg?.workerSubject} concurrency={cfg?.concurrency} />}
         {h && (
           <p className="muted small punctuality">
             tick jitter <span data-testid="health-jitter">{formatMs(h.tickJitterMs)}</span> ms · schedule error{' '}

@@ -192,6 +192,7 @@ export function makeSettings(over: Partial<Settings> = {}): Settings {
     workDist: 'fixed',
     processor: 'sleep',
     workerUrl: '',
+    workerSubject: 'ontime.work',
     arrivals: 'constant',
     workers: 4,
     concurrency: 'fixed',

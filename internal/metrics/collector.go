@@ -16,16 +16,13 @@ type scrapeCollector struct {
 	descs []*prometheus.Desc // the ones this configuration exports
 
 	inFlightDesc, queueDepth, queueCap, workers, busy *prometheus.Desc
-	limit, callLatency, callBest                      *prometheus.Desc
+	limit, callP50, callP99, callBest                 *prometheus.Desc
 	clients                                           *prometheus.Desc
 	skipped, slow                                     *prometheus.Desc
-	jitter, jitterMax, jitterSamples                  *prometheus.Desc
+	jitter                                            [3]*prometheus.Desc // p50, p90, p99
+	jitterMax, jitterSamples                          *prometheus.Desc
 	cluster                                           *clusterDescs
 }
-
-// jitterQuantiles are the quantiles a coalescer snapshot digests, with
-// their label values.
-var jitterQuantiles = [...]string{"0.5", "0.9", "0.99"}
 
 func newScrapeCollector(cfg Config, inFlight *atomic.Int64) *scrapeCollector {
 	c := &scrapeCollector{cfg: cfg, inFlight: inFlight}
@@ -42,7 +39,8 @@ func newScrapeCollector(cfg Config, inFlight *atomic.Int64) *scrapeCollector {
 		c.workers = add("ontime_workers", "Workers in the pool.")
 		c.busy = add("ontime_workers_busy", "Workers processing an event right now.")
 		c.limit = add("ontime_concurrency_limit", "Events processed at once at most: the adaptive concurrency limit, or the workers when fixed.")
-		c.callLatency = add("ontime_worker_call_seconds", "How long the processor's calls took (the worker's latency as ontime sees it), quantiles over the last 2 s.", "quantile")
+		c.callP50 = add("ontime_worker_call_p50_seconds", "How long the processor's calls took (the worker's latency as ontime sees it): the median over the last 2 s.")
+		c.callP99 = add("ontime_worker_call_p99_seconds", "How long the processor's calls took (the worker's latency as ontime sees it): the p99 over the last 2 s.")
 		c.callBest = add("ontime_worker_call_best_seconds", "The best call latency learned: the adaptive limit's reference.")
 	}
 	if cfg.Clients != nil {
@@ -53,7 +51,11 @@ func newScrapeCollector(cfg Config, inFlight *atomic.Int64) *scrapeCollector {
 		c.slow = add("ontime_fanout_slow_disconnects_total", "Clients disconnected for being too slow to keep up.")
 	}
 	if cfg.Punctuality != nil {
-		c.jitter = add("ontime_tick_jitter_seconds", "How late batch ticks fired, quantiles over every tick since start.", "quantile")
+		// Quantiles as gauges of their own: a quantile label belongs to
+		// summaries, which need a sum this digest does not keep.
+		for i, q := range [...]string{"p50", "p90", "p99"} {
+			c.jitter[i] = add("ontime_tick_jitter_"+q+"_seconds", "How late batch ticks fired: the "+q+" over every tick since start.")
+		}
 		c.jitterMax = add("ontime_tick_jitter_max_seconds", "The latest any batch tick fired since start.")
 		c.jitterSamples = add("ontime_tick_jitter_samples_total", "Tick lateness measurements behind the jitter quantiles (one per tick, plus one per overrun).")
 	}
@@ -87,8 +89,8 @@ func (c *scrapeCollector) Collect(ch chan<- prometheus.Metric) {
 		gauge(c.workers, float64(g.Workers))
 		gauge(c.busy, float64(g.Busy))
 		gauge(c.limit, float64(g.Limit))
-		gauge(c.callLatency, g.CallP50.Seconds(), "0.5")
-		gauge(c.callLatency, g.CallP99.Seconds(), "0.99")
+		gauge(c.callP50, g.CallP50.Seconds())
+		gauge(c.callP99, g.CallP99.Seconds())
 		gauge(c.callBest, g.CallBest.Seconds())
 	}
 	if c.cfg.Clients != nil {
@@ -108,7 +110,7 @@ func (c *scrapeCollector) Collect(ch chan<- prometheus.Metric) {
 		if j.Count > 0 {
 			// The snapshot is in milliseconds; Prometheus wants seconds.
 			for i, v := range [...]float64{j.P50, j.P90, j.P99} {
-				gauge(c.jitter, v/1000, jitterQuantiles[i])
+				gauge(c.jitter[i], v/1000)
 			}
 			gauge(c.jitterMax, j.Max/1000)
 		}

@@ -215,9 +215,9 @@ func TestScrapeEventsAndSources(t *testing.T) {
 		{"ontime_clients", map[string]string{"transport": "ws"}, 1},
 		{"ontime_fanout_skipped_batches_total", nil, 11},
 		{"ontime_fanout_slow_disconnects_total", nil, 2},
-		{"ontime_tick_jitter_seconds", map[string]string{"quantile": "0.5"}, 0.0005},
-		{"ontime_tick_jitter_seconds", map[string]string{"quantile": "0.9"}, 0.0015},
-		{"ontime_tick_jitter_seconds", map[string]string{"quantile": "0.99"}, 0.003},
+		{"ontime_tick_jitter_p50_seconds", nil, 0.0005},
+		{"ontime_tick_jitter_p90_seconds", nil, 0.0015},
+		{"ontime_tick_jitter_p99_seconds", nil, 0.003},
 		{"ontime_tick_jitter_max_seconds", nil, 0.00425},
 		{"ontime_tick_jitter_samples_total", nil, 10},
 	} {
@@ -290,7 +290,7 @@ func TestTickJitterBeforeFirstTick(t *testing.T) {
 	if got := value(t, fams, "ontime_tick_jitter_samples_total", nil); got != 0 {
 		t.Errorf("samples = %g", got)
 	}
-	if fams["ontime_tick_jitter_seconds"] != nil || fams["ontime_tick_jitter_max_seconds"] != nil {
+	if fams["ontime_tick_jitter_p50_seconds"] != nil || fams["ontime_tick_jitter_max_seconds"] != nil {
 		t.Error("jitter quantiles exported before any tick")
 	}
 }
@@ -660,8 +660,8 @@ func TestWorkerFailuresAndLimit(t *testing.T) {
 		want   float64
 	}{
 		{"ontime_concurrency_limit", nil, 9},
-		{"ontime_worker_call_seconds", map[string]string{"quantile": "0.5"}, 0.021},
-		{"ontime_worker_call_seconds", map[string]string{"quantile": "0.99"}, 0.048},
+		{"ontime_worker_call_p50_seconds", nil, 0.021},
+		{"ontime_worker_call_p99_seconds", nil, 0.048},
 		{"ontime_worker_call_best_seconds", nil, 0.020},
 	} {
 		if got := value(t, fams, c.name, c.labels); got != c.want {

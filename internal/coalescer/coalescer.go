@@ -78,7 +78,7 @@ type Coalescer struct {
 	mu     sync.Mutex
 	counts stats.Counts // this tick's
 	totals stats.Counts
-	hist   *stats.Histogram // this tick's latencies
+	hist   *stats.Histogram              // this tick's latencies
 	recent [batch.MaxEvents]event.Result // ring of the tick's newest results
 	nrec   int                           // results in the tick (may exceed the ring)
 	seq    uint64

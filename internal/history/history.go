@@ -110,12 +110,9 @@ func Ranges() []Range {
 // DefaultRange is the range of a request that names none.
 const DefaultRange = "1h"
 
-// ParseRange returns the range named s ("" is DefaultRange), or an error
-// that lists the valid ones.
+// ParseRange returns the range named s, or an error that lists the valid
+// ones.
 func ParseRange(s string) (Range, error) {
-	if s == "" {
-		s = DefaultRange
-	}
 	names := ""
 	for _, r := range Ranges() {
 		if r.Name == s {

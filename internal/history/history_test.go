@@ -335,13 +335,16 @@ func TestTalliesAreBounded(t *testing.T) {
 }
 
 func TestParseRange(t *testing.T) {
-	for _, s := range []string{"", "1m", "15m", "1h", "24h"} {
+	if r, err := ParseRange(DefaultRange); err != nil || r.Span != time.Hour || r.Step != time.Second {
+		t.Fatalf("default range %+v %v", r, err)
+	}
+	for _, s := range []string{"1m", "15m", "1h", "24h"} {
 		r, err := ParseRange(s)
-		if err != nil || (s == "" && r.Name != "1h") || (s != "" && r.Name != s) {
+		if err != nil || r.Name != s {
 			t.Fatalf("%q: %+v %v", s, r, err)
 		}
 	}
-	for _, s := range []string{"2h", "1H", "60s", " 1h"} {
+	for _, s := range []string{"", "2h", "1H", "60s", " 1h", "1h,1h"} {
 		if _, err := ParseRange(s); err == nil || err.Error() != fmt.Sprintf("range %q is not one of 1m, 15m, 1h, 24h", s) {
 			t.Fatalf("%q: error %v", s, err)
 		}

@@ -182,12 +182,13 @@ func TestCluster(t *testing.T) {
 	// The history of a node is the cluster's: steps with the three nodes'
 	// workers, and c's loss as an open incident.
 	h := fetch[history.Series](t, nodes["a"].srv.URL+"/api/history?range=1m")
-	workers := 0
+	workers, p50 := 0, 0.0
 	for _, p := range h.Points {
 		workers = max(workers, p.Workers)
+		p50 = max(p50, p.P50) // from the merged histograms the Merger lends
 	}
-	if workers != 12 {
-		t.Fatalf("history of node a: at most %d workers, want the cluster's 12", workers)
+	if workers != 12 || p50 < 10 {
+		t.Fatalf("history of node a: at most %d workers, p50 %v ms; want the cluster's 12 and the 10 ms work", workers, p50)
 	}
 	lost := false
 	for _, i := range fetch[incidentList](t, nodes["a"].srv.URL+"/api/incidents").Incidents {

@@ -25,6 +25,14 @@ type ClusterPublisher interface {
 	PublishCluster(b *batch.Batch, nodes []batch.NodeStatus)
 }
 
+// LatencyPublisher is a ClusterPublisher that also wants each cluster
+// batch's merged latency histogram (a batch carries only its digest). When
+// the Merger's publisher implements it, the Merger calls it instead of
+// PublishCluster; the histogram is lent for the call only.
+type LatencyPublisher interface {
+	PublishWithLatencies(b *batch.Batch, lat *stats.Histogram)
+}
+
 // BatchPublisher is what the hub (and the coalescer's output) implements.
 type BatchPublisher interface {
 	Publish(b *batch.Batch)
@@ -419,6 +427,10 @@ func (m *Merger) emit(k int64, byDeadline bool) {
 	m.saveLedger()
 	m.st.emitted.Add(1)
 	b.Nodes = nodes
+	if lp, ok := m.out.(LatencyPublisher); ok {
+		lp.PublishWithLatencies(b, m.merged)
+		return
+	}
 	m.out.PublishCluster(b, nodes)
 }
 

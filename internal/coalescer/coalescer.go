@@ -28,6 +28,16 @@ type Publisher interface {
 	Publish(b *batch.Batch)
 }
 
+// LatencyPublisher is a Publisher that also wants each tick's latency
+// histogram, which a batch carries only as a digest (digests cannot be
+// merged; histograms can). When the coalescer's Publisher implements it,
+// the coalescer calls PublishWithLatencies instead of Publish. The histogram
+// is lent for the call only: merge it or copy it, never keep it.
+type LatencyPublisher interface {
+	Publisher
+	PublishWithLatencies(b *batch.Batch, lat *stats.Histogram)
+}
+
 // Gauger reports the pipeline's load; *pipeline.Pipeline implements it.
 type Gauger interface {
 	Gauges() pipeline.Gauges
@@ -68,11 +78,19 @@ type Coalescer struct {
 	mu     sync.Mutex
 	counts stats.Counts // this tick's
 	totals stats.Counts
-	hist   *stats.Histogram
+	hist   *stats.Histogram              // this tick's latencies
 	recent [batch.MaxEvents]event.Result // ring of the tick's newest results
 	nrec   int                           // results in the tick (may exceed the ring)
 	seq    uint64
 	jitter *stats.Histogram // how late each tick fired, since start
+	// health is the verdict of the latest batch, which Snapshot reports:
+	// one verdict per moment, whoever asks.
+	health    batch.Health
+	published bool // a batch was cut: health holds its verdict
+
+	// spare is the histogram of the tick being published, swapped with
+	// hist at each cut; owned by Run.
+	spare *stats.Histogram
 }
 
 // New returns a coalescer that reads load from g and publishes to out.
@@ -89,7 +107,7 @@ func New(cfg Config, g Gauger, out Publisher) (*Coalescer, error) {
 	if g == nil || out == nil {
 		return nil, errors.New("coalescer: gauges and publisher are required")
 	}
-	c := &Coalescer{cfg: cfg, gauges: g, out: out, started: cfg.Now(), hist: stats.NewHistogram(), jitter: stats.NewHistogram()}
+	c := &Coalescer{cfg: cfg, gauges: g, out: out, started: cfg.Now(), hist: stats.NewHistogram(), spare: stats.NewHistogram(), jitter: stats.NewHistogram()}
 	c.tickNs.Store(int64(cfg.Tick))
 	return c, nil
 }
@@ -147,11 +165,11 @@ func (c *Coalescer) Run(ctx context.Context) error {
 	for {
 		select {
 		case <-ctx.Done():
-			c.out.Publish(c.cut(0))
+			c.publish(0)
 			return nil
 		case <-timer.C:
 		}
-		c.out.Publish(c.cut(c.cfg.Now().Sub(due)))
+		c.publish(c.cfg.Now().Sub(due))
 		if t := c.tick(); t != tick {
 			// A new period: re-anchor the schedule on the tick just made.
 			tick, start, n = t, due, 0
@@ -173,13 +191,32 @@ func (c *Coalescer) Run(ctx context.Context) error {
 	}
 }
 
-// cut closes the current tick into a batch and starts the next. jitter is
-// how late the tick fired.
-func (c *Coalescer) cut(jitter time.Duration) *batch.Batch {
+// publish cuts a batch and hands it (with its latencies, to a
+// LatencyPublisher) to the Publisher. jitter is how late the tick fired.
+func (c *Coalescer) publish(jitter time.Duration) {
+	b, lat := c.cut(jitter)
+	if lp, ok := c.out.(LatencyPublisher); ok {
+		lp.PublishWithLatencies(b, lat)
+	} else {
+		c.out.Publish(b)
+	}
+	// The histogram was lent for the call: it becomes the next spare.
+	lat.Reset()
+	c.spare = lat
+}
+
+// cut closes the current tick into a batch and starts the next, and returns
+// the batch with the tick's latencies (the histogram swapped out, owned by
+// Run until the next cut). jitter is how late the tick fired.
+func (c *Coalescer) cut(jitter time.Duration) (*batch.Batch, *stats.Histogram) {
 	g := c.gauges.Gauges()
 	var lateness time.Duration
 	if c.cfg.Lateness != nil {
 		lateness = c.cfg.Lateness()
+	}
+	var settings *config.Settings
+	if c.cfg.Settings != nil {
+		settings = c.cfg.Settings()
 	}
 	c.mu.Lock()
 	c.seq++
@@ -190,25 +227,27 @@ func (c *Coalescer) cut(jitter time.Duration) *batch.Batch {
 		StartedAt: c.started.UnixMilli(),
 		TickMs:    c.tick().Milliseconds(),
 		Counts:    c.counts.Clone(),
-		Latency:   c.hist.Summary(),
 		Events:    c.recentEvents(),
+		Config:    settings,
 	}
+	// The verdict needs the tick's outcomes only (not its admissions), so
+	// it is decided here, and seq and verdict change together for Snapshot.
+	b.Health = healthOf(g, b.Counts)
+	b.Health.TickJitterMs = stats.Millis(jitter)
+	b.Health.ScheduleErrorMs = stats.Millis(lateness)
+	c.health, c.published = b.Health, true
 	finished := c.totals.Clone()
 	c.counts = stats.Counts{}
-	c.hist.Reset()
+	lat := c.hist
+	c.hist, c.spare = c.spare, nil
 	c.nrec = 0
 	c.mu.Unlock()
+	b.Latency = lat.Summary()
 	// Admissions are read after outcomes (see the package comment). An
 	// event admitted after the swap counts in the next tick.
 	b.Counts.Received = c.tickReceived.Swap(0)
 	b.Totals = stats.TotalsOf(finished, c.received.Load())
-	b.Health = healthOf(g, b.Counts)
-	b.Health.TickJitterMs = stats.Millis(jitter)
-	if c.cfg.Settings != nil {
-		b.Config = c.cfg.Settings()
-	}
-	b.Health.ScheduleErrorMs = stats.Millis(lateness)
-	return b
+	return b, lat
 }
 
 // recentEvents returns the tick's newest results, oldest first. Called with
@@ -223,7 +262,9 @@ func (c *Coalescer) recentEvents() []batch.Event {
 	return out
 }
 
-// healthOf judges the pipeline from its load and this tick's outcomes.
+// healthOf judges the pipeline from its load and a tick's outcomes. It is
+// the one place the verdict is decided: batches carry it, and /api/stats
+// reports the latest batch's (Snapshot).
 func healthOf(g pipeline.Gauges, tick stats.Counts) batch.Health {
 	h := batch.Health{
 		QueueDepth: g.QueueDepth, QueueCap: g.QueueCap, Workers: g.Workers, Busy: g.Busy, Status: batch.OK,
@@ -245,7 +286,10 @@ func healthOf(g pipeline.Gauges, tick stats.Counts) batch.Health {
 
 // Snapshot is the state right now, between batches.
 type Snapshot struct {
-	Totals    stats.Totals `json:"totals"`
+	Totals stats.Totals `json:"totals"`
+	// Health is the latest batch's (seq Seq): its load and verdict, so
+	// that /api/stats and the batches never disagree about the same
+	// moment. Before the first batch, the verdict on the tick so far.
 	Health    batch.Health `json:"health"`
 	Seq       uint64       `json:"seq"`
 	StartedAt int64        `json:"startedAt"`
@@ -254,18 +298,23 @@ type Snapshot struct {
 	TickJitter stats.Summary `json:"tickJitter"`
 }
 
-// Snapshot returns the totals and health right now.
+// Snapshot returns the totals right now and the health of the latest
+// batch. A verdict computed here from the tick so far would judge a
+// partial tick against the batches' whole ones: a drop just after a cut
+// made /api/stats say overloaded beside a batch saying ok, and vice versa.
 func (c *Coalescer) Snapshot() Snapshot {
 	g := c.gauges.Gauges()
 	c.mu.Lock()
 	s := Snapshot{
 		Seq: c.seq, StartedAt: c.started.UnixMilli(),
 		TickMs: c.tick().Milliseconds(), TickJitter: c.jitter.Summary(),
+		Health: c.health,
 	}
 	finished := c.totals.Clone()
-	tick := c.counts.Clone()
+	if !c.published {
+		s.Health = healthOf(g, c.counts)
+	}
 	c.mu.Unlock()
 	s.Totals = stats.TotalsOf(finished, c.received.Load())
-	s.Health = healthOf(g, tick)
 	return s
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/ontime-rt/ontime/internal/batch"
 	"github.com/ontime-rt/ontime/internal/event"
 	"github.com/ontime-rt/ontime/internal/pipeline"
+	"github.com/ontime-rt/ontime/internal/stats"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -283,3 +284,120 @@ func TestAlignedTicks(t *testing.T) {
 		}
 	})
 }
+
+// latencySink records what a LatencyPublisher is lent: the batches and a
+// copy of each tick's histogram, taken during the call.
+type latencySink struct {
+	sink
+	counts []int64
+	p50s   []time.Duration
+	plain  int // calls of Publish, which a LatencyPublisher should not get
+}
+
+func (s *latencySink) Publish(b *batch.Batch) { s.plain++; s.sink.Publish(b) }
+
+func (s *latencySink) PublishWithLatencies(b *batch.Batch, lat *stats.Histogram) {
+	s.sink.Publish(b)
+	s.counts = append(s.counts, lat.Count())
+	s.p50s = append(s.p50s, lat.Quantile(0.5))
+}
+
+// A LatencyPublisher is lent each tick's histogram: the latencies of that
+// tick only, matching the batch's digest, and emptied for the next tick.
+func TestLatenciesAreLentPerTick(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		out := &latencySink{}
+		c, err := New(Config{Tick: 100 * time.Millisecond}, gauges{}, out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stop := run(t, c)
+		time.Sleep(50 * time.Millisecond)
+		for range 3 {
+			c.Finish(result(event.OnTime, "", 20*time.Millisecond))
+		}
+		time.Sleep(100 * time.Millisecond) // tick 2: one event
+		c.Finish(result(event.Late, event.Cancelled, 120*time.Millisecond))
+		c.Finish(result(event.Dropped, event.Shed, 0)) // not processed: no latency
+		time.Sleep(100 * time.Millisecond)             // tick 3: idle
+		synctest.Wait()
+		stop()
+		bs := out.all()
+		if out.plain != 0 || len(out.counts) != len(bs) || len(bs) < 3 {
+			t.Fatalf("%d plain publishes, %d lent histograms for %d batches", out.plain, len(out.counts), len(bs))
+		}
+		want := []int64{3, 1, 0}
+		for i, w := range want {
+			if out.counts[i] != w || bs[i].Latency.Count != w {
+				t.Fatalf("tick %d: lent histogram holds %d, batch digest %d, want %d", i+1, out.counts[i], bs[i].Latency.Count, w)
+			}
+		}
+		if out.p50s[0] < 19*time.Millisecond || out.p50s[0] > 21*time.Millisecond || out.p50s[1] < 118*time.Millisecond {
+			t.Fatalf("lent p50s %v", out.p50s)
+		}
+	})
+}
+
+// /api/stats (Snapshot) and the batches give one verdict at the same moment:
+// the latest batch's, though outcomes recorded since its cut would judge
+// otherwise on their own.
+func TestSnapshotVerdictIsTheLatestBatchs(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		out := &sink{}
+		g := &mutableGauges{g: pipeline.Gauges{QueueCap: 10, Workers: 2}}
+		c, err := New(Config{Tick: 100 * time.Millisecond}, g, out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s := c.Snapshot(); s.Health.Status != batch.OK || s.Seq != 0 {
+			t.Fatalf("before the first batch: %+v", s)
+		}
+		stop := run(t, c)
+		defer stop()
+		check := func(when string, want batch.Status) {
+			t.Helper()
+			bs := out.all()
+			last := bs[len(bs)-1]
+			s := c.Snapshot()
+			if s.Seq != last.Seq || s.Health != last.Health {
+				t.Fatalf("%s: snapshot seq %d health %+v, latest batch seq %d health %+v", when, s.Seq, s.Health, last.Seq, last.Health)
+			}
+			if s.Health.Status != want {
+				t.Fatalf("%s: verdict %q, want %q", when, s.Health.Status, want)
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+		c.Finish(result(event.Dropped, event.Shed, 0))
+		time.Sleep(60 * time.Millisecond) // tick 1 cut at 100 ms with a drop
+		synctest.Wait()
+		check("after a tick with a drop", batch.Overloaded)
+		// The next tick has no drop so far: judged alone it would be ok,
+		// but the moment's verdict is still the batch's.
+		time.Sleep(30 * time.Millisecond)
+		check("between batches", batch.Overloaded)
+		time.Sleep(70 * time.Millisecond) // tick 2 cut at 200 ms, clean
+		synctest.Wait()
+		check("after a clean tick", batch.OK)
+		// A drop and a filling queue after the cut change nothing until
+		// the next batch says so.
+		c.Finish(result(event.Late, event.Cancelled, 120*time.Millisecond))
+		g.set(pipeline.Gauges{QueueCap: 10, QueueDepth: 6, Workers: 2})
+		time.Sleep(10 * time.Millisecond)
+		check("a late event after the cut", batch.OK)
+		time.Sleep(100 * time.Millisecond)
+		synctest.Wait()
+		check("after the tick with the late event", batch.Degraded)
+		if s := c.Snapshot(); s.Health.QueueDepth != 6 {
+			t.Fatalf("snapshot health %+v, want the batch's queue depth 6", s.Health)
+		}
+	})
+}
+
+type mutableGauges struct {
+	mu sync.Mutex
+	g  pipeline.Gauges
+}
+
+func (m *mutableGauges) set(g pipeline.Gauges) { m.mu.Lock(); m.g = g; m.mu.Unlock() }
+
+func (m *mutableGauges) Gauges() pipeline.Gauges { m.mu.Lock(); defer m.mu.Unlock(); return m.g }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/ontime-rt/ontime/internal/batch"
 	"github.com/ontime-rt/ontime/internal/config"
+	"github.com/ontime-rt/ontime/internal/history"
 	"github.com/ontime-rt/ontime/internal/stats"
 )
 
@@ -177,6 +178,25 @@ func TestCluster(t *testing.T) {
 		}
 	}
 	t.Logf("c lost after %v", time.Since(stopped))
+
+	// The history of a node is the cluster's: steps with the three nodes'
+	// workers, and c's loss as an open incident.
+	h := fetch[history.Series](t, nodes["a"].srv.URL+"/api/history?range=1m")
+	workers, p50 := 0, 0.0
+	for _, p := range h.Points {
+		workers = max(workers, p.Workers)
+		p50 = max(p50, p.P50) // from the merged histograms the Merger lends
+	}
+	if workers != 12 || p50 < 10 {
+		t.Fatalf("history of node a: at most %d workers, p50 %v ms; want the cluster's 12 and the 10 ms work", workers, p50)
+	}
+	lost := false
+	for _, i := range fetch[incidentList](t, nodes["a"].srv.URL+"/api/incidents").Incidents {
+		lost = lost || i.Kind == history.KindNodeLost && i.Node == "c" && i.End == nil
+	}
+	if !lost {
+		t.Fatal("no open node-lost incident for c on node a")
+	}
 }
 
 func sameCounts(a, b stats.Counts) bool {

@@ -1,5 +1,6 @@
 // Package node assembles one ontime server: generator -> pipeline ->
-// coalescer -> hub -> transports, and runs it with an orderly shutdown.
+// coalescer -> history -> hub -> transports (in cluster mode coalescer ->
+// merger -> history -> hub), and runs it with an orderly shutdown.
 package node
 
 import (
@@ -22,6 +23,7 @@ import (
 	"github.com/ontime-rt/ontime/internal/cluster"
 	"github.com/ontime-rt/ontime/internal/coalescer"
 	"github.com/ontime-rt/ontime/internal/config"
+	"github.com/ontime-rt/ontime/internal/history"
 	"github.com/ontime-rt/ontime/internal/hub"
 	"github.com/ontime-rt/ontime/internal/ingest"
 	"github.com/ontime-rt/ontime/internal/metrics"
@@ -172,7 +174,10 @@ type Node struct {
 	pipe *pipeline.Pipeline
 	coal *coalescer.Coalescer
 	hub  *hub.Hub
-	page *web.Renderer
+	// history records the batches the hub publishes (the cluster's, in
+	// cluster mode) for GET /api/history and /api/incidents.
+	history *history.History
+	page    *web.Renderer
 	// metrics counts everything for GET /metrics.
 	metrics *metrics.Metrics
 	http    http.Handler
@@ -249,14 +254,18 @@ func New(cfg Config, log *slog.Logger) (_ *Node, err error) {
 	}
 	settings := cfg.Settings
 	n.live.settings, n.live.current = settings, &settings
-	var out coalescer.Publisher = n.hub
+	// Batches go through history to the hub: history sees what clients see.
+	if n.history, err = history.New(history.Config{Next: n.hub}); err != nil {
+		return nil, err
+	}
+	var out coalescer.Publisher = n.history
 	if n.nc != nil {
 		// The coalescer's batches are this node's share of the tick; the
 		// Merger publishes them to every node and hands the merged batch
 		// (the same on every node) to the hub.
 		n.merger, err = cluster.NewMerger(n.nc, cluster.MergerConfig{
 			NodeID: cfg.NodeID, Tick: ms(settings.TickMs), Logger: log,
-		}, cluster.BatchesOnly(n.hub))
+		}, n.history)
 		if err != nil {
 			return nil, err
 		}
@@ -329,7 +338,7 @@ func New(cfg Config, log *slog.Logger) (_ *Node, err error) {
 	n.http = server.New(server.Config{AllowedOrigins: cfg.AllowedOrigins, Logger: log, App: app, Static: static.FS, MaxClients: maxClients, Gates: gates,
 		Streams: &n.streams,
 		Observe: n.metrics.Middleware, Metrics: n.metrics.Handler(),
-		Ingest: in, IngestStats: func() any { return in.Stats() }, Outcomes: n.outs, Profiling: cfg.Profiling,
+		Ingest: in, IngestStats: func() any { return in.Stats() }, Outcomes: n.outs, History: n.history, Profiling: cfg.Profiling,
 		Writes: &server.WriteGuard{Token: cfg.Token, Exposed: cfg.Exposed, Rate: cfg.WriteRate}}, n.hub, n.coal, n, n.page)
 	return n, nil
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/ontime-rt/ontime/internal/coalescer"
+	"github.com/ontime-rt/ontime/internal/history"
 	"github.com/ontime-rt/ontime/internal/httperr"
 	"github.com/ontime-rt/ontime/internal/hub"
 	"github.com/ontime-rt/ontime/internal/outcomes"
@@ -79,6 +80,9 @@ type Config struct {
 	IngestStats func() any
 	// Outcomes, when set, is served at GET /api/events/{id}.
 	Outcomes OutcomeSource
+	// History, when set, is served at GET /api/history and
+	// GET /api/incidents.
+	History HistorySource
 	// Profiling mounts net/http/pprof under /debug/pprof/ (for measuring
 	// where the time goes; off by default: profiles reveal internals).
 	Profiling bool
@@ -92,6 +96,13 @@ type Config struct {
 // *outcomes.Store satisfies it.
 type OutcomeSource interface {
 	Lookup(id uuid.UUID) (outcomes.Outcome, bool)
+}
+
+// HistorySource gives the series and incidents of the last 24 hours.
+// *history.History satisfies it.
+type HistorySource interface {
+	Series(r history.Range) history.Series
+	Incidents() []history.Incident
 }
 
 // Transports names the client gates, one per streaming transport.
@@ -190,6 +201,14 @@ func New(cfg Config, h *hub.Hub, st StatsSource, conf Configurator, page *web.Re
 	if cfg.Outcomes != nil {
 		r.Get("/api/events/{id}", lookup(cfg.Outcomes))
 	}
+	if cfg.History != nil {
+		r.Get("/api/history", historyOf(cfg.History))
+		r.Get("/api/incidents", func(w http.ResponseWriter, _ *http.Request) {
+			writeJSON(w, http.StatusOK, struct {
+				Incidents []history.Incident `json:"incidents"`
+			}{cfg.History.Incidents()})
+		})
+	}
 	r.Method(http.MethodGet, "/api/stream", &sse.Handler{Hub: h, Format: FormatSSE, SummaryFormat: FormatSSESummary, Gate: gates["sse"], Streams: cfg.Streams, Logger: log})
 	r.Method(http.MethodGet, "/ui/stream", &sse.Handler{Hub: h, Format: web.Format, Gate: gates["page"], Streams: cfg.Streams, Logger: log})
 	r.Method(http.MethodGet, "/ws", &ws.Handler{Hub: h, Format: FormatJSON, SummaryFormat: FormatJSONSummary, Gate: gates["ws"], AllowedOrigins: cfg.AllowedOrigins, Streams: cfg.Streams, Logger: log})
@@ -262,6 +281,24 @@ func lookup(src OutcomeSource) http.HandlerFunc {
 		w.Header().Set("Cache-Control", "no-store")
 		w.WriteHeader(http.StatusOK)
 		_, _ = w.Write(append(o.AppendJSON(nil), '\n'))
+	}
+}
+
+// historyOf answers GET /api/history?range=1m|15m|1h|24h (default 1h); any
+// other range (empty, or given twice) is a 400 that lists the valid ones.
+func historyOf(src HistorySource) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		name := history.DefaultRange
+		if vs, ok := q["range"]; ok {
+			name = strings.Join(vs, ",")
+		}
+		rng, err := history.ParseRange(name)
+		if err != nil {
+			httperr.Write(w, http.StatusBadRequest, err.Error())
+			return
+		}
+		writeJSON(w, http.StatusOK, src.Series(rng))
 	}
 }
 

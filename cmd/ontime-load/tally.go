@@ -153,9 +153,9 @@ type tracker struct {
 	// the position a churn client resumes after.
 	epoch    int64
 	hasEpoch bool
-	win  *window
-	lags *lagRecorder
-	live *atomic.Int64 // batches received by every client, for progress
+	win      *window
+	lags     *lagRecorder
+	live     *atomic.Int64 // batches received by every client, for progress
 }
 
 // batch accounts for one received batch.

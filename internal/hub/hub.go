@@ -111,10 +111,15 @@ type Frame struct {
 	size  int64             // what the history counts for it
 	// published is false for the list's head before the first publish.
 	published bool
-	batch     atomic.Pointer[batch.Batch]
-	eph       atomic.Pointer[map[string][]byte]
-	next      atomic.Pointer[Frame]
-	done      chan struct{}
+	// evicted is set when the history lets the frame go: a subscriber
+	// that finds its next frame evicted skips to the newest, so that no
+	// subscriber keeps frames alive beyond the history for longer than
+	// one write.
+	evicted atomic.Bool
+	batch   atomic.Pointer[batch.Batch]
+	eph     atomic.Pointer[map[string][]byte]
+	next    atomic.Pointer[Frame]
+	done    chan struct{}
 }
 
 // Seq is the batch's sequence number (0 for the list's head before the
@@ -279,6 +284,7 @@ func (r *history) at(i int) *Frame { return r.ring[(r.head+i)%len(r.ring)] }
 
 func (r *history) dropOldest() {
 	f := r.ring[r.head]
+	f.evicted.Store(true)
 	r.ring[r.head] = nil
 	r.head = (r.head + 1) % len(r.ring)
 	r.n--
@@ -533,10 +539,11 @@ func (h *Hub) place(p Position, tail *Frame) Gap {
 // methods may be called from one goroutine at a time.
 //
 // A subscriber holds the frame it delivered last, and with it every newer
-// frame, including any the history has let go for its byte budget:
-// transports bound how long a subscriber may stand still (write deadlines,
-// SlowAfter), so what it keeps beyond the history is at most the frames
-// published during one write.
+// frame, including any the history lets go meanwhile. Take skips to the
+// newest frame when the next one has been let go, and transports bound how
+// long a subscriber may stand still between takes (one write, under a
+// deadline), so what subscribers keep beyond the history is at most the
+// frames published during one write.
 type Subscriber struct {
 	hub      *Hub
 	last     *Frame // the frame delivered last: the next one is linked from it
@@ -586,6 +593,19 @@ func (s *Subscriber) Take() (frames []*Frame, gap Gap, err error) {
 		}
 	}
 	s.pending = nil
+	if start.evicted.Load() {
+		// The history let it go while this subscriber was writing (or
+		// replaying) slowly: skip to the newest, as a lagging one does,
+		// rather than keep every frame since alive.
+		newest := h.tail.Load()
+		n := newest.Seq() - start.Seq()
+		s.skipped.Add(n)
+		h.skipped.Add(n)
+		start, s.replayTo = newest, 0
+		if s.gap == NoGap {
+			s.gap = GapLagged
+		}
+	}
 	if s.checking {
 		// The first frame of a subscription made before any: it follows
 		// the resume position, or it is a fresh start.

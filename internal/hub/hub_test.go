@@ -266,6 +266,33 @@ func TestHistoryByteBudget(t *testing.T) {
 	}
 }
 
+// A subscriber whose next frame the history has let go (it stood still,
+// or replayed slowly, while the byte budget turned over) skips to the
+// newest with a gap instead of keeping every frame since alive.
+func TestSubscriberSkipsEvictedFrames(t *testing.T) {
+	h, err := New(Config{History: 600, MaxLag: 20, HistoryBytes: 10 * (1000 + frameOverhead), Encoders: map[string]Encoder{
+		"json": func(b *batch.Batch) ([]byte, error) { return make([]byte, 1000), nil },
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	publishRun(h, 1, 1, 10)
+	replaying := h.Subscribe(Resume{After: Position{1, 0}, Set: true})
+	frames, gap, err := replaying.Take()
+	if err != nil || gap != NoGap || len(frames) != 10 {
+		t.Fatalf("replay: %d frames, gap %q, %v", len(frames), gap, err)
+	}
+	standing := h.Subscribe(Resume{After: Position{1, 3}, Set: true}) // pending: frame 4
+	publishRun(h, 1, 11, 15)                                          // 1..5 let go
+	got, gap := takeAll(t, standing)
+	if fmt.Sprint(got) != "[15]" || gap != GapLagged {
+		t.Fatalf("after its next frame was let go: %v gap %q, want [15] lagged", got, gap)
+	}
+	if got, gap := takeAll(t, replaying); fmt.Sprint(got) != "[11 12 13 14 15]" || gap != NoGap {
+		t.Fatalf("a subscriber whose next frame is held: %v gap %q", got, gap)
+	}
+}
+
 // Only the newest frame keeps its batch: the history keeps encodings.
 func TestOnlyTheNewestKeepsItsBatch(t *testing.T) {
 	var calls int

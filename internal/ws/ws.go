@@ -230,10 +230,14 @@ func (h *Handler) serve(conn *websocket.Conn, sub *hub.Subscriber, format string
 			if err != nil {
 				return nil // hub closed: going away
 			}
+			// One deadline for everything taken: a client that reads just
+			// fast enough for each message must not stretch a take of
+			// MaxLag frames (and the frames it keeps alive) to MaxLag
+			// times the timeout.
+			_ = conn.SetWriteDeadline(time.Now().Add(writeTimeout))
 			if gap != hub.NoGap && len(frames) > 0 {
 				// What follows does not continue from the client's
 				// position: say so, as SSE's reset event does.
-				_ = conn.SetWriteDeadline(time.Now().Add(writeTimeout))
 				if err := conn.WriteMessage(websocket.TextMessage, resetMessage(frames[0].Position(), gap)); err != nil {
 					return err
 				}
@@ -243,7 +247,6 @@ func (h *Handler) serve(conn *websocket.Conn, sub *hub.Subscriber, format string
 				if data == nil {
 					continue
 				}
-				_ = conn.SetWriteDeadline(time.Now().Add(writeTimeout))
 				if err := conn.WriteMessage(websocket.TextMessage, data); err != nil {
 					return err
 				}

@@ -388,8 +388,9 @@ type conn struct {
 	buf []byte        // WebSocket message prefixes
 }
 
-// dial opens one stream of the client's kind, resuming after seq after.
-func (r *runner) dial(ctx context.Context, kind clientKind, after uint64, c *conn) (stream, error) {
+// dial opens one stream of the client's kind, resuming after position after
+// (none when empty).
+func (r *runner) dial(ctx context.Context, kind clientKind, after string, c *conn) (stream, error) {
 	if kind == kindWS {
 		if c.buf == nil {
 			c.buf = make([]byte, readBuffer)
@@ -425,7 +426,7 @@ func (r *runner) connected(st *clientStats, err error, settled func()) bool {
 // the server ends early is recorded, not reopened: the summary must show it.
 func (r *runner) normalClient(ctx context.Context, id int, st *clientStats, settled func()) {
 	var c conn
-	s, err := r.dial(ctx, st.kind, 0, &c)
+	s, err := r.dial(ctx, st.kind, "", &c)
 	if !r.connected(st, err, settled) {
 		return
 	}
@@ -444,7 +445,7 @@ func (r *runner) normalClient(ctx context.Context, id int, st *clientStats, sett
 		}
 		now := time.Now()
 		if kind == msgReset {
-			t.reset(h.seq, now)
+			t.reset(h, now)
 		} else {
 			t.batch(h, now)
 		}
@@ -495,7 +496,7 @@ func (r *runner) churnClient(ctx context.Context, id int, st *clientStats, settl
 // churnCycle is one connect-read-disconnect cycle. connected is called with
 // the outcome of the connection attempt.
 func (r *runner) churnCycle(ctx context.Context, t *tracker, c *conn, connected func(error)) error {
-	s, err := r.dial(ctx, t.st.kind, t.last, c)
+	s, err := r.dial(ctx, t.st.kind, t.position(), c)
 	connected(err)
 	if err != nil {
 		return err
@@ -510,7 +511,7 @@ func (r *runner) churnCycle(ctx context.Context, t *tracker, c *conn, connected 
 		}
 		now := time.Now()
 		if kind == msgReset {
-			t.reset(h.seq, now)
+			t.reset(h, now)
 			continue
 		}
 		t.batch(h, now)

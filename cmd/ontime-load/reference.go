@@ -42,7 +42,7 @@ const referenceCommand = "serve-reference"
 
 // referenceTemplate is a summary batch (GET /api/stream?events=0) captured
 // from ontime at its default settings. Its seq, at, startedAt and tickMs are
-// replaced on every tick; the rest is sent as it is, so the reference's
+// replaced on every tick (and an epoch, the startedAt, added after it); the rest is sent as it is, so the reference's
 // messages have the size and shape of ontime's.
 const referenceTemplate = `{"seq":22,"at":1795736619560,"startedAt":1795736617358,"tickMs":100,"counts":{"received":3,"onTime":3,"late":0,"dropped":0,"droppedBy":{}},"totals":{"received":45,"onTime":44,"late":0,"dropped":0,"droppedBy":{},"inFlight":1},"latency":{"count":3,"p50":51.455,"p90":51.931,"p99":51.931,"max":51.931},"health":{"queueDepth":0,"queueCap":64,"workers":4,"busy":1,"status":"ok","tickJitterMs":0.672,"scheduleErrorMs":0.844},"config":{"rate":20,"deadlineMs":100,"workMs":50,"workDist":"fixed","processor":"sleep","arrivals":"constant","workers":4,"queueCap":64,"policy":"edf","tickMs":100}}`
 
@@ -152,12 +152,16 @@ func buildTick(seq uint64, at, startedAt, tickMs int64) *refTick {
 	js = strconv.AppendInt(js, at, 10)
 	js = append(js, `,"startedAt":`...)
 	js = strconv.AppendInt(js, startedAt, 10)
+	js = append(js, `,"epoch":`...)
+	js = strconv.AppendInt(js, startedAt, 10)
 	js = append(js, `,"tickMs":`...)
 	js = strconv.AppendInt(js, tickMs, 10)
 	js = append(js, referenceRest...)
 
 	ev := make([]byte, 0, len(js)+48)
 	ev = append(ev, "id: "...)
+	ev = strconv.AppendInt(ev, startedAt, 10)
+	ev = append(ev, '-')
 	ev = strconv.AppendUint(ev, seq, 10)
 	ev = append(ev, "\nevent: batch\ndata: "...)
 	ev = append(ev, js...)

@@ -82,10 +82,10 @@ func TestReferenceBatch(t *testing.T) {
 		}
 	}
 	h, err := scanHead(tk.json, allFields)
-	if err != nil || h.seq != 7 || h.at != 1700000000123 || h.tickMs != 100 {
+	if err != nil || h.seq != 7 || h.at != 1700000000123 || h.tickMs != 100 || h.epoch != 1700000000000 {
 		t.Errorf("scanHead: %+v, %v", h, err)
 	}
-	want := "id: 7\nevent: batch\ndata: " + string(tk.json) + "\n\n"
+	want := "id: 1700000000000-7\nevent: batch\ndata: " + string(tk.json) + "\n\n"
 	if string(tk.sse) != want {
 		t.Errorf("SSE event %q, want %q", tk.sse, want)
 	}

@@ -13,6 +13,7 @@ type head struct {
 	seq    uint64
 	at     int64 // unix ms when the batch was made
 	tickMs int64
+	epoch  int64  // the numbering seq counts in: the position is epoch-seq
 	has    fields // which of the members were found
 }
 
@@ -24,18 +25,19 @@ const (
 	hasSeq fields = 1 << iota
 	hasAt
 	hasTick
+	hasEpoch
 
-	allFields = hasSeq | hasAt | hasTick
+	allFields = hasSeq | hasAt | hasTick | hasEpoch
 )
 
 // errTruncated reports that the input ended before the members asked for
 // were found: the caller read only a prefix and must supply more.
 var errTruncated = errors.New("json ends before seq and at")
 
-// scanHead reads the top-level "seq", "at" and "tickMs" members of the JSON
-// object in p, skipping every other member without decoding it. It stops as
-// soon as all three are found; the server writes them first, so a batch of
-// any size costs about sixty bytes of scanning. p may be a prefix of the
+// scanHead reads the top-level "seq", "at", "epoch" and "tickMs" members of
+// the JSON object in p, skipping every other member without decoding it. It
+// stops as soon as all four are found; the server writes them first, so a
+// batch of any size costs about eighty bytes of scanning. p may be a prefix of the
 // object: if it ends before the members in need were found, scanHead returns
 // errTruncated. Reaching the end of the object without them is an error.
 func scanHead(p []byte, need fields) (head, error) {
@@ -95,6 +97,8 @@ func scanHead(p []byte, need fields) (head, error) {
 			field = hasAt
 		case "tickMs":
 			field = hasTick
+		case "epoch":
+			field = hasEpoch
 		}
 		if field == 0 {
 			i, err = skipValue(p, i)
@@ -112,6 +116,8 @@ func scanHead(p []byte, need fields) (head, error) {
 				h.at = v
 			case hasTick:
 				h.tickMs = v
+			case hasEpoch:
+				h.epoch = v
 			}
 			h.has |= field
 		}

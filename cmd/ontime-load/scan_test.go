@@ -103,7 +103,7 @@ func TestSSEParser(t *testing.T) {
 	var stream []byte
 	stream = append(stream, "retry: 1000\n\n: heartbeat\n\n"...)
 	stream = sse.AppendEvent(stream, sse.Event{ID: "123456", Name: "batch", Data: big})
-	stream = sse.AppendEvent(stream, sse.Event{Name: "reset", Data: []byte(`{"seq":5}`)})
+	stream = sse.AppendEvent(stream, sse.Event{Name: "reset", Data: []byte(`{"seq":5,"epoch":3,"reason":"too-old"}`)})
 	stream = sse.AppendEvent(stream, sse.Event{ID: "7", Name: "batch", Data: []byte("{\"tickMs\":1,\n\"seq\":7,\r\n\"at\":70}")})
 	stream = append(stream, "event: stats\ndata: <div>"+strings.Repeat("x", 3*readBuffer)+"</div>\n\n"...)
 	stream = sse.AppendEvent(stream, sse.Event{Name: "batch", Data: []byte(late)})
@@ -151,22 +151,32 @@ func TestTracker(t *testing.T) {
 	now := time.Now()
 	at := now.UnixMilli() - 5
 	for _, seq := range []uint64{10, 11, 14, 15, 15} { // a jump of 2, a repeat
-		tr.batch(head{seq: seq, at: at, tickMs: 100, has: allFields}, now)
+		tr.batch(head{seq: seq, at: at, tickMs: 100, epoch: 3, has: allFields}, now)
 	}
-	tr.reset(20, now) // 16..19 lost, said the server
-	tr.batch(head{seq: 20, at: at}, now)
-	tr.batch(head{seq: 21, at: at}, now)
+	if tr.position() != "3-15" {
+		t.Fatalf("position %q, want 3-15", tr.position())
+	}
+	tr.reset(head{seq: 20, epoch: 3, has: hasSeq | hasEpoch}, now) // 16..19 lost, said the server
+	tr.batch(head{seq: 20, at: at, epoch: 3, has: allFields}, now)
+	tr.batch(head{seq: 21, at: at, epoch: 3, has: allFields}, now)
 	if st.received != 7 || st.gaps != 2 || st.missed != 2+4 || st.resets != 1 || st.backwards != 1 || st.tickMs != 100 || live.Load() != 7 {
 		t.Fatalf("%+v", st)
 	}
+	// A reset to another run (a restarted server) is one gap; its seqs,
+	// lower than ours, are not "backwards", and the position is the new run's.
+	tr.reset(head{seq: 4, epoch: 9, has: hasSeq | hasEpoch}, now)
+	tr.batch(head{seq: 4, at: at, epoch: 9, has: allFields}, now)
+	if st.gaps != 3 || st.resets != 2 || st.backwards != 1 || st.missed != 6 || tr.position() != "9-4" {
+		t.Fatalf("after a reset to another run: %+v position %q", st, tr.position())
+	}
 	lag := tr.lags.merged()
-	if lag.Count() != 7 || lag.Max() < 5*time.Millisecond || lag.Max() > time.Second {
+	if lag.Count() != 8 || lag.Max() < 5*time.Millisecond || lag.Max() > time.Second {
 		t.Fatalf("lag count %d max %s", lag.Count(), lag.Max())
 	}
 	// Outside the window nothing counts, but continuity is still followed.
 	w.close(now)
 	tr.batch(head{seq: 30, at: at}, now.Add(time.Second))
-	if st.received != 7 || st.gaps != 2 || tr.last != 30 {
+	if st.received != 8 || st.gaps != 3 || tr.last != 30 {
 		t.Fatalf("after the window: %+v last %d", st, tr.last)
 	}
 }

@@ -11,7 +11,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
@@ -41,7 +40,7 @@ type msgKind uint8
 // The kinds of message.
 const (
 	msgBatch msgKind = iota
-	msgReset         // SSE: batches were lost; head.seq is the next one
+	msgReset         // batches were lost (or the position was not the server's); head.seq is the next one
 	msgOther         // SSE: an event this client does not read
 )
 
@@ -111,16 +110,17 @@ type sseStream struct {
 	scratch []byte // a data line that had to be read whole; reused
 }
 
-// dialSSE opens an SSE stream; after > 0 resumes after that seq.
-// br and scratch are the client's buffers, reused across its connections.
-func dialSSE(ctx context.Context, d *dialers, rawURL string, after uint64, br *bufio.Reader, scratch []byte) (*sseStream, error) {
+// dialSSE opens an SSE stream; after, when not empty, is the position
+// ("<epoch>-<seq>") to resume after. br and scratch are the client's
+// buffers, reused across its connections.
+func dialSSE(ctx context.Context, d *dialers, rawURL string, after string, br *bufio.Reader, scratch []byte) (*sseStream, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
 	if err != nil {
 		return nil, err
 	}
 	req.Header.Set("Accept", "text/event-stream")
-	if after > 0 {
-		req.Header.Set("Last-Event-ID", strconv.FormatUint(after, 10))
+	if after != "" {
+		req.Header.Set("Last-Event-ID", after)
 	}
 	resp, err := d.http.Do(req)
 	if err != nil {
@@ -230,7 +230,7 @@ func (s *sseStream) next() (msgKind, head, error) {
 			hasData = true
 			need := hasSeq | hasAt
 			if kind == msgReset {
-				need = hasSeq
+				need = hasSeq | hasEpoch
 			}
 			if !pending {
 				h, err = scanHead(value, need)
@@ -279,16 +279,16 @@ type wsStream struct {
 	scratch []byte      // a message that had to be read whole; reused
 }
 
-// dialWS opens a WebSocket; after > 0 resumes after that seq. buf (of
-// readBuffer bytes) and scratch are the client's buffers, reused across its
-// connections.
-func dialWS(ctx context.Context, d *dialers, rawURL string, after uint64, buf, scratch []byte) (*wsStream, error) {
-	if after > 0 {
+// dialWS opens a WebSocket; after, when not empty, is the position
+// ("<epoch>-<seq>") to resume after. buf (of readBuffer bytes) and scratch
+// are the client's buffers, reused across its connections.
+func dialWS(ctx context.Context, d *dialers, rawURL string, after string, buf, scratch []byte) (*wsStream, error) {
+	if after != "" {
 		sep := "?"
 		if strings.Contains(rawURL, "?") {
 			sep = "&"
 		}
-		rawURL += sep + "since=" + strconv.FormatUint(after, 10)
+		rawURL += sep + "since=" + url.QueryEscape(after)
 	}
 	conn, resp, err := d.ws.DialContext(ctx, rawURL, nil)
 	if err != nil {
@@ -314,6 +314,10 @@ func (s *wsStream) close() {
 	s.conn.Close()
 }
 
+// wsReset starts the server's reset message, {"type":"reset","seq":N,
+// "epoch":E,"reason":R}; batches start with "seq".
+var wsReset = []byte(`{"type":"reset"`)
+
 // next reads the next message's head, discarding the rest of it.
 func (s *wsStream) next() (msgKind, head, error) {
 	typ, r, err := s.conn.NextReader()
@@ -327,6 +331,16 @@ func (s *wsStream) next() (msgKind, head, error) {
 	whole := err == io.ErrUnexpectedEOF || err == io.EOF
 	if err != nil && !whole {
 		return 0, head{}, err
+	}
+	if bytes.HasPrefix(s.buf[:n], wsReset) {
+		if !whole {
+			return 0, head{}, errors.New("websocket reset message longer than expected")
+		}
+		h, err := scanHead(s.buf[:n], hasSeq|hasEpoch)
+		if err != nil {
+			return 0, head{}, fmt.Errorf("websocket reset: %w", err)
+		}
+		return msgReset, h, nil
 	}
 	h, err := scanHead(s.buf[:n], hasSeq|hasAt)
 	if err == errTruncated && !whole {

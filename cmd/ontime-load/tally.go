@@ -1,6 +1,7 @@
 package main
 
 import (
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -126,7 +127,7 @@ type clientStats struct {
 	received   int64  // batches inside the window
 	gaps       int64  // times seq jumped (or the server said reset)
 	missed     int64  // batches skipped over by the jumps
-	resets     int64  // SSE reset events
+	resets     int64  // reset events (SSE) and messages (WebSocket)
 	backwards  int64  // batches whose seq did not move forward
 	firstSeq   uint64 // first and last seq received inside the window
 	lastSeq    uint64
@@ -148,9 +149,13 @@ type tracker struct {
 	id   int
 	st   *clientStats
 	last uint64 // last seq seen, 0 before the first batch
-	win  *window
-	lags *lagRecorder
-	live *atomic.Int64 // batches received by every client, for progress
+	// epoch is the numbering of last (the server's run); with last it is
+	// the position a churn client resumes after.
+	epoch    int64
+	hasEpoch bool
+	win      *window
+	lags     *lagRecorder
+	live     *atomic.Int64 // batches received by every client, for progress
 }
 
 // batch accounts for one received batch.
@@ -173,6 +178,7 @@ func (t *tracker) batch(h head, now time.Time) {
 		}
 	}
 	t.last = h.seq
+	t.epoch, t.hasEpoch = h.epoch, h.has&hasEpoch != 0
 	t.st.seen.Store(h.seq)
 	if !in {
 		return
@@ -188,10 +194,26 @@ func (t *tracker) batch(h head, now time.Time) {
 	t.lags.record(t.id, time.Duration(now.UnixMicro()-h.at*1000)*time.Microsecond)
 }
 
-// reset accounts for an SSE reset event: the server says batches were lost
-// and the next one is seq. It counts as one gap, and the jump to seq is not
-// counted again when that batch arrives.
-func (t *tracker) reset(seq uint64, now time.Time) {
+// position is where a resuming client asks to continue: "<epoch>-<seq>"
+// of the last batch seen, or "" (the newest) before any.
+func (t *tracker) position() string {
+	if t.last == 0 || !t.hasEpoch {
+		return ""
+	}
+	return strconv.FormatInt(t.epoch, 10) + "-" + strconv.FormatUint(t.last, 10)
+}
+
+// reset accounts for a reset: the server says batches were lost (or the
+// position resumed was not one of its own) and the next one is h.seq, of
+// h.epoch. It counts as one gap, and the jump to seq is not counted again
+// when that batch arrives.
+func (t *tracker) reset(h head, now time.Time) {
+	seq := h.seq
+	if t.epoch != h.epoch {
+		// Another run: its seqs say nothing about ours.
+		t.last = 0
+	}
+	t.epoch, t.hasEpoch = h.epoch, true
 	if !t.win.contains(now) {
 		if seq > 0 {
 			t.last = seq - 1

@@ -105,6 +105,7 @@ func parse(args []string, getenv func(string) string, out io.Writer) (options, e
 	fs.Float64Var(&o.node.WriteRate, field("writeRate", "write-rate"), o.node.WriteRate, "writes per second allowed per client address (burst twice that); 0 for no limit")
 	fs.BoolVar(&o.node.Profiling, "pprof", false, "serve Go profiles under /debug/pprof/ (exposes internals: keep it on loopback)")
 	fs.Int64Var(&o.node.MaxBody, field("maxBody", "max-body"), o.node.MaxBody, "largest POST /api/events body, in bytes")
+	fs.Int64Var(&o.node.HistoryBytes, field("historyBytes", "history-bytes"), o.node.HistoryBytes, "bytes of encoded batches kept for clients that resume (besides at most 600 batches); the oldest go first")
 	fs.IntVar(&o.node.MaxClients, field("maxClients", "max-clients"), o.node.MaxClients, "maximum clients per transport (SSE, page, WebSocket); beyond it 503 with Retry-After")
 	fs.StringVar(&origins, field("allowedOrigins", "allowed-origins"), "", "comma-separated origins (scheme://host:port) allowed to open /ws besides the server's own; * for any")
 	fs.IntVar(&o.node.Outcomes, field("outcomes", "outcomes"), o.node.Outcomes, "events whose outcome is kept for GET /api/events/{id}, wait=1 and duplicate ids (also at most the last 60 s)")

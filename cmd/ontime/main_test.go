@@ -86,6 +86,7 @@ func TestParseRefusesBadValues(t *testing.T) {
 		{[]string{"--deadline", "0s"}, nil, "--deadline 0s: want 1 to 60000 ms"},
 		{[]string{"--workers", "0"}, nil, "--workers 0: want 1 to 10000"},
 		{[]string{"--max-body", "0"}, nil, "--max-body 0: want 1 to"},
+		{[]string{"--history-bytes", "1000"}, nil, "--history-bytes 1000: want 1048576 to"},
 		{[]string{"--max-clients", "0"}, nil, "--max-clients 0: want 1 to"},
 		{[]string{"--outcomes", "0"}, nil, "--outcomes 0: want 1 to 10000000 events"},
 		{nil, map[string]string{"ONTIME_OUTCOMES": "many"}, "ONTIME_OUTCOMES"},

@@ -204,6 +204,100 @@ describe('RealtimeClient', () => {
     expect(FakeWebSocket.last.url).toContain('since=2');
   });
 
+  // Batches of a server that sends epochs (every current one).
+  const withEpoch = (seq: number, epoch = STARTED_AT, over = {}) => ({ ...makeBatch(seq, over), epoch });
+  const reset = (seq: number, epoch: number, reason: string) => JSON.stringify({ type: 'reset', seq, epoch, reason });
+
+  it('resumes with since=<epoch>-<seq> when the server sends epochs', () => {
+    const { sched } = setup();
+    const ws = FakeWebSocket.last;
+    ws.open();
+    ws.send(withEpoch(41));
+    ws.send(withEpoch(42));
+    sched.frame();
+    ws.serverClose();
+    sched.fireNext();
+    expect(FakeWebSocket.last.url).toBe(`ws://test.local/ws?since=${STARTED_AT}-42`);
+  });
+
+  it('on a reset from another run: counts a restart once, clears events and chart, accepts the new run', () => {
+    const { sched, client, last } = setup();
+    const ws = FakeWebSocket.last;
+    ws.open();
+    ws.send(withEpoch(49, STARTED_AT, { events: [makeEvent({ id: 'old' })] }));
+    ws.send(withEpoch(50));
+    sched.frame();
+    ws.serverClose();
+    sched.fireNext();
+    const ws2 = FakeWebSocket.last;
+    expect(ws2.url).toBe(`ws://test.local/ws?since=${STARTED_AT}-50`);
+    const next = STARTED_AT + 60_000;
+    // The restarted server is already past seq 50: it sends a reset, then its newest.
+    ws2.send(reset(110, next, 'another-run'));
+    ws2.send(withEpoch(110, next, { startedAt: next, at: next + 11_000, events: [makeEvent({ id: 'new' })] }));
+    ws2.send(withEpoch(111, next, { startedAt: next, at: next + 11_100 }));
+    sched.frame();
+    const s = last();
+    expect(s.latest?.seq).toBe(111);
+    expect(s.restarts).toBe(1);
+    expect(s.seqGaps).toBe(0);
+    expect(s.missedBatches).toBe(0);
+    expect(s.duplicates).toBe(0);
+    expect(s.events.map((e) => e.id)).toEqual(['new']);
+    expect(client.series.getData().length).toBe(2);
+    ws2.serverClose();
+    sched.fireNext();
+    expect(FakeWebSocket.last.url).toBe(`ws://test.local/ws?since=${next}-111`);
+  });
+
+  it('on a reset of the same run: counts the gap once and keeps the events', () => {
+    const { sched, last } = setup();
+    const ws = FakeWebSocket.last;
+    ws.open();
+    ws.send(withEpoch(10, STARTED_AT, { events: [makeEvent({ id: 'a' })] }));
+    ws.send(reset(700, STARTED_AT, 'too-old'));
+    ws.send(withEpoch(700, STARTED_AT, { events: [makeEvent({ id: 'b' })] }));
+    ws.send(withEpoch(701));
+    sched.frame();
+    const s = last();
+    expect(s.latest?.seq).toBe(701);
+    expect(s.seqGaps).toBe(1);
+    expect(s.missedBatches).toBe(689);
+    expect(s.restarts).toBe(0);
+    expect(s.events.map((e) => e.id)).toEqual(['b', 'a']);
+  });
+
+  it('on a reset behind our position (we were ahead): accepts the lower seqs, not as duplicates', () => {
+    const { sched, client, last } = setup();
+    const ws = FakeWebSocket.last;
+    ws.open();
+    ws.send(withEpoch(500));
+    sched.frame();
+    ws.send(reset(20, STARTED_AT, 'future'));
+    ws.send(withEpoch(20));
+    ws.send(withEpoch(21));
+    sched.frame();
+    const s = last();
+    expect(s.latest?.seq).toBe(21);
+    expect(s.duplicates).toBe(0);
+    expect(s.restarts).toBe(0);
+    expect(client.series.getData().length).toBe(2); // the chart started over
+    expect(client.resumePosition).toBe(`${STARTED_AT}-21`);
+  });
+
+  it('ignores a malformed reset', () => {
+    const { sched, last } = setup();
+    const ws = FakeWebSocket.last;
+    ws.open();
+    ws.send(withEpoch(5));
+    ws.send('{"type":"reset","seq":"x"}');
+    ws.send('{"type":"reset"');
+    ws.send(withEpoch(6));
+    sched.frame();
+    expect(last().latest?.seq).toBe(6);
+    expect(last().seqGaps).toBe(0);
+  });
+
   it('reconnects with exponential backoff and full jitter, within bounds', () => {
     const { sched } = setup(NO_OFFLINE);
     // random = 0.999 -> delay just below the ceiling; ceilings 250,500,...,10000 (cap)

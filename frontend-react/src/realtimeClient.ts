@@ -1,4 +1,4 @@
-import { defaultWsUrl, parseBatch, withSince } from './batch';
+import { defaultWsUrl, parseBatch } from './batch';
 import { SeriesModel } from './series';
 import type { Batch, EventResult, Settings } from './types';
 
@@ -19,7 +19,7 @@ export interface RealtimeSnapshot {
   seqGaps: number;
   /** Batches ignored because their seq was <= the last one seen. */
   duplicates: number;
-  /** Server restarts detected (startedAt changed). */
+  /** Server restarts detected (startedAt or epoch changed, or a reset from another run). */
   restarts: number;
 }
 
@@ -91,6 +91,50 @@ export function backoffDelay(attempt: number, random: number, baseMs: number, ca
   return Math.floor(random * ceiling);
 }
 
+/** The server's "reset" message: what follows does not continue from the position resumed. */
+interface ResetMessage {
+  seq: number;
+  epoch: number;
+  reason: string;
+}
+
+const RESET_PREFIX = '{"type":"reset"';
+
+/** Parses a reset message; null for anything else (batches included). */
+export function parseReset(data: unknown): ResetMessage | null {
+  if (typeof data !== 'string' || !data.startsWith(RESET_PREFIX)) return null;
+  let v: unknown;
+  try {
+    v = JSON.parse(data);
+  } catch {
+    return null;
+  }
+  if (typeof v !== 'object' || v === null) return null;
+  const r = v as Record<string, unknown>;
+  if (typeof r.seq !== 'number' || typeof r.epoch !== 'number') return null;
+  return { seq: r.seq, epoch: r.epoch, reason: typeof r.reason === 'string' ? r.reason : '' };
+}
+
+/**
+ * The stream position to resume from: "<epoch>-<seq>", or a bare seq for a
+ * server that sends no epoch (it takes that as a position from another run).
+ */
+export function positionOf(epoch: number | null, seq: number): string {
+  return epoch === null ? String(seq) : `${epoch}-${seq}`;
+}
+
+/** Appends since=<position> to a WebSocket URL (which may already have a query). */
+function withPosition(url: string, position: string | null): string {
+  if (position === null) return url;
+  return `${url}${url.includes('?') ? '&' : '?'}since=${encodeURIComponent(position)}`;
+}
+
+/** The batch's epoch: the numbering its seq counts in (startedAt for servers that send none). */
+function epochOf(batch: Batch): number {
+  const e = (batch as { epoch?: unknown }).epoch;
+  return typeof e === 'number' ? e : batch.startedAt;
+}
+
 /**
  * Connects to the ontime /ws stream, keeps the seq bookkeeping and folds
  * incoming batches into one snapshot per animation frame. Plain class, no
@@ -130,9 +174,13 @@ export class RealtimeClient {
   private duplicates = 0;
   private restarts = 0;
 
-  // Seq bookkeeping.
+  // Seq bookkeeping. lastSeq is null when the next batch is accepted
+  // whatever its seq (at start, after a restart or a reset).
   private lastSeq: number | null = null;
   private lastStartedAt: number | null = null;
+  /** The epoch of the batches accepted (null before the first, or when the server sends none). */
+  private lastEpoch: number | null = null;
+  private serverSendsEpoch = false;
 
   // Connection.
   private ws: WebSocketLike | null = null;
@@ -184,9 +232,15 @@ export class RealtimeClient {
     };
   };
 
-  /** The seq a reconnect resumes from (null before the first batch). */
+  /** The seq a reconnect resumes from (null before the first batch, and after a reset until the next). */
   get resumeSeq(): number | null {
     return this.lastSeq;
+  }
+
+  /** The position a reconnect resumes from ("<epoch>-<seq>"), null when none. */
+  get resumePosition(): string | null {
+    if (this.lastSeq === null) return null;
+    return positionOf(this.serverSendsEpoch ? this.lastEpoch : null, this.lastSeq);
   }
 
   start(): void {
@@ -223,7 +277,7 @@ export class RealtimeClient {
 
   private connect(): void {
     if (this.stopped) return;
-    const url = withSince(this.makeUrl(), this.lastSeq);
+    const url = withPosition(this.makeUrl(), this.resumePosition);
     let ws: WebSocketLike;
     try {
       ws = new this.WS(url);
@@ -358,11 +412,21 @@ export class RealtimeClient {
   // --- batches --------------------------------------------------------------
 
   private handleMessage(data: unknown): void {
+    const reset = parseReset(data);
+    if (reset) {
+      this.lastActivityAt = this.now();
+      this.handleReset(reset);
+      return;
+    }
     const batch = parseBatch(data);
     if (!batch) return;
     this.lastActivityAt = this.now();
+    const epoch = epochOf(batch);
 
-    if (this.lastStartedAt !== null && batch.startedAt !== this.lastStartedAt) {
+    if (
+      (this.lastStartedAt !== null && batch.startedAt !== this.lastStartedAt) ||
+      (this.lastEpoch !== null && epoch !== this.lastEpoch)
+    ) {
       // Server restart: seq starts again from 1 and totals from 0.
       this.restarts++;
       this.lastSeq = null;
@@ -379,6 +443,8 @@ export class RealtimeClient {
       }
       this.lastSeq = batch.seq;
       this.lastStartedAt = batch.startedAt;
+      this.lastEpoch = epoch;
+      this.serverSendsEpoch = typeof (batch as { epoch?: unknown }).epoch === 'number';
       // Same settings as before: keep the previous object, so what depends
       // on them only (the controls panel) does not render again.
       const prevConfig = this.latest?.config;
@@ -400,6 +466,34 @@ export class RealtimeClient {
       this.cancelOfflineTimer();
     }
     this.state = 'live';
+    this.markDirty();
+  }
+
+  /**
+   * The server says the next batch does not continue from our position
+   * (another run, a position it no longer holds or one ahead of it, or we
+   * lagged): whatever its seq, it is accepted, and the break is counted as
+   * what it is.
+   */
+  private handleReset(r: ResetMessage): void {
+    if (this.lastEpoch !== null && r.epoch !== this.lastEpoch) {
+      // Another run: as a restart, counted once (the next batch's
+      // startedAt is not compared with the old run's).
+      this.restarts++;
+      this.pendingEvents = [];
+      this.clearEvents = true;
+      this.series.clear();
+      this.lastStartedAt = null;
+    } else if (this.lastSeq !== null && r.seq > this.lastSeq + 1) {
+      this.seqGaps++;
+      this.missedBatches += r.seq - this.lastSeq - 1;
+    } else if (this.lastSeq !== null && r.seq <= this.lastSeq) {
+      // We were ahead of the server: the chart would refuse the lower
+      // seqs, so it starts over.
+      this.series.clear();
+    }
+    this.lastSeq = null;
+    this.lastEpoch = r.epoch;
     this.markDirty();
   }
 

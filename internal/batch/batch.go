@@ -5,6 +5,7 @@
 package batch
 
 import (
+	"bytes"
 	"encoding/json"
 
 	"github.com/ontime-rt/ontime/internal/config"
@@ -21,6 +22,12 @@ type Batch struct {
 	// StartedAt is when this server started; a change tells a client that
 	// seq restarted.
 	StartedAt int64 `json:"startedAt"`
+	// Epoch names the numbering Seq counts in: the stream position of this
+	// batch is "<epoch>-<seq>" (the SSE id, the WebSocket ?since=). On a
+	// single node it is StartedAt; in cluster mode, where Seq is the
+	// wall-clock tick index, the tick in milliseconds. Set by the hub when
+	// the batch is published.
+	Epoch int64 `json:"epoch"`
 	// TickMs is the coalescer's tick.
 	TickMs int64 `json:"tickMs"`
 	// Counts are the events received and finished during this tick.
@@ -152,7 +159,24 @@ func EventOf(r event.Result) Event {
 }
 
 // JSON encodes b on one line, as every transport sends it.
-func JSON(b *Batch) ([]byte, error) { return json.Marshal(b) }
+func JSON(b *Batch) ([]byte, error) { return encode(b) }
+
+// encode is json.Marshal without HTML escaping: the JSON is never put in an
+// HTML document, and escaping made a payload of 4 KiB of '<' 24 KiB on the
+// wire (\u003c). The bytes are copied to a slice of their exact size,
+// since the hub keeps them for its history and counts them by capacity.
+func encode(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	data := bytes.TrimSuffix(buf.Bytes(), []byte{'\n'})
+	out := make([]byte, len(data))
+	copy(out, data)
+	return out, nil
+}
 
 // summary is a batch without its events: the outer Events field, nil and
 // omitted, shadows the embedded one.
@@ -162,4 +186,4 @@ type summary struct {
 }
 
 // SummaryJSON encodes b without its events, for light clients.
-func SummaryJSON(b *Batch) ([]byte, error) { return json.Marshal(summary{Batch: b}) }
+func SummaryJSON(b *Batch) ([]byte, error) { return encode(summary{Batch: b}) }

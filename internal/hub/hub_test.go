@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -47,7 +48,7 @@ func seqs(frames []*Frame) []uint64 {
 	return out
 }
 
-func takeAll(t *testing.T, s *Subscriber) (got []uint64, gap bool) {
+func takeAll(t *testing.T, s *Subscriber) (got []uint64, gap Gap) {
 	t.Helper()
 	for {
 		select {
@@ -62,7 +63,9 @@ func takeAll(t *testing.T, s *Subscriber) (got []uint64, gap bool) {
 		if err != nil {
 			t.Fatalf("Take: %v", err)
 		}
-		gap = gap || g
+		if gap == NoGap {
+			gap = g
+		}
 		got = append(got, seqs(frames)...)
 	}
 }
@@ -82,7 +85,7 @@ func TestFanOutEncodesOnce(t *testing.T) {
 	}
 	for i, s := range subs {
 		got, gap := takeAll(t, s)
-		if fmt.Sprint(got) != "[1 2 3 4 5]" || gap {
+		if fmt.Sprint(got) != "[1 2 3 4 5]" || gap != NoGap {
 			t.Fatalf("subscriber %d got %v (gap %v)", i, got, gap)
 		}
 	}
@@ -99,8 +102,8 @@ func TestNewSubscriberGetsNewest(t *testing.T) {
 	publish(h, 1, 3)
 	s := h.Subscribe(Resume{})
 	got, gap := takeAll(t, s)
-	if fmt.Sprint(got) != "[3]" || gap {
-		t.Fatalf("got %v gap %v, want [3] without gap", got, gap)
+	if fmt.Sprint(got) != "[3]" || gap != NoGap {
+		t.Fatalf("got %v gap %q, want [3] without gap", got, gap)
 	}
 }
 
@@ -120,7 +123,7 @@ func TestSlowSubscriberSkips(t *testing.T) {
 		t.Fatalf("fast subscriber got %v", fastGot)
 	}
 	got, gap := takeAll(t, slow)
-	if fmt.Sprint(got) != "[10]" || !gap {
+	if fmt.Sprint(got) != "[10]" || gap != GapLagged {
 		t.Fatalf("slow subscriber got %v (gap %v), want to skip to [10]", got, gap)
 	}
 	if slow.Skipped() != 9 || h.Skipped() != 9 {
@@ -128,33 +131,215 @@ func TestSlowSubscriberSkips(t *testing.T) {
 	}
 }
 
-// Resume replays every frame after the client's last seq while the ring
-// holds them, in bounded chunks; an older seq starts at the newest with a gap.
+// Resume replays every frame after the client's position while the ring
+// holds them, in bounded chunks; a position from another run, too old or
+// ahead starts at the newest with the reason.
 func TestResume(t *testing.T) {
 	var calls int
 	h := newHub(t, Config{History: 50, MaxLag: 4}, &calls)
-	publish(h, 1, 60) // the ring holds 11..60
+	publishRun(h, 7, 1, 60) // the ring holds 11..60 of epoch 7
 	cases := []struct {
-		after   uint64
+		after   Position
 		want    string
-		wantGap bool
+		wantGap Gap
 	}{
-		{after: 50, want: "[51 52 53 54 55 56 57 58 59 60]"},
-		{after: 60, want: "[]"},
-		{after: 10, want: "[11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31 32 33 34 35 36 37 38 39 40 41 42 43 44 45 46 47 48 49 50 51 52 53 54 55 56 57 58 59 60]"},
-		{after: 3, want: "[60]", wantGap: true},
-		{after: 900, want: "[60]", wantGap: true}, // from an earlier run of the server
+		{after: Position{7, 50}, want: "[51 52 53 54 55 56 57 58 59 60]"},
+		{after: Position{7, 60}, want: "[]"},
+		{after: Position{7, 10}, want: "[11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31 32 33 34 35 36 37 38 39 40 41 42 43 44 45 46 47 48 49 50 51 52 53 54 55 56 57 58 59 60]"},
+		{after: Position{7, 3}, want: "[60]", wantGap: GapTooOld},
+		{after: Position{7, 900}, want: "[60]", wantGap: GapFuture},
+		// Another run, even at a seq the ring holds: its seqs are not ours.
+		{after: Position{6, 50}, want: "[60]", wantGap: GapOtherRun},
+		{after: Position{NoEpoch, 50}, want: "[60]", wantGap: GapOtherRun},
 	}
 	for _, c := range cases {
 		s := h.Subscribe(Resume{After: c.after, Set: true})
 		got, gap := takeAll(t, s)
 		if fmt.Sprint(got) != c.want && !(c.want == "[]" && got == nil) || gap != c.wantGap {
-			t.Errorf("resume after %d: got %v gap %v, want %s gap %v", c.after, got, gap, c.want, c.wantGap)
+			t.Errorf("resume after %v: got %v gap %q, want %s gap %q", c.after, got, gap, c.want, c.wantGap)
 		}
 		s.Close()
 	}
 	if h.Subscribers() != 0 {
 		t.Fatalf("%d subscribers left after Close", h.Subscribers())
+	}
+}
+
+// publishRun publishes seqs from..to of the run that started at epoch.
+func publishRun(h *Hub, epoch int64, from, to uint64) {
+	for s := from; s <= to; s++ {
+		h.Publish(&batch.Batch{Seq: s, StartedAt: epoch})
+	}
+}
+
+// A client that resumes before a restarted server has published anything
+// is told of the restart with the first frame; one whose position the first
+// frame follows is not.
+func TestResumeBeforeFirstPublish(t *testing.T) {
+	cases := []struct {
+		after   Position
+		first   uint64 // the first seq published, then two more
+		want    string
+		wantGap Gap
+	}{
+		{after: Position{5, 50}, first: 51, want: "[51 52 53]", wantGap: NoGap},
+		{after: Position{4, 50}, first: 1, want: "[3]", wantGap: GapOtherRun},
+		{after: Position{NoEpoch, 50}, first: 1, want: "[3]", wantGap: GapOtherRun},
+		{after: Position{5, 70}, first: 1, want: "[3]", wantGap: GapFuture},
+		{after: Position{5, 40}, first: 45, want: "[47]", wantGap: GapTooOld},
+	}
+	for _, c := range cases {
+		var calls int
+		h := newHub(t, Config{}, &calls)
+		s := h.Subscribe(Resume{After: c.after, Set: true})
+		publishRun(h, 5, c.first, c.first+2)
+		got, gap := takeAll(t, s)
+		if fmt.Sprint(got) != c.want || gap != c.wantGap {
+			t.Errorf("resume after %v: got %v gap %q, want %s gap %q", c.after, got, gap, c.want, c.wantGap)
+		}
+	}
+}
+
+// Positions read from clients: "<epoch>-<seq>", a bare seq (no run), or
+// nothing; anything else is refused.
+func TestParseResume(t *testing.T) {
+	good := map[string]Resume{
+		"":                Resume{},
+		"1795732462127-0": {After: Position{1795732462127, 0}, Set: true},
+		"100-17957324621": {After: Position{100, 17957324621}, Set: true},
+		"42":              {After: Position{NoEpoch, 42}, Set: true},
+	}
+	for in, want := range good {
+		got, err := ParseResume(in)
+		if err != nil || got != want {
+			t.Errorf("ParseResume(%q) = %+v, %v; want %+v", in, got, err, want)
+		}
+		if want.Set && want.After.Epoch != NoEpoch && want.After.String() != in {
+			t.Errorf("%+v prints as %q, want %q", want.After, want.After.String(), in)
+		}
+	}
+	for _, in := range []string{"x", "-1", "1-", "-5-3", "+5-3", "5-+3", "5--3", "5-3-2", "1.5-3", "5-3 ", "99999999999999999999-1"} {
+		if _, err := ParseResume(in); err == nil || !strings.Contains(err.Error(), "epoch-seq") {
+			t.Errorf("ParseResume(%q): %v, want an error naming the form", in, err)
+		}
+	}
+}
+
+// The history holds at most HistoryBytes: bigger frames leave fewer of
+// them, the oldest go first (counted), a resume from one of those gets a
+// reset, and the newest frame is kept whatever its size.
+func TestHistoryByteBudget(t *testing.T) {
+	size := 10 << 10
+	h, err := New(Config{History: 600, HistoryBytes: 100 << 10, Encoders: map[string]Encoder{
+		"json": func(b *batch.Batch) ([]byte, error) { return make([]byte, int(b.TickMs)), nil },
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for seq := uint64(1); seq <= 100; seq++ {
+		h.Publish(&batch.Batch{Seq: seq, StartedAt: 1, TickMs: int64(size)})
+	}
+	bytes, frames := h.HistoryBytes()
+	perFrame := int64(size + frameOverhead)
+	if bytes > 100<<10 || frames != int((100<<10)/perFrame) {
+		t.Fatalf("history holds %d bytes in %d frames, want at most %d bytes in %d frames", bytes, frames, 100<<10, (100<<10)/perFrame)
+	}
+	if h.Evicted() != uint64(100-frames) {
+		t.Fatalf("evicted %d, want %d", h.Evicted(), 100-frames)
+	}
+	oldest := uint64(100 - frames + 1)
+	got, gap := takeAll(t, h.Subscribe(Resume{After: Position{1, oldest - 1}, Set: true}))
+	if gap != NoGap || len(got) != frames {
+		t.Fatalf("resume from the oldest held: %v gap %q", got, gap)
+	}
+	got, gap = takeAll(t, h.Subscribe(Resume{After: Position{1, oldest - 2}, Set: true}))
+	if gap != GapTooOld || fmt.Sprint(got) != "[100]" {
+		t.Fatalf("resume from an evicted frame: %v gap %q, want [100] too-old", got, gap)
+	}
+	// A frame bigger than the whole budget is kept alone.
+	h.Publish(&batch.Batch{Seq: 101, StartedAt: 1, TickMs: 200 << 10})
+	if bytes, frames := h.HistoryBytes(); frames != 1 || bytes != 200<<10+frameOverhead {
+		t.Fatalf("after a huge frame the history holds %d bytes in %d frames", bytes, frames)
+	}
+	if h.Latest().Seq() != 101 || h.LatestBatch().Seq != 101 {
+		t.Fatal("the huge frame is not the newest")
+	}
+}
+
+// A subscriber whose next frame the history has let go (it stood still,
+// or replayed slowly, while the byte budget turned over) skips to the
+// newest with a gap instead of keeping every frame since alive.
+func TestSubscriberSkipsEvictedFrames(t *testing.T) {
+	h, err := New(Config{History: 600, MaxLag: 20, HistoryBytes: 10 * (1000 + frameOverhead), Encoders: map[string]Encoder{
+		"json": func(b *batch.Batch) ([]byte, error) { return make([]byte, 1000), nil },
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	publishRun(h, 1, 1, 10)
+	replaying := h.Subscribe(Resume{After: Position{1, 0}, Set: true})
+	frames, gap, err := replaying.Take()
+	if err != nil || gap != NoGap || len(frames) != 10 {
+		t.Fatalf("replay: %d frames, gap %q, %v", len(frames), gap, err)
+	}
+	standing := h.Subscribe(Resume{After: Position{1, 3}, Set: true}) // pending: frame 4
+	publishRun(h, 1, 11, 15)                                          // 1..5 let go
+	got, gap := takeAll(t, standing)
+	if fmt.Sprint(got) != "[15]" || gap != GapLagged {
+		t.Fatalf("after its next frame was let go: %v gap %q, want [15] lagged", got, gap)
+	}
+	if got, gap := takeAll(t, replaying); fmt.Sprint(got) != "[11 12 13 14 15]" || gap != NoGap {
+		t.Fatalf("a subscriber whose next frame is held: %v gap %q", got, gap)
+	}
+}
+
+// Only the newest frame keeps its batch: the history keeps encodings.
+func TestOnlyTheNewestKeepsItsBatch(t *testing.T) {
+	var calls int
+	h := newHub(t, Config{}, &calls)
+	if h.Latest() != nil || h.LatestBatch() != nil {
+		t.Fatal("a frame before the first publish")
+	}
+	s := h.Subscribe(Resume{After: Position{3, 0}, Set: true})
+	publishRun(h, 3, 1, 2)
+	frames, _, err := s.Take()
+	if err != nil || len(frames) != 2 {
+		t.Fatalf("take: %d frames, %v", len(frames), err)
+	}
+	if frames[0].Batch() != nil || frames[1].Batch() == nil || frames[1].Batch().Epoch != 3 {
+		t.Fatal("an older frame kept its batch, or the newest lost it (or its epoch)")
+	}
+	if frames[0].Position() != (Position{3, 1}) || string(frames[0].Bytes("txt")) != "batch 1" {
+		t.Fatalf("older frame: %v %q", frames[0].Position(), frames[0].Bytes("txt"))
+	}
+}
+
+// A Wrap's frame is its head, the wrapped format's very bytes, and its
+// tail; a Wrap of nothing is refused.
+func TestWrapSharesBytes(t *testing.T) {
+	h, err := New(Config{
+		Encoders: map[string]Encoder{"json": func(b *batch.Batch) ([]byte, error) { return fmt.Appendf(nil, `{"seq":%d}`, b.Seq), nil }},
+		Wraps: map[string]Wrap{"sse": {Of: "json", Tail: []byte("\n\n"), Head: func(p Position, _ *batch.Batch) []byte {
+			return []byte("id: " + p.String() + "\ndata: ")
+		}}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.Publish(&batch.Batch{Seq: 4, StartedAt: 9})
+	f := h.Latest()
+	parts := f.AppendParts(nil, "sse")
+	if len(parts) != 3 || string(bytes.Join(parts, nil)) != "id: 9-4\ndata: {\"seq\":4}\n\n" {
+		t.Fatalf("parts %q", parts)
+	}
+	if &parts[1][0] != &f.Bytes("json")[0] {
+		t.Fatal("the wrapped bytes were copied")
+	}
+	if f.Bytes("sse") != nil || len(f.AppendParts(nil, "nope")) != 0 {
+		t.Fatal("bytes for a wrap, or parts for no format")
+	}
+	if _, err := New(Config{Wraps: map[string]Wrap{"sse": {Of: "json", Head: func(Position, *batch.Batch) []byte { return nil }}}}); err == nil {
+		t.Fatal("a wrap of no encoder accepted")
 	}
 }
 
@@ -268,7 +453,7 @@ func TestSubscriberTooSlow(t *testing.T) {
 	h := newHub(t, Config{History: 100, MaxLag: 2, SlowAfter: 5 * time.Second, Now: func() time.Time { return now }}, &calls)
 	s := h.Subscribe(Resume{})
 	publish(h, 1, 5)
-	if _, gap, err := s.Take(); err != nil || !gap {
+	if _, gap, err := s.Take(); err != nil || gap != GapLagged {
 		t.Fatalf("first lagging take: gap %v err %v, want a skip", gap, err)
 	}
 	now = now.Add(3 * time.Second)
@@ -307,7 +492,7 @@ func TestEphemeralFormats(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := h.Subscribe(Resume{After: 0, Set: true})
+	s := h.Subscribe(Resume{Set: true})
 	publish(h, 1, 3)
 	frames, _, err := s.Take()
 	if err != nil || len(frames) != 3 {

@@ -2,6 +2,7 @@ package node
 
 import (
 	"bufio"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -134,6 +135,20 @@ func TestCluster(t *testing.T) {
 			same++
 		}
 	}
+	// A position read on one node resumes on another, without a reset:
+	// the seq is the cluster's tick index and the epoch the tick, the same
+	// on every node.
+	pos := ca.nextBatch(t)
+	if pos.Epoch != 100 {
+		t.Fatalf("cluster batch epoch %d, want the tick (100)", pos.Epoch)
+	}
+	pos.Seq -= 5 // surely in b's history, whatever b's lag behind a
+	rb := dialSSE(t, nodes["b"].srv.URL+"/api/stream", http.Header{"Last-Event-Id": {position(pos)}})
+	if ev, err := rb.next(); err != nil || ev.name != "batch" || ev.id != fmt.Sprintf("100-%d", pos.Seq+1) {
+		t.Fatalf("resume on node b after %s: first event %+v (%v), want batch 100-%d", position(pos), ev, err, pos.Seq+1)
+	}
+	rb.resp.Body.Close()
+
 	// Every node works in the merged health too.
 	if b := ca.nextBatch(t); b.Health.Workers != 12 {
 		t.Fatalf("merged health %+v: want the workers of three nodes", b.Health)

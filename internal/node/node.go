@@ -48,6 +48,9 @@ type Config struct {
 	// History is how many batches are kept for clients that resume.
 	// Default 600 (60 s at the default tick).
 	History int
+	// HistoryBytes bounds the bytes those batches' encodings hold, 1 MiB to
+	// 64 GiB: the oldest go first when it is reached. Default 64 MiB.
+	HistoryBytes int64
 	// AllowedOrigins may open /ws from other sites: origins like
 	// https://example.com, or * for any. Default none.
 	AllowedOrigins []string
@@ -89,9 +92,11 @@ type Config struct {
 
 // Limits of the start-up options.
 const (
-	MaxMaxBody    = 1 << 30
-	MaxMaxClients = 1_000_000
-	MaxNodeID     = 128
+	MinHistoryBytes = 1 << 20
+	MaxHistoryBytes = 64 << 30
+	MaxMaxBody      = 1 << 30
+	MaxMaxClients   = 1_000_000
+	MaxNodeID       = 128
 )
 
 // DefaultConfig is the configuration that zero values stand for.
@@ -99,6 +104,7 @@ func DefaultConfig() Config {
 	return Config{
 		Settings:        config.Defaults(),
 		History:         600,
+		HistoryBytes:    hub.DefaultHistoryBytes,
 		MaxClients:      10000,
 		WriteRate:       20,
 		MaxBody:         1 << 20,
@@ -114,6 +120,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.History == 0 {
 		c.History = d.History
+	}
+	if c.HistoryBytes == 0 {
+		c.HistoryBytes = d.HistoryBytes
 	}
 	if c.MaxClients == 0 {
 		c.MaxClients = d.MaxClients
@@ -139,6 +148,9 @@ func (c Config) Validate() error {
 	errs := []error{c.Settings.Validate()}
 	if c.MaxClients < 1 || c.MaxClients > MaxMaxClients {
 		errs = append(errs, config.Bad("maxClients", fmt.Sprintf("want 1 to %d", MaxMaxClients), c.MaxClients))
+	}
+	if c.HistoryBytes < MinHistoryBytes || c.HistoryBytes > MaxHistoryBytes {
+		errs = append(errs, config.Bad("historyBytes", fmt.Sprintf("want %d to %d bytes", MinHistoryBytes, int64(MaxHistoryBytes)), c.HistoryBytes))
 	}
 	if c.MaxBody < 1 || c.MaxBody > MaxMaxBody {
 		errs = append(errs, config.Bad("maxBody", fmt.Sprintf("want 1 to %d bytes", MaxMaxBody), c.MaxBody))
@@ -235,20 +247,32 @@ func New(cfg Config, log *slog.Logger) (_ *Node, err error) {
 			}
 		}()
 	}
-	n.hub, err = hub.New(hub.Config{
-		History: cfg.History,
-		Logger:  log,
+	hcfg := hub.Config{
+		History:      cfg.History,
+		HistoryBytes: cfg.HistoryBytes,
+		Logger:       log,
 		// The page gets full snapshots and never resumes: keep its HTML
 		// for the newest batch only.
 		Ephemeral: []string{web.Format},
 		Encoders: map[string]hub.Encoder{
 			server.FormatJSON:        batch.JSON,
 			server.FormatJSONSummary: batch.SummaryJSON,
-			server.FormatSSE:         sse.EncodeBatch,
-			server.FormatSSESummary:  sse.EncodeSummary,
 			web.Format:               n.page.Encode,
 		},
-	})
+		// SSE events are made around the JSON's bytes, not a copy.
+		Wraps: map[string]hub.Wrap{
+			server.FormatSSE:        sse.BatchWrap(server.FormatJSON),
+			server.FormatSSESummary: sse.BatchWrap(server.FormatJSONSummary),
+		},
+	}
+	if n.nc != nil {
+		// A cluster's seq is the wall-clock tick index, the same on every
+		// node and across restarts: only the tick changes its meaning (and
+		// the tick cannot change without restarting every node). A
+		// position is then valid on any node whose history holds it.
+		hcfg.Epoch = func(b *batch.Batch) int64 { return b.TickMs }
+	}
+	n.hub, err = hub.New(hcfg)
 	if err != nil {
 		return nil, err
 	}

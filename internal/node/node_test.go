@@ -140,8 +140,8 @@ func (c *sseClient) readBatch() (*batch.Batch, error) {
 		if err := json.Unmarshal([]byte(ev.data), &b); err != nil {
 			return nil, fmt.Errorf("sse batch: %w in %q", err, ev.data)
 		}
-		if ev.id != strconv.FormatUint(b.Seq, 10) {
-			return nil, fmt.Errorf("sse id %q for seq %d", ev.id, b.Seq)
+		if ev.id != position(&b) || b.Epoch == 0 {
+			return nil, fmt.Errorf("sse id %q for epoch %d seq %d", ev.id, b.Epoch, b.Seq)
 		}
 		return &b, nil
 	}
@@ -156,6 +156,9 @@ func (c *sseClient) nextBatch(t *testing.T) *batch.Batch {
 	}
 	return b
 }
+
+// position is the batch's stream position, "<epoch>-<seq>".
+func position(b *batch.Batch) string { return fmt.Sprintf("%d-%d", b.Epoch, b.Seq) }
 
 func dialWS(t *testing.T, url string) *websocket.Conn {
 	t.Helper()
@@ -360,15 +363,18 @@ func TestResumeWithLastEventID(t *testing.T) {
 		url    string
 		header http.Header
 	}{
-		{tn.srv.URL + "/api/stream", http.Header{"Last-Event-Id": {strconv.FormatUint(b.Seq, 10)}}},
-		{tn.srv.URL + "/api/stream?lastEventId=" + strconv.FormatUint(b.Seq, 10), nil},
+		{tn.srv.URL + "/api/stream", http.Header{"Last-Event-Id": {position(b)}}},
+		{tn.srv.URL + "/api/stream?lastEventId=" + position(b), nil},
 	} {
 		r := dialSSE(t, variant.url, variant.header)
 		if got := r.nextBatch(t).Seq; got != b.Seq+1 {
 			t.Fatalf("resumed after %d at %d, want %d", b.Seq, got, b.Seq+1)
 		}
 	}
-	w := dialWS(t, wsURL(tn.srv)+"?since="+strconv.FormatUint(b.Seq, 10))
+	if b.Epoch != b.StartedAt {
+		t.Fatalf("a single node's epoch %d is not its start %d", b.Epoch, b.StartedAt)
+	}
+	w := dialWS(t, wsURL(tn.srv)+"?since="+position(b))
 	if got := nextWS(t, w).Seq; got != b.Seq+1 {
 		t.Fatalf("ws resumed after %d at %d, want %d", b.Seq, got, b.Seq+1)
 	}
@@ -804,4 +810,76 @@ func TestNewRefusesInvalidConfig(t *testing.T) {
 			t.Errorf("New: %v, want an error naming %s", err, field)
 		}
 	}
+}
+
+// A client that read a node's stream up to seq ~50 and comes back, with
+// its position, to the node restarted (a new run, already past that seq)
+// gets a reset, then the new run's newest batch, not seq 51 of the new
+// run: over SSE (header and query) and WebSocket. A bare seq, as servers
+// before epochs sent, gets the same.
+func TestResumeAcrossRestartGetsReset(t *testing.T) {
+	cfg := Config{Settings: with(func(s *config.Settings) { s.TickMs = 10 })}
+	first := startNode(t, cfg)
+	c := dialSSE(t, first.srv.URL+"/api/stream", nil)
+	var last *batch.Batch
+	for last == nil || last.Seq < 50 {
+		last = c.nextBatch(t)
+	}
+	c.resp.Body.Close()
+	first.stop()
+
+	second := startNode(t, cfg)
+	for deadline := time.Now().Add(20 * time.Second); second.Snapshot().Seq < last.Seq+10; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the new run did not reach seq %d in 20 s", last.Seq+10)
+		}
+	}
+	checkReset := func(name string, ev sseEvent, next *batch.Batch) {
+		t.Helper()
+		var reset struct {
+			Type   string `json:"type"`
+			Seq    uint64 `json:"seq"`
+			Epoch  int64  `json:"epoch"`
+			Reason string `json:"reason"`
+		}
+		if ev.name != "reset" || json.Unmarshal([]byte(ev.data), &reset) != nil {
+			t.Fatalf("%s: first event %+v, want a reset", name, ev)
+		}
+		if reset.Reason != "another-run" || reset.Seq != next.Seq || reset.Epoch != next.Epoch {
+			t.Fatalf("%s: reset %+v before batch %s", name, reset, position(next))
+		}
+		if next.Epoch == last.Epoch || next.StartedAt == last.StartedAt || next.Seq <= last.Seq+1 {
+			t.Fatalf("%s: after the reset, batch %s of the run started at %d, want the new run's newest (old position %s)", name, position(next), next.StartedAt, position(last))
+		}
+	}
+	for _, v := range []struct {
+		name, url string
+		header    http.Header
+	}{
+		{"Last-Event-ID", second.srv.URL + "/api/stream", http.Header{"Last-Event-Id": {position(last)}}},
+		{"lastEventId", second.srv.URL + "/api/stream?lastEventId=" + position(last), nil},
+		{"bare seq", second.srv.URL + "/api/stream", http.Header{"Last-Event-Id": {strconv.FormatUint(last.Seq, 10)}}},
+	} {
+		r := dialSSE(t, v.url, v.header)
+		ev, err := r.next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkReset(v.name, ev, r.nextBatch(t))
+		r.resp.Body.Close()
+	}
+
+	w := dialWS(t, wsURL(second.srv)+"?since="+position(last))
+	_ = w.SetReadDeadline(time.Now().Add(10 * time.Second))
+	_, data, err := w.ReadMessage()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var typ struct {
+		Type string `json:"type"`
+	}
+	if json.Unmarshal(data, &typ) != nil || typ.Type != "reset" {
+		t.Fatalf("ws: first message %.200s, want a reset", data)
+	}
+	checkReset("ws", sseEvent{name: "reset", data: string(data)}, nextWS(t, w))
 }

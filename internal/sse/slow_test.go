@@ -67,17 +67,18 @@ func readEvents(t *testing.T, r *bufio.Reader, n int) []Event {
 	}
 }
 
-// A client resuming from a seq the history no longer holds (or from another
-// run of the server) gets "event: reset" with the first seq sent, then the
-// newest batch; one resuming within the history gets every batch after its
-// seq, and no reset.
+// A client resuming from a position the history no longer holds, from
+// another run of the server (another epoch, or a bare seq) or ahead of the
+// newest batch gets "event: reset" with the first position sent and why,
+// then the newest batch; one resuming within the history gets every batch
+// after its position, and no reset. A malformed position gets 400.
 func TestResumeAfterGap(t *testing.T) {
-	h, err := hub.New(hub.Config{History: 4, Encoders: map[string]hub.Encoder{"sse": EncodeBatch}})
+	h, err := hub.New(withSSE(hub.Config{History: 4}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	for seq := uint64(1); seq <= 10; seq++ {
-		h.Publish(&batch.Batch{Seq: seq}) // the history holds 7 to 10
+		h.Publish(&batch.Batch{Seq: seq, StartedAt: 7}) // the history holds 7 to 10
 	}
 	var streams stream.Streams
 	srv := httptest.NewServer(&Handler{Hub: h, Format: "sse", Streams: &streams, Logger: quiet})
@@ -86,10 +87,13 @@ func TestResumeAfterGap(t *testing.T) {
 		name, header, query string
 		want                []string // name:id or name:data of each event
 	}{
-		{"gap", "2", "", []string{`reset:{"seq":10}`, "batch:10"}},
-		{"gap-query", "", "?lastEventId=2", []string{`reset:{"seq":10}`, "batch:10"}},
-		{"other-run", "99", "", []string{`reset:{"seq":10}`, "batch:10"}},
-		{"in-history", "7", "", []string{"batch:8", "batch:9", "batch:10"}},
+		{"too-old", "7-2", "", []string{`reset:{"seq":10,"epoch":7,"reason":"too-old"}`, "batch:7-10"}},
+		{"too-old-query", "", "?lastEventId=7-2", []string{`reset:{"seq":10,"epoch":7,"reason":"too-old"}`, "batch:7-10"}},
+		{"other-run", "6-8", "", []string{`reset:{"seq":10,"epoch":7,"reason":"another-run"}`, "batch:7-10"}},
+		{"bare-seq", "8", "", []string{`reset:{"seq":10,"epoch":7,"reason":"another-run"}`, "batch:7-10"}},
+		{"future", "7-99", "", []string{`reset:{"seq":10,"epoch":7,"reason":"future"}`, "batch:7-10"}},
+		{"in-history", "7-7", "", []string{"batch:7-8", "batch:7-9", "batch:7-10"}},
+		{"in-history-query", "", "?lastEventId=7-8", []string{"batch:7-9", "batch:7-10"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -115,6 +119,19 @@ func TestResumeAfterGap(t *testing.T) {
 				t.Fatalf("events %v, want %v", got, c.want)
 			}
 		})
+	}
+	for _, bad := range []string{"x", "7-", "-3", "7-3-1"} {
+		req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, srv.URL, nil)
+		req.Header.Set("Last-Event-ID", bad)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), "epoch-seq") {
+			t.Errorf("Last-Event-ID %q: %s %s, want 400 naming the form", bad, resp.Status, body)
+		}
 	}
 	h.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -159,7 +176,7 @@ func TestTooSlowClientGetsError(t *testing.T) {
 	for _, p := range paths {
 		t.Run(p.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				h, err := hub.New(hub.Config{MaxLag: 2, SlowAfter: time.Second, Encoders: map[string]hub.Encoder{"sse": EncodeBatch}})
+				h, err := hub.New(withSSE(hub.Config{MaxLag: 2, SlowAfter: time.Second}))
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -243,7 +260,7 @@ func TestWriteTimeoutDisconnects(t *testing.T) {
 	for _, p := range paths {
 		t.Run(p.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				h, err := hub.New(hub.Config{Encoders: map[string]hub.Encoder{"sse": EncodeBatch}})
+				h, err := hub.New(withSSE(hub.Config{}))
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -5,8 +5,10 @@
 // proxies and clients can tell a quiet stream from a dead one. Over HTTP/1.x
 // the handler hands the hijacked connection to that goroutine and returns
 // (see Handler.Streams); otherwise the handler's goroutine streams through
-// the ResponseWriter. Clients resume with the standard Last-Event-ID header
-// (or ?lastEventId= for clients that cannot set headers).
+// the ResponseWriter. Each batch event's id is its stream position,
+// "<epoch>-<seq>"; clients resume with the standard Last-Event-ID header (or
+// ?lastEventId= for clients that cannot set headers), and are sent an event
+// "reset" first when that position is not a place in this stream.
 package sse
 
 import (
@@ -17,7 +19,6 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/ontime-rt/ontime/internal/batch"
@@ -60,32 +61,41 @@ func AppendEvent(dst []byte, e Event) []byte {
 	return append(dst, '\n')
 }
 
-// EncodeSummary is the hub encoder for ?events=0: the batch without its
-// events, for light clients.
-func EncodeSummary(b *batch.Batch) ([]byte, error) {
-	data, err := batch.SummaryJSON(b)
-	if err != nil {
-		return nil, fmt.Errorf("encode batch %d: %w", b.Seq, err)
-	}
-	return AppendEvent(make([]byte, 0, len(data)+64), Event{ID: strconv.FormatUint(b.Seq, 10), Name: "batch", Data: data}), nil
+// BatchWrap is the hub format of the JSON stream, made around the bytes of
+// the JSON format of: one "batch" event per tick whose id is the batch's
+// position ("<epoch>-<seq>"). The JSON is the hub's own bytes, shared with
+// the WebSocket, never copied: it is one line, so it fits one data field.
+func BatchWrap(of string) hub.Wrap {
+	return hub.Wrap{Of: of, Head: batchHead, Tail: []byte("\n\n")}
 }
 
-// EncodeBatch is the hub encoder for the JSON stream: one "batch" event per
-// tick whose id is the seq.
-func EncodeBatch(b *batch.Batch) ([]byte, error) {
-	data, err := batch.JSON(b)
-	if err != nil {
-		return nil, fmt.Errorf("encode batch %d: %w", b.Seq, err)
-	}
-	return AppendEvent(make([]byte, 0, len(data)+64), Event{ID: strconv.FormatUint(b.Seq, 10), Name: "batch", Data: data}), nil
+// batchHead is the start of a batch event, up to its data.
+func batchHead(p hub.Position, _ *batch.Batch) []byte {
+	dst := make([]byte, 0, 64)
+	dst = append(dst, "id: "...)
+	dst, _ = p.AppendText(dst)
+	return append(dst, "\nevent: batch\ndata: "...)
+}
+
+// resetEvent tells a client that what follows does not continue from its
+// position: data {"seq":N,"epoch":E,"reason":R} names the first batch sent
+// next and why (a hub.Gap).
+func resetEvent(dst []byte, first hub.Position, why hub.Gap) []byte {
+	return AppendEvent(dst, Event{Name: "reset", Data: ResetJSON(nil, first, why)})
+}
+
+// ResetJSON appends the JSON of a reset: the position of the first batch
+// sent after it and the reason. The WebSocket sends the same with a "type".
+func ResetJSON(dst []byte, first hub.Position, why hub.Gap) []byte {
+	return fmt.Appendf(dst, `{"seq":%d,"epoch":%d,"reason":%q}`, first.Seq, first.Epoch, string(why))
 }
 
 // Handler streams one hub format to each client.
 type Handler struct {
 	// Hub is the source of frames.
 	Hub *hub.Hub
-	// Format is the hub format written to clients; its bytes must be
-	// complete SSE events.
+	// Format is the hub format written to clients; its bytes (or parts,
+	// for a hub.Wrap such as BatchWrap) must be complete SSE events.
 	Format string
 	// SummaryFormat, when set, is written instead of Format to clients that
 	// ask for ?events=0 (batches without their events).
@@ -114,20 +124,17 @@ type Handler struct {
 	Logger *slog.Logger
 }
 
-// resumeFrom reads the resume point from Last-Event-ID or ?lastEventId=.
+// resumeFrom reads the resume position from Last-Event-ID or ?lastEventId=.
 func resumeFrom(r *http.Request) (hub.Resume, error) {
 	id := r.Header.Get("Last-Event-ID")
 	if id == "" {
 		id = r.URL.Query().Get("lastEventId")
 	}
-	if id == "" {
-		return hub.Resume{}, nil
-	}
-	seq, err := strconv.ParseUint(id, 10, 64)
+	res, err := hub.ParseResume(id)
 	if err != nil {
-		return hub.Resume{}, fmt.Errorf("last event id %q is not a batch seq (a non-negative integer)", id)
+		return hub.Resume{}, fmt.Errorf("last event id: %w", err)
 	}
-	return hub.Resume{After: seq, Set: true}, nil
+	return res, nil
 }
 
 // ServeHTTP streams until the client goes or the hub closes.
@@ -273,9 +280,18 @@ type sink struct {
 	timeout     time.Duration
 	deadlineSet time.Time
 	lastWrite   time.Time // for the heartbeat
+	scratch     []byte    // see writeParts
 }
 
 func (s *sink) write(p []byte) error {
+	if err := s.arm(); err != nil {
+		return err
+	}
+	_, err := s.dst.Write(p)
+	return err
+}
+
+func (s *sink) arm() error {
 	now := time.Now()
 	s.lastWrite = now
 	if now.Sub(s.deadlineSet) >= time.Second {
@@ -284,9 +300,60 @@ func (s *sink) write(p []byte) error {
 		}
 		s.deadlineSet = now
 	}
-	_, err := s.dst.Write(p)
+	return nil
+}
+
+// writeParts writes the pieces in order without copying them together: one
+// writev(2) on a TCP connection; through a ResponseWriter, one write per
+// piece into its buffer and one flush. Other connections (TLS) would send a
+// record per piece, so small pieces are gathered in scratch (at most
+// gatherMax bytes, allocated when first needed) and large ones written as
+// they are. parts is consumed.
+func (s *sink) writeParts(parts net.Buffers) error {
+	if err := s.arm(); err != nil {
+		return err
+	}
+	switch d := s.dst.(type) {
+	case *net.TCPConn:
+		_, err := parts.WriteTo(d)
+		return err
+	case flushingWriter:
+		for _, p := range parts {
+			if _, err := d.w.Write(p); err != nil {
+				return err
+			}
+		}
+		return d.rc.Flush()
+	}
+	for _, p := range parts {
+		if len(s.scratch)+len(p) > gatherMax && len(s.scratch) > 0 {
+			if _, err := s.dst.Write(s.scratch); err != nil {
+				return err
+			}
+			s.scratch = s.scratch[:0]
+		}
+		if len(p) > gatherMax {
+			if _, err := s.dst.Write(p); err != nil {
+				return err
+			}
+			continue
+		}
+		if s.scratch == nil {
+			s.scratch = make([]byte, 0, gatherMax)
+		}
+		s.scratch = append(s.scratch, p...)
+	}
+	if len(s.scratch) == 0 {
+		return nil
+	}
+	_, err := s.dst.Write(s.scratch)
+	s.scratch = s.scratch[:0]
 	return err
 }
+
+// gatherMax bounds a client's scratch buffer for connections that cannot
+// write vectors.
+const gatherMax = 16 << 10
 
 // client is one stream's state.
 type client struct {
@@ -301,8 +368,8 @@ type client struct {
 // run writes sub's frames (and heartbeats) to out until the client goes,
 // the hub closes or stop is closed.
 func (c *client) run(out *sink, sub *hub.Subscriber, stop <-chan struct{}) {
-	write := func(p []byte) error {
-		err := out.write(p)
+	write := func(p net.Buffers) error {
+		err := out.writeParts(p)
 		if isTimeout(err) {
 			c.hub.NoteSlow()
 		}
@@ -310,7 +377,7 @@ func (c *client) run(out *sink, sub *hub.Subscriber, stop <-chan struct{}) {
 	}
 	idle := time.NewTimer(c.heartbeat)
 	defer idle.Stop()
-	var buf []byte
+	var parts [][]byte
 	for {
 		select {
 		case <-stop:
@@ -323,7 +390,7 @@ func (c *client) run(out *sink, sub *hub.Subscriber, stop <-chan struct{}) {
 				idle.Reset(c.heartbeat - quiet)
 				continue
 			}
-			if err := write([]byte(": heartbeat\n\n")); err != nil {
+			if err := write(net.Buffers{[]byte(": heartbeat\n\n")}); err != nil {
 				c.gone(err)
 				return
 			}
@@ -333,33 +400,33 @@ func (c *client) run(out *sink, sub *hub.Subscriber, stop <-chan struct{}) {
 		}
 		frames, gap, err := sub.Take()
 		if errors.Is(err, hub.ErrTooSlow) {
-			_ = write(AppendEvent(nil, Event{Name: "error", Data: []byte(`{"error":"client too slow: it kept falling behind the stream; reconnect to resume"}`)}))
+			_ = write(net.Buffers{AppendEvent(nil, Event{Name: "error", Data: []byte(`{"error":"client too slow: it kept falling behind the stream; reconnect to resume"}`)})})
 			c.log.Info("sse client too slow, disconnected", "remote", c.remote)
 			return
 		}
 		if err != nil {
 			return // hub closed: the server is shutting down
 		}
-		var out []byte
-		if len(frames) == 1 && !gap {
-			// The common case: write the hub's bytes as they are.
-			out = frames[0].Bytes(c.format)
-		} else {
-			buf = buf[:0]
-			if gap && len(frames) > 0 {
-				// The client missed batches that are gone; the next
-				// batch's totals are a fresh snapshot.
-				buf = AppendEvent(buf, Event{Name: "reset", Data: fmt.Appendf(nil, `{"seq":%d}`, frames[0].Seq())})
-			}
-			for _, f := range frames {
-				buf = append(buf, f.Bytes(c.format)...)
-			}
-			out = buf
+		// The pieces of every frame, written without copying them
+		// together; the references are dropped after the write so that an
+		// idle client keeps no frame alive.
+		parts = parts[:0]
+		var reset []byte
+		if gap != hub.NoGap && len(frames) > 0 {
+			// What follows does not continue from the client's position:
+			// the next batch's totals are a fresh snapshot.
+			reset = resetEvent(nil, frames[0].Position(), gap)
+			parts = append(parts, reset)
 		}
-		if len(out) == 0 {
+		for _, f := range frames {
+			parts = f.AppendParts(parts, c.format)
+		}
+		if len(parts) == 0 {
 			continue
 		}
-		if err := write(out); err != nil {
+		err = write(parts)
+		clear(parts[:cap(parts)])
+		if err != nil {
 			c.gone(err)
 			return
 		}

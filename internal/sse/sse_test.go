@@ -98,11 +98,19 @@ func TestHeartbeatOnlyWhenQuiet(t *testing.T) {
 
 func newTestHub(t *testing.T) *hub.Hub {
 	t.Helper()
-	h, err := hub.New(hub.Config{Encoders: map[string]hub.Encoder{"sse": EncodeBatch}})
+	h, err := hub.New(withSSE(hub.Config{}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	return h
+}
+
+// withSSE gives cfg the formats of ontime's JSON stream: "json", and "sse"
+// made around it.
+func withSSE(cfg hub.Config) hub.Config {
+	cfg.Encoders = map[string]hub.Encoder{"json": batch.JSON}
+	cfg.Wraps = map[string]hub.Wrap{"sse": BatchWrap("json")}
+	return cfg
 }
 
 // readIDs reads n events from r and returns their ids.
@@ -164,8 +172,8 @@ func TestTakeOverHTTP1(t *testing.T) {
 	for seq := uint64(1); seq <= 3; seq++ {
 		h.Publish(&batch.Batch{Seq: seq})
 	}
-	if ids := readIDs(t, body, 3); fmt.Sprint(ids) != "[1 2 3]" {
-		t.Fatalf("ids %v, want [1 2 3]", ids)
+	if ids := readIDs(t, body, 3); fmt.Sprint(ids) != "[0-1 0-2 0-3]" {
+		t.Fatalf("ids %v, want [0-1 0-2 0-3]", ids)
 	}
 
 	// The client goes: the next writes fail and the stream ends.
@@ -227,8 +235,8 @@ func TestStreamThroughResponseWriter(t *testing.T) {
 			for seq := uint64(1); seq <= 3; seq++ {
 				h.Publish(&batch.Batch{Seq: seq})
 			}
-			if ids := readIDs(t, body, 3); fmt.Sprint(ids) != "[1 2 3]" {
-				t.Fatalf("ids %v, want [1 2 3]", ids)
+			if ids := readIDs(t, body, 3); fmt.Sprint(ids) != "[0-1 0-2 0-3]" {
+				t.Fatalf("ids %v, want [0-1 0-2 0-3]", ids)
 			}
 			if streams.Len() != 0 {
 				t.Fatal("a stream was taken over")

@@ -131,10 +131,7 @@ func prependNewest(recent, batchEvents []batch.Event, n int) []batch.Event {
 // paint is current; the stream keeps it current.
 func PageHandler(h *hub.Hub, r *Renderer) http.HandlerFunc {
 	return func(w http.ResponseWriter, req *http.Request) {
-		var b *batch.Batch
-		if f := h.Latest(); f != nil {
-			b = f.Batch
-		}
+		b := h.LatestBatch()
 		var buf bytes.Buffer
 		if err := views.Page(b, r.Recent(), r.Charts()).Render(req.Context(), &buf); err != nil {
 			http.Error(w, "render page: "+err.Error(), http.StatusInternalServerError)

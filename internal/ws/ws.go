@@ -11,11 +11,11 @@ package ws
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -93,8 +93,11 @@ func (h *Handler) originAllowed(r *http.Request) bool {
 }
 
 // ServeHTTP upgrades the connection and streams until either side goes or
-// the hub closes. Requests that are not upgrades get 426, disallowed origins
-// 403, and a bad ?since= 400, all with a JSON error.
+// the hub closes. ?since=<epoch>-<seq> resumes after that position (see
+// hub.ParseResume); a message of type "reset" precedes the first batch when
+// it does not follow the client's position. Requests that are not upgrades
+// get 426, disallowed origins 403, and a bad ?since= 400, all with a JSON
+// error.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	log := h.Logger
 	if log == nil {
@@ -109,14 +112,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		httperr.Write(w, http.StatusForbidden, "origin "+r.Header.Get("Origin")+" is not allowed: add it with --allowed-origins")
 		return
 	}
-	var resume hub.Resume
-	if s := r.URL.Query().Get("since"); s != "" {
-		seq, err := strconv.ParseUint(s, 10, 64)
-		if err != nil {
-			httperr.Write(w, http.StatusBadRequest, "since must be a batch seq (a non-negative integer), got "+strconv.Quote(s))
-			return
-		}
-		resume = hub.Resume{After: seq, Set: true}
+	resume, err := hub.ParseResume(r.URL.Query().Get("since"))
+	if err != nil {
+		httperr.Write(w, http.StatusBadRequest, "since: "+err.Error())
+		return
 	}
 	format, err := stream.Format(r, h.Format, h.SummaryFormat)
 	if err != nil {
@@ -161,6 +160,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}) {
 		end() // shutting down: the connection is closed
 	}
+}
+
+// resetMessage is the message that precedes a batch that does not follow
+// the client's position: {"type":"reset","seq":N,"epoch":E,"reason":R},
+// the position of that batch and why (a hub.Gap).
+func resetMessage(first hub.Position, why hub.Gap) []byte {
+	return fmt.Appendf(nil, `{"type":"reset","seq":%d,"epoch":%d,"reason":%q}`, first.Seq, first.Epoch, string(why))
 }
 
 // serve streams sub's frames to conn until either side goes, the hub closes
@@ -215,7 +221,7 @@ func (h *Handler) serve(conn *websocket.Conn, sub *hub.Subscriber, format string
 				continue
 			case <-sub.Ready():
 			}
-			frames, _, err := sub.Take()
+			frames, gap, err := sub.Take()
 			if errors.Is(err, hub.ErrTooSlow) {
 				closeMsg = websocket.FormatCloseMessage(websocket.ClosePolicyViolation, "too slow: kept falling behind the stream")
 				log.Info("websocket client too slow, disconnected", "remote", conn.RemoteAddr().String())
@@ -224,12 +230,23 @@ func (h *Handler) serve(conn *websocket.Conn, sub *hub.Subscriber, format string
 			if err != nil {
 				return nil // hub closed: going away
 			}
+			// One deadline for everything taken: a client that reads just
+			// fast enough for each message must not stretch a take of
+			// MaxLag frames (and the frames it keeps alive) to MaxLag
+			// times the timeout.
+			_ = conn.SetWriteDeadline(time.Now().Add(writeTimeout))
+			if gap != hub.NoGap && len(frames) > 0 {
+				// What follows does not continue from the client's
+				// position: say so, as SSE's reset event does.
+				if err := conn.WriteMessage(websocket.TextMessage, resetMessage(frames[0].Position(), gap)); err != nil {
+					return err
+				}
+			}
 			for _, f := range frames {
 				data := f.Bytes(format)
 				if data == nil {
 					continue
 				}
-				_ = conn.SetWriteDeadline(time.Now().Add(writeTimeout))
 				if err := conn.WriteMessage(websocket.TextMessage, data); err != nil {
 					return err
 				}

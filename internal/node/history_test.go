@@ -49,13 +49,13 @@ func TestHistoryAndOneVerdict(t *testing.T) {
 			t.Fatalf("%d snapshots matched the latest batch's seq, %d of them overloaded", agreed, overloaded)
 		}
 		s := tn.Snapshot()
-		f := tn.hub.Latest()
-		if f == nil || f.Batch.Seq != s.Seq {
+		b := tn.hub.LatestBatch()
+		if b == nil || b.Seq != s.Seq {
 			time.Sleep(7 * time.Millisecond)
 			continue
 		}
-		if s.Health.Status != f.Batch.Health.Status || s.Health.QueueDepth != f.Batch.Health.QueueDepth {
-			t.Fatalf("seq %d: /api/stats health %+v, batch health %+v", s.Seq, s.Health, f.Batch.Health)
+		if s.Health.Status != b.Health.Status || s.Health.QueueDepth != b.Health.QueueDepth {
+			t.Fatalf("seq %d: /api/stats health %+v, batch health %+v", s.Seq, s.Health, b.Health)
 		}
 		agreed++
 		if s.Health.Status == batch.Overloaded {

@@ -246,8 +246,8 @@ type Gauges struct {
 	// QueueBytes is the bytes of the events waiting, as the queue accounts
 	// them (see Config.QueueBytes); QueueBytesCap its budget.
 	QueueBytes, QueueBytesCap int64
-	Workers    int
-	Busy       int
+	Workers                   int
+	Busy                      int
 	// Limit is the bound on events processed at once in force: the
 	// adaptive limit, or Workers when fixed; lower when the processor is
 	// Bounded below it.
@@ -271,9 +271,9 @@ func (p *Pipeline) Gauges() Gauges {
 		QueueCap:      capacity,
 		QueueBytes:    bytes,
 		QueueBytesCap: budget,
-		Workers:    int(p.workers.Load()),
-		Busy:       int(p.busy.Load()),
-		Limit:      p.bound(),
+		Workers:       int(p.workers.Load()),
+		Busy:          int(p.busy.Load()),
+		Limit:         p.bound(),
 	}
 	var least time.Duration
 	g.CallP50, g.CallP99, least = p.est.calls(p.cfg.Now())

@@ -147,11 +147,15 @@ func (c *Coalescer) Run(ctx context.Context) error {
 	for {
 		select {
 		case <-ctx.Done():
-			c.out.Publish(c.cut(0))
+			c.publish(c.cut(), 0)
 			return nil
 		case <-timer.C:
 		}
-		c.out.Publish(c.cut(c.cfg.Now().Sub(due)))
+		b := c.cut()
+		// The jitter is the delay of publication, not only of the timer:
+		// a tick that waits to cut its batch is as late as one that fires
+		// late.
+		c.publish(b, c.cfg.Now().Sub(due))
 		if t := c.tick(); t != tick {
 			// A new period: re-anchor the schedule on the tick just made.
 			tick, start, n = t, due, 0
@@ -173,9 +177,18 @@ func (c *Coalescer) Run(ctx context.Context) error {
 	}
 }
 
-// cut closes the current tick into a batch and starts the next. jitter is
-// how late the tick fired.
-func (c *Coalescer) cut(jitter time.Duration) *batch.Batch {
+// publish hands b to the publisher, stamped with jitter: how late after
+// its tick was due it is handed over.
+func (c *Coalescer) publish(b *batch.Batch, jitter time.Duration) {
+	c.mu.Lock()
+	c.jitter.Record(jitter)
+	c.mu.Unlock()
+	b.Health.TickJitterMs = stats.Millis(jitter)
+	c.out.Publish(b)
+}
+
+// cut closes the current tick into a batch and starts the next.
+func (c *Coalescer) cut() *batch.Batch {
 	g := c.gauges.Gauges()
 	var lateness time.Duration
 	if c.cfg.Lateness != nil {
@@ -183,7 +196,6 @@ func (c *Coalescer) cut(jitter time.Duration) *batch.Batch {
 	}
 	c.mu.Lock()
 	c.seq++
-	c.jitter.Record(jitter)
 	b := &batch.Batch{
 		Seq:       c.seq,
 		At:        c.cfg.Now().UnixMilli(),
@@ -203,7 +215,6 @@ func (c *Coalescer) cut(jitter time.Duration) *batch.Batch {
 	b.Counts.Received = c.tickReceived.Swap(0)
 	b.Totals = stats.TotalsOf(finished, c.received.Load())
 	b.Health = healthOf(g, b.Counts)
-	b.Health.TickJitterMs = stats.Millis(jitter)
 	if c.cfg.Settings != nil {
 		b.Config = c.cfg.Settings()
 	}
@@ -227,12 +238,17 @@ func (c *Coalescer) recentEvents() []batch.Event {
 func healthOf(g pipeline.Gauges, tick stats.Counts) batch.Health {
 	h := batch.Health{
 		QueueDepth: g.QueueDepth, QueueCap: g.QueueCap, Workers: g.Workers, Busy: g.Busy, Status: batch.OK,
+		QueueBytes: g.QueueBytes, QueueBytesCap: g.QueueBytesCap,
 		Limit:     g.Limit,
 		CallP50Ms: stats.Millis(g.CallP50), CallP99Ms: stats.Millis(g.CallP99), CallBestMs: stats.Millis(g.CallBest),
 	}
 	fill := 0.0
 	if g.QueueCap > 0 {
 		fill = float64(g.QueueDepth) / float64(g.QueueCap)
+	}
+	if g.QueueBytesCap > 0 {
+		// A queue full of bytes is as full as one full of events.
+		fill = max(fill, float64(g.QueueBytes)/float64(g.QueueBytesCap))
 	}
 	switch {
 	case tick.Dropped > 0 || fill >= 0.9:

@@ -89,19 +89,19 @@ type EventBus struct {
 	cfg BusConfig
 	buf sync.Pool // *[]byte encoding buffers
 
-	published  atomic.Uint64
-	unpub      atomic.Uint64
-	consumed   atomic.Uint64
-	refused    atomic.Uint64
-	malformed  atomic.Uint64
-	slowDrops  atomic.Uint64
-	abandoned  atomic.Uint64
+	published atomic.Uint64
+	unpub     atomic.Uint64
+	consumed  atomic.Uint64
+	refused   atomic.Uint64
+	malformed atomic.Uint64
+	slowDrops atomic.Uint64
+	abandoned atomic.Uint64
 
 	// drainTimedOut, when set (by tests), is called when a Consume's drain
 	// times out and what is still pending is lost.
 	drainTimedOut func()
-	consumers  atomic.Int64
-	lastPubErr atomic.Pointer[string]
+	consumers     atomic.Int64
+	lastPubErr    atomic.Pointer[string]
 }
 
 // NewEventBus returns a bus on nc. The connection stays the caller's: the

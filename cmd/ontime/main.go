@@ -71,6 +71,43 @@ func (f msFlag) Set(v string) error {
 	return nil
 }
 
+// bytesFlag is a size in bytes, given as a whole number with an optional
+// binary unit: 65536, 512KiB, 64MiB, 1GiB.
+type bytesFlag struct{ n *int64 }
+
+var byteUnits = []struct {
+	suffix string
+	mult   int64
+}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"TiB", 1 << 40}, {"B", 1}}
+
+func (f bytesFlag) String() string {
+	if f.n == nil {
+		return ""
+	}
+	for _, u := range byteUnits {
+		if *f.n != 0 && *f.n%u.mult == 0 && u.mult > 1 {
+			return strconv.FormatInt(*f.n/u.mult, 10) + u.suffix
+		}
+	}
+	return strconv.FormatInt(*f.n, 10)
+}
+
+func (f bytesFlag) Set(v string) error {
+	num, mult := v, int64(1)
+	for _, u := range byteUnits {
+		if s, ok := strings.CutSuffix(v, u.suffix); ok {
+			num, mult = s, u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || n < 0 || n > math.MaxInt64/mult {
+		return errors.New("want a size like 65536, 512KiB, 64MiB or 1GiB")
+	}
+	*f.n = n * mult
+	return nil
+}
+
 func parse(args []string, getenv func(string) string, out io.Writer) (options, error) {
 	o := options{node: node.DefaultConfig()}
 	s := &o.node.Settings
@@ -108,6 +145,7 @@ func parse(args []string, getenv func(string) string, out io.Writer) (options, e
 	fs.Int64Var(&o.node.HistoryBytes, field("historyBytes", "history-bytes"), o.node.HistoryBytes, "bytes of encoded batches kept for clients that resume (besides at most 600 batches); the oldest go first")
 	fs.IntVar(&o.node.MaxClients, field("maxClients", "max-clients"), o.node.MaxClients, "maximum clients per transport (SSE, page, WebSocket); beyond it 503 with Retry-After")
 	fs.StringVar(&origins, field("allowedOrigins", "allowed-origins"), "", "comma-separated origins (scheme://host:port) allowed to open /ws besides the server's own; * for any")
+	fs.Var(bytesFlag{&o.node.QueueBytes}, field("queueBytes", "queue-bytes"), "bytes the events waiting in the queue may hold, payloads plus a few hundred bytes each (full: drop), like 64MiB; bounds the queue's memory as --queue bounds its length")
 	fs.IntVar(&o.node.Outcomes, field("outcomes", "outcomes"), o.node.Outcomes, "events whose outcome is kept for GET /api/events/{id}, wait=1 and duplicate ids (also at most the last 60 s)")
 	fs.StringVar(&o.node.NATSURL, "nats", "", "NATS server URL(s), comma-separated (e.g. nats://127.0.0.1:4222): run as one node of a cluster that shares events and serves the same batches on every node; empty for a single node")
 	fs.StringVar(&o.node.NodeID, field("nodeId", "node-id"), "", "this node's id in the cluster: unique and stable across restarts (default hostname:port)")

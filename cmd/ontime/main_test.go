@@ -63,6 +63,24 @@ func TestParseOutcomes(t *testing.T) {
 	}
 }
 
+// The queue's byte budget is a size with a binary unit, 64 MiB by default.
+func TestParseQueueBytes(t *testing.T) {
+	o, err := parse([]string{"ontime"}, env(nil), &bytes.Buffer{})
+	if err != nil || o.node.QueueBytes != 64<<20 {
+		t.Fatalf("default: %d, %v", o.node.QueueBytes, err)
+	}
+	for v, want := range map[string]int64{"262144": 256 << 10, "512KiB": 512 << 10, "2GiB": 2 << 30} {
+		o, err = parse([]string{"ontime", "--queue-bytes", v}, env(map[string]string{"ONTIME_QUEUE_BYTES": "1MiB"}), &bytes.Buffer{})
+		if err != nil || o.node.QueueBytes != want {
+			t.Errorf("--queue-bytes %s: %d, %v; want %d", v, o.node.QueueBytes, err, want)
+		}
+	}
+	o, err = parse([]string{"ontime"}, env(map[string]string{"ONTIME_QUEUE_BYTES": "1MiB"}), &bytes.Buffer{})
+	if err != nil || o.node.QueueBytes != 1<<20 {
+		t.Fatalf("ONTIME_QUEUE_BYTES=1MiB: %d, %v", o.node.QueueBytes, err)
+	}
+}
+
 // Durations are Go durations on the command line and milliseconds in the
 // settings.
 func TestParseDurations(t *testing.T) {
@@ -89,6 +107,8 @@ func TestParseRefusesBadValues(t *testing.T) {
 		{[]string{"--history-bytes", "1000"}, nil, "--history-bytes 1000: want 1048576 to"},
 		{[]string{"--max-clients", "0"}, nil, "--max-clients 0: want 1 to"},
 		{[]string{"--outcomes", "0"}, nil, "--outcomes 0: want 1 to 10000000 events"},
+		{[]string{"--queue-bytes", "1KiB"}, nil, "--queue-bytes 1KiB: want 65536 to"},
+		{[]string{"--queue-bytes", "lots"}, nil, "invalid value"},
 		{nil, map[string]string{"ONTIME_OUTCOMES": "many"}, "ONTIME_OUTCOMES"},
 		{[]string{"--write-rate", "-1"}, nil, "--write-rate"},
 		{[]string{"--node-id", strings.Repeat("x", 129)}, nil, "--node-id"},

@@ -84,12 +84,19 @@ const MaxEvents = 50
 
 // Health is the pipeline's load and a verdict on it.
 type Health struct {
-	QueueDepth int    `json:"queueDepth"`
-	QueueCap   int    `json:"queueCap"`
-	Workers    int    `json:"workers"`
-	Busy       int    `json:"busy"`
-	Status     Status `json:"status"`
-	// TickJitterMs is how late this batch's tick fired.
+	QueueDepth int `json:"queueDepth"`
+	QueueCap   int `json:"queueCap"`
+	// QueueBytes is the bytes of the events waiting (payloads plus a fixed
+	// overhead per event); QueueBytesCap is the queue's byte budget, which
+	// bounds it as QueueCap bounds QueueDepth.
+	QueueBytes    int64  `json:"queueBytes"`
+	QueueBytesCap int64  `json:"queueBytesCap"`
+	Workers       int    `json:"workers"`
+	Busy          int    `json:"busy"`
+	Status        Status `json:"status"`
+	// TickJitterMs is how late this batch was published: from the instant
+	// its tick was due to the batch being handed to the publisher (the
+	// timer's delay and the time taken to cut the batch).
 	TickJitterMs float64 `json:"tickJitterMs"`
 	// ScheduleErrorMs is the generator's largest schedule error during the
 	// tick: how late it woke after an event was due.

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
 
 	"github.com/ontime-rt/ontime/internal/event"
@@ -40,11 +41,16 @@ type BusConfig struct {
 	// decodes and submits, which never blocks, so the buffer stays short.
 	PendingMsgs, PendingBytes int
 	// DrainTimeout bounds how long Consume, once its context ends, keeps
-	// handing over the events already delivered to it. Default 2s.
+	// handing over the events already delivered to it; those still
+	// pending then are dropped (event.Bus). Default 2s.
 	DrainTimeout time.Duration
 	// Recorder, when set, records every event Submit could not publish as
 	// admitted and dropped (event.BusUnavailable), as the pipeline does
-	// with its own drops, so such events still count in the node's totals.
+	// with its own drops, so such events still count in the node's totals;
+	// and every event published that this node's consumer lost (a slow
+	// consumer's drops, undecodable messages, events left when Consume
+	// stopped) as admitted and dropped (event.Bus), so the cluster's totals
+	// count them.
 	Recorder Recorder
 	// Now stamps those drops. Default time.Now.
 	Now func() time.Time
@@ -83,14 +89,19 @@ type EventBus struct {
 	cfg BusConfig
 	buf sync.Pool // *[]byte encoding buffers
 
-	published  atomic.Uint64
-	unpub      atomic.Uint64
-	consumed   atomic.Uint64
-	refused    atomic.Uint64
-	malformed  atomic.Uint64
-	slowDrops  atomic.Uint64
-	consumers  atomic.Int64
-	lastPubErr atomic.Pointer[string]
+	published atomic.Uint64
+	unpub     atomic.Uint64
+	consumed  atomic.Uint64
+	refused   atomic.Uint64
+	malformed atomic.Uint64
+	slowDrops atomic.Uint64
+	abandoned atomic.Uint64
+
+	// drainTimedOut, when set (by tests), is called when a Consume's drain
+	// times out and what is still pending is lost.
+	drainTimedOut func()
+	consumers     atomic.Int64
+	lastPubErr    atomic.Pointer[string]
 }
 
 // NewEventBus returns a bus on nc. The connection stays the caller's: the
@@ -146,17 +157,27 @@ func (b *EventBus) Consume(ctx context.Context, sub Submitter) error {
 		return errors.New("cluster: nil Submitter")
 	}
 	// gate lets Consume wait out a handler that is running when it stops.
+	// Once stopped, the handler records what it is still given as lost
+	// instead of submitting it; once gone, it leaves it to Consume, which
+	// counts what is pending.
 	var gate sync.RWMutex
-	stopped := false
+	var stopped atomic.Bool // not under gate: a handler may be held in Submit
+	gone := false
 	s, err := b.nc.QueueSubscribe(b.cfg.Subject, b.cfg.Queue, func(m *nats.Msg) {
 		gate.RLock()
 		defer gate.RUnlock()
-		if stopped {
+		if gone {
 			return
 		}
 		ev, err := DecodeEvent(m.Data)
 		if err != nil {
 			b.malformed.Add(1)
+			b.lose(nil, 1)
+			return
+		}
+		if stopped.Load() {
+			b.abandoned.Add(1)
+			b.lose(&ev, 1)
 			return
 		}
 		b.consumed.Add(1)
@@ -182,36 +203,93 @@ func (b *EventBus) Consume(ctx context.Context, sub Submitter) error {
 		// Closed before the listener was registered.
 		connClosed <- nats.CLOSED
 	}
-	select {
-	case <-connClosed:
-		result = errors.New("cluster: event subscription closed (connection closed)")
-	case <-ctx.Done():
-		b.countDrops(s)
-		if err := s.Drain(); err == nil {
-			t := time.NewTimer(b.cfg.DrainTimeout)
-			select {
-			case <-closed:
-			case <-t.C:
+	// NATS counts a slow consumer's drops; they are recorded as they
+	// happen, not only at the end.
+	poll := time.NewTicker(slowDropPoll)
+	defer poll.Stop()
+	var seenDrops int
+wait:
+	for {
+		select {
+		case <-poll.C:
+			seenDrops = b.countDrops(s, seenDrops)
+			continue
+		case <-connClosed:
+			result = errors.New("cluster: event subscription closed (connection closed)")
+		case <-ctx.Done():
+			seenDrops = b.countDrops(s, seenDrops)
+			if err := s.Drain(); err == nil {
+				t := time.NewTimer(b.cfg.DrainTimeout)
+				select {
+				case <-closed:
+				case <-t.C:
+					// What is still pending is lost: record it, by its
+					// event while the handler takes it, then by count.
+					stopped.Store(true)
+					if b.drainTimedOut != nil {
+						b.drainTimedOut()
+					}
+					t.Reset(b.cfg.DrainTimeout)
+					select {
+					case <-closed:
+					case <-t.C:
+					}
+				}
+				t.Stop()
 			}
-			t.Stop()
+		case <-closed:
+			result = errors.New("cluster: event subscription closed")
 		}
-	case <-closed:
-		result = errors.New("cluster: event subscription closed")
+		break wait
 	}
-	_ = s.Unsubscribe() // a no-op once drained
 	gate.Lock()
-	stopped = true
+	gone = true
+	if n, _, err := s.Pending(); err == nil && n > 0 {
+		b.abandoned.Add(uint64(n))
+		b.lose(nil, n)
+	}
 	gate.Unlock()
+	_ = s.Unsubscribe() // a no-op once drained
 	return result
 }
 
-// countDrops adds the events NATS dropped for s to the stats. It must be
-// called while s is still valid.
-func (b *EventBus) countDrops(s *nats.Subscription) {
-	if n, err := s.Dropped(); err == nil && n > 0 {
-		b.slowDrops.Add(uint64(n))
+// slowDropPoll is how often Consume reads a slow consumer's drop count.
+const slowDropPoll = 100 * time.Millisecond
+
+// countDrops records the events NATS dropped for s since it had counted
+// seen, and returns the count now. It must be called while s is valid.
+func (b *EventBus) countDrops(s *nats.Subscription, seen int) int {
+	n, err := s.Dropped()
+	if err != nil || n <= seen {
+		return seen
+	}
+	b.slowDrops.Add(uint64(n - seen))
+	b.lose(nil, n-seen)
+	return n
+}
+
+// lose records n events published that this node's consumer lost as
+// admitted and dropped (event.Bus): ev when it is known, otherwise events
+// standing for the ones NATS or the decoder lost, with ids of their own.
+func (b *EventBus) lose(ev *event.Event, n int) {
+	r := b.cfg.Recorder
+	if r == nil {
+		return
+	}
+	now := b.cfg.Now()
+	for range n {
+		e := event.Event{ID: uuid.New(), Source: lostSource, CreatedAt: now}
+		if ev != nil {
+			e = *ev
+		}
+		r.Admit(e)
+		r.Finish(event.Result{Event: e, ProcessedAt: now, Status: event.Dropped, Reason: event.Bus})
 	}
 }
+
+// lostSource is the Source of the events recorded for messages the bus lost
+// without knowing their event.
+const lostSource = "bus"
 
 // BusStats counts what a bus did since it was made.
 type BusStats struct {
@@ -223,8 +301,11 @@ type BusStats struct {
 	// Malformed messages skipped.
 	Malformed uint64
 	// SlowConsumerDrops are events NATS dropped because a consumer's
-	// pending buffer was full, counted when a Consume ends.
+	// pending buffer was full.
 	SlowConsumerDrops uint64
+	// Abandoned are events delivered to a consumer that stopped before
+	// taking them (its drain timed out).
+	Abandoned uint64
 	// Consumers running now.
 	Consumers int
 	// LastPublishError is the last error Publish returned, if any.
@@ -236,7 +317,7 @@ func (b *EventBus) Stats() BusStats {
 	s := BusStats{
 		Published: b.published.Load(), Unpublished: b.unpub.Load(),
 		Consumed: b.consumed.Load(), Refused: b.refused.Load(),
-		Malformed: b.malformed.Load(), SlowConsumerDrops: b.slowDrops.Load(),
+		Malformed: b.malformed.Load(), SlowConsumerDrops: b.slowDrops.Load(), Abandoned: b.abandoned.Load(),
 		Consumers: int(b.consumers.Load()),
 	}
 	if p := b.lastPubErr.Load(); p != nil {

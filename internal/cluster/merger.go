@@ -514,6 +514,8 @@ func (m *Merger) saveLedger() {
 func addHealth(h *batch.Health, o batch.Health) {
 	h.QueueDepth += o.QueueDepth
 	h.QueueCap += o.QueueCap
+	h.QueueBytes += o.QueueBytes
+	h.QueueBytesCap += o.QueueBytesCap
 	h.Workers += o.Workers
 	h.Busy += o.Busy
 	h.Limit += o.Limit

@@ -165,11 +165,11 @@ func (c *Coalescer) Run(ctx context.Context) error {
 	for {
 		select {
 		case <-ctx.Done():
-			c.publish(0)
+			c.publish(time.Time{})
 			return nil
 		case <-timer.C:
 		}
-		c.publish(c.cfg.Now().Sub(due))
+		c.publish(due)
 		if t := c.tick(); t != tick {
 			// A new period: re-anchor the schedule on the tick just made.
 			tick, start, n = t, due, 0
@@ -192,9 +192,21 @@ func (c *Coalescer) Run(ctx context.Context) error {
 }
 
 // publish cuts a batch and hands it (with its latencies, to a
-// LatencyPublisher) to the Publisher. jitter is how late the tick fired.
-func (c *Coalescer) publish(jitter time.Duration) {
-	b, lat := c.cut(jitter)
+// LatencyPublisher) to the Publisher, stamped with its jitter: how late
+// after due it is handed over (0 for the last batch, which no tick is due
+// for). The jitter is the delay of publication, not only of the timer: a
+// tick that waits to cut its batch is as late as one that fires late.
+func (c *Coalescer) publish(due time.Time) {
+	b, lat := c.cut()
+	var jitter time.Duration
+	if !due.IsZero() {
+		jitter = c.cfg.Now().Sub(due)
+	}
+	b.Health.TickJitterMs = stats.Millis(jitter)
+	c.mu.Lock()
+	c.jitter.Record(jitter)
+	c.health.TickJitterMs = b.Health.TickJitterMs
+	c.mu.Unlock()
 	if lp, ok := c.out.(LatencyPublisher); ok {
 		lp.PublishWithLatencies(b, lat)
 	} else {
@@ -207,8 +219,8 @@ func (c *Coalescer) publish(jitter time.Duration) {
 
 // cut closes the current tick into a batch and starts the next, and returns
 // the batch with the tick's latencies (the histogram swapped out, owned by
-// Run until the next cut). jitter is how late the tick fired.
-func (c *Coalescer) cut(jitter time.Duration) (*batch.Batch, *stats.Histogram) {
+// Run until the next cut). publish stamps its jitter.
+func (c *Coalescer) cut() (*batch.Batch, *stats.Histogram) {
 	g := c.gauges.Gauges()
 	var lateness time.Duration
 	if c.cfg.Lateness != nil {
@@ -220,7 +232,6 @@ func (c *Coalescer) cut(jitter time.Duration) (*batch.Batch, *stats.Histogram) {
 	}
 	c.mu.Lock()
 	c.seq++
-	c.jitter.Record(jitter)
 	b := &batch.Batch{
 		Seq:       c.seq,
 		At:        c.cfg.Now().UnixMilli(),
@@ -233,7 +244,6 @@ func (c *Coalescer) cut(jitter time.Duration) (*batch.Batch, *stats.Histogram) {
 	// The verdict needs the tick's outcomes only (not its admissions), so
 	// it is decided here, and seq and verdict change together for Snapshot.
 	b.Health = healthOf(g, b.Counts)
-	b.Health.TickJitterMs = stats.Millis(jitter)
 	b.Health.ScheduleErrorMs = stats.Millis(lateness)
 	c.health, c.published = b.Health, true
 	finished := c.totals.Clone()
@@ -268,12 +278,17 @@ func (c *Coalescer) recentEvents() []batch.Event {
 func healthOf(g pipeline.Gauges, tick stats.Counts) batch.Health {
 	h := batch.Health{
 		QueueDepth: g.QueueDepth, QueueCap: g.QueueCap, Workers: g.Workers, Busy: g.Busy, Status: batch.OK,
+		QueueBytes: g.QueueBytes, QueueBytesCap: g.QueueBytesCap,
 		Limit:     g.Limit,
 		CallP50Ms: stats.Millis(g.CallP50), CallP99Ms: stats.Millis(g.CallP99), CallBestMs: stats.Millis(g.CallBest),
 	}
 	fill := 0.0
 	if g.QueueCap > 0 {
 		fill = float64(g.QueueDepth) / float64(g.QueueCap)
+	}
+	if g.QueueBytesCap > 0 {
+		// A queue full of bytes is as full as one full of events.
+		fill = max(fill, float64(g.QueueBytes)/float64(g.QueueBytesCap))
 	}
 	switch {
 	case tick.Dropped > 0 || fill >= 0.9:

@@ -401,3 +401,41 @@ type mutableGauges struct {
 func (m *mutableGauges) set(g pipeline.Gauges) { m.mu.Lock(); m.g = g; m.mu.Unlock() }
 
 func (m *mutableGauges) Gauges() pipeline.Gauges { m.mu.Lock(); defer m.mu.Unlock(); return m.g }
+
+// slowGauges takes delay to answer, as a pipeline would whose gauges waited
+// on a lock.
+type slowGauges struct{ delay time.Duration }
+
+func (g slowGauges) Gauges() pipeline.Gauges {
+	time.Sleep(g.delay)
+	return pipeline.Gauges{}
+}
+
+// tickJitterMs is the delay of publication: a tick whose timer fires on
+// time but whose batch takes 30ms to cut is published 30ms late, and says
+// so, in the batch and in the digest since start.
+func TestJitterMeasuresPublication(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		out := &sink{}
+		c, err := New(Config{Tick: 100 * time.Millisecond}, slowGauges{30 * time.Millisecond}, out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stop := run(t, c)
+		time.Sleep(550 * time.Millisecond)
+		stop()
+		bs := out.all()
+		if len(bs) != 6 { // five ticks, and the last batch at shutdown
+			t.Fatalf("%d batches, want 6", len(bs))
+		}
+		for _, b := range bs[:5] {
+			if b.Health.TickJitterMs != 30 {
+				t.Errorf("batch %d: tickJitterMs %g, want the 30ms it took to cut", b.Seq, b.Health.TickJitterMs)
+			}
+		}
+		c.gauges = gauges{}
+		if j := c.Snapshot().TickJitter; j.Max != 30 {
+			t.Errorf("tick jitter since start %+v, want a max of 30ms", j)
+		}
+	})
+}

@@ -47,6 +47,13 @@ const (
 	// NodeLost (cluster mode): the event was in flight on a node that
 	// stopped reporting; its outcome will never be known to the cluster.
 	NodeLost Reason = "node-lost"
+	// Bus (cluster mode): the event was published on the event bus but no
+	// node admitted it: NATS dropped it from a slow consumer's buffer, it
+	// could not be decoded, or the consumer it was delivered to stopped
+	// before taking it. Counted by the consuming node (core NATS is at most
+	// once: an event published while no consumer is subscribed is lost
+	// without a trace).
+	Bus Reason = "bus"
 )
 
 // Event is one unit of work. Time is part of the data: an event is created at
@@ -123,5 +130,5 @@ func (r Result) Processed() bool { return r.Status == OnTime || r.Status == Late
 // are declared. Whatever keeps a closed set of reasons (metric labels, say)
 // derives it from here, so a new reason is added in one place.
 func Reasons() []Reason {
-	return []Reason{ReasonNone, QueueFull, Expired, Shed, Shutdown, Failed, Cancelled, BusUnavailable, NodeLost}
+	return []Reason{ReasonNone, QueueFull, Expired, Shed, Shutdown, Failed, Cancelled, BusUnavailable, NodeLost, Bus}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -16,15 +17,19 @@ import (
 )
 
 // live holds the settings in force and applies changes to the running parts.
+// What the tick reads (current, lateness) is held in atomics, not under mu:
+// Apply holds mu while it changes the pipeline, which can take long (a
+// queue of a million events to reshape), and the tick must not wait for it.
 type live struct {
 	mu       sync.Mutex
 	settings config.Settings
-	current  *config.Settings // immutable copy handed to batches
+	current  atomic.Pointer[config.Settings] // immutable copy handed to batches
+	stopped  bool                            // Run is shutting down: Apply refuses
 
 	genCtx    context.Context // the generator's parent; nil before Run
 	genCancel context.CancelFunc
 	genDone   chan struct{}
-	lateness  func() time.Duration // of the running generator, nil when off
+	lateness  atomic.Pointer[func() time.Duration] // of the running generator, nil when off
 
 	// worker is the http processor in use, nil with simulated work: its
 	// idle connections are closed when it is replaced.
@@ -95,9 +100,7 @@ func (n *Node) Settings() config.Settings {
 
 // currentSettings is read by the coalescer for every batch.
 func (n *Node) currentSettings() *config.Settings {
-	n.live.mu.Lock()
-	defer n.live.mu.Unlock()
-	return n.live.current
+	return n.live.current.Load()
 }
 
 // Apply changes the settings named by p while the node runs. Every event
@@ -109,6 +112,9 @@ func (n *Node) Apply(p config.Patch) (config.Settings, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	old := l.settings
+	if l.stopped {
+		return old, ErrShuttingDown
+	}
 	next, err := old.Apply(p)
 	if err != nil {
 		return old, err
@@ -155,7 +161,7 @@ func (n *Node) Apply(p config.Patch) (config.Settings, error) {
 		}
 	}
 	l.settings = next
-	l.current = &next
+	l.current.Store(&next)
 	if next.Rate != old.Rate || next.DeadlineMs != old.DeadlineMs || next.Arrivals != old.Arrivals {
 		if l.genCtx != nil {
 			n.stopGenerator()
@@ -184,7 +190,9 @@ func (n *Node) startGenerator() error {
 	}
 	ctx, cancel := context.WithCancel(l.genCtx)
 	done := make(chan struct{})
-	l.genCancel, l.genDone, l.lateness = cancel, done, g.TakeLateness
+	l.genCancel, l.genDone = cancel, done
+	take := g.TakeLateness
+	l.lateness.Store(&take)
 	go func() { defer close(done); _ = g.Run(ctx) }()
 	return nil
 }
@@ -198,16 +206,15 @@ func (n *Node) stopGenerator() {
 	}
 	l.genCancel()
 	<-l.genDone
-	l.genCancel, l.genDone, l.lateness = nil, nil, nil
+	l.genCancel, l.genDone = nil, nil
+	l.lateness.Store(nil)
 }
 
 // generatorLateness reads the running generator's schedule error.
 func (n *Node) generatorLateness() time.Duration {
-	n.live.mu.Lock()
-	f := n.live.lateness
-	n.live.mu.Unlock()
+	f := n.live.lateness.Load()
 	if f == nil {
 		return 0
 	}
-	return f()
+	return (*f)()
 }

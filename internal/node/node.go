@@ -84,6 +84,10 @@ type Config struct {
 	// restarts, at most 128 bytes. Default the host name (cmd/ontime adds
 	// the listen port).
 	NodeID string
+	// QueueBytes bounds the bytes of the events waiting in the pipeline's
+	// queue (payloads plus a fixed overhead per event), MinQueueBytes to
+	// MaxQueueBytes. Default pipeline.DefaultQueueBytes (64 MiB).
+	QueueBytes int64
 	// Outcomes is the most events whose outcome is kept for lookups,
 	// waits and duplicate ids (also bounded to the last 60 s), 1 to
 	// 10,000,000. Default 100,000.
@@ -97,7 +101,13 @@ const (
 	MaxMaxBody      = 1 << 30
 	MaxMaxClients   = 1_000_000
 	MaxNodeID       = 128
+	MinQueueBytes   = 64 << 10
+	MaxQueueBytes   = 1 << 40
 )
+
+// ErrShuttingDown is returned by Apply once the node has begun to shut
+// down: the pipeline is draining and its settings no longer change.
+var ErrShuttingDown = errors.New("node: shutting down: settings no longer change")
 
 // DefaultConfig is the configuration that zero values stand for.
 func DefaultConfig() Config {
@@ -110,6 +120,7 @@ func DefaultConfig() Config {
 		MaxBody:         1 << 20,
 		ShutdownTimeout: 5 * time.Second,
 		Outcomes:        outcomes.DefaultMax,
+		QueueBytes:      pipeline.DefaultQueueBytes,
 	}
 }
 
@@ -139,6 +150,9 @@ func (c Config) withDefaults() Config {
 	if c.Outcomes == 0 {
 		c.Outcomes = d.Outcomes
 	}
+	if c.QueueBytes == 0 {
+		c.QueueBytes = d.QueueBytes
+	}
 	return c
 }
 
@@ -157,6 +171,9 @@ func (c Config) Validate() error {
 	}
 	if c.Outcomes < 1 || c.Outcomes > outcomes.MaxMax {
 		errs = append(errs, config.Bad("outcomes", fmt.Sprintf("want 1 to %d events", outcomes.MaxMax), c.Outcomes))
+	}
+	if c.QueueBytes < MinQueueBytes || c.QueueBytes > MaxQueueBytes {
+		errs = append(errs, config.Bad("queueBytes", fmt.Sprintf("want %d to %d bytes", MinQueueBytes, MaxQueueBytes), c.QueueBytes))
 	}
 	if math.IsNaN(c.WriteRate) {
 		errs = append(errs, config.Bad("writeRate", "want a number", c.WriteRate))
@@ -195,6 +212,8 @@ type Node struct {
 	http    http.Handler
 	// streams owns the stream connections taken over from the HTTP server.
 	streams stream.Streams
+	// writes refuses every write once shutdown begins.
+	writes server.WriteGate
 	// submit takes generated and ingested events: the pipeline, or in
 	// cluster mode the event bus.
 	submit source.Submitter
@@ -277,7 +296,8 @@ func New(cfg Config, log *slog.Logger) (_ *Node, err error) {
 		return nil, err
 	}
 	settings := cfg.Settings
-	n.live.settings, n.live.current = settings, &settings
+	n.live.settings = settings
+	n.live.current.Store(&settings)
 	// Batches go through history to the hub: history sees what clients see.
 	if n.history, err = history.New(history.Config{Next: n.hub}); err != nil {
 		return nil, err
@@ -340,7 +360,7 @@ func New(cfg Config, log *slog.Logger) (_ *Node, err error) {
 	}
 	n.live.worker = w
 	n.pipe, err = pipeline.New(pipeline.Config{
-		Workers: settings.Workers, QueueCap: settings.QueueCap, Policy: pipeline.Policy(settings.Policy),
+		Workers: settings.Workers, QueueCap: settings.QueueCap, QueueBytes: cfg.QueueBytes, Policy: pipeline.Policy(settings.Policy),
 		Concurrency: pipeline.Concurrency(settings.Concurrency),
 	}, proc, rec)
 	if err != nil {
@@ -363,7 +383,8 @@ func New(cfg Config, log *slog.Logger) (_ *Node, err error) {
 		Streams: &n.streams,
 		Observe: n.metrics.Middleware, Metrics: n.metrics.Handler(),
 		Ingest: in, IngestStats: func() any { return in.Stats() }, Outcomes: n.outs, History: n.history, Profiling: cfg.Profiling,
-		Writes: &server.WriteGuard{Token: cfg.Token, Exposed: cfg.Exposed, Rate: cfg.WriteRate}}, n.hub, n.coal, n, n.page)
+		Writes:  &server.WriteGuard{Token: cfg.Token, Exposed: cfg.Exposed, Rate: cfg.WriteRate},
+		Closing: &n.writes}, n.hub, n.coal, n, n.page)
 	return n, nil
 }
 
@@ -413,7 +434,9 @@ func (n *Node) Handler() http.Handler { return n.http }
 func (n *Node) Snapshot() coalescer.Snapshot { return n.coal.Snapshot() }
 
 // Run serves on ln and runs the pipeline until ctx ends, then shuts down in
-// flow order: the generator stops, (cluster mode: the event bus hands over
+// flow order: writes stop (new ones get 503, those under way are waited
+// for, at most the shutdown timeout), the settings stop changing, the
+// generator stops, (cluster mode: the event bus hands over
 // what it was delivered), the pipeline drains, the coalescer publishes a last
 // batch, (cluster mode: the Merger stops), the hub closes (which ends every
 // stream), the HTTP server finishes its requests (cluster mode: and the NATS
@@ -490,7 +513,15 @@ func (n *Node) Run(ctx context.Context, ln net.Listener) error {
 	case err = <-serveErr:
 		err = fmt.Errorf("serve: %w", err)
 	}
+	// Writes stop first, so every event answered "accepted" is submitted
+	// before the pipeline drains, and counted in the last batch.
+	wctx, wcancel := context.WithTimeout(context.WithoutCancel(ctx), n.cfg.ShutdownTimeout)
+	if werr := n.writes.Close(wctx); werr != nil {
+		n.log.Warn("shutdown: writes still running at the shutdown timeout; their events may miss the last batch", "err", werr)
+	}
+	wcancel()
 	n.live.mu.Lock()
+	n.live.stopped = true
 	n.stopGenerator()
 	n.live.genCtx = nil // Apply no longer restarts it
 	n.live.mu.Unlock()

@@ -69,6 +69,10 @@ func (h *minMaxHeap) remove(i int) item {
 	h.a[i] = h.a[last]
 	h.a[last] = item{}
 	h.a = h.a[:last]
+	if cap(h.a) > minRing && len(h.a) <= cap(h.a)/4 {
+		// Give back what a backlog grew: the heap's memory follows its items.
+		h.a = append(make([]item, 0, cap(h.a)/2), h.a...)
+	}
 	if i < len(h.a) {
 		h.down(i)
 		h.up(i)

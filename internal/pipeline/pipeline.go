@@ -46,6 +46,13 @@ type Config struct {
 	// policy drops one event, the newcomer or a queued one, as queue-full.
 	// Default 64.
 	QueueCap int
+	// QueueBytes bounds the bytes of the events waiting for a worker: their
+	// payloads plus a fixed overhead per event (a few hundred bytes). When
+	// an event would exceed it, the policy drops one or more events as
+	// queue-full, as when the queue is full. It is what bounds the queue's
+	// memory: a queue of a million 4 KiB events would hold 4 GiB. Default
+	// DefaultQueueBytes.
+	QueueBytes int64
 	// Policy orders the queue and decides what to shed. Default EDF.
 	Policy Policy
 	// ServiceQuantile is the quantile of recent service times (beyond what
@@ -67,12 +74,22 @@ type Config struct {
 	Now func() time.Time
 }
 
+// DefaultQueueBytes is the default byte budget of the queue.
+const DefaultQueueBytes = 64 << 20
+
+// ErrStopped is returned by changes to a pipeline whose Run has ended, or
+// is draining: its workers and queue are no longer changed.
+var ErrStopped = errors.New("pipeline: stopped")
+
 func (c Config) withDefaults() Config {
 	if c.Workers == 0 {
 		c.Workers = 4
 	}
 	if c.QueueCap == 0 {
 		c.QueueCap = 64
+	}
+	if c.QueueBytes == 0 {
+		c.QueueBytes = DefaultQueueBytes
 	}
 	if c.Policy == "" {
 		c.Policy = EDF
@@ -112,6 +129,7 @@ type Pipeline struct {
 	boundMu sync.Mutex // serialises computing and setting the bound in force
 
 	mu      sync.Mutex // guards the worker pool below
+	stopped bool       // Run's context ended: the pool no longer changes
 	pool    []chan struct{}
 	wg      sync.WaitGroup
 	workCtx context.Context // set once Run starts; nil before
@@ -141,6 +159,9 @@ func New(cfg Config, proc Processor, rec Recorder) (*Pipeline, error) {
 	if cfg.QueueCap < 1 {
 		return nil, fmt.Errorf("pipeline: queue capacity must be at least 1, got %d", cfg.QueueCap)
 	}
+	if cfg.QueueBytes < itemOverhead {
+		return nil, fmt.Errorf("pipeline: queue bytes must be at least %d, got %d", itemOverhead, cfg.QueueBytes)
+	}
 	if cfg.DrainTimeout < 0 {
 		return nil, fmt.Errorf("pipeline: drain timeout must not be negative, got %s", cfg.DrainTimeout)
 	}
@@ -156,7 +177,7 @@ func New(cfg Config, proc Processor, rec Recorder) (*Pipeline, error) {
 	if proc == nil || rec == nil {
 		return nil, errors.New("pipeline: processor and recorder are required")
 	}
-	p := &Pipeline{cfg: cfg, rec: rec, q: newQueue(cfg.Policy, cfg.QueueCap), est: newEstimator(cfg.ServiceQuantile)}
+	p := &Pipeline{cfg: cfg, rec: rec, q: newQueue(cfg.Policy, cfg.QueueCap, cfg.QueueBytes), est: newEstimator(cfg.ServiceQuantile)}
 	p.proc.Store(boxProcessor(proc))
 	p.noShed.Store(cfg.Policy == FIFO)
 	p.workers.Store(int64(cfg.Workers))
@@ -177,7 +198,7 @@ func (p *Pipeline) Submit(ev event.Event) (bool, event.Reason) {
 		p.finish(ev, event.Dropped, reason)
 		return false, reason
 	}
-	evicted, refused, full, closed := p.q.push(it)
+	evicted, refused, closed := p.q.push(it)
 	switch {
 	case closed:
 		p.finish(ev, event.Dropped, event.Shutdown)
@@ -185,9 +206,10 @@ func (p *Pipeline) Submit(ev event.Event) (bool, event.Reason) {
 	case refused:
 		p.finish(ev, event.Dropped, event.QueueFull)
 		return false, event.QueueFull
-	case full:
-		// ev took the place of an event the policy values less.
-		p.finish(evicted.ev, event.Dropped, event.QueueFull)
+	}
+	// ev took the place of events the policy values less.
+	for _, old := range evicted {
+		p.finish(old.ev, event.Dropped, event.QueueFull)
 	}
 	return true, event.ReasonNone
 }
@@ -221,8 +243,11 @@ func (p *Pipeline) startable(it item, now time.Time) (event.Reason, bool) {
 type Gauges struct {
 	QueueDepth int
 	QueueCap   int
-	Workers    int
-	Busy       int
+	// QueueBytes is the bytes of the events waiting, as the queue accounts
+	// them (see Config.QueueBytes); QueueBytesCap its budget.
+	QueueBytes, QueueBytesCap int64
+	Workers                   int
+	Busy                      int
 	// Limit is the bound on events processed at once in force: the
 	// adaptive limit, or Workers when fixed; lower when the processor is
 	// Bounded below it.
@@ -237,15 +262,18 @@ type Gauges struct {
 	CallBest time.Duration
 }
 
-// Gauges returns the pipeline's current load.
+// Gauges returns the pipeline's current load. It takes no lock that a
+// change of the queue holds, so a tick that reads it never waits for one.
 func (p *Pipeline) Gauges() Gauges {
-	depth, capacity := p.q.size()
+	depth, capacity, bytes, budget := p.q.size()
 	g := Gauges{
-		QueueDepth: depth,
-		QueueCap:   capacity,
-		Workers:    int(p.workers.Load()),
-		Busy:       int(p.busy.Load()),
-		Limit:      p.bound(),
+		QueueDepth:    depth,
+		QueueCap:      capacity,
+		QueueBytes:    bytes,
+		QueueBytesCap: budget,
+		Workers:       int(p.workers.Load()),
+		Busy:          int(p.busy.Load()),
+		Limit:         p.bound(),
 	}
 	var least time.Duration
 	g.CallP50, g.CallP99, least = p.est.calls(p.cfg.Now())
@@ -301,6 +329,10 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	}
 	p.mu.Unlock()
 	<-ctx.Done()
+	// No worker is added once the drain begins: the WaitGroup is waited on.
+	p.mu.Lock()
+	p.stopped = true
+	p.mu.Unlock()
 	p.q.close()
 
 	drained := make(chan struct{})
@@ -338,13 +370,17 @@ func (p *Pipeline) startWorker() {
 }
 
 // SetWorkers resizes the worker pool while running. Extra workers finish
-// the event they are processing, then leave; nothing is cancelled.
+// the event they are processing, then leave; nothing is cancelled. Once
+// Run's context has ended it returns ErrStopped.
 func (p *Pipeline) SetWorkers(n int) error {
 	if n < 1 {
 		return fmt.Errorf("pipeline: workers must be at least 1, got %d", n)
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.stopped {
+		return ErrStopped
+	}
 	p.workers.Store(int64(n))
 	p.lim.setMax(n)
 	p.applyBound()
@@ -364,13 +400,22 @@ func (p *Pipeline) SetWorkers(n int) error {
 
 // SetQueue changes the queue's capacity and policy while running. Queued
 // events move to the new queue in deadline order; when the new capacity is
-// smaller, the policy chooses which ones are dropped as queue-full.
+// smaller, the policy chooses which ones are dropped as queue-full. The
+// events move a step at a time, so neither admission nor the workers wait
+// for the whole queue to move. Once Run's context has ended it returns
+// ErrStopped.
 func (p *Pipeline) SetQueue(capacity int, policy Policy) error {
 	if capacity < 1 {
 		return fmt.Errorf("pipeline: queue capacity must be at least 1, got %d", capacity)
 	}
 	if _, err := ParsePolicy(string(policy)); err != nil {
 		return fmt.Errorf("pipeline: %w", err)
+	}
+	p.mu.Lock()
+	stopped := p.stopped
+	p.mu.Unlock()
+	if stopped {
+		return ErrStopped
 	}
 	p.noShed.Store(policy == FIFO)
 	for _, it := range p.q.reshape(policy, capacity) {

@@ -3,30 +3,65 @@ package pipeline
 import (
 	"context"
 	"sync"
+	"sync/atomic"
+	"unsafe"
 )
 
-// queue is the bounded queue in front of the workers. Its limit is its
-// capacity: a push into a full queue never blocks; the discipline decides
-// which event is dropped (queue-full), the newcomer or one already queued.
-// Workers wait on a one-slot wake-up channel; a worker that takes an item
-// and leaves more behind passes the wake-up on, so every queued item finds a
-// waiting worker without one signal per item.
+// itemOverhead is what a queued event costs beyond its payload: its slot in
+// the discipline (an item, twice over for a ring or heap that doubles as it
+// grows) and the payload's allocation rounding. TestQueueBytesBoundHeap
+// measures the heap a full queue holds against this accounting.
+const itemOverhead = 2*int64(unsafe.Sizeof(item{})) + 64
+
+// sizeOf is the bytes the queue accounts for it.
+func sizeOf(it item) int64 { return int64(cap(it.ev.Payload)) + itemOverhead }
+
+// reshapeStep bounds the items a reshape moves per hold of the queue's
+// lock, so pushes and workers get the lock between steps.
+const reshapeStep = 1024
+
+// queue is the bounded queue in front of the workers. It is bounded twice:
+// in events (its capacity) and in bytes (its budget: payloads plus a fixed
+// overhead per event). A push never blocks; when either bound would be
+// exceeded, the discipline decides which events are dropped (queue-full),
+// the newcomer or some already queued. Workers wait on a one-slot wake-up
+// channel; a worker that takes an item and leaves more behind passes the
+// wake-up on, so every queued item finds a waiting worker without one signal
+// per item.
+//
+// Its depth, capacity and bytes are also kept in atomics, so that gauges
+// (read on every tick) never wait for the lock.
 type queue struct {
 	mu     sync.Mutex
 	d      discipline
 	cap    int
+	budget int64
 	closed bool
 	ready  chan struct{} // one slot: "there may be work"
 	done   chan struct{} // closed by close()
+
+	// A reshape moves items out of the discipline it replaced in steps;
+	// until they are moved they count in the depth and the bytes.
+	moving      int
+	movingBytes int64
+	reshapeMu   sync.Mutex // one reshape at a time
+	// stepHook, when set (by tests), runs in every reshape step with the
+	// lock held.
+	stepHook func()
+
+	depth, capacity, bytes atomic.Int64
 }
 
-func newQueue(p Policy, capacity int) *queue {
-	return &queue{
-		d:     newDiscipline(p, capacity),
-		cap:   capacity,
-		ready: make(chan struct{}, 1),
-		done:  make(chan struct{}),
+func newQueue(p Policy, capacity int, budget int64) *queue {
+	q := &queue{
+		d:      newDiscipline(p),
+		cap:    capacity,
+		budget: budget,
+		ready:  make(chan struct{}, 1),
+		done:   make(chan struct{}),
 	}
+	q.capacity.Store(int64(capacity))
+	return q
 }
 
 func (q *queue) wake() {
@@ -36,27 +71,59 @@ func (q *queue) wake() {
 	}
 }
 
-// push adds it. When the queue is full, full is set and either a queued
-// item was evicted to make room (returned as evicted) or it itself is
+// publish updates the gauges' atomics. Called with q.mu held.
+func (q *queue) publish() {
+	q.depth.Store(int64(q.d.len() + q.moving))
+	q.bytes.Store(q.d.size() + q.movingBytes)
+}
+
+// admit puts it in the discipline, evicting what the policy values less
+// while either bound would be exceeded; withMoving counts the items a
+// reshape still has to move against the bounds. It reports whether it went
+// in; if not, nothing was evicted. Called with q.mu held.
+func (q *queue) admit(it item, withMoving bool) (evicted []item, ok bool) {
+	size := sizeOf(it)
+	if size > q.budget {
+		return nil, false
+	}
+	n, b := 0, int64(0)
+	if withMoving {
+		n, b = q.moving, q.movingBytes
+	}
+	for q.d.len()+n >= q.cap || q.d.size()+b+size > q.budget {
+		old, ok := q.d.evictFor(it)
+		if !ok {
+			// it is the one to drop: put back what was evicted for it
+			// (only EDF evicts more than one, and a heap has no order of
+			// arrival to lose).
+			for _, e := range evicted {
+				q.d.push(e)
+			}
+			return nil, false
+		}
+		evicted = append(evicted, old)
+	}
+	q.d.push(it)
+	return evicted, true
+}
+
+// push adds it. When the queue is full (in events or bytes), either queued
+// items were evicted to make room (returned as evicted) or it itself is
 // refused (refused set); when closed, closed is set and it is refused.
-func (q *queue) push(it item) (evicted item, refused, full, closed bool) {
+func (q *queue) push(it item) (evicted []item, refused, closed bool) {
 	q.mu.Lock()
 	if q.closed {
 		q.mu.Unlock()
-		return item{}, true, false, true
+		return nil, true, true
 	}
-	if q.d.len() == q.cap {
-		old, ok := q.d.evictFor(it)
-		q.mu.Unlock()
-		if ok {
-			return old, false, true, false
-		}
-		return item{}, true, true, false
-	}
-	q.d.push(it)
+	evicted, ok := q.admit(it, true)
+	q.publish()
 	q.mu.Unlock()
+	if !ok {
+		return nil, true, false
+	}
 	q.wake()
-	return item{}, false, false, false
+	return evicted, false, false
 }
 
 // selector picks the item to serve from the discipline, under the queue's
@@ -73,6 +140,7 @@ func (q *queue) pop(ctx context.Context, quit <-chan struct{}, sel selector, dro
 		q.mu.Lock()
 		if q.d.len() > 0 {
 			it, got = sel(q.d)
+			q.publish()
 			more := q.d.len() > 0
 			q.mu.Unlock()
 			if more {
@@ -83,14 +151,26 @@ func (q *queue) pop(ctx context.Context, quit <-chan struct{}, sel selector, dro
 			}
 			continue
 		}
-		closed := q.closed
+		closed := q.closed && q.moving == 0
 		q.mu.Unlock()
 		if closed {
+			q.wake() // for a worker waiting out a reshape, below
 			return item{}, false, false
 		}
 		select {
 		case <-q.ready:
 		case <-q.done:
+			if q.pending() {
+				// A reshape is still moving items in: wait for them.
+				select {
+				case <-q.ready:
+				case <-quit:
+					q.wake()
+					return item{}, false, false
+				case <-ctx.Done():
+					return item{}, false, false
+				}
+			}
 		case <-quit:
 			// Leaving the pool: pass on a wake-up this worker may have
 			// been the one to get.
@@ -100,6 +180,13 @@ func (q *queue) pop(ctx context.Context, quit <-chan struct{}, sel selector, dro
 			return item{}, false, false
 		}
 	}
+}
+
+// pending reports whether a reshape still has items to move in.
+func (q *queue) pending() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.moving > 0
 }
 
 // close refuses further pushes; queued items can still be popped.
@@ -112,52 +199,67 @@ func (q *queue) close() {
 	}
 }
 
-// takeAll removes and returns every queued item.
+// takeAll removes and returns every queued item, once any reshape under
+// way has moved its items in.
 func (q *queue) takeAll() []item {
+	q.reshapeMu.Lock()
+	defer q.reshapeMu.Unlock()
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	out := make([]item, 0, q.d.len())
 	for q.d.len() > 0 {
 		out = append(out, q.d.removeFirst())
 	}
+	q.publish()
 	return out
 }
 
-func (q *queue) len() int {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	return q.d.len()
+// size returns the queue's length, capacity, bytes and byte budget,
+// without taking its lock: the tick reads them while a reshape may hold it.
+func (q *queue) size() (n, capacity int, bytes, budget int64) {
+	return int(q.depth.Load()), int(q.capacity.Load()), q.bytes.Load(), q.budget
 }
 
-// size returns the queue's length and capacity together.
-func (q *queue) size() (n, capacity int) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	return q.d.len(), q.cap
-}
-
-// reshape moves the queued items into a new discipline of the given policy
-// and capacity, and returns the items that no longer fit.
+// reshape replaces the discipline with one of the given policy and
+// capacity, and moves the queued items into it, earliest deadline (FIFO,
+// LIFO: oldest) first, reshapeStep at a time: pushes and workers take the
+// lock between steps, so a reshape of a long queue stops neither. It
+// returns the items that no longer fit.
 func (q *queue) reshape(p Policy, capacity int) (dropped []item) {
+	q.reshapeMu.Lock()
+	defer q.reshapeMu.Unlock()
 	q.mu.Lock()
-	next := newDiscipline(p, capacity)
-	for q.d.len() > 0 {
-		it := q.d.removeFirst()
-		if next.len() < capacity {
-			next.push(it)
-			continue
-		}
-		if old, evicted := next.evictFor(it); evicted {
-			dropped = append(dropped, old)
-		} else {
-			dropped = append(dropped, it)
-		}
-	}
-	q.d, q.cap = next, capacity
-	more := next.len() > 0
+	old := q.d
+	q.d, q.cap = newDiscipline(p), capacity
+	q.moving, q.movingBytes = old.len(), old.size()
+	q.capacity.Store(int64(capacity))
+	q.publish()
 	q.mu.Unlock()
-	if more {
-		q.wake()
+	for {
+		q.mu.Lock()
+		if q.stepHook != nil {
+			q.stepHook()
+		}
+		for i := 0; i < reshapeStep && old.len() > 0; i++ {
+			it := old.removeFirst()
+			q.moving--
+			q.movingBytes -= sizeOf(it)
+			evicted, ok := q.admit(it, false)
+			dropped = append(dropped, evicted...)
+			if !ok {
+				dropped = append(dropped, it)
+			}
+		}
+		q.publish()
+		left, more := old.len(), q.d.len() > 0
+		q.mu.Unlock()
+		if more || left == 0 {
+			// The last step wakes a worker even with nothing moved in: a
+			// closed queue's workers wait for the reshape to end.
+			q.wake()
+		}
+		if left == 0 {
+			return dropped
+		}
 	}
-	return dropped
 }

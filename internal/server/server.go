@@ -62,6 +62,8 @@ type Config struct {
 	MaxClients int
 	// Writes guards the routes that change state. Nil: no token, no limit.
 	Writes *WriteGuard
+	// Closing, when set, refuses every write once closed (shutdown).
+	Closing *WriteGate
 	// Streams, when set, takes over the connections of streaming clients
 	// (SSE over HTTP/1.x, WebSocket) from the HTTP server; whoever owns the
 	// server must Shutdown it too. Nil: streams run in their handlers.
@@ -140,6 +142,9 @@ func New(cfg Config, h *hub.Hub, st StatsSource, conf Configurator, page *web.Re
 		r.Use(cfg.Observe)
 	}
 	r.Use(recoverer(log), securityHeaders)
+	if cfg.Closing != nil {
+		r.Use(cfg.Closing.Wrap)
+	}
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		httperr.Write(w, http.StatusNotFound, fmt.Sprintf("no route for %s %s", r.Method, r.URL.Path))
 	})

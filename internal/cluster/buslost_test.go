@@ -1,0 +1,131 @@
+package cluster
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/ontime-rt/ontime/internal/event"
+)
+
+// blocking is a Submitter that holds the first event until released, so
+// that what is published after it piles up in the consumer's buffer.
+type blocking struct {
+	entered, release chan struct{}
+	once             sync.Once
+	mu               sync.Mutex
+	n                int
+}
+
+func newBlocking() *blocking {
+	return &blocking{entered: make(chan struct{}), release: make(chan struct{})}
+}
+
+func (b *blocking) Submit(event.Event) (bool, event.Reason) {
+	b.once.Do(func() {
+		close(b.entered)
+		<-b.release
+	})
+	b.mu.Lock()
+	b.n++
+	b.mu.Unlock()
+	return true, event.ReasonNone
+}
+
+func (b *blocking) submitted() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.n
+}
+
+// busDrops counts what rec recorded as admitted and dropped for the bus.
+func (r *recorder) busDrops() (admitted, bus int, ids map[uuid.UUID]bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ids = map[uuid.UUID]bool{}
+	for _, res := range r.results {
+		if res.Status == event.Dropped && res.Reason == event.Bus {
+			bus++
+			ids[res.ID] = true
+		}
+	}
+	return r.admitted, bus, ids
+}
+
+// Every event published that the consumer does not hand to its node is
+// recorded as admitted and dropped (bus): undecodable messages, a slow
+// consumer's drops, and the events still pending when it stops. Published
+// = submitted + bus, exactly.
+func TestBusCountsWhatItLoses(t *testing.T) {
+	url := startServer(t)
+	pub, subConn := connect(t, url), connect(t, url)
+	rec := &recorder{}
+	b, err := NewEventBus(subConn, BusConfig{Recorder: rec, PendingMsgs: 20, DrainTimeout: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub := newBlocking()
+	timedOut := make(chan struct{})
+	b.drainTimedOut = func() { close(timedOut) }
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- b.Consume(ctx, sub) }()
+	waitFor(t, 5*time.Second, "consumer", func() bool { return b.Stats().Consumers == 1 })
+	if err := subConn.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if err := pub.Publish("ontime.events", []byte("not an event")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "the undecodable message", func() bool { _, bus, _ := rec.busDrops(); return bus == 1 })
+
+	// The first event holds the handler; 20 wait in the buffer, and NATS
+	// drops the rest (a slow consumer).
+	const published = 100
+	sent := map[uuid.UUID]bool{}
+	for range published {
+		ev := event.Event{ID: uuid.New(), Source: "test", CreatedAt: time.Now(), Deadline: time.Minute}
+		sent[ev.ID] = true
+		if err := pub.Publish("ontime.events", AppendEvent(nil, ev)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := pub.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	<-sub.entered
+	waitFor(t, 5*time.Second, "the slow consumer's drops to be recorded", func() bool {
+		_, bus, _ := rec.busDrops()
+		return b.Stats().SlowConsumerDrops > 0 && bus == 1+int(b.Stats().SlowConsumerDrops)
+	})
+	// The node stops consuming while the handler is still held: the drain
+	// times out, and what is pending is lost.
+	cancel()
+	<-timedOut
+	close(sub.release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	s := b.Stats()
+	admitted, bus, ids := rec.busDrops()
+	if got := sub.submitted() + bus - 1; got != published {
+		t.Fatalf("submitted %d + lost %d (besides the undecodable one) = %d, want the %d published (stats %+v)",
+			sub.submitted(), bus-1, got, published, s)
+	}
+	if admitted != bus || s.Malformed != 1 || s.SlowConsumerDrops == 0 || s.Abandoned == 0 {
+		t.Fatalf("admitted %d, bus drops %d, stats %+v: want every loss admitted and dropped, of each kind", admitted, bus, s)
+	}
+	known := 0
+	for id := range ids {
+		if sent[id] {
+			known++
+		}
+	}
+	if known == 0 {
+		t.Fatal("no pending event was recorded by its own id")
+	}
+}

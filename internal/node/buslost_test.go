@@ -1,0 +1,46 @@
+package node
+
+import (
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/ontime-rt/ontime/internal/config"
+	"github.com/ontime-rt/ontime/internal/event"
+)
+
+// An event published on the bus that no node admits (here, one that does
+// not decode) is counted in the cluster view: received, and dropped as
+// bus, so the totals still add up.
+func TestClusterCountsBusLosses(t *testing.T) {
+	url := startNATS(t)
+	tn := startNode(t, Config{Settings: with(func(s *config.Settings) { s.Rate = 0; s.TickMs = 20 }), NATSURL: url, NodeID: "solo"})
+	c := dialSSE(t, tn.srv.URL+"/api/stream", nil)
+	for b := c.nextBatch(t); members(b) < 1; b = c.nextBatch(t) {
+	}
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	if err := nc.Publish("ontime.events", []byte("not an event")); err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		b := c.nextBatch(t)
+		if b.Totals.DroppedBy[event.Bus] == 1 {
+			if b.Totals.Received != 1 || b.Totals.Dropped != 1 || !addsUp(b.Totals) {
+				t.Fatalf("cluster totals %+v: want the lost event received and dropped", b.Totals)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no bus drop in the cluster totals: %+v", b.Totals)
+		}
+	}
+}

@@ -1,5 +1,6 @@
 import { memo } from 'react';
 import { formatMs, formatTime, resultText, shortId } from '../format';
+import { explain } from '../glossary';
 import type { EventResult } from '../types';
 
 const STATUS_LABEL: Record<string, string> = {
@@ -16,9 +17,21 @@ function reasonText(e: EventResult): string | undefined {
   return e.reason;
 }
 
-/** One event; memoized so rows already on screen don't re-render. */
+/** The reason's tooltip: what it means, and the kind of failure. */
+function reasonTitle(e: EventResult): string | undefined {
+  const text = explain(e.reason);
+  if (!e.reason) return undefined;
+  return [e.failure ? `${e.reason} · ${e.failure}` : e.reason, text].filter(Boolean).join(': ');
+}
+
+/**
+ * One event; memoized so rows already on screen don't re-render. A dropped
+ * event was never processed: its row says so, and how long it waited,
+ * instead of a processed time and a latency.
+ */
 export const EventRow = memo(function EventRow({ event: e }: { event: EventResult }) {
-  const over = e.status !== 'dropped' && e.latencyMs > e.deadlineMs;
+  const dropped = e.status === 'dropped';
+  const over = !dropped && e.latencyMs > e.deadlineMs;
   const reason = reasonText(e);
   // The worker's result is untrusted: it only ever becomes text (React
   // escapes it) and a title attribute.
@@ -32,11 +45,17 @@ export const EventRow = memo(function EventRow({ event: e }: { event: EventResul
         <span className={`badge status-${e.status}`}>{STATUS_LABEL[e.status] ?? e.status}</span>
       </td>
       <td className="mono">{formatTime(e.createdAt)}</td>
-      <td className="mono">{formatTime(e.processedAt)}</td>
-      <td className={over ? 'num over' : 'num'}>
-        {formatMs(e.latencyMs)} / {e.deadlineMs} ms
-      </td>
-      <td className="reason" title={reason} data-testid="event-reason">
+      <td className={dropped ? 'not-processed' : 'mono'}>{dropped ? 'not processed' : formatTime(e.processedAt)}</td>
+      {dropped ? (
+        <td className="num waited" data-testid="event-waited">
+          {e.latencyMs > 0 ? `dropped after ${formatMs(e.latencyMs)} ms` : 'dropped on arrival'}
+        </td>
+      ) : (
+        <td className={over ? 'num over' : 'num'}>
+          {formatMs(e.latencyMs)} / {e.deadlineMs} ms
+        </td>
+      )}
+      <td className="reason" title={reasonTitle(e)} data-testid="event-reason">
         {reason ?? dash}
       </td>
       <td className="result">

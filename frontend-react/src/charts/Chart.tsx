@@ -42,6 +42,8 @@ function ChartImpl({ model, spec, title, testId, height = 170, className }: Char
       el.dataset.points = String(d.length);
       el.dataset.bands = String(bands.length);
       el.dataset.range = model.range;
+      // The oldest point's time (unix s): how far back the chart reaches.
+      el.dataset.from = d.length > 0 ? String(d.x[0]) : '';
     };
     const build = () => {
       plot?.destroy();

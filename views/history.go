@@ -85,12 +85,20 @@ func seenText(at, lastSeen int64) string {
 	return strconv.FormatFloat(max(0, float64(at-lastSeen)/1000), 'f', 1, 64) + " s ago"
 }
 
-// waitedText says how long a dropped event waited before it was dropped.
+// waitedText says how long a dropped event waited before it was dropped;
+// waitedTitle says it in full.
 func waitedText(e batch.Event) string {
 	if e.LatencyMs > 0 {
-		return "dropped after " + ms(e.LatencyMs)
+		return "waited " + ms(e.LatencyMs)
 	}
-	return "dropped on arrival"
+	return "on arrival"
+}
+
+func waitedTitle(e batch.Event) string {
+	if e.LatencyMs > 0 {
+		return "dropped after " + ms(e.LatencyMs) + " in the queue, never processed"
+	}
+	return "dropped as it arrived, never processed"
 }
 
 // reasonTitle is a row's reason tooltip: the reason, its failure kind, and

@@ -177,10 +177,11 @@ describe('legend and rows', () => {
     );
     const [expired, full, ok] = screen.getAllByTestId('event-row');
     expect(expired!.textContent).toContain('not processed');
-    expect(within(expired!).getByTestId('event-waited').textContent).toBe('dropped after 101.5 ms');
+    expect(within(expired!).getByTestId('event-waited').textContent).toBe('waited 101.5 ms');
+    expect(within(expired!).getByTestId('event-waited').getAttribute('title')).toBe('dropped after 101.5 ms in the queue, never processed');
     expect(expired!.textContent).not.toContain('/ 100 ms'); // no latency against the deadline
     expect(within(expired!).getByTestId('event-reason').getAttribute('title')).toMatch(/^expired: Its deadline passed/);
-    expect(within(full!).getByTestId('event-waited').textContent).toBe('dropped on arrival');
+    expect(within(full!).getByTestId('event-waited').textContent).toBe('on arrival');
     expect(ok!.textContent).toContain('48.2 / 100 ms');
     expect(ok!.textContent).not.toContain('not processed');
   });

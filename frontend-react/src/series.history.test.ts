@@ -98,6 +98,9 @@ describe('SeriesModel with the server history', () => {
     }
     m.flush();
     expect(m.getData().length).toBe(0); // the minute is not over yet
+    // A batch inside the open minute commits nothing (no redraw of the range).
+    m.push(makeBatch(600.5, { at: minute + 59_950, counts: { received: 0, onTime: 0, late: 0, dropped: 0, droppedBy: {}, failedBy: {} } }));
+    expect(m.flush()).toBe(false);
     m.push(makeBatch(601, { at: minute + 60_000 }));
     m.flush();
     const d = m.getData();

@@ -271,18 +271,22 @@ export class SeriesModel {
     while (this.recent.length > 0 && this.recent[0]!.at <= b.at - RATE_WINDOW_MS) this.recent.shift();
 
     const row = this.rowOf(b);
+    const before = this.len;
+    let changed = true;
     if (this.stepMs === 0) {
       // Batches were missed: a null point between the two breaks the lines.
       if (gap) this.append(this.gapRow((this.lastAt + b.at) / 2));
       this.append(row);
     } else {
-      this.fold(b, row);
+      // Most batches only add to the open step: nothing to commit (and no
+      // redraw of an hour of points) until a step closes.
+      changed = this.fold(b, row);
     }
     this.startedAt = b.startedAt;
     this.lastSeq = b.seq;
     this.lastAt = b.at;
     if (this.len > 0) this.trim(b.at);
-    this.dirty = true;
+    if (changed || this.len !== before) this.dirty = true;
     return true;
   }
 
@@ -402,11 +406,12 @@ export class SeriesModel {
    * one before, which becomes a point (rates over the step, the highest
    * latency percentiles, queue and busy of the step, the worst status).
    */
-  private fold(b: Batch, row: Row): void {
+  private fold(b: Batch, row: Row): boolean {
     const step = this.stepMs;
     const start = Math.floor(b.at / step) * step;
+    let emitted = false;
     if (this.bucket && this.bucket.start !== start) {
-      this.emit(this.bucket);
+      emitted = this.emit(this.bucket);
       this.bucket = null;
     }
     const c = b.counts;
@@ -435,12 +440,14 @@ export class SeriesModel {
     k.busy = Math.max(k.busy, row.busy);
     k.workers = row.workers;
     k.status = Math.max(k.status, row.status);
+    return emitted;
   }
 
-  private emit(k: Bucket): void {
+  /** Appends a closed step's point; false when the history already has the step. */
+  private emit(k: Bucket): boolean {
     const x = k.start / 1000;
     const last = this.newestX();
-    if (x <= last) return; // the history already has this step
+    if (x <= last) return false; // the history already has this step
     if (this.len > 0 && x - last > (2 * this.stepMs) / 1000) this.append(this.gapRow((last * 1000 + k.start) / 2));
     const perSec = 1000 / this.stepMs;
     const finished = k.onTime + k.late + k.dropped;
@@ -459,6 +466,7 @@ export class SeriesModel {
       workers: k.workers,
       status: k.status,
     });
+    return true;
   }
 
   // The server-rendered page's charts (internal/web/charts.go) derive the

@@ -407,9 +407,12 @@ func TestClusterNodeList(t *testing.T) {
 	requireNoErrors(t, "cluster node list", console.all(), nil)
 }
 
-// TestHistoryScreenshots refreshes docs/screenshots with both UIs under a
-// tenfold overload at desktop and phone width, and a cluster's dashboard.
-// Only with $ONTIME_SCREENSHOTS.
+// TestHistoryScreenshots saves both UIs under the README's tenfold
+// overload (--rate 400 --workers 2 --work 50ms --deadline 100ms) at desktop
+// and phone width, and a three-node cluster's, into $ONTIME_SCREENSHOTS:
+// overload-{page,dashboard}[-phone].png and cluster-{page,dashboard}.png.
+// The nodes serve their own history (no synthetic one here: the pictures
+// are documentation); a node without one shows the dashboard saying so.
 func TestHistoryScreenshots(t *testing.T) {
 	dir := screenshotDir()
 	if dir == "" {
@@ -417,42 +420,60 @@ func TestHistoryScreenshots(t *testing.T) {
 	}
 	requireApp(t)
 	ctx := testContext(t)
-	url := startHistoryNode(t, overloadConfig())
-	time.Sleep(2 * time.Second)
-	patchRate(t, url, 400)
+	cfg := overloadConfig()
+	url, _ := startNode(t, cfg)
 	time.Sleep(3 * time.Second)
+	patchRate(t, url, 400)
 	bctx, console := startBrowser(t, ctx)
-	shoot := func(name, path string) {
-		navigate(t, bctx, url+path)
-		waitState(t, bctx, "dropped rows", 15*time.Second, func(s pageState) bool { return s.Dropped > 0 && s.Rows > 0 })
-		if err := chromedp.Do(bctx, chromedp.Sleep(1500*time.Millisecond)); err != nil {
+	shoot := func(ctx context.Context, name, path string, settle time.Duration) {
+		navigate(t, ctx, url+path)
+		waitState(t, ctx, "dropped rows", 15*time.Second, func(s pageState) bool { return s.Dropped > 0 && s.Rows > 0 })
+		if err := chromedp.Do(ctx, chromedp.Sleep(settle)); err != nil {
 			t.Fatal(err)
 		}
-		saveScreenshot(t, bctx, dir, name)
+		saveScreenshot(t, ctx, dir, name)
 	}
-	shoot("page.png", "/")
-	shoot("dashboard.png", "/app/")
+	shoot(bctx, "overload-page.png", "/", time.Second)
+	shoot(bctx, "overload-dashboard.png", "/app/", 8*time.Second) // live points after the history
 	if err := chromedp.Do(bctx, chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2), chromedp.EmulateMobile)); err != nil {
 		t.Fatal(err)
 	}
-	shoot("page-phone.png", "/")
-	shoot("dashboard-phone.png", "/app/")
-	requireNoErrors(t, "history screenshots", console.all(), nil)
+	shoot(bctx, "overload-page-phone.png", "/", time.Second)
+	shoot(bctx, "overload-dashboard-phone.png", "/app/", 3*time.Second)
+	requireNoErrors(t, "overload screenshots", console.all(), missingHistory)
 
-	curl := startCluster(t, 200)
-	cctx, cconsole := startBrowser(t, ctx)
-	navigate(t, cctx, curl+"/app/")
-	pageWait(t, cctx, "three nodes listed", 20*time.Second,
-		`document.querySelectorAll('[data-testid="node-row"]').length === 3`, `''`)
-	if err := chromedp.Do(cctx, chromedp.Sleep(3*time.Second)); err != nil {
-		t.Fatal(err)
+	nats := startNATS(t)
+	var first string
+	for _, id := range []string{"node-a", "node-b", "node-c"} {
+		c := overloadConfig()
+		c.NATSURL, c.NodeID = nats, id
+		c.Settings.Rate = 0
+		if first == "" {
+			c.Settings.Rate = 300 // 2.5x the cluster's 120 events/s
+		}
+		u, _ := startNode(t, c)
+		if first == "" {
+			first = u
+		}
 	}
-	saveScreenshot(t, cctx, dir, "dashboard-cluster.png")
-	navigate(t, cctx, curl+"/")
-	pageWait(t, cctx, "three nodes listed", 20*time.Second,
-		`document.querySelectorAll('[data-testid="node-row"]').length === 3`, `''`)
-	saveScreenshot(t, cctx, dir, "page-cluster.png")
-	requireNoErrors(t, "cluster screenshots", cconsole.all(), nil)
+	url = first
+	cctx, cconsole := startBrowser(t, ctx)
+	for _, ui := range []struct{ name, path string }{{"cluster-dashboard.png", "/app/"}, {"cluster-page.png", "/"}} {
+		navigate(t, cctx, url+ui.path)
+		pageWait(t, cctx, "three nodes listed", 20*time.Second,
+			`document.querySelectorAll('[data-testid="node-row"]').length === 3`, `''`)
+		if err := chromedp.Do(cctx, chromedp.Sleep(5*time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		saveScreenshot(t, cctx, dir, ui.name)
+	}
+	requireNoErrors(t, "cluster screenshots", cconsole.all(), missingHistory)
+}
+
+// missingHistory tolerates the 404s of a node without /api/history and
+// /api/incidents, which the dashboard reports in the console.
+func missingHistory(e consoleEntry) bool {
+	return strings.Contains(e.Text, "404") && (strings.Contains(e.URL, "/api/history") || strings.Contains(e.URL, "/api/incidents"))
 }
 
 // TestHistoryBrowserBench prints (asserts nothing) how long the dashboard
@@ -476,6 +497,15 @@ func TestHistoryBrowserBench(t *testing.T) {
 	type render struct {
 		Ms     float64 `json:"ms"`
 		Points int     `json:"points"`
+	}
+	// The share of it that is the request: GET and JSON.parse alone.
+	fetchMs, err := chromedp.Run(bctx, chromedp.Evaluate[float64](`(async () => {
+		const t0 = performance.now();
+		await (await fetch('/api/history?range=1h')).json();
+		return performance.now() - t0;
+	})()`, chromedp.EvalAsValue, chromedp.EvalAwaitPromise))
+	if err != nil {
+		t.Fatalf("measure the request: %v", err)
 	}
 	// From the click to the frame after every chart took the hour's data
 	// (fetch and parse included: the server is local).
@@ -505,8 +535,8 @@ func TestHistoryBrowserBench(t *testing.T) {
 		t.Fatalf("too few frames measured: %d", len(res.Work))
 	}
 	work, script := summarize(res.Work), summarize(append(res.Script, 0))
-	line := fmt.Sprintf("HISTORY-BENCH range=1h points=%d click_to_painted_ms=%.1f (target <100) frames=%d frame_ms p50=%.2f p95=%.2f p99=%.2f max=%.2f (target p95<16) commit_script_ms p50=%.2f p95=%.2f max=%.2f batches_per_s=10",
-		r.Points, r.Ms, len(res.Work), work.p50, work.p95, work.p99, work.max, script.p50, script.p95, script.max)
+	line := fmt.Sprintf("HISTORY-BENCH range=1h points=%d click_to_painted_ms=%.1f (target <100; of which GET+parse alone %.1f) frames=%d frame_ms p50=%.2f p95=%.2f p99=%.2f max=%.2f (target p95<16) commit_script_ms p50=%.2f p95=%.2f max=%.2f batches_per_s=10",
+		r.Points, r.Ms, fetchMs, len(res.Work), work.p50, work.p95, work.p99, work.max, script.p50, script.p95, script.max)
 	t.Log(line)
 	fmt.Println(line)
 	requireNoErrors(t, "history bench", console.all(), nil)

@@ -238,7 +238,7 @@ func TestPageLegendAndDroppedRows(t *testing.T) {
 			t.Errorf("a dropped row looks processed (a time, a latency or a bar):\n%s", r)
 		}
 	}
-	if !strings.Contains(rows[0], "dropped on arrival") || !strings.Contains(rows[1], "dropped after 120.0 ms") {
+	if !strings.Contains(rows[0], ">on arrival<") || !strings.Contains(rows[1], `title="dropped after 120.0 ms in the queue, never processed">waited 120.0 ms<`) {
 		t.Errorf("dropped rows do not say how long they waited:\n%s", strings.Join(rows, "\n"))
 	}
 	if !strings.Contains(rows[1], `title="expired: `+views.Explain("expired")+`"`) {

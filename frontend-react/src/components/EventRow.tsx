@@ -47,8 +47,12 @@ export const EventRow = memo(function EventRow({ event: e }: { event: EventResul
       <td className="mono">{formatTime(e.createdAt)}</td>
       <td className={dropped ? 'not-processed' : 'mono'}>{dropped ? 'not processed' : formatTime(e.processedAt)}</td>
       {dropped ? (
-        <td className="num waited" data-testid="event-waited">
-          {e.latencyMs > 0 ? `dropped after ${formatMs(e.latencyMs)} ms` : 'dropped on arrival'}
+        <td
+          className="num waited"
+          data-testid="event-waited"
+          title={e.latencyMs > 0 ? `dropped after ${formatMs(e.latencyMs)} ms in the queue, never processed` : 'dropped as it arrived, never processed'}
+        >
+          {e.latencyMs > 0 ? `waited ${formatMs(e.latencyMs)} ms` : 'on arrival'}
         </td>
       ) : (
         <td className={over ? 'num over' : 'num'}>

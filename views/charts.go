@@ -20,12 +20,26 @@ const gridPath = "M0 25H600M0 50H600M0 75H600"
 
 // Charts is the charts fragment: one large latency chart and small ones.
 type Charts struct {
+	// Range is the range shown: "1m" (live, from the batches) or a range
+	// of the server's history ("15m", "1h", "24h").
+	Range string
 	// Window describes the time span on the x axis, such as "60 s".
 	Window string
-	// Points is how many ticks the charts hold.
-	Points  int
+	// Points is how many ticks (or history steps) the charts hold.
+	Points int
+	// Note says what the charts show, above them.
+	Note    string
 	Latency Chart
 	Small   []Chart
+	// Bands are the incidents in the window, shaded on every chart.
+	Bands []Band
+}
+
+// Band is a span at degraded or overloaded health, in plot units.
+type Band struct {
+	X, W int
+	// Status is "degraded" or "overloaded" (its class, see style.css).
+	Status string
 }
 
 // Chart is one chart: lines on a common scale, and an optional marker

@@ -119,7 +119,30 @@ type ControlsForm struct {
 	Error string
 	// Applied says what a successful submission changed.
 	Applied string
+	// Cluster: the node is part of a cluster. Workers and queue are
+	// labelled per node, and the tick, which the server refuses to change
+	// in a cluster, is not offered.
+	Cluster bool
 }
+
+// fields are the form's fields: all of Fields on a single node, those the
+// server accepts in a cluster.
+func (f ControlsForm) fields() []Field {
+	if !f.Cluster {
+		return Fields
+	}
+	out := make([]Field, 0, len(Fields))
+	for _, fd := range Fields {
+		if fd.Name != "tickMs" {
+			out = append(out, fd)
+		}
+	}
+	return out
+}
+
+// perNode tells the settings that apply to each node of a cluster on its
+// own, which the form labels so.
+func perNode(name string) bool { return name == "workers" || name == "queueCap" }
 
 func (f ControlsForm) failed() bool { return len(f.Errors) > 0 || f.Error != "" }
 

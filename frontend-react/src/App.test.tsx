@@ -51,8 +51,11 @@ describe('App', () => {
     await act(async () => {
       fireEvent.click(screen.getByTestId('control-submit'));
     });
-    expect(fetch).toHaveBeenCalledTimes(1);
-    expect(JSON.parse(fetch.mock.calls[0]![1]!.body as string)).toEqual({ rate: 5 });
+    // Besides GET /api/history and /api/incidents at mount: one PATCH.
+    const patches = fetch.mock.calls.filter((c) => c[1]?.method === 'PATCH');
+    expect(patches).toHaveLength(1);
+    expect(patches[0]![0]).toBe('/api/config');
+    expect(JSON.parse(patches[0]![1]!.body as string)).toEqual({ rate: 5 });
     act(() => {
       FakeWebSocket.last.send(makeBatch(2, { config: makeSettings({ rate: 5 }) }));
       sched.frame();

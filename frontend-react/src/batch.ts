@@ -1,4 +1,4 @@
-import type { Batch, DropReasons, EventResult, Settings } from './types';
+import type { Batch, DropReasons, EventResult, HealthStatus, NodeStatus, Settings } from './types';
 
 type Obj = Record<string, unknown>;
 
@@ -83,11 +83,13 @@ export function parseBatch(data: unknown): Batch | null {
   const totals = section(v.totals);
   const latency = section(v.latency);
   const health = section(v.health);
-  const { config: rawConfig, ...rest } = v;
+  const { config: rawConfig, nodes: rawNodes, ...rest } = v;
   const config = parseSettings(rawConfig);
+  const nodes = parseNodes(rawNodes);
   return {
     ...rest,
     ...(config ? { config } : {}),
+    ...(nodes ? { nodes } : {}),
     seq: v.seq,
     at: num(v.at),
     startedAt: v.startedAt,
@@ -135,6 +137,37 @@ export function parseBatch(data: unknown): Batch | null {
     },
     events: Array.isArray(v.events) ? v.events.filter(isEvent).map(parseEvent) : [],
   };
+}
+
+/** A health verdict as sent, or 'ok' for anything else. */
+export function parseStatus(v: unknown): HealthStatus {
+  return v === 'degraded' || v === 'overloaded' ? v : 'ok';
+}
+
+/**
+ * The cluster's node list, or undefined when absent (a single node) or not
+ * a list. Entries without a string id are left out; missing numbers are 0.
+ */
+export function parseNodes(v: unknown): NodeStatus[] | undefined {
+  if (!Array.isArray(v)) return undefined;
+  return v.filter((n): n is Obj => isObj(n) && typeof n.id === 'string').map((n) => {
+    const h = section(n.health);
+    return {
+      id: n.id as string,
+      status: typeof n.status === 'string' ? n.status : '',
+      startedAt: num(n.startedAt),
+      lastSeen: num(n.lastSeen),
+      skewMs: num(n.skewMs),
+      health: {
+        queueDepth: num(h.queueDepth),
+        queueCap: num(h.queueCap),
+        workers: num(h.workers),
+        busy: num(h.busy),
+        limit: num(h.limit),
+        status: parseStatus(h.status),
+      },
+    };
+  });
 }
 
 /** The /ws URL on the page's own host: ws: for http:, wss: for https:. */

@@ -24,7 +24,8 @@ describe('SeriesModel', () => {
     const m = new SeriesModel();
     for (let seq = 1; seq <= 2000; seq++) m.push(tickBatch(seq));
     expect(m.length).toBe(601);
-    expect(m.capacity).toBe(601);
+    // 601 ticks, and room for a minute of 1 s history points in front.
+    expect(m.capacity).toBe(601 + 62);
     m.flush();
     const d = m.getData();
     expect(d.length).toBe(601);
@@ -40,17 +41,18 @@ describe('SeriesModel', () => {
     // Then 1 s ticks for 45 s: the 100 ms points older than 60 s go.
     const t0 = STARTED_AT + 300 * 100;
     for (let i = 1; i <= 45; i++) m.push(makeBatch(++seq, { at: t0 + i * 1000, tickMs: 1000 }));
-    expect(m.capacity).toBe(61);
+    expect(m.capacity).toBe(61 + 62);
     m.flush();
     const d = m.getData();
-    expect(d.length).toBeLessThanOrEqual(61);
+    expect(d.length).toBeLessThanOrEqual(m.capacity);
     expect(span(d)).toBeLessThanOrEqual(60_000);
     expect(d.x.at(-1)).toBe((t0 + 45_000) / 1000);
 
     // 10 ms ticks: never more than 6000 points.
-    const fast = new SeriesModel();
+    const fast = new SeriesModel({ maxPoints: 3000 });
     for (let s = 1; s <= 7000; s++) fast.push(tickBatch(s, 10));
-    expect(fast.length).toBe(MAX_POINTS);
+    expect(fast.length).toBe(3000 + 62);
+    expect(capacityFor(10)).toBe(MAX_POINTS);
   });
 
   it('derives per-second rates, miss rate, latency and the deadline', () => {
@@ -74,10 +76,12 @@ describe('SeriesModel', () => {
     );
     m.flush();
     const d = m.getData();
-    expect(d.onTime).toEqual([30, 0]); // 6 per 200 ms tick
-    expect(d.late).toEqual([10, 0]);
-    expect(d.dropped).toEqual([10, 0]);
-    expect(d.miss).toEqual([40, null]);
+    // Rates over the sliding second: both batches (200 ms apart) are in
+    // the second of the second point, the idle one adds nothing.
+    expect(d.onTime).toEqual([6, 6]);
+    expect(d.late).toEqual([2, 2]);
+    expect(d.dropped).toEqual([2, 2]);
+    expect(d.miss).toEqual([40, 40]);
     expect(d.p50).toEqual([40, null]);
     expect(d.p99).toEqual([90, null]);
     expect(d.deadline).toEqual([150, 120]);

@@ -1,29 +1,38 @@
-import type { Batch } from './types';
+import { rangeMs, rangeStepMs } from './historyApi';
+import type { Batch, HealthStatus, HistoryPoint, HistoryRange, HistoryResponse } from './types';
 
-/** How much history the charts show. */
+/** How much history the charts show by default (the 1 min range). */
 export const WINDOW_MS = 60_000;
-/** Hard cap on points, whatever the tick (10 ms ticks would want 6001). */
+/** Hard cap on per-tick points, whatever the tick (10 ms ticks would want 6001). */
 export const MAX_POINTS = 6000;
+/** The span a live rate is measured over: a sliding second. */
+export const RATE_WINDOW_MS = 1000;
 
-/** The per-tick values kept for the charts, one column each. */
+/** The values kept for the charts, one column each. */
 export const COLUMNS = [
   /** unix seconds (uPlot's time scale) */
   'x',
-  /** latency percentiles of the tick, ms; null when nothing was processed */
+  /** latency percentiles, ms; null when nothing was processed */
   'p50',
   'p99',
   /** the deadline in force, ms (config.deadlineMs, else the events' deadline) */
   'deadline',
-  /** finished per second: the tick's counts × 1000/tickMs */
+  /**
+   * finished per second. Live: the counts of the batches of the last second
+   * (at within the last RATE_WINDOW_MS, this one included); from the
+   * history: the step's counts over the step's length.
+   */
   'onTime',
   'late',
   'dropped',
-  /** (late + dropped) / finished of the tick, percent; null when none finished */
+  /** (late + dropped) / finished over the same span as the rates, percent; null when none finished */
   'miss',
   'queue',
   'queueCap',
   'busy',
   'workers',
+  /** health: 0 ok, 1 degraded, 2 overloaded (the incident bands) */
+  'status',
 ] as const;
 
 export type Column = (typeof COLUMNS)[number];
@@ -46,6 +55,42 @@ export function capacityFor(tickMs: number, windowMs = WINDOW_MS, maxPoints = MA
   return Math.max(2, Math.min(maxPoints, Math.ceil(windowMs / tick) + 1));
 }
 
+export const STATUS_LEVEL: Record<HealthStatus, number> = { ok: 0, degraded: 1, overloaded: 2 };
+const LEVEL_STATUS: HealthStatus[] = ['ok', 'degraded', 'overloaded'];
+
+/** A span of time at one health status other than ok (an incident band). */
+export interface Band {
+  /** unix seconds */
+  from: number;
+  to: number;
+  status: HealthStatus;
+}
+
+/**
+ * The spans where the status is degraded or overloaded, from the points'
+ * status column: a band runs from its first point to the point after its
+ * last (or its last, at the end), so a one-point incident still has width.
+ */
+export function bandsOf(d: SeriesData): Band[] {
+  const out: Band[] = [];
+  let open: Band | null = null;
+  for (let i = 0; i < d.length; i++) {
+    const lv = d.status[i];
+    const x = d.x[i]!;
+    if (open && lv !== STATUS_LEVEL[open.status]) {
+      open.to = x;
+      out.push(open);
+      open = null;
+    }
+    if (!open && lv !== null && lv !== undefined && lv > 0) open = { from: x, to: x, status: LEVEL_STATUS[lv]! };
+  }
+  if (open) {
+    open.to = d.x[d.length - 1]!;
+    out.push(open);
+  }
+  return out;
+}
+
 function emptyData(version: number): SeriesData {
   const cols = {} as Record<Column, (number | null)[]>;
   for (const c of COLUMNS) cols[c] = [];
@@ -54,18 +99,52 @@ function emptyData(version: number): SeriesData {
 
 type Row = Record<Column, number>;
 
+/** A live batch's finished counts, kept for the sliding second. */
+interface Recent {
+  at: number;
+  onTime: number;
+  late: number;
+  dropped: number;
+}
+
+/** Live batches folded into one step of a range longer than a minute. */
+interface Bucket {
+  start: number;
+  onTime: number;
+  late: number;
+  dropped: number;
+  p50: number;
+  p99: number;
+  deadline: number;
+  queue: number;
+  queueCap: number;
+  busy: number;
+  workers: number;
+  status: number;
+}
+
+
 /**
- * The chart history: a ring of per-tick points covering the last 60 s
- * (capacityFor(tickMs) points, at most 6000), fed with every accepted batch
- * by the RealtimeClient and committed at most once per animation frame (the
- * client calls flush() from its frame callback). Charts subscribe directly
- * and call uPlot's setData: React never re-renders for them.
+ * The chart history: a ring of points over the range shown (1 min by
+ * default). In the 1 min range a live batch is one point; in the longer
+ * ranges live batches are folded into the history's steps (1 s, or 1 min
+ * for 24 h), a point per step once the step is over. load() puts the
+ * server's history (GET /api/history) in front of the live points, so the
+ * charts are full as soon as the page opens.
+ *
+ * Fed with every accepted batch by the RealtimeClient and committed at
+ * most once per animation frame (the client calls flush() from its frame
+ * callback). Charts subscribe directly and call uPlot's setData: React
+ * never re-renders for them.
  *
  * Plain class, no React and no DOM.
  */
 export class SeriesModel {
-  readonly windowMs: number;
   readonly maxPoints: number;
+  private _windowMs: number;
+  private _range: HistoryRange = '1m';
+  /** 0: a point per batch (1 min); else the step live batches are folded into. */
+  private stepMs = 0;
 
   private cap: number;
   private cols: Record<Column, Float64Array>;
@@ -76,17 +155,31 @@ export class SeriesModel {
   private startedAt: number | null = null;
   private lastSeq: number | null = null;
   private lastAt = 0;
+  private lastTick = 100;
   private lastDeadline = NaN;
+  /** batches of the last RATE_WINDOW_MS, oldest first */
+  private recent: Recent[] = [];
+  private bucket: Bucket | null = null;
 
   private dirty = false;
   private committed: SeriesData = emptyData(0);
   private listeners = new Set<(d: SeriesData) => void>();
 
   constructor(options: SeriesOptions = {}) {
-    this.windowMs = options.windowMs ?? WINDOW_MS;
+    this._windowMs = options.windowMs ?? WINDOW_MS;
     this.maxPoints = options.maxPoints ?? MAX_POINTS;
-    this.cap = capacityFor(100, this.windowMs, this.maxPoints);
+    this.cap = this.capacityNow(100);
     this.cols = this.alloc(this.cap);
+  }
+
+  /** The time span shown. */
+  get windowMs(): number {
+    return this._windowMs;
+  }
+
+  /** The range shown. */
+  get range(): HistoryRange {
+    return this._range;
   }
 
   /** Points held now (committed or not). */
@@ -94,7 +187,7 @@ export class SeriesModel {
     return this.len;
   }
 
-  /** The ring's size for the current tick. */
+  /** The ring's size for the current tick and range. */
   get capacity(): number {
     return this.cap;
   }
@@ -110,34 +203,94 @@ export class SeriesModel {
   };
 
   /**
-   * Adds a batch's point. A batch from another server run (startedAt
-   * changed) starts a fresh history; a seq already seen is ignored; a seq
-   * gap leaves a gap in the lines. Returns whether the point was added.
+   * Shows another range: the points go (the caller loads the range's
+   * history next); the live bookkeeping (seq, the sliding second) stays.
+   */
+  setRange(r: HistoryRange): void {
+    if (r === this._range) return;
+    this._range = r;
+    this._windowMs = rangeMs(r);
+    this.stepMs = r === '1m' ? 0 : rangeStepMs(r);
+    this.bucket = null;
+    this.len = 0;
+    this.head = 0;
+    this.resize(this.capacityNow(this.lastTick));
+    this.dirty = true;
+  }
+
+  /**
+   * Puts the server's history in front of the live points: the history's
+   * points (a gap where steps are missing), then the live points newer than
+   * its newest. A history of another range than the one shown is ignored.
+   * Returns whether it was used.
+   */
+  load(h: HistoryResponse): boolean {
+    if (h.range !== this._range) return false;
+    const step = h.stepMs > 0 ? h.stepMs : 1000;
+    const rows: Row[] = [];
+    let prevT: number | null = null;
+    for (const p of h.points) {
+      if (prevT !== null && p.t <= prevT) continue;
+      if (prevT !== null && p.t - prevT > 1.5 * step) rows.push(this.gapRow((prevT + p.t) / 2));
+      rows.push(this.historyRow(p, step));
+      prevT = p.t;
+    }
+    const newest = prevT;
+    const live = this.rows().filter((r) => newest === null || r.x * 1000 > newest + 0.5);
+    if (newest !== null && live.length > 0 && live[0]!.x * 1000 - newest > 2 * Math.max(step, 1000)) {
+      rows.push(this.gapRow((newest + live[0]!.x * 1000) / 2));
+    }
+    rows.push(...live);
+    if (this.bucket && newest !== null && this.bucket.start <= newest) this.bucket = null;
+    this.len = 0;
+    this.head = 0;
+    this.resize(Math.max(this.capacityNow(this.lastTick), rows.length));
+    for (const r of rows) this.append(r);
+    if (this.len > 0) this.trim(this.newestX() * 1000);
+    this.dirty = true;
+    return true;
+  }
+
+  /**
+   * Adds a batch. A batch from another server run (startedAt changed)
+   * starts a fresh history; a seq already seen is ignored; a seq gap leaves
+   * a gap in the lines. Returns whether the batch was taken.
    */
   push(b: Batch): boolean {
     if (this.startedAt !== null && b.startedAt !== this.startedAt) this.clear();
     if (this.lastSeq !== null && b.seq <= this.lastSeq) return false;
     const tick = b.tickMs > 0 ? b.tickMs : 100;
-    this.resize(capacityFor(tick, this.windowMs, this.maxPoints));
+    this.lastTick = tick;
+    this.resize(this.capacityNow(tick));
+    const gap = this.lastSeq !== null && b.seq > this.lastSeq + 1 && this.len > 0 && b.at > this.lastAt;
 
-    if (this.lastSeq !== null && b.seq > this.lastSeq + 1 && this.len > 0 && b.at > this.lastAt) {
+    // The sliding second: the batches whose at is within the last
+    // RATE_WINDOW_MS, this one included.
+    const c = b.counts;
+    this.recent.push({ at: b.at, onTime: c.onTime, late: c.late, dropped: c.dropped });
+    while (this.recent.length > 0 && this.recent[0]!.at <= b.at - RATE_WINDOW_MS) this.recent.shift();
+
+    const row = this.rowOf(b);
+    const before = this.len;
+    let changed = true;
+    if (this.stepMs === 0) {
       // Batches were missed: a null point between the two breaks the lines.
-      this.append(this.gapRow((this.lastAt + b.at) / 2));
+      if (gap) this.append(this.gapRow((this.lastAt + b.at) / 2));
+      this.append(row);
+    } else {
+      // Most batches only add to the open step: nothing to commit (and no
+      // redraw of an hour of points) until a step closes.
+      changed = this.fold(b, row);
     }
-    this.append(this.rowOf(b, tick));
     this.startedAt = b.startedAt;
     this.lastSeq = b.seq;
     this.lastAt = b.at;
-
-    // Keep the last windowMs (time-based: ticks can change).
-    const oldest = (b.at - this.windowMs) / 1000;
-    const x = this.cols.x;
-    while (this.len > 1 && x[this.head]! < oldest) this.dropOldest();
-    this.dirty = true;
+    if (this.len > 0) this.trim(b.at);
+    if (changed || this.len !== before) this.dirty = true;
     return true;
   }
 
-  /** Forgets every point (the next commit shows empty charts). */
+  /** Forgets every point and the live bookkeeping (the next commit shows empty charts). */
   clear(): void {
     this.head = 0;
     this.len = 0;
@@ -145,6 +298,8 @@ export class SeriesModel {
     this.lastSeq = null;
     this.lastAt = 0;
     this.lastDeadline = NaN;
+    this.recent = [];
+    this.bucket = null;
     this.dirty = true;
   }
 
@@ -178,6 +333,16 @@ export class SeriesModel {
   }
 
   // --- ring -----------------------------------------------------------------
+
+  /**
+   * The ring's size: in the 1 min range the window at the tick (at most
+   * maxPoints) plus a minute of 1 s history points; in the others the
+   * range's steps.
+   */
+  private capacityNow(tick: number): number {
+    if (this.stepMs === 0) return capacityFor(tick, this._windowMs, this.maxPoints) + Math.ceil(this._windowMs / 1000) + 2;
+    return Math.ceil(this._windowMs / this.stepMs) + 4;
+  }
 
   private alloc(cap: number): Record<Column, Float64Array> {
     const cols = {} as Record<Column, Float64Array>;
@@ -214,13 +379,109 @@ export class SeriesModel {
     this.len--;
   }
 
+  /** Keeps the window ending at nowMs (time-based: ticks can change). */
+  private trim(nowMs: number): void {
+    const oldest = (nowMs - this._windowMs) / 1000;
+    const x = this.cols.x;
+    while (this.len > 1 && x[this.head]! < oldest) this.dropOldest();
+  }
+
+  private rows(): Row[] {
+    const out: Row[] = [];
+    for (let i = 0, j = this.head; i < this.len; i++) {
+      const r = {} as Row;
+      for (const c of COLUMNS) r[c] = this.cols[c][j]!;
+      out.push(r);
+      if (++j === this.cap) j = 0;
+    }
+    return out;
+  }
+
+  private newestX(): number {
+    return this.len === 0 ? -Infinity : this.cols.x[(this.head + this.len - 1) % this.cap]!;
+  }
+
+  /**
+   * Folds a live batch into its step; a batch in a later step closes the
+   * one before, which becomes a point (rates over the step, the highest
+   * latency percentiles, queue and busy of the step, the worst status).
+   */
+  private fold(b: Batch, row: Row): boolean {
+    const step = this.stepMs;
+    const start = Math.floor(b.at / step) * step;
+    let emitted = false;
+    if (this.bucket && this.bucket.start !== start) {
+      emitted = this.emit(this.bucket);
+      this.bucket = null;
+    }
+    const c = b.counts;
+    const k = (this.bucket ??= {
+      start,
+      onTime: 0,
+      late: 0,
+      dropped: 0,
+      p50: NaN,
+      p99: NaN,
+      deadline: NaN,
+      queue: 0,
+      queueCap: 0,
+      busy: 0,
+      workers: 0,
+      status: 0,
+    });
+    k.onTime += c.onTime;
+    k.late += c.late;
+    k.dropped += c.dropped;
+    if (!Number.isNaN(row.p50)) k.p50 = Number.isNaN(k.p50) ? row.p50 : Math.max(k.p50, row.p50);
+    if (!Number.isNaN(row.p99)) k.p99 = Number.isNaN(k.p99) ? row.p99 : Math.max(k.p99, row.p99);
+    k.deadline = row.deadline;
+    k.queue = Math.max(k.queue, row.queue);
+    k.queueCap = row.queueCap;
+    k.busy = Math.max(k.busy, row.busy);
+    k.workers = row.workers;
+    k.status = Math.max(k.status, row.status);
+    return emitted;
+  }
+
+  /** Appends a closed step's point; false when the history already has the step. */
+  private emit(k: Bucket): boolean {
+    const x = k.start / 1000;
+    const last = this.newestX();
+    if (x <= last) return false; // the history already has this step
+    if (this.len > 0 && x - last > (2 * this.stepMs) / 1000) this.append(this.gapRow((last * 1000 + k.start) / 2));
+    const perSec = 1000 / this.stepMs;
+    const finished = k.onTime + k.late + k.dropped;
+    this.append({
+      x,
+      p50: k.p50,
+      p99: k.p99,
+      deadline: k.deadline,
+      onTime: k.onTime * perSec,
+      late: k.late * perSec,
+      dropped: k.dropped * perSec,
+      miss: finished > 0 ? ((k.late + k.dropped) / finished) * 100 : NaN,
+      queue: k.queue,
+      queueCap: k.queueCap,
+      busy: k.busy,
+      workers: k.workers,
+      status: k.status,
+    });
+    return true;
+  }
+
   // The server-rendered page's charts (internal/web/charts.go) derive the
   // same values; internal/web/testdata/series-cases.json holds both to them
   // (series.cases.test.ts here, TestSeriesCases there).
-  private rowOf(b: Batch, tick: number): Row {
-    const perSec = 1000 / tick;
-    const c = b.counts;
-    const finished = c.onTime + c.late + c.dropped;
+  private rowOf(b: Batch): Row {
+    let onTime = 0;
+    let late = 0;
+    let dropped = 0;
+    for (const r of this.recent) {
+      onTime += r.onTime;
+      late += r.late;
+      dropped += r.dropped;
+    }
+    const finished = onTime + late + dropped;
     const l = b.latency;
     let deadline = b.config?.deadlineMs;
     if (deadline === undefined || !(deadline > 0)) {
@@ -233,14 +494,38 @@ export class SeriesModel {
       p50: l.count > 0 ? l.p50 : NaN,
       p99: l.count > 0 ? l.p99 : NaN,
       deadline,
-      onTime: c.onTime * perSec,
-      late: c.late * perSec,
-      dropped: c.dropped * perSec,
-      miss: finished > 0 ? ((c.late + c.dropped) / finished) * 100 : NaN,
+      // The window is one second long: the sums are the rates.
+      onTime,
+      late,
+      dropped,
+      miss: finished > 0 ? ((late + dropped) / finished) * 100 : NaN,
       queue: b.health.queueDepth,
       queueCap: b.health.queueCap,
       busy: b.health.busy,
       workers: b.health.workers,
+      status: STATUS_LEVEL[b.health.status] ?? 0,
+    };
+  }
+
+  private historyRow(p: HistoryPoint, stepMs: number): Row {
+    const perSec = 1000 / stepMs;
+    const finished = p.onTime + p.late + p.dropped;
+    const processed = p.onTime + p.late > 0;
+    return {
+      x: p.t / 1000,
+      p50: processed ? p.p50 : NaN,
+      p99: processed ? p.p99 : NaN,
+      // The history does not keep the deadline.
+      deadline: NaN,
+      onTime: p.onTime * perSec,
+      late: p.late * perSec,
+      dropped: p.dropped * perSec,
+      miss: finished > 0 ? ((p.late + p.dropped) / finished) * 100 : NaN,
+      queue: p.queueDepth,
+      queueCap: p.queueCap,
+      busy: p.busy,
+      workers: p.workers,
+      status: STATUS_LEVEL[p.status] ?? 0,
     };
   }
 

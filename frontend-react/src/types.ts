@@ -152,4 +152,78 @@ export interface Batch {
   events: EventResult[];
   /** The settings in force when the batch was made; absent from older servers. */
   config?: Settings;
+  /**
+   * Cluster mode only: every node as the serving node sees it. In a
+   * cluster `seq` is a wall-clock tick index, not a count from 1.
+   */
+  nodes?: NodeStatus[];
+}
+
+/** One node of a cluster, as listed in every cluster batch. */
+export interface NodeStatus {
+  id: string;
+  /** 'joining', 'lost', or the node's health verdict */
+  status: string;
+  /** unix ms: the node's current incarnation */
+  startedAt: number;
+  /** unix ms, on the serving node's clock */
+  lastSeen: number;
+  /** the node's clock minus the serving node's, ms */
+  skewMs: number;
+  /** the node's load in its latest merged partial */
+  health: Pick<Batch['health'], 'queueDepth' | 'queueCap' | 'workers' | 'busy' | 'status' | 'limit'>;
+}
+
+/** The ranges GET /api/history serves. */
+export type HistoryRange = '1m' | '15m' | '1h' | '24h';
+
+/** One step of GET /api/history: counts over the step, the rest as of its end. */
+export interface HistoryPoint {
+  /** unix ms */
+  t: number;
+  received: number;
+  onTime: number;
+  late: number;
+  dropped: number;
+  droppedBy: DropReasons;
+  failedBy: DropReasons;
+  /** ms, of the events processed in the step */
+  p50: number;
+  p90: number;
+  p99: number;
+  max: number;
+  queueDepth: number;
+  queueCap: number;
+  busy: number;
+  workers: number;
+  limit: number;
+  status: HealthStatus;
+}
+
+/** GET /api/history?range=…: oldest first; missing steps are absent. */
+export interface HistoryResponse {
+  range: HistoryRange;
+  /** 1000 for 1m, 15m and 1h; 60000 for 24h */
+  stepMs: number;
+  now: number;
+  startedAt: number;
+  points: HistoryPoint[];
+}
+
+export type IncidentKind = 'health' | 'restart' | 'node-lost' | 'node-rejoined';
+
+/** One entry of GET /api/incidents (newest first). */
+export interface Incident {
+  id: number;
+  kind: IncidentKind;
+  status: HealthStatus;
+  /** unix ms */
+  start: number;
+  /** unix ms; null while ongoing */
+  end: number | null;
+  /** 0..1 */
+  worstMissRate: number;
+  topReasons: { reason: string; count: number }[];
+  /** the node concerned, for node-lost and node-rejoined */
+  node?: string;
 }

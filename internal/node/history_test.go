@@ -99,3 +99,34 @@ func TestHistoryAndOneVerdict(t *testing.T) {
 		t.Fatalf("incidents %+v: want an overloaded one with its drop reasons", in)
 	}
 }
+
+// The page reads the same history and incidents as GET /api/history and
+// /api/incidents answer.
+func TestPageHistoryMatchesTheAPI(t *testing.T) {
+	tn := startNode(t, Config{Settings: with(func(s *config.Settings) { s.Rate = 200; s.TickMs = 50 })})
+	for deadline := time.Now().Add(10 * time.Second); len(tn.history.Series(history.Ranges()[0]).Points) < 2; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("no history after 10 s")
+		}
+	}
+	p := pageHistory{tn.history}
+	got, err := p.Series("1m")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := tn.history.Series(history.Ranges()[0])
+	if got.Range != "1m" || got.StepMs != 1000 || len(got.Points) < len(want.Points)-1 || len(got.Points) == 0 {
+		t.Fatalf("page series %+v, api series %+v", got, want)
+	}
+	first, wfirst := got.Points[0], want.Points[0]
+	if first.T != wfirst.T || first.Received != wfirst.Received || first.OnTime != wfirst.OnTime || first.P99 != wfirst.P99 {
+		t.Fatalf("first point: page %+v, api %+v", first, wfirst)
+	}
+	if _, err := p.Series("2h"); err == nil {
+		t.Fatal("an unknown range was accepted")
+	}
+	inc, err := p.Incidents()
+	if err != nil || len(inc) == 0 || inc[len(inc)-1].Kind != "restart" {
+		t.Fatalf("incidents %+v, %v: want the restart marker", inc, err)
+	}
+}

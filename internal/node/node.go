@@ -302,6 +302,7 @@ func New(cfg Config, log *slog.Logger) (_ *Node, err error) {
 	if n.history, err = history.New(history.Config{Next: n.hub}); err != nil {
 		return nil, err
 	}
+	n.page.SetHistory(pageHistory{n.history})
 	var out coalescer.Publisher = n.history
 	if n.nc != nil {
 		// The coalescer's batches are this node's share of the tick; the

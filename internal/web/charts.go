@@ -16,7 +16,8 @@ const ChartWindowMs = 60_000
 // MaxChartPoints ticks, a shorter span, and say so.
 const MaxChartPoints = 600
 
-// point is what the charts keep of one batch.
+// point is what the charts keep of one batch, or of one step of the
+// server's history.
 type point struct {
 	at       int64 // Unix ms
 	tickMs   int64
@@ -26,10 +27,40 @@ type point struct {
 	onTime   uint64
 	late     uint64
 	dropped  uint64
-	depth    int
-	queueCap int
-	busy     int
-	workers  int
+	// Finished per second, as drawn: for a batch the counts of the
+	// batches of the last RateWindowMs (this one included), for a history
+	// step its counts over its length.
+	rOnTime, rLate, rDropped float64
+	depth                    int
+	queueCap                 int
+	busy                     int
+	workers                  int
+	status                   uint8 // statusOK, statusDegraded, statusOverloaded
+	gap                      bool  // no data: breaks the lines (steps missing from the history)
+}
+
+// RateWindowMs is the span the live rates are measured over: a sliding
+// second. The React dashboard's series.ts measures them alike;
+// testdata/series-cases.json holds both to the same values.
+const RateWindowMs = 1000
+
+// Health verdicts as levels, worst last.
+const (
+	statusOK uint8 = iota
+	statusDegraded
+	statusOverloaded
+)
+
+var statusNames = [...]string{"ok", "degraded", "overloaded"}
+
+func statusLevel(s string) uint8 {
+	switch s {
+	case "degraded":
+		return statusDegraded
+	case "overloaded":
+		return statusOverloaded
+	}
+	return statusOK
 }
 
 func pointOf(b *batch.Batch, prevDeadline float64) point {
@@ -39,6 +70,7 @@ func pointOf(b *batch.Batch, prevDeadline float64) point {
 		onTime: b.Counts.OnTime, late: b.Counts.Late, dropped: b.Counts.Dropped,
 		depth: b.Health.QueueDepth, queueCap: b.Health.QueueCap, busy: b.Health.Busy, workers: b.Health.Workers,
 		deadline: prevDeadline,
+		status:   statusLevel(string(b.Health.Status)),
 	}
 	if p.tickMs <= 0 {
 		p.tickMs = 100
@@ -52,6 +84,26 @@ func pointOf(b *batch.Batch, prevDeadline float64) point {
 	return p
 }
 
+// historyPoint is a step of the server's history as the charts draw it.
+func historyPoint(h *HistoryPoint, stepMs int64) point {
+	perSec := 1000 / float64(stepMs)
+	return point{
+		at: h.T, tickMs: stepMs,
+		p50: h.P50, p99: h.P99, hasLat: h.OnTime+h.Late > 0,
+		onTime: h.OnTime, late: h.Late, dropped: h.Dropped,
+		rOnTime: float64(h.OnTime) * perSec, rLate: float64(h.Late) * perSec, rDropped: float64(h.Dropped) * perSec,
+		depth: h.QueueDepth, queueCap: h.QueueCap, busy: h.Busy, workers: h.Workers,
+		status: statusLevel(h.Status),
+	}
+}
+
+// points is what the charts are drawn from: the live ring, or a range of
+// the history.
+type points interface {
+	len() int
+	get(i int) *point
+}
+
 // history is a ring of the newest points, at most MaxChartPoints and at
 // most ChartWindowMs old.
 type history struct {
@@ -60,11 +112,25 @@ type history struct {
 	n    int
 }
 
+func (h *history) len() int { return h.n }
+
 func (h *history) get(i int) *point { return &h.buf[(h.head+i)%len(h.buf)] }
 
 func (h *history) newest() *point { return h.get(h.n - 1) }
 
+// push adds p, with its rates over the sliding second: its own counts and
+// those of the points before it whose at is within RateWindowMs of its.
 func (h *history) push(p point) {
+	on, late, dropped := p.onTime, p.late, p.dropped
+	for i := h.n - 1; i >= 0; i-- {
+		q := h.get(i)
+		if q.at <= p.at-RateWindowMs {
+			break
+		}
+		on, late, dropped = on+q.onTime, late+q.late, dropped+q.dropped
+	}
+	// The window is one second long: the sums are the rates.
+	p.rOnTime, p.rLate, p.rDropped = float64(on), float64(late), float64(dropped)
 	if h.n == len(h.buf) {
 		h.head = (h.head + 1) % len(h.buf)
 		h.n--
@@ -76,6 +142,78 @@ func (h *history) push(p point) {
 		h.n--
 	}
 }
+
+// pointSlice is a range of the history, downsampled to the plot's width.
+type pointSlice []point
+
+func (s pointSlice) len() int { return len(s) }
+
+func (s pointSlice) get(i int) *point { return &s[i] }
+
+// downsample folds the history's points from t0 on into at most
+// views.PlotW columns, the plot's resolution: rates over the steps present,
+// the highest latency percentiles, the peak queue and busy workers, the
+// worst verdict. Steps missing from the history stay missing: a column
+// without points is no point, and a run of them is a gap in the lines.
+func downsample(s *HistorySeries, t0, span int64) pointSlice {
+	step := s.StepMs
+	if step <= 0 {
+		step = 1000
+	}
+	colMs := max(step, (span+views.PlotW-1)/views.PlotW)
+	out := make(pointSlice, 0, min(len(s.Points), views.PlotW+1))
+	var cur *point
+	var steps int64
+	flush := func() {
+		if cur == nil {
+			return
+		}
+		perSec := 1000 / float64(steps*step)
+		cur.rOnTime, cur.rLate, cur.rDropped = float64(cur.onTime)*perSec, float64(cur.late)*perSec, float64(cur.dropped)*perSec
+		out = append(out, *cur)
+		cur = nil
+	}
+	prevT := int64(math.MinInt64)
+	for i := range s.Points {
+		h := &s.Points[i]
+		if h.T < t0 || h.T <= prevT {
+			continue
+		}
+		col := t0 + (h.T-t0)/colMs*colMs
+		gap := prevT != math.MinInt64 && h.T-prevT > step*3/2
+		if cur != nil && (col != cur.at || gap) {
+			flush()
+		}
+		if gap && len(out) > 0 {
+			// A null point breaks the lines where steps are missing.
+			out = append(out, point{at: (prevT + h.T) / 2, gap: true})
+		}
+		prevT = h.T
+		p := historyPoint(h, step)
+		if cur == nil {
+			p.at = col
+			cur, steps = &p, 1
+			continue
+		}
+		steps++
+		cur.onTime, cur.late, cur.dropped = cur.onTime+p.onTime, cur.late+p.late, cur.dropped+p.dropped
+		if p.hasLat {
+			if !cur.hasLat {
+				cur.p50, cur.p99, cur.hasLat = p.p50, p.p99, true
+			} else {
+				cur.p50, cur.p99 = max(cur.p50, p.p50), max(cur.p99, p.p99)
+			}
+		}
+		cur.depth, cur.busy = max(cur.depth, p.depth), max(cur.busy, p.busy)
+		cur.queueCap, cur.workers = p.queueCap, p.workers
+		cur.status = max(cur.status, p.status)
+	}
+	flush()
+	return out
+}
+
+// isGap tells the null points downsample puts where steps are missing.
+func isGap(p *point) bool { return p.gap }
 
 // pathBuf writes SVG path data in plot units: "M" to start a stretch,
 // relative "l" pairs after it ("M0 40l1-2 1 0 1 3"), about 5 bytes a
@@ -168,11 +306,15 @@ type chartBuilder struct {
 type series func(p *point) (v float64, ok bool)
 
 // trace draws s over the window into pb.
-func (c *chartBuilder) trace(h *history, t0, span int64, pb *pathBuf, ymax float64, s series) string {
+func (c *chartBuilder) trace(h points, t0, span int64, pb *pathBuf, ymax float64, s series) string {
 	pb.reset()
-	for i := 0; i < h.n; i++ {
+	for i := 0; i < h.len(); i++ {
 		p := h.get(i)
 		if p.at < t0 {
+			continue
+		}
+		if isGap(p) {
+			pb.lift()
 			continue
 		}
 		v, ok := s(p)
@@ -191,11 +333,11 @@ func xOf(at, t0, span int64) int {
 
 // stepMarker draws a value that changes rarely (the deadline) as a step
 // line across the window: "M0 33H250V20H600".
-func (c *chartBuilder) stepMarker(h *history, t0, span int64, pb *pathBuf, ymax float64) string {
+func (c *chartBuilder) stepMarker(h points, t0, span int64, pb *pathBuf, ymax float64) string {
 	pb.reset()
 	b := pb.b
 	started, lastY := false, 0
-	for i := 0; i < h.n; i++ {
+	for i := 0; i < h.len(); i++ {
 		p := h.get(i)
 		if p.at < t0 || p.deadline <= 0 {
 			continue
@@ -224,19 +366,44 @@ func (c *chartBuilder) stepMarker(h *history, t0, span int64, pb *pathBuf, ymax 
 	return string(b)
 }
 
-// perSecond is n events of one tick as a rate. The React dashboard's
-// series.ts does the same arithmetic; testdata/series-cases.json holds both
-// to the same values.
-func perSecond(n uint64, tickMs int64) float64 { return float64(n) * 1000 / float64(tickMs) }
-
-// missPct is the share of a tick's finished events that were late or
-// dropped, in percent; false when none finished (a gap, not 0 %).
+// missPct is the share of finished events that were late or dropped, over
+// the same span as the point's rates, in percent; false when none finished
+// (a gap, not 0 %).
 func missPct(p *point) (float64, bool) {
-	done := p.onTime + p.late + p.dropped
-	if done == 0 {
+	done := p.rOnTime + p.rLate + p.rDropped
+	if !(done > 0) {
 		return 0, false
 	}
-	return float64(p.late+p.dropped) * 100 / float64(done), true
+	return (p.rLate + p.rDropped) * 100 / done, true
+}
+
+// bandsOf finds the incidents in the window: runs of points at degraded or
+// overloaded, each from its first point to the point after its last (or
+// its last, at the end), at least a unit wide.
+func bandsOf(h points, t0, span int64) []views.Band {
+	var out []views.Band
+	open, from, lvl := false, 0, statusOK
+	closeAt := func(x int) {
+		out = append(out, views.Band{X: from, W: max(1, x-from), Status: statusNames[lvl]})
+		open = false
+	}
+	for i := 0; i < h.len(); i++ {
+		p := h.get(i)
+		if p.at < t0 || isGap(p) {
+			continue
+		}
+		x := xOf(p.at, t0, span)
+		if open && p.status != lvl {
+			closeAt(x)
+		}
+		if !open && p.status > statusOK {
+			open, from, lvl = true, x, p.status
+		}
+	}
+	if open {
+		closeAt(xOf(h.get(h.len()-1).at, t0, span))
+	}
+	return out
 }
 
 func fmtNum(v float64, unit string) string {
@@ -260,36 +427,86 @@ func fmtSpan(ms int64) string {
 	return strconv.FormatFloat(float64(ms)/1000, 'f', 1, 64) + " s"
 }
 
-// build renders the history into the charts' view model.
+// build renders the live ring into the charts' view model: the last
+// minute (or the last MaxChartPoints ticks, if shorter), a point per tick.
 func (c *chartBuilder) build(h *history) views.Charts {
 	if h.n == 0 {
-		return views.Charts{}
+		return views.Charts{Range: LiveRange}
 	}
 	last := h.newest()
 	span := min(int64(ChartWindowMs), MaxChartPoints*last.tickMs)
-	t0 := last.at - span
-	var (
-		maxLat, maxRate        float64
-		maxCap, maxWorkers, np int
-	)
+	np := 0
 	for i := 0; i < h.n; i++ {
+		if h.get(i).at >= last.at-span {
+			np++
+		}
+	}
+	window := fmtSpan(span)
+	return c.draw(h, last, last.at-span, span, views.Charts{
+		Range: LiveRange, Window: window, Points: np,
+		Note: "Last " + window + ", one point per tick (" + strconv.Itoa(np) + " ticks), rates over a sliding second.",
+	})
+}
+
+// buildHistory renders a range of the server's history: its steps folded
+// into the plot's columns, the window ending at the history's now.
+func (c *chartBuilder) buildHistory(s *HistorySeries, rng, label string, span int64) views.Charts {
+	now := s.Now
+	if n := len(s.Points); n > 0 {
+		now = max(now, s.Points[n-1].T)
+	}
+	t0 := now - span
+	pts := downsample(s, t0, span)
+	var last *point
+	for i := len(pts) - 1; i >= 0; i-- {
+		if !pts[i].gap {
+			last = &pts[i]
+			break
+		}
+	}
+	steps := 0
+	for i := range s.Points {
+		if s.Points[i].T >= t0 {
+			steps++
+		}
+	}
+	v := views.Charts{Range: rng, Window: label, Points: steps}
+	if last == nil {
+		v.Note = "The server's history has nothing in the last " + label + " yet."
+		return v
+	}
+	col := max(s.StepMs, (span+views.PlotW-1)/views.PlotW)
+	v.Note = "Last " + label + " from the server's history: " + strconv.Itoa(steps) + " steps of " + fmtSpan(s.StepMs) +
+		", drawn a point per " + fmtSpan(col) + " (peaks kept); refreshed every few seconds."
+	return c.draw(pts, last, t0, span, v)
+}
+
+// draw renders the points from t0 on, over span; last is the newest.
+func (c *chartBuilder) draw(h points, last *point, t0, span int64, v views.Charts) views.Charts {
+	var (
+		maxLat, maxRate    float64
+		maxCap, maxWorkers int
+	)
+	for i := 0; i < h.len(); i++ {
 		p := h.get(i)
-		if p.at < t0 {
+		if p.at < t0 || isGap(p) {
 			continue
 		}
-		np++
 		if p.hasLat {
 			maxLat = max(maxLat, p.p99)
 		}
 		maxLat = max(maxLat, p.deadline)
-		maxRate = max(maxRate, perSecond(p.onTime, p.tickMs), perSecond(p.late, p.tickMs), perSecond(p.dropped, p.tickMs))
+		maxRate = max(maxRate, p.rOnTime, p.rLate, p.rDropped)
 		maxCap = max(maxCap, p.queueCap, p.depth)
 		maxWorkers = max(maxWorkers, p.workers, p.busy)
 	}
 	latMax := niceCeil(maxLat * 1.1)
 	rateMax := niceCeil(maxRate)
-	capMax, workMax := float64(max(maxCap, 1)), float64(max(maxWorkers, 1))
-	window := fmtSpan(span)
+	capMax := float64(max(maxCap, 1))
+	// Headroom: a line at its maximum (every worker busy) sits below the
+	// top edge, not on it.
+	workMax := niceCeil(float64(max(maxWorkers, 1)) * 1.25)
+	window := v.Window
 
 	pb := &c.paths
 	p50 := c.trace(h, t0, span, &pb[0], latMax, func(p *point) (float64, bool) { return p.p50, p.hasLat })
@@ -301,22 +518,30 @@ func (c *chartBuilder) build(h *history) views.Charts {
 		}
 		return fmtMs(v)
 	}
+	per := "per tick"
+	if v.Range != LiveRange {
+		per = "highest per point"
+	}
+	deadlineNow := "–"
+	if last.deadline > 0 {
+		deadlineNow = fmtMs(last.deadline)
+	}
 	latency := views.Chart{
-		ID: "latency", Title: "Latency of processed events, per tick",
+		ID: "latency", Title: "Latency of processed events, " + per,
 		YMax: fmtNum(latMax, "ms"), YMid: fmtNum(latMax/2, "ms"),
 		Desc: "Latency over the last " + window + ": p50 now " + nowLat(last.p50) + ", p99 now " + nowLat(last.p99) +
-			", deadline " + fmtMs(last.deadline) + "; scale 0 to " + fmtNum(latMax, "ms") + ".",
+			", deadline " + deadlineNow + "; scale 0 to " + fmtNum(latMax, "ms") + ".",
 		Lines: []views.Line{
 			{Class: "p50", Label: "p50", Now: nowLat(last.p50), D: p50},
 			{Class: "p99", Label: "p99", Now: nowLat(last.p99), D: p99},
 		},
-		Marker: &views.Line{Class: "deadline", Label: "deadline", Now: fmtMs(last.deadline), D: deadline},
+		Marker: &views.Line{Class: "deadline", Label: "deadline", Now: deadlineNow, D: deadline},
 	}
 
-	onTime := c.trace(h, t0, span, &pb[3], rateMax, func(p *point) (float64, bool) { return perSecond(p.onTime, p.tickMs), true })
-	late := c.trace(h, t0, span, &pb[4], rateMax, func(p *point) (float64, bool) { return perSecond(p.late, p.tickMs), true })
-	dropped := c.trace(h, t0, span, &pb[5], rateMax, func(p *point) (float64, bool) { return perSecond(p.dropped, p.tickMs), true })
-	nowOn, nowLate, nowDrop := perSecond(last.onTime, last.tickMs), perSecond(last.late, last.tickMs), perSecond(last.dropped, last.tickMs)
+	onTime := c.trace(h, t0, span, &pb[3], rateMax, func(p *point) (float64, bool) { return p.rOnTime, true })
+	late := c.trace(h, t0, span, &pb[4], rateMax, func(p *point) (float64, bool) { return p.rLate, true })
+	dropped := c.trace(h, t0, span, &pb[5], rateMax, func(p *point) (float64, bool) { return p.rDropped, true })
+	nowOn, nowLate, nowDrop := last.rOnTime, last.rLate, last.rDropped
 	throughput := views.Chart{
 		ID: "throughput", Title: "Finished per second",
 		YMax: fmtNum(rateMax, "/s"), YMid: fmtNum(rateMax/2, "/s"),
@@ -330,13 +555,13 @@ func (c *chartBuilder) build(h *history) views.Charts {
 	}
 
 	missNow := "–"
-	if v, ok := missPct(last); ok {
-		missNow = fmtNum(v, "%")
+	if m, ok := missPct(last); ok {
+		missNow = fmtNum(m, "%")
 	}
 	missRate := views.Chart{
 		ID: "miss", Title: "Miss rate (late or dropped)",
 		YMax: "100 %", YMid: "50 %",
-		Desc: "Share of finished events late or dropped, per tick, over the last " + window + ": now " + missNow + ".",
+		Desc: "Share of finished events late or dropped over the last " + window + ": now " + missNow + ".",
 		Lines: []views.Line{{Class: "miss", Label: "missed", Now: missNow,
 			D: c.trace(h, t0, span, &pb[6], 100, missPct)}},
 	}
@@ -353,9 +578,12 @@ func (c *chartBuilder) build(h *history) views.Charts {
 		ID: "busy", Title: "Busy workers",
 		YMax: fmtNum(workMax, ""), YMid: fmtNum(workMax/2, ""),
 		Desc: "Workers processing an event over the last " + window + ": now " + strconv.Itoa(last.busy) +
-			" of " + strconv.Itoa(last.workers) + ".",
+			" of " + strconv.Itoa(last.workers) + "; scale 0 to " + fmtNum(workMax, "") + ".",
 		Lines: []views.Line{{Class: "busy", Label: "busy", Now: strconv.Itoa(last.busy) + " / " + strconv.Itoa(last.workers),
 			D: c.trace(h, t0, span, &pb[8], workMax, func(p *point) (float64, bool) { return float64(p.busy), true })}},
 	}
-	return views.Charts{Window: window, Points: np, Latency: latency, Small: []views.Chart{throughput, missRate, queue, busy}}
+	v.Latency = latency
+	v.Small = []views.Chart{throughput, missRate, queue, busy}
+	v.Bands = bandsOf(h, t0, span)
+	return v
 }

@@ -26,6 +26,12 @@ type Configurator interface {
 // form carries it but it is no setting.
 const tokenField = "token"
 
+// clusterField is set ("1") by a form rendered for a node of a cluster, so
+// that the form comes back the same (per-node labels, no tick). It only
+// changes what the form shows: the server refuses the tick in a cluster
+// whatever the form says.
+const clusterField = "cluster"
+
 // ConfigForm handles the page's settings form, sent by htmx as
 // application/x-www-form-urlencoded (PATCH /ui/config). Each non-empty
 // field becomes part of one config.Patch, applied as a whole or not at all.
@@ -72,8 +78,15 @@ func ConfigForm(c Configurator) http.Handler {
 
 // submit parses the form, applies it, and says what the form shows next.
 func submit(c Configurator, values map[string][]string) views.ControlsForm {
+	cluster := len(values[clusterField]) > 0 && values[clusterField][0] == "1"
+	form := submitForm(c, values)
+	form.Cluster = cluster
+	return form
+}
+
+func submitForm(c Configurator, values map[string][]string) views.ControlsForm {
 	form := views.ControlsForm{Values: map[string]string{}, Errors: map[string]string{}}
-	known := map[string]bool{tokenField: true}
+	known := map[string]bool{tokenField: true, clusterField: true}
 	for _, f := range views.Fields {
 		known[f.Name] = true
 	}

@@ -165,7 +165,7 @@ func TestEventDetailMarkup(t *testing.T) {
 		t.Error("rows carry payloads: the details are fetched")
 	}
 	var page strings.Builder
-	if err := views.Page(b, r.Recent(), r.Charts()).Render(t.Context(), &page); err != nil {
+	if err := views.Page(views.PageView{Batch: b, Events: r.Recent(), Charts: r.Charts()}).Render(t.Context(), &page); err != nil {
 		t.Fatal(err)
 	}
 	html := page.String()

@@ -12,8 +12,8 @@ import (
 )
 
 // seriesCases is testdata/series-cases.json, which the React dashboard's
-// series.cases.test.ts reads too: both UIs must draw the same per-tick
-// values from the same batches.
+// series.cases.test.ts reads too: both UIs must draw the same values
+// from the same batches.
 type seriesCases struct {
 	About []string `json:"about"`
 	Cases []struct {
@@ -45,9 +45,9 @@ func decodeStrict(data []byte, v any) error {
 // with.
 func rowOf(p *point) seriesRow {
 	r := seriesRow{
-		OnTime:  perSecond(p.onTime, p.tickMs),
-		Late:    perSecond(p.late, p.tickMs),
-		Dropped: perSecond(p.dropped, p.tickMs),
+		OnTime:  p.rOnTime,
+		Late:    p.rLate,
+		Dropped: p.rDropped,
 	}
 	if v, ok := missPct(p); ok {
 		r.Miss = &v

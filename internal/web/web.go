@@ -7,6 +7,8 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/a-h/templ"
@@ -38,6 +40,23 @@ type Renderer struct {
 	deadline float64      // the last known deadline
 	size     int          // of the last output, to size the next
 	watching func() bool
+	source   History // the server's history; nil when it keeps none
+}
+
+// SetHistory gives the page the server's history, for the charts' longer
+// ranges and the incident list. Without one (nil) the page offers the
+// last minute only and says the server keeps no incidents. Call it before
+// the page is served.
+func (r *Renderer) SetHistory(h History) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.source = h
+}
+
+func (r *Renderer) history() History {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.source
 }
 
 // NewRenderer returns a renderer with an empty table and empty charts.
@@ -129,11 +148,43 @@ func prependNewest(recent, batchEvents []batch.Event, n int) []batch.Event {
 
 // PageHandler renders the full page with the newest batch, so the first
 // paint is current; the stream keeps it current.
+//
+// Query parameters: range picks the charts' range (1m, the default, is
+// live from the batches; 15m, 1h and 24h come from the server's history);
+// part=charts or part=incidents answers that fragment alone, which the
+// page fetches again every few seconds for a range of the history and for
+// the incident list. Anything else is a 400 with a plain-text message.
 func PageHandler(h *hub.Hub, r *Renderer) http.HandlerFunc {
 	return func(w http.ResponseWriter, req *http.Request) {
+		q := req.URL.Query()
+		rng := q.Get("range")
+		if rng == "" {
+			rng = LiveRange
+		}
+		span, err := rangeMs(rng)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
 		b := h.LatestBatch()
+		src := r.history()
+		var c templ.Component
+		switch part := q.Get("part"); part {
+		case "":
+			c = views.Page(views.PageView{
+				Batch: b, Events: r.Recent(), Charts: r.chartsOf(src, rng, span),
+				Ranges: rangeLinks(src != nil), Incidents: incidentsOf(src, b),
+			})
+		case "charts":
+			c = views.ChartsFragment(r.chartsOf(src, rng, span))
+		case "incidents":
+			c = views.IncidentList(incidentsOf(src, b), rng)
+		default:
+			http.Error(w, fmt.Sprintf("unknown part %q: use charts or incidents", part), http.StatusBadRequest)
+			return
+		}
 		var buf bytes.Buffer
-		if err := views.Page(b, r.Recent(), r.Charts()).Render(req.Context(), &buf); err != nil {
+		if err := c.Render(req.Context(), &buf); err != nil {
 			http.Error(w, "render page: "+err.Error(), http.StatusInternalServerError)
 			return
 		}
@@ -141,4 +192,74 @@ func PageHandler(h *hub.Hub, r *Renderer) http.HandlerFunc {
 		w.Header().Set("Cache-Control", "no-store")
 		_, _ = w.Write(buf.Bytes())
 	}
+}
+
+// chartsOf is the charts of a range: the live ring's for LiveRange, else
+// drawn from the history (with a note instead when there is none).
+func (r *Renderer) chartsOf(src History, rng string, span int64) views.Charts {
+	if rng == LiveRange {
+		return r.Charts()
+	}
+	label := rng
+	for _, x := range Ranges {
+		if x.Key == rng {
+			label = x.Label
+		}
+	}
+	if src == nil {
+		return views.Charts{Range: rng, Window: label,
+			Note: "This server keeps no history: only the last minute (1 min) can be shown."}
+	}
+	s, err := src.Series(rng)
+	if err != nil {
+		return views.Charts{Range: rng, Window: label, Note: "The server's history could not be read: " + err.Error()}
+	}
+	// A builder of its own: the live one's buffers belong to Encode.
+	var cb chartBuilder
+	return cb.buildHistory(&s, rng, label, span)
+}
+
+func rangeLinks(haveHistory bool) []views.RangeLink {
+	out := make([]views.RangeLink, len(Ranges))
+	for i, x := range Ranges {
+		out[i] = views.RangeLink{Key: x.Key, Label: x.Label, Available: x.Key == LiveRange || haveHistory}
+	}
+	return out
+}
+
+// maxIncidents bounds the incident list.
+const maxIncidents = 20
+
+// incidentsOf formats the incidents; ongoing ones are measured up to the
+// newest batch.
+func incidentsOf(src History, b *batch.Batch) views.Incidents {
+	if src == nil {
+		return views.Incidents{}
+	}
+	list, err := src.Incidents()
+	if err != nil {
+		return views.Incidents{Error: err.Error()}
+	}
+	var now int64
+	if b != nil {
+		now = b.At
+	}
+	out := views.Incidents{Available: true, Rows: make([]views.IncidentRow, 0, min(len(list), maxIncidents))}
+	for _, in := range list[:min(len(list), maxIncidents)] {
+		row := views.IncidentRow{
+			Kind: strings.ReplaceAll(in.Kind, "-", " "), Status: in.Status, Node: in.Node,
+			Start:     views.Clock(in.Start),
+			WorstMiss: strconv.FormatFloat(min(1, max(0, in.WorstMissRate))*100, 'f', 1, 64) + " %",
+		}
+		if in.End == nil {
+			row.Ongoing, row.Duration = true, views.Duration(max(0, now-in.Start))
+		} else {
+			row.Duration = views.Duration(*in.End - in.Start)
+		}
+		for _, rc := range in.TopReasons {
+			row.Reasons = append(row.Reasons, views.ReasonCount{Reason: rc.Reason, Count: strconv.FormatUint(rc.Count, 10)})
+		}
+		out.Rows = append(out.Rows, row)
+	}
+	return out
 }

@@ -1,7 +1,7 @@
 import { memo, useEffect, useId, useRef } from 'react';
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
-import type { SeriesModel } from '../series';
+import { bandsOf, type Band, type SeriesData, type SeriesModel } from '../series';
 import { readPalette, type ChartSpec } from './specs';
 
 export interface ChartProps {
@@ -33,24 +33,31 @@ function ChartImpl({ model, spec, title, testId, height = 170, className }: Char
     if (!el) return;
     let plot: uPlot | null = null;
     let width = Math.max(MIN_WIDTH, Math.floor(el.clientWidth));
+    let bands: readonly Band[] = [];
+    const windowMs = () => model.windowMs;
 
-    const mark = (points: number) => {
-      // A plain attribute (not a style), for tests and debugging.
-      el.dataset.points = String(points);
+    const mark = (d: SeriesData) => {
+      bands = bandsOf(d);
+      // Plain attributes (not styles), for tests and debugging.
+      el.dataset.points = String(d.length);
+      el.dataset.bands = String(bands.length);
+      el.dataset.range = model.range;
+      // The oldest point's time (unix s): how far back the chart reaches.
+      el.dataset.from = d.length > 0 ? String(d.x[0]) : '';
     };
     const build = () => {
       plot?.destroy();
       const d = model.getData();
-      plot = new uPlot(spec.options(readPalette(el), width, height, model.windowMs), spec.data(d), el);
-      mark(d.length);
+      mark(d);
+      plot = new uPlot(spec.options(readPalette(el), width, height, windowMs, () => bands), spec.data(d), el);
       if (d.length > 0) plot.setLegend({ idx: d.length - 1 });
     };
     build();
 
     const unsubscribe = model.subscribe((d) => {
       if (!plot) return;
+      mark(d);
       plot.setData(spec.data(d));
-      mark(d.length);
       // The legend shows the newest values unless the pointer is on the plot.
       const left = plot.cursor.left;
       if (d.length > 0 && (left === undefined || left < 0)) plot.setLegend({ idx: d.length - 1 });

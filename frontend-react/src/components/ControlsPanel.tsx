@@ -69,6 +69,12 @@ type Errors = Partial<Record<SettingName, string>>;
 export interface ControlsPanelProps {
   /** The settings in force (the latest batch's config); null when unknown. */
   inForce: Settings | null;
+  /**
+   * A cluster (the batches list nodes): workers and queue are per node, and
+   * the tick, which the server refuses to change in a cluster, is not
+   * offered.
+   */
+  cluster?: boolean;
   /** Sends a patch; default PATCH /api/config with the global fetch. */
   patch?: (p: SettingsPatch, o?: ConfigApiOptions) => Promise<PatchOutcome>;
 }
@@ -95,6 +101,11 @@ function saveToken(token: string) {
 
 const show = (v: Settings[SettingName] | undefined): string => (v === undefined ? '' : String(v));
 
+/** Settings that apply to each node of a cluster, not to the cluster. */
+const PER_NODE = new Set<SettingName>(['workers', 'queueCap']);
+/** Settings the server refuses to change in a cluster. */
+const NOT_IN_CLUSTER = new Set<SettingName>(['tickMs']);
+
 /** Whether the draft text means the same as the value in force. */
 function sameValue(f: Field, text: string, current: Settings[SettingName] | undefined): boolean {
   if (current === undefined) return false;
@@ -109,7 +120,7 @@ function sameValue(f: Field, text: string, current: Settings[SettingName] | unde
  * that PATCHes only the fields changed. The server validates; its message
  * for a field is shown next to that field, any other failure as a whole.
  */
-function ControlsPanelImpl({ inForce, patch = patchConfig }: ControlsPanelProps) {
+function ControlsPanelImpl({ inForce, cluster = false, patch = patchConfig }: ControlsPanelProps) {
   const uid = useId();
   const [draft, setDraft] = useState<Draft>({});
   const [errors, setErrors] = useState<Errors>({});
@@ -147,7 +158,8 @@ function ControlsPanelImpl({ inForce, patch = patchConfig }: ControlsPanelProps)
     }
   }
 
-  const changed = FIELDS.filter((f) => {
+  const fields = cluster ? FIELDS.filter((f) => !NOT_IN_CLUSTER.has(f.name)) : FIELDS;
+  const changed = fields.filter((f) => {
     const text = draft[f.name];
     return text !== undefined && !sameValue(f, text, inForce?.[f.name]);
   });
@@ -232,7 +244,7 @@ function ControlsPanelImpl({ inForce, patch = patchConfig }: ControlsPanelProps)
         <fieldset disabled={submitting} aria-busy={submitting}>
           <legend className="sr-only">Live settings: change any, then apply</legend>
           <div className="fields">
-            {FIELDS.map((f) => {
+            {fields.map((f) => {
               const id = `${uid}-${f.name}`;
               const current = inForce?.[f.name];
               const value = draft[f.name] ?? show(current);
@@ -253,6 +265,12 @@ function ControlsPanelImpl({ inForce, patch = patchConfig }: ControlsPanelProps)
                   <label htmlFor={id}>
                     {f.label}
                     {f.kind === 'number' && f.unit && <span className="unit"> ({f.unit})</span>}
+                    {cluster && PER_NODE.has(f.name) && (
+                      <span className="per-node" data-testid={`per-node-${f.name}`}>
+                        {' '}
+                        per node
+                      </span>
+                    )}
                   </label>
                   {f.kind === 'number' ? (
                     <input
@@ -298,6 +316,12 @@ function ControlsPanelImpl({ inForce, patch = patchConfig }: ControlsPanelProps)
               );
             })}
           </div>
+          {cluster && (
+            <p className="muted small cluster-note" data-testid="cluster-note">
+              In a cluster these are the settings of the node serving this page: a change applies to it alone.
+              The tick is the same on every node and fixed when they start (in force: {show(inForce?.tickMs) || '—'} ms).
+            </p>
+          )}
           <div className="field field-token">
             <label htmlFor={`${uid}-token`}>Token (if the server requires one)</label>
             <input

@@ -1,5 +1,6 @@
 import { memo } from 'react';
 import { formatMs, formatTime, resultText, shortId } from '../format';
+import { explain } from '../glossary';
 import type { EventResult } from '../types';
 
 const STATUS_LABEL: Record<string, string> = {
@@ -16,15 +17,27 @@ function reasonText(e: EventResult): string | undefined {
   return e.reason;
 }
 
+/** The reason's tooltip: what it means, and the kind of failure. */
+function reasonTitle(e: EventResult): string | undefined {
+  const text = explain(e.reason);
+  if (!e.reason) return undefined;
+  return [e.failure ? `${e.reason} · ${e.failure}` : e.reason, text].filter(Boolean).join(': ');
+}
+
 export interface EventRowProps {
   event: EventResult;
   /** Opens the event's details (click, Enter or Space on the focused row). */
   onOpen?: (e: EventResult) => void;
 }
 
-/** One event; memoized so rows already on screen don't re-render. */
+/**
+ * One event; memoized so rows already on screen don't re-render. A dropped
+ * event was never processed: its row says so, and how long it waited,
+ * instead of a processed time and a latency.
+ */
 export const EventRow = memo(function EventRow({ event: e, onOpen }: EventRowProps) {
-  const over = e.status !== 'dropped' && e.latencyMs > e.deadlineMs;
+  const dropped = e.status === 'dropped';
+  const over = !dropped && e.latencyMs > e.deadlineMs;
   const reason = reasonText(e);
   // The worker's result is untrusted: it only ever becomes text (React
   // escapes it) and a title attribute.
@@ -51,11 +64,21 @@ export const EventRow = memo(function EventRow({ event: e, onOpen }: EventRowPro
         <span className={`badge status-${e.status}`}>{STATUS_LABEL[e.status] ?? e.status}</span>
       </td>
       <td className="mono">{formatTime(e.createdAt)}</td>
-      <td className="mono">{formatTime(e.processedAt)}</td>
-      <td className={over ? 'num over' : 'num'}>
-        {formatMs(e.latencyMs)} / {e.deadlineMs} ms
-      </td>
-      <td className="reason" title={reason} data-testid="event-reason">
+      <td className={dropped ? 'not-processed' : 'mono'}>{dropped ? 'not processed' : formatTime(e.processedAt)}</td>
+      {dropped ? (
+        <td
+          className="num waited"
+          data-testid="event-waited"
+          title={e.latencyMs > 0 ? `dropped after ${formatMs(e.latencyMs)} ms in the queue, never processed` : 'dropped as it arrived, never processed'}
+        >
+          {e.latencyMs > 0 ? `waited ${formatMs(e.latencyMs)} ms` : 'on arrival'}
+        </td>
+      ) : (
+        <td className={over ? 'num over' : 'num'}>
+          {formatMs(e.latencyMs)} / {e.deadlineMs} ms
+        </td>
+      )}
+      <td className="reason" title={reasonTitle(e)} data-testid="event-reason">
         {reason ?? dash}
       </td>
       <td className="result">

@@ -1,5 +1,6 @@
 import type { ConnectionState } from '../realtimeClient';
-import { formatInt, formatMs, hostOf } from '../format';
+import { formatInt, formatMs, formatTime, hostOf } from '../format';
+import { explain } from '../glossary';
 import type { Batch } from '../types';
 import { ConnectionIndicator } from './ConnectionIndicator';
 
@@ -93,8 +94,10 @@ export function StatsBar({ latest, state, lastBatchAt, missedBatches, now }: Sta
         <h2>Connection</h2>
         <ConnectionIndicator state={state} lastBatchAt={lastBatchAt} missedBatches={missedBatches} now={now} />
         {latest && (
-          <p className="muted small">
-            seq {latest.seq} · tick {latest.tickMs} ms
+          <p className="muted small" data-testid="batch-id">
+            {/* In a cluster seq is a wall-clock tick index: the time says more. */}
+            {latest.nodes ? `batch at ${formatTime(latest.at)}` : `batch #${latest.seq}`} · tick {latest.tickMs} ms
+            {latest.nodes && ` · ${latest.nodes.length} nodes`}
           </p>
         )}
       </div>
@@ -126,7 +129,7 @@ export function StatsBar({ latest, state, lastBatchAt, missedBatches, now }: Sta
         <h2>Health</h2>
         <p className="health-line">
           {h ? (
-            <span className={`badge badge-lg health-${h.status}`} data-testid="health-status">
+            <span className={`badge badge-lg health-${h.status}`} data-testid="health-status" title={explain(h.status)}>
               {h.status}
             </span>
           ) : (
@@ -135,7 +138,7 @@ export function StatsBar({ latest, state, lastBatchAt, missedBatches, now }: Sta
         </p>
         <dl className="kv">
           <div className="stat">
-            <dt>Queue</dt>
+            <dt>{latest?.nodes ? 'Queue, all nodes' : 'Queue'}</dt>
             <dd data-testid="health-queue">
               {h ? `${formatInt(h.queueDepth)} / ${formatInt(h.queueCap)}` : NONE}
               {h && h.queueCap > 0 && (
@@ -144,7 +147,7 @@ export function StatsBar({ latest, state, lastBatchAt, missedBatches, now }: Sta
             </dd>
           </div>
           <div className="stat">
-            <dt>Busy workers</dt>
+            <dt>{latest?.nodes ? 'Busy workers, all nodes' : 'Busy workers'}</dt>
             <dd data-testid="health-busy">
               {h ? `${formatInt(h.busy)} / ${formatInt(h.workers)}` : NONE}
               {h && h.workers > 0 && (
@@ -169,7 +172,7 @@ export function StatsBar({ latest, state, lastBatchAt, missedBatches, now }: Sta
         ) : (
           <ul className="reasons" data-testid="drop-reasons">
             {reasons.map(([reason, n]) => (
-              <li key={reason}>
+              <li key={reason} title={explain(reason)}>
                 <span className="reason-name">{reason}</span> <span className="reason-count">{formatInt(n)}</span>
               </li>
             ))}

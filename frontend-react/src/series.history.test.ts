@@ -1,0 +1,157 @@
+import { describe, expect, it } from 'vitest';
+import { parseHistory, parseIncidents } from './historyApi';
+import { bandsOf, SeriesModel } from './series';
+import { makeBatch, makeHealth, STARTED_AT } from './test/fakes';
+import type { HistoryPoint, HistoryResponse } from './types';
+
+/** A history point at t with per-step counts; the rest idle. */
+function hp(t: number, over: Partial<HistoryPoint> = {}): HistoryPoint {
+  return {
+    t,
+    received: 0,
+    onTime: 0,
+    late: 0,
+    dropped: 0,
+    droppedBy: {},
+    failedBy: {},
+    p50: 0,
+    p90: 0,
+    p99: 0,
+    max: 0,
+    queueDepth: 0,
+    queueCap: 64,
+    busy: 0,
+    workers: 4,
+    limit: 4,
+    status: 'ok',
+    ...over,
+  };
+}
+
+function history(range: HistoryResponse['range'], stepMs: number, points: HistoryPoint[]): HistoryResponse {
+  return { range, stepMs, now: points.at(-1)?.t ?? 0, startedAt: STARTED_AT, points };
+}
+
+const T0 = STARTED_AT + 100_000; // a whole second
+
+describe('SeriesModel with the server history', () => {
+  it('puts the history in front of the live points, newest live points kept', () => {
+    const m = new SeriesModel();
+    // A live batch arrived before the history's answer.
+    m.push(makeBatch(1, { at: T0 + 3100, counts: { received: 3, onTime: 3, late: 0, dropped: 0, droppedBy: {}, failedBy: {} } }));
+    const h = history('1m', 1000, [
+      hp(T0, { onTime: 20, p50: 30, p99: 45 }),
+      hp(T0 + 1000, { onTime: 18, late: 1, dropped: 1, p50: 31, p99: 90, status: 'degraded' }),
+      hp(T0 + 2000, { onTime: 20, p50: 29, p99: 40 }),
+      // A point as new as the live one: the history's stands, not doubled.
+      hp(T0 + 3100, { onTime: 99 }),
+    ]);
+    expect(m.load(h)).toBe(true);
+    m.flush();
+    const d = m.getData();
+    expect(d.x).toEqual([T0 / 1000, T0 / 1000 + 1, T0 / 1000 + 2, (T0 + 3100) / 1000]);
+    // 1 s steps: the counts are the rates.
+    expect(d.onTime).toEqual([20, 18, 20, 99]);
+    expect(d.miss[1]).toBeCloseTo(10, 9);
+    expect(d.p99).toEqual([45, 90, 40, 0]);
+    expect(d.status).toEqual([0, 1, 0, 0]);
+
+    // Live batches append after it, at their rate over the sliding second.
+    m.push(makeBatch(2, { at: T0 + 3200, counts: { received: 2, onTime: 2, late: 0, dropped: 0, droppedBy: {}, failedBy: {} } }));
+    m.flush();
+    expect(m.getData().x.at(-1)).toBe((T0 + 3200) / 1000);
+    expect(m.getData().onTime.at(-1)).toBe(3 + 2);
+  });
+
+  it('leaves a gap where steps are missing, and no latency where nothing was processed', () => {
+    const m = new SeriesModel();
+    m.load(history('1m', 1000, [hp(T0, { onTime: 1, p50: 5, p99: 6 }), hp(T0 + 1000, { dropped: 4 }), hp(T0 + 5000, { onTime: 2, p50: 7, p99: 8 })]));
+    m.flush();
+    const d = m.getData();
+    expect(d.length).toBe(4);
+    expect(d.onTime[2]).toBeNull(); // the gap between +1000 and +5000
+    expect(d.p50[1]).toBeNull(); // only drops in that step
+    expect(d.dropped[1]).toBe(4);
+  });
+
+  it('takes the history of the range shown only (a late answer for another range is ignored)', () => {
+    const m = new SeriesModel();
+    m.setRange('1h');
+    expect(m.windowMs).toBe(3_600_000);
+    expect(m.load(history('1m', 1000, [hp(T0)]))).toBe(false);
+    expect(m.load(history('1h', 1000, [hp(T0)]))).toBe(true);
+  });
+
+  it('folds live batches into the 24 h range’s minutes, as rates per second', () => {
+    const m = new SeriesModel();
+    m.setRange('24h');
+    const minute = Math.floor(T0 / 60_000) * 60_000 + 60_000;
+    // 600 batches of 100 ms with 3 on time each: one minute, 1800 on time = 30/s.
+    for (let i = 0; i < 600; i++) {
+      m.push(
+        makeBatch(i + 1, {
+          at: minute + i * 100,
+          counts: { received: 3, onTime: 3, late: 0, dropped: 0, droppedBy: {}, failedBy: {} },
+          health: makeHealth({ busy: i === 300 ? 8 : 2, status: i === 10 ? 'overloaded' : 'ok' }),
+        }),
+      );
+    }
+    m.flush();
+    expect(m.getData().length).toBe(0); // the minute is not over yet
+    // A batch inside the open minute commits nothing (no redraw of the range).
+    m.push(makeBatch(600.5, { at: minute + 59_950, counts: { received: 0, onTime: 0, late: 0, dropped: 0, droppedBy: {}, failedBy: {} } }));
+    expect(m.flush()).toBe(false);
+    m.push(makeBatch(601, { at: minute + 60_000 }));
+    m.flush();
+    const d = m.getData();
+    expect(d.length).toBe(1);
+    expect(d.x[0]).toBe(minute / 1000);
+    expect(d.onTime[0]).toBe(30);
+    expect(d.busy[0]).toBe(8); // the step's peak
+    expect(d.status[0]).toBe(2); // its worst verdict
+  });
+
+  it('finds the incident bands in the status column', () => {
+    const m = new SeriesModel();
+    const st = ['ok', 'degraded', 'degraded', 'overloaded', 'ok', 'ok', 'overloaded'] as const;
+    m.load(history('1m', 1000, st.map((s, i) => hp(T0 + i * 1000, { status: s }))));
+    m.flush();
+    const t = T0 / 1000;
+    expect(bandsOf(m.getData())).toEqual([
+      { from: t + 1, to: t + 3, status: 'degraded' },
+      { from: t + 3, to: t + 4, status: 'overloaded' },
+      { from: t + 6, to: t + 6, status: 'overloaded' },
+    ]);
+  });
+});
+
+describe('parsing the history API', () => {
+  it('reads a history, sorting points and leaving out bad ones', () => {
+    const h = parseHistory({
+      range: '15m',
+      stepMs: 1000,
+      now: 5,
+      startedAt: 1,
+      points: [{ t: 2000, onTime: 3, status: 'overloaded', droppedBy: { shed: 2, bad: 'x' } }, { t: 'no' }, { t: 1000, late: 1 }],
+    });
+    expect(h?.points.map((p) => p.t)).toEqual([1000, 2000]);
+    expect(h?.points[1]?.status).toBe('overloaded');
+    expect(h?.points[1]?.droppedBy).toEqual({ shed: 2 });
+    expect(h?.points[0]?.status).toBe('ok');
+    expect(parseHistory({ points: [] })).toBeNull(); // no stepMs
+    expect(parseHistory('nope')).toBeNull();
+  });
+
+  it('reads incidents newest first, with ongoing ones as end null', () => {
+    const list = parseIncidents({
+      incidents: [
+        { id: 1, kind: 'health', status: 'degraded', start: 100, end: 200, worstMissRate: 0.25, topReasons: [{ reason: 'shed', count: 3 }] },
+        { id: 2, kind: 'node-lost', status: 'overloaded', start: 300, end: null, worstMissRate: 3, topReasons: [], node: 'n2' },
+      ],
+    });
+    expect(list?.map((i) => i.id)).toEqual([2, 1]);
+    expect(list?.[0]).toMatchObject({ end: null, node: 'n2', worstMissRate: 1 });
+    expect(list?.[1]?.topReasons).toEqual([{ reason: 'shed', count: 3 }]);
+    expect(parseIncidents({})).toBeNull();
+  });
+});

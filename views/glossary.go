@@ -1,0 +1,52 @@
+package views
+
+// Explanation is one status, verdict or reason and what it means, in one
+// sentence. The React dashboard says the same (frontend-react/src/glossary.ts).
+type Explanation struct {
+	Key, Label, Text string
+}
+
+// Statuses are the event statuses, in the legend's order.
+var Statuses = []Explanation{
+	{"on-time", "on time", "Processed and finished before its deadline."},
+	{"late", "late", "Processed, but finished after its deadline."},
+	{"dropped", "dropped", "Never processed to the end; the reason says why."},
+}
+
+// Verdicts are the health verdicts.
+var Verdicts = []Explanation{
+	{"ok", "ok", "Everything finished was on time and the queue is short."},
+	{"degraded", "degraded", "Some events were late, or the queue is at least half full."},
+	{"overloaded", "overloaded", "Events were dropped, or the queue is at least 90 % full."},
+}
+
+// Reasons are the drop (and late) reasons, in the legend's order.
+var Reasons = []Explanation{
+	{"queue-full", "queue-full", "The queue in front of the workers was full when the event arrived."},
+	{"expired", "expired", "Its deadline passed while it waited in the queue; it was never started."},
+	{"shed", "shed", "Too little time was left to finish before the deadline, so it was not started."},
+	{"shutdown", "shutdown", "The server stopped before the event could finish."},
+	{"failed", "failed", "The processor failed; the kind of failure (such as http-503 or connect) follows."},
+	{"cancelled", "cancelled", "A late event whose processing was cancelled at its deadline."},
+	{"bus-unavailable", "bus-unavailable", "Cluster: the event could not be handed to NATS (connection down, buffer full)."},
+	{"node-lost", "node-lost", "Cluster: it was in flight on a node that stopped reporting."},
+}
+
+// NodeStatuses are a cluster node's statuses besides the verdicts.
+var NodeStatuses = []Explanation{
+	{"joining", "joining", "Its first report arrived; it counts from the next tick on."},
+	{"lost", "lost", "It has not reported for a few ticks; its work is counted as node-lost."},
+}
+
+// Explain returns the sentence for a status, verdict or reason; "" when
+// unknown.
+func Explain(key string) string {
+	for _, list := range [][]Explanation{Statuses, Verdicts, Reasons, NodeStatuses} {
+		for _, e := range list {
+			if e.Key == key {
+				return e.Text
+			}
+		}
+	}
+	return ""
+}

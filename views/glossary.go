@@ -30,6 +30,7 @@ var Reasons = []Explanation{
 	{"cancelled", "cancelled", "A late event whose processing was cancelled at its deadline."},
 	{"bus-unavailable", "bus-unavailable", "Cluster: the event could not be handed to NATS (connection down, buffer full)."},
 	{"node-lost", "node-lost", "Cluster: it was in flight on a node that stopped reporting."},
+	{"bus", "bus", "Cluster: it was published on the event bus but no node took it in (at most once)."},
 }
 
 // NodeStatuses are a cluster node's statuses besides the verdicts.

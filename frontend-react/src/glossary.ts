@@ -19,6 +19,7 @@ export const REASONS: readonly { key: string; text: string }[] = [
   { key: 'cancelled', text: 'A late event whose processing was cancelled at its deadline.' },
   { key: 'bus-unavailable', text: 'Cluster: the event could not be handed to NATS (connection down, buffer full).' },
   { key: 'node-lost', text: 'Cluster: it was in flight on a node that stopped reporting.' },
+  { key: 'bus', text: 'Cluster: it was published on the event bus but no node took it in (at most once).' },
 ];
 
 /** The health verdicts. */

@@ -233,6 +233,27 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		ln.Close()
 		return err
 	}
+	// Registered before the start-up lines are printed: once they are, a
+	// SIGHUP reloads the certificate instead of ending the process.
+	if n.TLS() {
+		hup := make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		hctx, stopHup := context.WithCancel(ctx)
+		hupDone := make(chan struct{})
+		defer func() { stopHup(); signal.Stop(hup); <-hupDone }()
+		go func() {
+			defer close(hupDone)
+			for {
+				select {
+				case <-hctx.Done():
+					return
+				case <-hup:
+					log.Info("SIGHUP: reloading the TLS certificate")
+					n.ReloadTLS()
+				}
+			}
+		}()
+	}
 	host, everywhere := browsable(ln.Addr())
 	scheme := "http"
 	if n.TLS() {
@@ -256,24 +277,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		fmt.Fprintf(stdout, "    listening on all interfaces (%s): use this machine's address from elsewhere\n", ln.Addr())
 	}
 	fmt.Fprintln(stdout)
-	if n.TLS() {
-		hup := make(chan os.Signal, 1)
-		signal.Notify(hup, syscall.SIGHUP)
-		hupDone := make(chan struct{})
-		defer func() { signal.Stop(hup); <-hupDone }()
-		go func() {
-			defer close(hupDone)
-			for {
-				select {
-				case <-ctx.Done():
-					return
-				case <-hup:
-					log.Info("SIGHUP: reloading the TLS certificate")
-					n.ReloadTLS()
-				}
-			}
-		}()
-	}
 	err = n.Run(ctx, ln)
 	log.Info("ontime stopped", "err", err)
 	return err

@@ -108,7 +108,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if need := uint64(total) + 64; need > limit {
 		fmt.Fprintf(stderr, "ontime-load: warning: %d clients need about %d file descriptors, the limit is %d: raise it (ulimit -Hn) or expect failed connects\n", total, need, limit)
 	}
-	r := &runner{o: o, d: newDialers(), lags: newLagRecorder(), stderr: stderr, churnDone: make(chan struct{})}
+	d, err := newDialers(o)
+	if err != nil {
+		return usageError{err}
+	}
+	r := &runner{o: o, d: d, lags: newLagRecorder(), stderr: stderr, churnDone: make(chan struct{})}
 	defer r.d.close()
 	r.clients = layout(o)
 	r.sseURL, r.wsURL = o.streamURL(), o.wsURL()
@@ -278,6 +282,7 @@ ramp:
 	interrupted := ctx.Err() != nil // during the ramp-up, too
 	winEnd := time.Now()
 	r.win.close(winEnd)
+	tcpConns := r.d.conns.open.Load()
 	loadCPU := selfCPU() - cpuStart
 	if srv != nil {
 		srv.windowEnd()
@@ -292,6 +297,11 @@ ramp:
 		loadCPU += cpuStart - rampCPU
 	}
 	sum := r.summarize(rampTime, winEnd.Sub(covered), loadCPU, interrupted)
+	sum.TCPConns = tcpConns
+	sum.SSEProto = "http/1.1"
+	if o.h2 {
+		sum.SSEProto = "h2"
+	}
 	if srv != nil {
 		sum.Server = srv.summary(winEnd.Sub(winStart), sum.Connected+sum.SlowConnected)
 	}
@@ -390,7 +400,7 @@ type conn struct {
 
 // dial opens one stream of the client's kind, resuming after position after
 // (none when empty).
-func (r *runner) dial(ctx context.Context, kind clientKind, after string, c *conn) (stream, error) {
+func (r *runner) dial(ctx context.Context, id int, kind clientKind, after string, c *conn) (stream, error) {
 	if kind == kindWS {
 		if c.buf == nil {
 			c.buf = make([]byte, readBuffer)
@@ -400,7 +410,7 @@ func (r *runner) dial(ctx context.Context, kind clientKind, after string, c *con
 	if c.br == nil {
 		c.br = bufio.NewReaderSize(nil, readBuffer)
 	}
-	return dialSSE(ctx, r.d, r.sseURL, after, c.br, nil)
+	return dialSSE(ctx, r.d.sseClient(id), r.sseURL, after, c.br, nil)
 }
 
 // tracker returns the seq tracker of client id.
@@ -426,7 +436,7 @@ func (r *runner) connected(st *clientStats, err error, settled func()) bool {
 // the server ends early is recorded, not reopened: the summary must show it.
 func (r *runner) normalClient(ctx context.Context, id int, st *clientStats, settled func()) {
 	var c conn
-	s, err := r.dial(ctx, st.kind, "", &c)
+	s, err := r.dial(ctx, id, st.kind, "", &c)
 	if !r.connected(st, err, settled) {
 		return
 	}
@@ -496,7 +506,7 @@ func (r *runner) churnClient(ctx context.Context, id int, st *clientStats, settl
 // churnCycle is one connect-read-disconnect cycle. connected is called with
 // the outcome of the connection attempt.
 func (r *runner) churnCycle(ctx context.Context, t *tracker, c *conn, connected func(error)) error {
-	s, err := r.dial(ctx, t.st.kind, t.position(), c)
+	s, err := r.dial(ctx, t.id, t.st.kind, t.position(), c)
 	connected(err)
 	if err != nil {
 		return err

@@ -44,6 +44,12 @@ type options struct {
 	cycles   int
 	pid      int
 	events   bool
+	// h2 sends the SSE clients over HTTP/2 (https only), perConn of them
+	// multiplexed on each connection, as a browser's tabs share one.
+	h2       bool
+	perConn  int
+	caFile   string // PEM certificates trusted besides the system's
+	insecure bool   // trust any server certificate
 }
 
 // usageError is a bad command line: main exits 2 for it, as flag does.
@@ -68,6 +74,10 @@ func parse(args []string, out io.Writer) (options, error) {
 	fs.IntVar(&o.cycles, "cycles", 0, "churn mode: stop after this many connect-read-disconnect cycles in all (0: run for --duration)")
 	fs.IntVar(&o.pid, "pid", 0, "the server's process id, to report its CPU time and memory (Linux /proc; 0: don't)")
 	fs.BoolVar(&o.events, "events", false, "ask for batches with their events; false asks for summary batches with ?events=0 (servers that do not know the parameter ignore it)")
+	fs.BoolVar(&o.h2, "h2", false, "SSE clients over HTTP/2 (needs an https --url): --per-conn clients share each connection, as a browser's tabs do; without it every SSE client has its own HTTP/1.1 connection. WebSocket clients always use HTTP/1.1")
+	fs.IntVar(&o.perConn, "per-conn", 100, "with --h2: SSE clients per HTTP/2 connection (the server allows 250 streams per connection)")
+	fs.StringVar(&o.caFile, "ca", "", "PEM `file` of certificates to trust for an https --url, besides the system's")
+	fs.BoolVar(&o.insecure, "insecure", false, "accept any certificate from an https --url (a self-signed test server)")
 	fs.Usage = func() {
 		fmt.Fprintf(out, "Usage: ontime-load [flags]\n       ontime-load %[1]s [--addr host:port] [--tick d]\n\nOpens SSE and WebSocket clients against a running ontime server, checks that\nevery client gets every batch, and prints a one-line JSON summary on stdout.\nThe %[1]s subcommand serves a trivial stream to compare ontime with\n(see ontime-load %[1]s -h).\n\nFlags:\n", referenceCommand)
 		fs.PrintDefaults()
@@ -112,6 +122,12 @@ func parse(args []string, out io.Writer) (options, error) {
 	}
 	if o.slow > 0 && o.mode == modeNeverRead {
 		errs = append(errs, errors.New("--slow adds never-reading clients to the normal and churn modes; in never-read mode every --sse and --ws client is one"))
+	}
+	if o.h2 && (base == nil || base.Scheme != "https") {
+		errs = append(errs, errors.New("--h2 needs an https --url (browsers speak HTTP/2 over TLS only)"))
+	}
+	if o.perConn < 1 || o.perConn > 250 {
+		errs = append(errs, fmt.Errorf("--per-conn %d: want 1 to 250 streams per connection", o.perConn))
 	}
 	if o.pid < 0 {
 		errs = append(errs, fmt.Errorf("--pid %d: want a process id (0: none)", o.pid))

@@ -23,6 +23,12 @@ type summary struct {
 	DurationS float64 `json:"durationS"`
 	// TickMs is the server's tick, from the first batch.
 	TickMs int64 `json:"tickMs"`
+	// SSEProto is the protocol of the SSE clients: http/1.1 (a connection
+	// each) or h2 (--per-conn clients per connection).
+	SSEProto string `json:"sseProto"`
+	// TCPConns counts the reading clients' connections open at the end of
+	// the window (never-reading clients' are not counted).
+	TCPConns int64 `json:"tcpConns"`
 
 	// Connected counts the reading (SSE and WebSocket) clients whose first
 	// connection opened; in never-read mode, the never-reading ones.

@@ -5,13 +5,17 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -56,19 +60,70 @@ type stream interface {
 type dialers struct {
 	http      *http.Client
 	transport *http.Transport
-	ws        *websocket.Dialer
-	net       *net.Dialer
-	tls       *tls.Config
+	// h2 are the HTTP/2 clients with --h2, one per connection: SSE client
+	// i uses h2[i%len(h2)], so a ramp opens every connection early and
+	// fills them evenly.
+	h2    []*http.Client
+	ws    *websocket.Dialer
+	net   *net.Dialer
+	tls   *tls.Config
+	conns *connCounter
 }
 
-// newDialers builds the shared HTTP transport and WebSocket dialer.
-func newDialers() *dialers {
+// connCounter counts the TCP connections open.
+type connCounter struct{ open, dialed atomic.Int64 }
+
+// countedConn decrements the count once when closed.
+type countedConn struct {
+	net.Conn
+	c    *connCounter
+	once sync.Once
+}
+
+func (c *countedConn) Close() error {
+	c.once.Do(func() { c.c.open.Add(-1) })
+	return c.Conn.Close()
+}
+
+// dial dials through nd and counts the connection.
+func (cc *connCounter) dial(nd *net.Dialer) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		conn, err := nd.DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		cc.dialed.Add(1)
+		cc.open.Add(1)
+		return &countedConn{Conn: conn, c: cc}, nil
+	}
+}
+
+// newDialers builds the shared HTTP transport and WebSocket dialer; with
+// o.h2, also the HTTP/2 clients of the SSE streams.
+func newDialers(o options) (*dialers, error) {
 	nd := &net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}
+	cc := &connCounter{}
+	tlsConf := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: o.insecure}
+	if o.caFile != "" {
+		pem, err := os.ReadFile(o.caFile)
+		if err != nil {
+			return nil, fmt.Errorf("--ca: %w", err)
+		}
+		pool, err := x509.SystemCertPool()
+		if err != nil {
+			pool = x509.NewCertPool()
+		}
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("--ca %s: no PEM certificate in it", o.caFile)
+		}
+		tlsConf.RootCAs = pool
+	}
 	tr := &http.Transport{
 		// The load must reach the server named by --url, not a proxy from
 		// the environment.
-		Proxy:       nil,
-		DialContext: nd.DialContext,
+		Proxy:           nil,
+		DialContext:     cc.dial(nd),
+		TLSClientConfig: tlsConf.Clone(),
 		// Every SSE client holds its own connection for the whole run.
 		MaxConnsPerHost:     0,
 		MaxIdleConns:        100,
@@ -81,27 +136,62 @@ func newDialers() *dialers {
 		TLSHandshakeTimeout:   handshakeTimeout,
 		DisableCompression:    true,
 		// A stream per HTTP/2 connection would multiplex every client onto
-		// one TCP connection and measure something else.
+		// one TCP connection and measure something else (--h2 does that on
+		// purpose, with transports of its own).
 		ForceAttemptHTTP2: false,
 		TLSNextProto:      map[string]func(string, *tls.Conn) http.RoundTripper{},
 	}
-	return &dialers{
+	d := &dialers{
 		http:      &http.Client{Transport: tr},
 		transport: tr,
 		net:       nd,
-		tls:       &tls.Config{MinVersion: tls.VersionTLS12},
+		tls:       tlsConf,
+		conns:     cc,
 		ws: &websocket.Dialer{
-			NetDialContext:   nd.DialContext,
+			NetDialContext:   cc.dial(nd),
+			TLSClientConfig:  tlsConf.Clone(),
 			HandshakeTimeout: handshakeTimeout,
 			ReadBufferSize:   readBuffer,
 			// Clients only ever write pongs and a close frame.
 			WriteBufferSize: 256,
 		},
 	}
+	if o.h2 {
+		for range (o.sse + o.perConn - 1) / o.perConn {
+			// One transport per connection: Go's HTTP/2 client puts every
+			// request on one connection per transport while it has room for
+			// them (more than --per-conn streams), so each transport is a
+			// browser with --per-conn tabs.
+			t := &http.Transport{
+				Proxy:                 nil,
+				DialContext:           cc.dial(nd),
+				TLSClientConfig:       tlsConf.Clone(),
+				ForceAttemptHTTP2:     true,
+				ResponseHeaderTimeout: handshakeTimeout,
+				TLSHandshakeTimeout:   handshakeTimeout,
+				DisableCompression:    true,
+			}
+			d.h2 = append(d.h2, &http.Client{Transport: t})
+		}
+	}
+	return d, nil
+}
+
+// sseClient is the HTTP client of SSE client id.
+func (d *dialers) sseClient(id int) *http.Client {
+	if len(d.h2) == 0 {
+		return d.http
+	}
+	return d.h2[id%len(d.h2)]
 }
 
 // close releases idle connections.
-func (d *dialers) close() { d.transport.CloseIdleConnections() }
+func (d *dialers) close() {
+	d.transport.CloseIdleConnections()
+	for _, c := range d.h2 {
+		c.CloseIdleConnections()
+	}
+}
 
 // sseStream reads batches from GET /api/stream.
 type sseStream struct {
@@ -113,7 +203,7 @@ type sseStream struct {
 // dialSSE opens an SSE stream; after, when not empty, is the position
 // ("<epoch>-<seq>") to resume after. br and scratch are the client's
 // buffers, reused across its connections.
-func dialSSE(ctx context.Context, d *dialers, rawURL string, after string, br *bufio.Reader, scratch []byte) (*sseStream, error) {
+func dialSSE(ctx context.Context, c *http.Client, rawURL string, after string, br *bufio.Reader, scratch []byte) (*sseStream, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
 	if err != nil {
 		return nil, err
@@ -122,7 +212,7 @@ func dialSSE(ctx context.Context, d *dialers, rawURL string, after string, br *b
 	if after != "" {
 		req.Header.Set("Last-Event-ID", after)
 	}
-	resp, err := d.http.Do(req)
+	resp, err := c.Do(req)
 	if err != nil {
 		return nil, err
 	}

@@ -23,6 +23,7 @@ import (
 
 	"github.com/ontime-rt/ontime/internal/config"
 	"github.com/ontime-rt/ontime/internal/node"
+	"github.com/ontime-rt/ontime/internal/server"
 )
 
 func main() {
@@ -149,6 +150,11 @@ func parse(args []string, getenv func(string) string, out io.Writer) (options, e
 	fs.IntVar(&o.node.Outcomes, field("outcomes", "outcomes"), o.node.Outcomes, "events whose outcome is kept for GET /api/events/{id}, wait=1 and duplicate ids (also at most the last 60 s)")
 	fs.StringVar(&o.node.NATSURL, "nats", "", "NATS server URL(s), comma-separated (e.g. nats://127.0.0.1:4222): run as one node of a cluster that shares events and serves the same batches on every node; empty for a single node")
 	fs.StringVar(&o.node.NodeID, field("nodeId", "node-id"), "", "this node's id in the cluster: unique and stable across restarts (default hostname:port)")
+	fs.StringVar(&o.node.TLSCertFile, field("tlsCert", "tls-cert"), "", "serve HTTPS (HTTP/2 and HTTP/1.1) with this PEM certificate `file` (chain first); needs --tls-key; reloaded when the file changes or on SIGHUP")
+	fs.StringVar(&o.node.TLSKeyFile, "tls-key", "", "the PEM private key `file` of --tls-cert")
+	fs.StringVar(&o.node.PublicURL, field("publicUrl", "public-url"), "", "the origin users type to reach the server, e.g. https://ontime.example.com behind a proxy: accepted as Host on writes and /ws, allowed as Origin on /ws, and printed")
+	var trustProxy string
+	fs.StringVar(&trustProxy, "trust-proxy", "", "comma-separated `CIDRs` of proxies whose X-Forwarded-For / Forwarded / X-Real-IP are believed, so rate limits and logs see the real client (e.g. 127.0.0.1/32)")
 	fs.TextVar(&o.logLevel, "log-level", slog.LevelInfo, "log level: debug, info, warn, error")
 	fs.BoolVar(&o.version, "version", false, "print the version and the commit it was built from, and exit")
 	fs.Usage = func() {
@@ -184,6 +190,11 @@ func parse(args []string, getenv func(string) string, out io.Writer) (options, e
 	}
 	s.Concurrency = cmp.Or(concurrency, config.DefaultConcurrency(s.Processor))
 	var errs []error
+	if trusted, err := server.ParseCIDRs(trustProxy); err != nil {
+		errs = append(errs, fmt.Errorf("--trust-proxy: %w", err))
+	} else {
+		o.node.TrustedProxies = trusted
+	}
 	if _, _, err := net.SplitHostPort(o.addr); err != nil {
 		errs = append(errs, fmt.Errorf("--addr %q: want host:port: %w", o.addr, err))
 	}
@@ -261,14 +272,42 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		ln.Close()
 		return err
 	}
-	if cfg.Exposed && cfg.Token == "" {
-		log.Warn("listening on a non-loopback address without a token: writes (POST /api/events, PATCH /api/config) are refused; set --token or ONTIME_TOKEN to allow them", "addr", ln.Addr().String())
+	// Registered before the start-up lines are printed: once they are, a
+	// SIGHUP reloads the certificate instead of ending the process.
+	if n.TLS() {
+		hup := make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		hctx, stopHup := context.WithCancel(ctx)
+		hupDone := make(chan struct{})
+		defer func() { stopHup(); signal.Stop(hup); <-hupDone }()
+		go func() {
+			defer close(hupDone)
+			for {
+				select {
+				case <-hctx.Done():
+					return
+				case <-hup:
+					log.Info("SIGHUP: reloading the TLS certificate")
+					n.ReloadTLS()
+				}
+			}
+		}()
 	}
 	host, everywhere := browsable(ln.Addr())
-	base := "http://" + host
+	scheme := "http"
+	if n.TLS() {
+		scheme = "https"
+	}
+	base := scheme + "://" + host
+	if cfg.PublicURL != "" {
+		pub, _ := server.ParsePublicURL(cfg.PublicURL) // validated by node.New
+		base = pub.String()
+	}
+	wsBase := "ws" + strings.TrimPrefix(base, "http")
 	log.Info("ontime serving",
-		"addr", ln.Addr().String(), "page", base+"/", "dashboard", base+"/app/", "stream", base+"/api/stream", "websocket", "ws://"+host+"/ws",
+		"addr", ln.Addr().String(), "tls", n.TLS(), "page", base+"/", "dashboard", base+"/app/", "stream", base+"/api/stream", "websocket", wsBase+"/ws",
 		"settings", cfg.Settings)
+	log.Info("access: " + access(cfg, ln.Addr()))
 	if cfg.NATSURL != "" {
 		log.Info("cluster mode", "nats", cfg.NATSURL, "nodeId", cfg.NodeID)
 	}
@@ -280,6 +319,31 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	err = n.Run(ctx, ln)
 	log.Info("ontime stopped", "err", err)
 	return err
+}
+
+// access says in one line what is open to whom: reads are open to whoever
+// reaches the address; writes depend on the token, the listen address and
+// the proxies.
+func access(cfg node.Config, addr net.Addr) string {
+	reads := fmt.Sprintf("reads (page, dashboard, streams, GET API) are open to whoever can reach %s", addr)
+	var writes string
+	switch {
+	case cfg.Token != "":
+		writes = "writes (POST /api/events, PATCH /api/config) need the bearer token, from anywhere"
+	case cfg.Exposed:
+		writes = "writes are refused to everyone (non-loopback listen address and no token; set --token)"
+	default:
+		writes = "writes are open without a token to clients on this machine only; refused through a proxy (Forwarded, X-Forwarded-For, X-Real-IP) or from elsewhere (set --token)"
+	}
+	proxies := "no proxy is trusted: rate limits key on the peer address"
+	if len(cfg.TrustedProxies) > 0 {
+		var ps []string
+		for _, p := range cfg.TrustedProxies {
+			ps = append(ps, p.String())
+		}
+		proxies = "client addresses from proxies " + strings.Join(ps, ",") + " are believed"
+	}
+	return reads + "; " + writes + "; " + proxies
 }
 
 // defaultNodeID is hostname:port, stable across restarts of a node that

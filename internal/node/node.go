@@ -6,12 +6,15 @@ package node
 import (
 	"cmp"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"math"
 	"net"
 	"net/http"
+	"net/netip"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -33,6 +36,7 @@ import (
 	"github.com/ontime-rt/ontime/internal/source"
 	"github.com/ontime-rt/ontime/internal/sse"
 	"github.com/ontime-rt/ontime/internal/stream"
+	"github.com/ontime-rt/ontime/internal/tlscert"
 	"github.com/ontime-rt/ontime/internal/web"
 	"github.com/ontime-rt/ontime/static"
 )
@@ -92,6 +96,21 @@ type Config struct {
 	// waits and duplicate ids (also bounded to the last 60 s), 1 to
 	// 10,000,000. Default 100,000.
 	Outcomes int
+	// TLSCertFile and TLSKeyFile, both set, serve HTTPS (HTTP/2 and
+	// HTTP/1.1) with that PEM pair, reloaded when the files change (checked
+	// every TLSPoll) or on ReloadTLS. Default: both empty, plain HTTP.
+	TLSCertFile, TLSKeyFile string
+	// TLSPoll is how often the certificate files are checked for a change.
+	// Default 5s.
+	TLSPoll time.Duration
+	// PublicURL is the origin users type to reach the server, e.g.
+	// https://ontime.example.com behind a proxy: a name the server answers
+	// writes and /ws on, and an origin allowed to open /ws. Default none.
+	PublicURL string
+	// TrustedProxies are the peers whose client-address headers
+	// (X-Forwarded-For, Forwarded, X-Real-IP) are believed, for per-client
+	// rate limits and logs. Default none.
+	TrustedProxies []netip.Prefix
 }
 
 // Limits of the start-up options.
@@ -153,6 +172,9 @@ func (c Config) withDefaults() Config {
 	if c.QueueBytes == 0 {
 		c.QueueBytes = d.QueueBytes
 	}
+	if c.TLSPoll <= 0 {
+		c.TLSPoll = 5 * time.Second
+	}
 	return c
 }
 
@@ -186,6 +208,14 @@ func (c Config) Validate() error {
 	}
 	if c.NATSURL != "" && c.Settings.TickMs != math.Trunc(c.Settings.TickMs) {
 		errs = append(errs, config.Bad("tickMs", "want a whole number of milliseconds in cluster mode", c.Settings.TickMs))
+	}
+	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
+		errs = append(errs, &config.FieldError{Field: "tlsCert", Msg: "give both the certificate and its key, or neither"})
+	}
+	if c.PublicURL != "" {
+		if _, err := server.ParsePublicURL(c.PublicURL); err != nil {
+			errs = append(errs, &config.FieldError{Field: "publicUrl", Msg: err.Error()})
+		}
 	}
 	for _, origin := range c.AllowedOrigins {
 		if origin != "*" && !strings.Contains(origin, "://") {
@@ -228,6 +258,11 @@ type Node struct {
 	// ids); router (cluster mode) routes outcomes to their events' origin.
 	outs   *outcomes.Store
 	router *cluster.OutcomeRouter
+
+	// certs serves the TLS certificate; nil for plain HTTP. reloadTLS asks
+	// its watcher for a reload (buffered: one pending request is enough).
+	certs     *tlscert.Reloader
+	reloadTLS chan struct{}
 }
 
 // relay lets the coalescer and the pipeline be built in either order: the
@@ -380,10 +415,21 @@ func New(cfg Config, log *slog.Logger) (_ *Node, err error) {
 	}
 	in := ingest.New(ingest.Config{Logger: log, MaxBody: cfg.MaxBody, Outcomes: n.outs}, n.submit)
 	app, _ := frontend.App()
+	var public *url.URL
+	if cfg.PublicURL != "" {
+		public, _ = server.ParsePublicURL(cfg.PublicURL) // validated above
+	}
+	if cfg.TLSCertFile != "" {
+		if n.certs, err = tlscert.New(cfg.TLSCertFile, cfg.TLSKeyFile, log); err != nil {
+			return nil, err
+		}
+		n.reloadTLS = make(chan struct{}, 1)
+	}
 	n.http = server.New(server.Config{AllowedOrigins: cfg.AllowedOrigins, Logger: log, App: app, Static: static.FS, MaxClients: maxClients, Gates: gates,
 		Streams: &n.streams,
 		Observe: n.metrics.Middleware, Metrics: n.metrics.Handler(),
 		Ingest: in, IngestStats: func() any { return in.Stats() }, Outcomes: n.outs, History: n.history, Profiling: cfg.Profiling,
+		PublicURL: public, TrustedProxies: cfg.TrustedProxies,
 		Writes:  &server.WriteGuard{Token: cfg.Token, Exposed: cfg.Exposed, Rate: cfg.WriteRate},
 		Closing: &n.writes}, n.hub, n.coal, n, n.page)
 	return n, nil
@@ -427,6 +473,22 @@ func (n *Node) NodeID() string {
 	return n.cfg.NodeID
 }
 
+// TLS tells whether Run serves HTTPS.
+func (n *Node) TLS() bool { return n.certs != nil }
+
+// ReloadTLS asks for the certificate files to be read again (SIGHUP); a
+// no-op without TLS. The reload happens in Run's watcher, and a pair that
+// does not load is logged and leaves the current one in use.
+func (n *Node) ReloadTLS() {
+	if n.reloadTLS == nil {
+		return
+	}
+	select {
+	case n.reloadTLS <- struct{}{}:
+	default: // a reload is pending already
+	}
+}
+
 // Handler is the node's HTTP handler, for tests that serve it themselves.
 func (n *Node) Handler() http.Handler { return n.http }
 
@@ -454,7 +516,13 @@ func (n *Node) Run(ctx context.Context, ln net.Listener) error {
 			ConnContext:       stream.ConnContext,
 			ErrorLog:          slog.NewLogLogger(n.log.Handler(), slog.LevelWarn),
 		}
-		go func() { serveErr <- srv.Serve(ln) }()
+		if n.certs != nil {
+			stopWatch := n.serveTLS(ctx, srv)
+			defer stopWatch()
+			go func() { serveErr <- srv.ServeTLS(ln, "", "") }()
+		} else {
+			go func() { serveErr <- srv.Serve(ln) }()
+		}
 	}
 
 	pipeCtx, stopPipe := context.WithCancel(context.WithoutCancel(ctx))
@@ -557,6 +625,24 @@ func (n *Node) Run(ctx context.Context, ln net.Listener) error {
 		}
 	}
 	return err
+}
+
+// serveTLS sets srv up for HTTPS with HTTP/2 (a browser then multiplexes
+// all its streams of this host over one connection, where HTTP/1.1 allows
+// six) and starts the certificate watcher; the returned func stops it.
+func (n *Node) serveTLS(ctx context.Context, srv *http.Server) (stop func()) {
+	srv.TLSConfig = &tls.Config{
+		MinVersion:     tls.VersionTLS12,
+		NextProtos:     []string{"h2", "http/1.1"},
+		GetCertificate: n.certs.GetCertificate,
+	}
+	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		n.certs.Watch(wctx, n.cfg.TLSPoll, n.reloadTLS)
+	}()
+	return func() { cancel(); <-done }
 }
 
 // ClusterStats reports the event bus's and the Merger's counters, for

@@ -5,7 +5,6 @@ import (
 	"crypto/subtle"
 	"fmt"
 	"math"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -18,12 +17,15 @@ import (
 )
 
 // WriteGuard protects the routes that change state (ingest, settings):
-// an optional bearer token, a refusal of every write when the server is
-// reachable from other machines without a token, and a request rate limit
-// per client address.
+// an optional bearer token; without one, a refusal of every write that
+// comes from another machine or through a proxy (or of every write at all
+// when the server listens on a non-loopback address); a request rate limit
+// and a cap of concurrent requests per client address, which count refused
+// requests too; and a deadline for reading each request.
 type WriteGuard struct {
 	// Token, when set, must be presented as "Authorization: Bearer <token>"
-	// (or, for the HTML forms, a "token" form field).
+	// (or, for the HTML forms, a "token" form field, read only when the
+	// header is absent, under ReadTimeout and a 16 KiB limit).
 	Token string
 	// Exposed tells that the server listens on a non-loopback address;
 	// without a Token, writes are then refused with 403.
@@ -31,6 +33,12 @@ type WriteGuard struct {
 	// Rate is the writes per second allowed per client address, with a
 	// burst of twice that. Zero or less means no limit.
 	Rate float64
+	// MaxConcurrent bounds the write requests in progress per client
+	// address; beyond it 429. Default 8.
+	MaxConcurrent int
+	// ReadTimeout bounds reading a write request, body included, counted
+	// from when the guard sees it (the route may extend it). Default 10s.
+	ReadTimeout time.Duration
 	// Now is the clock of the rate limiter. Default time.Now.
 	Now func() time.Time
 
@@ -39,6 +47,10 @@ type WriteGuard struct {
 	mu       sync.Mutex
 	limiters map[string]*clientLimit
 	swept    time.Time
+	// inFlight counts requests in progress per client address; an entry
+	// goes when its count reaches zero, so it holds at most one entry per
+	// request in progress.
+	inFlight map[string]int
 }
 
 type clientLimit struct {
@@ -57,6 +69,13 @@ func (g *WriteGuard) init() {
 	g.once.Do(func() {
 		g.hash = sha256.Sum256([]byte(g.Token))
 		g.limiters = make(map[string]*clientLimit)
+		g.inFlight = make(map[string]int)
+		if g.MaxConcurrent <= 0 {
+			g.MaxConcurrent = 8
+		}
+		if g.ReadTimeout <= 0 {
+			g.ReadTimeout = 10 * time.Second
+		}
 		if g.Now == nil {
 			g.Now = time.Now
 		}
@@ -64,15 +83,18 @@ func (g *WriteGuard) init() {
 }
 
 // authorized compares in constant time (of hashes, so the token's length
-// leaks nothing either).
-func (g *WriteGuard) authorized(r *http.Request) bool {
+// leaks nothing either). The header is read first; a form body only when
+// there is no header, bounded in size (and, by Wrap, in time).
+func (g *WriteGuard) authorized(w http.ResponseWriter, r *http.Request) bool {
 	presented := ""
-	if h := r.Header.Get("Authorization"); len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
-		presented = strings.TrimSpace(h[7:])
+	if h := r.Header.Get("Authorization"); h != "" {
+		if len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
+			presented = strings.TrimSpace(h[7:])
+		}
 	} else if strings.HasPrefix(r.Header.Get("Content-Type"), "application/x-www-form-urlencoded") {
 		// The HTML form carries the token as a field. Bound the body first:
 		// parsing it here would otherwise allow net/http's 10 MB default.
-		r.Body = http.MaxBytesReader(nil, r.Body, maxFormBytes)
+		r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
 		presented = r.PostFormValue("token")
 	}
 	if presented == "" {
@@ -82,14 +104,31 @@ func (g *WriteGuard) authorized(r *http.Request) bool {
 	return subtle.ConstantTimeCompare(sum[:], g.hash[:]) == 1
 }
 
+// enter counts a request of client in; false when the client already has
+// MaxConcurrent in progress.
+func (g *WriteGuard) enter(client string) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.inFlight[client] >= g.MaxConcurrent {
+		return false
+	}
+	g.inFlight[client]++
+	return true
+}
+
+func (g *WriteGuard) leave(client string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.inFlight[client]--; g.inFlight[client] <= 0 {
+		delete(g.inFlight, client)
+	}
+}
+
 func (g *WriteGuard) allow(r *http.Request) (bool, time.Duration) {
 	if g.Rate <= 0 {
 		return true, 0
 	}
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		host = r.RemoteAddr
-	}
+	host := clientKey(r)
 	now := g.Now()
 	g.mu.Lock()
 	c, ok := g.limiters[host]
@@ -121,25 +160,60 @@ func (g *WriteGuard) allow(r *http.Request) (bool, time.Duration) {
 	return delay == 0, delay
 }
 
-// Wrap guards next. Order: the exposure rule, then the token, then the
-// rate limit, so refused requests change nothing and cost little.
+// Wrap guards next. Order: the rate limit (refused requests count too),
+// the cap of concurrent requests, the rules for writes without a token, the
+// read deadline, then the token (header first; a form body only without
+// one), so a refused request costs little and holds nothing for long.
 func (g *WriteGuard) Wrap(next http.Handler) http.Handler {
 	g.init()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch {
-		case g.Token == "" && g.Exposed:
-			httperr.Write(w, http.StatusForbidden, "writes are disabled: this server listens on a non-loopback address without a token; start it with --token (or ONTIME_TOKEN) to allow them")
-			return
-		case g.Token != "" && !g.authorized(r):
-			w.Header().Set("WWW-Authenticate", `Bearer realm="ontime"`)
-			httperr.Write(w, http.StatusUnauthorized, "missing or wrong bearer token: send Authorization: Bearer <token>")
-			return
-		}
 		if ok, delay := g.allow(r); !ok {
 			w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(delay.Seconds()))))
-			httperr.Write(w, http.StatusTooManyRequests, fmt.Sprintf("too many writes from this address (limit %g/s): retry later", g.Rate))
+			refuse(w, r, http.StatusTooManyRequests, fmt.Sprintf("too many writes from this address (limit %g/s): retry later", g.Rate))
+			return
+		}
+		client := clientKey(r)
+		if !g.enter(client) {
+			w.Header().Set("Retry-After", "1")
+			refuse(w, r, http.StatusTooManyRequests, fmt.Sprintf("too many writes in progress from this address (at most %d at once): retry later", g.MaxConcurrent))
+			return
+		}
+		defer g.leave(client)
+		if g.Token == "" {
+			if g.Exposed {
+				refuse(w, r, http.StatusForbidden, "writes are disabled: this server listens on a non-loopback address without a token; start it with --token (or ONTIME_TOKEN) to allow them")
+				return
+			}
+			if proxied(r) || !loopbackPeer(r) {
+				refuse(w, r, http.StatusForbidden, "writes are disabled for requests through a proxy or from another machine: this server has no token; start it with --token (or ONTIME_TOKEN) to allow them")
+				return
+			}
+		}
+		// Not every ResponseWriter supports deadlines (tests' recorders).
+		_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(g.ReadTimeout))
+		if g.Token != "" && !g.authorized(w, r) {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="ontime"`)
+			refuse(w, r, http.StatusUnauthorized, "missing or wrong bearer token: send Authorization: Bearer <token>")
 			return
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// loopbackPeer tells whether the connection comes from this machine. A
+// RemoteAddr that is no address (not a TCP connection) counts as local.
+func loopbackPeer(r *http.Request) bool {
+	a, ok := peerAddr(r.RemoteAddr)
+	return !ok || a.IsLoopback()
+}
+
+// refuse answers a write that is not let through. Over HTTP/1.x the
+// connection is closed after the answer: net/http would otherwise read what
+// is left of the body (up to 256 KiB) to reuse the connection, which a
+// client dripping its body turns into a long hold.
+func refuse(w http.ResponseWriter, r *http.Request, status int, msg string) {
+	if r.ProtoMajor == 1 {
+		w.Header().Set("Connection", "close")
+	}
+	httperr.Write(w, status, msg)
 }

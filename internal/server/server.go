@@ -13,7 +13,10 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/pprof"
+	"net/netip"
+	"net/url"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"time"
 
@@ -92,6 +95,14 @@ type Config struct {
 	// slow-drip producer cannot hold a connection forever. Default 30s.
 	// (A server-wide ReadTimeout would also end the streams.)
 	IngestReadTimeout time.Duration
+	// PublicURL is the origin users type to reach the server (through a
+	// proxy, say), from ParsePublicURL: its host is one of the server's own
+	// names (see hostCheck) and it may open /ws. Nil: none.
+	PublicURL *url.URL
+	// TrustedProxies are the peers whose client-address headers
+	// (X-Forwarded-For, Forwarded, X-Real-IP) are believed, so that rate
+	// limits and logs key on the real client. Default none.
+	TrustedProxies []netip.Prefix
 }
 
 // OutcomeSource looks up an event's outcome in the window of recent ones.
@@ -141,10 +152,11 @@ func New(cfg Config, h *hub.Hub, st StatsSource, conf Configurator, page *web.Re
 	if cfg.Observe != nil {
 		r.Use(cfg.Observe)
 	}
-	r.Use(recoverer(log), securityHeaders)
+	r.Use(realClient(cfg.TrustedProxies), recoverer(log), securityHeaders)
 	if cfg.Closing != nil {
 		r.Use(cfg.Closing.Wrap)
 	}
+	own := hostCheck(cfg.PublicURL, isTLS)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		httperr.Write(w, http.StatusNotFound, fmt.Sprintf("no route for %s %s", r.Method, r.URL.Path))
 	})
@@ -194,14 +206,14 @@ func New(cfg Config, h *hub.Hub, st StatsSource, conf Configurator, page *web.Re
 	if guard == nil {
 		guard = &WriteGuard{}
 	}
-	r.With(guard.Wrap).Patch("/api/config", patchConfig(conf))
-	r.With(guard.Wrap).Method(http.MethodPatch, "/ui/config", web.ConfigForm(conf))
+	r.With(own, guard.Wrap).Patch("/api/config", patchConfig(conf))
+	r.With(own, guard.Wrap).Method(http.MethodPatch, "/ui/config", web.ConfigForm(conf))
 	if cfg.Ingest != nil {
 		timeout := cfg.IngestReadTimeout
 		if timeout <= 0 {
 			timeout = 30 * time.Second
 		}
-		r.With(guard.Wrap).Method(http.MethodPost, "/api/events", readDeadline(timeout, cfg.Ingest))
+		r.With(own, guard.Wrap).Method(http.MethodPost, "/api/events", readDeadline(timeout, cfg.Ingest))
 	}
 	if cfg.Outcomes != nil {
 		r.Get("/api/events/{id}", lookup(cfg.Outcomes))
@@ -216,12 +228,16 @@ func New(cfg Config, h *hub.Hub, st StatsSource, conf Configurator, page *web.Re
 	}
 	r.Method(http.MethodGet, "/api/stream", &sse.Handler{Hub: h, Format: FormatSSE, SummaryFormat: FormatSSESummary, Gate: gates["sse"], Streams: cfg.Streams, Logger: log})
 	r.Method(http.MethodGet, "/ui/stream", &sse.Handler{Hub: h, Format: web.Format, Gate: gates["page"], Streams: cfg.Streams, Logger: log})
-	r.Method(http.MethodGet, "/ws", &ws.Handler{Hub: h, Format: FormatJSON, SummaryFormat: FormatJSONSummary, Gate: gates["ws"], AllowedOrigins: cfg.AllowedOrigins, Streams: cfg.Streams, Logger: log})
+	origins := cfg.AllowedOrigins
+	if cfg.PublicURL != nil {
+		origins = append(slices.Clip(origins), cfg.PublicURL.String())
+	}
+	r.With(own).Method(http.MethodGet, "/ws", &ws.Handler{Hub: h, Format: FormatJSON, SummaryFormat: FormatJSONSummary, Gate: gates["ws"], AllowedOrigins: origins, Streams: cfg.Streams, Logger: log})
 	r.Get("/ui/events/{id}", web.EventHandler(page))
 	r.Get("/", web.PageHandler(h, page))
 	r.Head("/", web.PageHandler(h, page))
 	if cfg.Static != nil {
-		r.Handle("/static/*", http.StripPrefix("/static/", cacheFor(time.Hour, http.FileServerFS(cfg.Static))))
+		r.Handle("/static/*", http.StripPrefix("/static/", filesOnly(cfg.Static, cacheFor(time.Hour, http.FileServerFS(cfg.Static)))))
 	}
 	r.Get("/app", http.RedirectHandler("/app/", http.StatusMovedPermanently).ServeHTTP)
 	r.Get("/app/*", appHandler(cfg.App))
@@ -312,6 +328,27 @@ func readDeadline(d time.Duration, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// Not every ResponseWriter supports deadlines (tests' recorders).
 		_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(d))
+		next.ServeHTTP(w, r)
+	})
+}
+
+// filesOnly serves the files of fsys and nothing else: GET and HEAD only
+// (405 otherwise), and no directory listings (404).
+func filesOnly(fsys fs.FS, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			httperr.Write(w, http.StatusMethodNotAllowed, fmt.Sprintf("method %s is not allowed on static files: GET or HEAD", r.Method))
+			return
+		}
+		name := strings.TrimSuffix(r.URL.Path, "/")
+		if name == "" {
+			name = "."
+		}
+		if fi, err := fs.Stat(fsys, name); err != nil || fi.IsDir() || strings.HasSuffix(r.URL.Path, "/") {
+			httperr.Write(w, http.StatusNotFound, "no such file: /static/"+r.URL.Path)
+			return
+		}
 		next.ServeHTTP(w, r)
 	})
 }

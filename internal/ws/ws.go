@@ -12,6 +12,7 @@ package ws
 import (
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -19,6 +20,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gorilla/websocket"
 
@@ -67,7 +69,8 @@ type Handler struct {
 const readBufferSize = 512
 
 // maxClientMessage bounds what a client may send; clients have nothing to
-// say yet, so anything larger is a protocol violation.
+// say yet, so anything larger is a protocol violation. Text messages are
+// read whole (to check their UTF-8), so this is also the reader's buffer.
 const maxClientMessage = 4096
 
 // sameOrigin reports whether origin names the host the request was sent to.
@@ -191,13 +194,31 @@ func (h *Handler) serve(conn *websocket.Conn, sub *hub.Subscriber, format string
 			return conn.SetReadDeadline(time.Now().Add(2 * ping))
 		})
 		for {
-			if _, _, err := conn.NextReader(); err != nil {
+			kind, rd, err := conn.NextReader()
+			if err != nil {
 				// No pong within two ping intervals: the peer has stopped
 				// reading (or vanished); that is a slow client too.
 				var ne net.Error
 				if errors.As(err, &ne) && ne.Timeout() {
 					h.Hub.NoteSlow()
 				}
+				return
+			}
+			if kind != websocket.TextMessage {
+				continue
+			}
+			// Client messages are ignored, but a text message must be
+			// UTF-8 (RFC 6455 8.1), which gorilla does not check. The read
+			// limit bounds the message.
+			data, err := io.ReadAll(rd)
+			if err != nil {
+				return
+			}
+			if !utf8.Valid(data) {
+				// WriteControl may run beside the writer's writes.
+				_ = conn.WriteControl(websocket.CloseMessage,
+					websocket.FormatCloseMessage(websocket.CloseInvalidFramePayloadData, "text message is not valid UTF-8"),
+					time.Now().Add(writeTimeout))
 				return
 			}
 		}

@@ -153,14 +153,18 @@ func checkOneByteReads(t *testing.T, data []byte, f Format, items []Item, err er
 	}
 }
 
-var quotedChar = regexp.MustCompile(`invalid character '(?:[^'\\]|\\.)*'`)
+var (
+	quotedChar   = regexp.MustCompile(`invalid character '(?:[^'\\]|\\.)*'`)
+	quotedEscape = regexp.MustCompile("invalid escape sequence `[^`]*`")
+)
 
-// maskChar is the text of err without the character a syntax error quotes:
+// maskChar is the text of err without the text a syntax error quotes:
 // jsontext quotes it from the bytes it has buffered, so a multi-byte
-// character that a read splits shows as its first byte. Where the error is
-// does not move.
+// character, or an escape sequence, that a read splits shows only in part.
+// Where the error is does not move.
 func maskChar(err error) string {
-	return quotedChar.ReplaceAllString(fmt.Sprint(err), "invalid character ?")
+	s := quotedChar.ReplaceAllString(fmt.Sprint(err), "invalid character ?")
+	return quotedEscape.ReplaceAllString(s, "invalid escape sequence ?")
 }
 
 // checkAsNDJSON sends the events of a well-formed JSON body again as

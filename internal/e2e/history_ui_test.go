@@ -33,7 +33,13 @@ import (
 // historyShim serves a synthetic history for /api/history and
 // /api/incidents when next answers them 404, and passes everything else
 // (and every other answer) through.
-func historyShim(t *testing.T, next http.Handler) http.Handler {
+func historyShim(t *testing.T, next http.Handler) http.Handler { return shim(t, next, false) }
+
+// fullHistoryShim always serves the synthetic history: a full hour and
+// day, as a server that has run that long has, for the 1 h benchmark.
+func fullHistoryShim(t *testing.T, next http.Handler) http.Handler { return shim(t, next, true) }
+
+func shim(t *testing.T, next http.Handler, always bool) http.Handler {
 	var once sync.Once
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/api/history" && r.URL.Path != "/api/incidents" {
@@ -42,7 +48,7 @@ func historyShim(t *testing.T, next http.Handler) http.Handler {
 		}
 		rec := httptest.NewRecorder()
 		next.ServeHTTP(rec, r)
-		if rec.Code != http.StatusNotFound {
+		if rec.Code != http.StatusNotFound && !always {
 			for k, v := range rec.Header() {
 				w.Header()[k] = v
 			}
@@ -50,7 +56,7 @@ func historyShim(t *testing.T, next http.Handler) http.Handler {
 			_, _ = w.Write(rec.Body.Bytes())
 			return
 		}
-		once.Do(func() { t.Log("the node answers /api/history 404: a synthetic history stands in for it") })
+		once.Do(func() { t.Logf("a synthetic history stands in for the node's (it answered %d)", rec.Code) })
 		w.Header().Set("Content-Type", "application/json")
 		now := time.Now().UnixMilli()
 		if r.URL.Path == "/api/incidents" {
@@ -109,6 +115,12 @@ func syntheticIncidents(now int64) map[string]any {
 // startHistoryNode runs a node behind historyShim; it returns the base URL.
 func startHistoryNode(t *testing.T, cfg node.Config) string {
 	t.Helper()
+	return startNodeBehind(t, cfg, historyShim)
+}
+
+// startNodeBehind runs a node behind the shim wrap makes of its handler.
+func startNodeBehind(t *testing.T, cfg node.Config, wrap func(*testing.T, http.Handler) http.Handler) string {
+	t.Helper()
 	n, err := node.New(cfg, testLogger(t))
 	if err != nil {
 		t.Fatalf("node.New: %v", err)
@@ -116,7 +128,7 @@ func startHistoryNode(t *testing.T, cfg node.Config) string {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- n.Run(ctx, nil) }()
-	srv := httptest.NewServer(historyShim(t, n.Handler()))
+	srv := httptest.NewServer(wrap(t, n.Handler()))
 	t.Cleanup(func() {
 		cancel()
 		select {
@@ -488,7 +500,7 @@ func TestHistoryBrowserBench(t *testing.T) {
 	defer cancel()
 	cfg := baseConfig()
 	cfg.Settings.Rate, cfg.Settings.TickMs = 200, 100 // 10 batches/s
-	url := startHistoryNode(t, cfg)
+	url := startNodeBehind(t, cfg, fullHistoryShim)
 	bctx, console := startBrowser(t, ctx)
 	navigate(t, bctx, url+"/app/")
 	waitState(t, bctx, `dashboard conn-state "live"`, 10*time.Second, func(s pageState) bool { return s.Conn == "live" })

@@ -189,10 +189,10 @@ func forwardedClient(h http.Header, trust []netip.Prefix) (netip.Addr, bool) {
 // [::1] on that port, and the public URL's host. A request without a local
 // address in its context (served outside net/http's server, as in tests) is
 // not checked.
-func hostCheck(public *url.URL, tlsOn func(*http.Request) bool) func(http.Handler) http.Handler {
+func hostCheck(public *url.URL) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if !ownHost(r, public, tlsOn(r)) {
+			if !ownHost(r, public) {
 				refuse(w, r, http.StatusMisdirectedRequest, fmt.Sprintf("host %q is not this server's name: use the address it listens on, localhost, or its public URL (--public-url)", r.Host))
 				return
 			}
@@ -201,7 +201,7 @@ func hostCheck(public *url.URL, tlsOn func(*http.Request) bool) func(http.Handle
 	}
 }
 
-func ownHost(r *http.Request, public *url.URL, isTLS bool) bool {
+func ownHost(r *http.Request, public *url.URL) bool {
 	local, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
 	if !ok {
 		return true
@@ -216,7 +216,10 @@ func ownHost(r *http.Request, public *url.URL, isTLS bool) bool {
 		}
 	}
 	if port == "" {
-		port = defaultPort(map[bool]string{true: "https", false: "http"}[isTLS])
+		port = "80"
+		if r.TLS != nil {
+			port = "443"
+		}
 	}
 	lh, lp, err := net.SplitHostPort(local.String())
 	if err != nil || port != lp {
@@ -245,9 +248,6 @@ func splitHost(hostPort string) (host, port string) {
 	}
 	return host, port
 }
-
-// isTLS tells whether the request came over TLS to this server.
-func isTLS(r *http.Request) bool { return r.TLS != nil }
 
 // clientKey is what rate limits and the concurrency cap count per: the
 // client's address without its port.

@@ -156,7 +156,7 @@ func New(cfg Config, h *hub.Hub, st StatsSource, conf Configurator, page *web.Re
 	if cfg.Closing != nil {
 		r.Use(cfg.Closing.Wrap)
 	}
-	own := hostCheck(cfg.PublicURL, isTLS)
+	own := hostCheck(cfg.PublicURL)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		httperr.Write(w, http.StatusNotFound, fmt.Sprintf("no route for %s %s", r.Method, r.URL.Path))
 	})

@@ -124,11 +124,13 @@ func (g *WriteGuard) leave(client string) {
 	}
 }
 
-func (g *WriteGuard) allow(r *http.Request) (bool, time.Duration) {
+// allow takes one request of client from its rate limiter; false, with the
+// wait, when the limit is reached.
+func (g *WriteGuard) allow(client string) (bool, time.Duration) {
 	if g.Rate <= 0 {
 		return true, 0
 	}
-	host := clientKey(r)
+	host := client
 	now := g.Now()
 	g.mu.Lock()
 	c, ok := g.limiters[host]
@@ -167,12 +169,12 @@ func (g *WriteGuard) allow(r *http.Request) (bool, time.Duration) {
 func (g *WriteGuard) Wrap(next http.Handler) http.Handler {
 	g.init()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if ok, delay := g.allow(r); !ok {
+		client := clientKey(r)
+		if ok, delay := g.allow(client); !ok {
 			w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(delay.Seconds()))))
 			refuse(w, r, http.StatusTooManyRequests, fmt.Sprintf("too many writes from this address (limit %g/s): retry later", g.Rate))
 			return
 		}
-		client := clientKey(r)
 		if !g.enter(client) {
 			w.Header().Set("Retry-After", "1")
 			refuse(w, r, http.StatusTooManyRequests, fmt.Sprintf("too many writes in progress from this address (at most %d at once): retry later", g.MaxConcurrent))

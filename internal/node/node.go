@@ -145,33 +145,15 @@ func DefaultConfig() Config {
 
 func (c Config) withDefaults() Config {
 	d := DefaultConfig()
-	if c.Settings == (config.Settings{}) {
-		c.Settings = d.Settings
-	}
-	if c.History == 0 {
-		c.History = d.History
-	}
-	if c.HistoryBytes == 0 {
-		c.HistoryBytes = d.HistoryBytes
-	}
-	if c.MaxClients == 0 {
-		c.MaxClients = d.MaxClients
-	}
-	if c.WriteRate == 0 {
-		c.WriteRate = d.WriteRate
-	}
-	if c.MaxBody == 0 {
-		c.MaxBody = d.MaxBody
-	}
-	if c.ShutdownTimeout == 0 {
-		c.ShutdownTimeout = d.ShutdownTimeout
-	}
-	if c.Outcomes == 0 {
-		c.Outcomes = d.Outcomes
-	}
-	if c.QueueBytes == 0 {
-		c.QueueBytes = d.QueueBytes
-	}
+	c.Settings = cmp.Or(c.Settings, d.Settings)
+	c.History = cmp.Or(c.History, d.History)
+	c.HistoryBytes = cmp.Or(c.HistoryBytes, d.HistoryBytes)
+	c.MaxClients = cmp.Or(c.MaxClients, d.MaxClients)
+	c.WriteRate = cmp.Or(c.WriteRate, d.WriteRate)
+	c.MaxBody = cmp.Or(c.MaxBody, d.MaxBody)
+	c.ShutdownTimeout = cmp.Or(c.ShutdownTimeout, d.ShutdownTimeout)
+	c.Outcomes = cmp.Or(c.Outcomes, d.Outcomes)
+	c.QueueBytes = cmp.Or(c.QueueBytes, d.QueueBytes)
 	if c.TLSPoll <= 0 {
 		c.TLSPoll = 5 * time.Second
 	}

@@ -192,20 +192,7 @@ func TestTooSlowClientGetsError(t *testing.T) {
 				defer conn.Close()
 
 				// A batch every 100 ms.
-				stop, stopped := make(chan struct{}), make(chan struct{})
-				go func() {
-					defer close(stopped)
-					tick := time.NewTicker(100 * time.Millisecond)
-					defer tick.Stop()
-					for seq := uint64(1); ; seq++ {
-						select {
-						case <-stop:
-							return
-						case <-tick.C:
-							h.Publish(&batch.Batch{Seq: seq})
-						}
-					}
-				}()
+				stop := streamtest.Every(100*time.Millisecond, func(seq uint64) { h.Publish(&batch.Batch{Seq: seq}) })
 				// The client reads once a second: each write waits for it
 				// (a pipe holds nothing), and ten batches come meanwhile.
 				var got []byte
@@ -224,8 +211,7 @@ func TestTooSlowClientGetsError(t *testing.T) {
 						t.Fatalf("read: %v", err)
 					}
 				}
-				close(stop)
-				<-stopped
+				stop()
 
 				events := parseEvents(got)
 				last := events[len(events)-1]

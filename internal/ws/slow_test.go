@@ -47,20 +47,7 @@ func TestTooSlowClientClosed1008(t *testing.T) {
 		defer c.Close()
 
 		// A batch every 100 ms.
-		stop, stopped := make(chan struct{}), make(chan struct{})
-		go func() {
-			defer close(stopped)
-			tick := time.NewTicker(100 * time.Millisecond)
-			defer tick.Stop()
-			for seq := uint64(1); ; seq++ {
-				select {
-				case <-stop:
-					return
-				case <-tick.C:
-					h.Publish(&batch.Batch{Seq: seq})
-				}
-			}
-		}()
+		stop := streamtest.Every(100*time.Millisecond, func(seq uint64) { h.Publish(&batch.Batch{Seq: seq}) })
 		// The client reads a message a second: each write waits for it (a
 		// pipe holds nothing), and ten batches come meanwhile.
 		messages := 0
@@ -73,8 +60,7 @@ func TestTooSlowClientClosed1008(t *testing.T) {
 				break
 			}
 		}
-		close(stop)
-		<-stopped
+		stop()
 		var ce *websocket.CloseError
 		if !errors.As(err, &ce) || ce.Code != websocket.ClosePolicyViolation || !strings.Contains(ce.Text, "too slow") {
 			t.Fatalf("after %d messages: %v, want close 1008 saying too slow", messages, err)

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"sync"
+	"time"
 )
 
 // Listener is a net.Listener whose connections are made by Dial.
@@ -72,4 +73,28 @@ func NewServer(handler http.Handler) (*httptest.Server, *Listener) {
 	srv := &httptest.Server{Listener: l, Config: &http.Server{Handler: handler}}
 	srv.Start()
 	return srv, l
+}
+
+// Every calls publish with 1, 2, 3, ... once per period, from its own
+// goroutine, until the returned stop is called; stop returns once the
+// goroutine has ended.
+func Every(period time.Duration, publish func(seq uint64)) (stop func()) {
+	quit, stopped := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(stopped)
+		tick := time.NewTicker(period)
+		defer tick.Stop()
+		for seq := uint64(1); ; seq++ {
+			select {
+			case <-quit:
+				return
+			case <-tick.C:
+				publish(seq)
+			}
+		}
+	}()
+	return func() {
+		close(quit)
+		<-stopped
+	}
 }

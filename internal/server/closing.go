@@ -59,12 +59,6 @@ func (g *WriteGate) enter() bool {
 	return true
 }
 
-func (g *WriteGate) isClosed() bool {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return g.closed
-}
-
 func (g *WriteGate) leave() {
 	g.mu.Lock()
 	defer g.mu.Unlock()

@@ -111,3 +111,10 @@ func TestWriteGateCloseIsBounded(t *testing.T) {
 		t.Fatal("a closed gate let a write in")
 	}
 }
+
+// isClosed tells whether Close has begun.
+func (g *WriteGate) isClosed() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.closed
+}

@@ -242,25 +242,33 @@ type limits struct {
 
 func sampleLimits(p *pipeline.Pipeline) *limits {
 	l := &limits{}
+	l.stop = every(20*time.Millisecond, func() {
+		n := p.Gauges().Limit
+		l.mu.Lock()
+		l.samples = append(l.samples, n)
+		l.mu.Unlock()
+	})
+	return l
+}
+
+// every calls f every d until the returned func is called; that func
+// returns once a call under way has ended.
+func every(d time.Duration, f func()) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		t := time.NewTicker(20 * time.Millisecond)
+		t := time.NewTicker(d)
 		defer t.Stop()
 		for {
 			select {
 			case <-ctx.Done():
 				return
 			case <-t.C:
+				f()
 			}
-			n := p.Gauges().Limit
-			l.mu.Lock()
-			l.samples = append(l.samples, n)
-			l.mu.Unlock()
 		}
 	})
-	l.stop = func() { cancel(); wg.Wait() }
-	return l
+	return func() { cancel(); wg.Wait() }
 }
 
 // summary is the mean, least and greatest limit sampled.
@@ -654,28 +662,16 @@ func capacityRow(ctx context.Context, o options, load float64, mode pipeline.Con
 // to out, until the returned func is called: what the limit and the
 // learned service time did during a row.
 func traceRow(h *httpRig, w *served, out io.Writer) func() {
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		t := time.NewTicker(100 * time.Millisecond)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-			}
-			g := h.pipe.Gauges()
-			st := w.w.Stats()
-			h.rec.mu.Lock()
-			c := h.rec.all.Clone()
-			h.rec.mu.Unlock()
-			fmt.Fprintf(out, "%s limit=%d busy=%d queued=%d call p50=%s p99=%s best=%s | worker: received=%d busy=%d queued=%d | on-time=%d late=%d dropped=%v\n",
-				time.Now().Format("15:04:05.000"), g.Limit, g.Busy, g.QueueDepth, g.CallP50.Round(time.Microsecond), g.CallP99.Round(time.Microsecond),
-				g.CallBest.Round(time.Microsecond), st.Received, st.Busy, st.Queued, c.OnTime, c.Late, c.DroppedBy)
-		}
+	return every(100*time.Millisecond, func() {
+		g := h.pipe.Gauges()
+		st := w.w.Stats()
+		h.rec.mu.Lock()
+		c := h.rec.all.Clone()
+		h.rec.mu.Unlock()
+		fmt.Fprintf(out, "%s limit=%d busy=%d queued=%d call p50=%s p99=%s best=%s | worker: received=%d busy=%d queued=%d | on-time=%d late=%d dropped=%v\n",
+			time.Now().Format("15:04:05.000"), g.Limit, g.Busy, g.QueueDepth, g.CallP50.Round(time.Microsecond), g.CallP99.Round(time.Microsecond),
+			g.CallBest.Round(time.Microsecond), st.Received, st.Busy, st.Queued, c.OnTime, c.Late, c.DroppedBy)
 	})
-	return func() { cancel(); wg.Wait() }
 }
 
 func pct(n, of uint64) float64 {
@@ -845,8 +841,6 @@ type peaks struct {
 
 func samplePeaks() *peaks {
 	p := &peaks{}
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
 	sample := func() {
 		t, w := goroutines()
 		p.mu.Lock()
@@ -854,19 +848,7 @@ func samplePeaks() *peaks {
 		p.mu.Unlock()
 	}
 	sample()
-	wg.Go(func() {
-		tk := time.NewTicker(50 * time.Millisecond)
-		defer tk.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-tk.C:
-				sample()
-			}
-		}
-	})
-	p.stop = func() { cancel(); wg.Wait() }
+	p.stop = every(50*time.Millisecond, sample)
 	return p
 }
 
@@ -934,8 +916,8 @@ func workerDown(ctx context.Context, o options, out io.Writer) error {
 		span.DroppedBy[event.Failed], kinds(span.FailedBy), span.DroppedBy[event.Shed], span.DroppedBy[event.Expired], span.DroppedBy[event.QueueFull], other)
 	fmt.Fprintln(out, "| conservation (whole run, after the drain) | received | on time + late + dropped | in flight |")
 	fmt.Fprintln(out, "|---|---|---|---|")
-	fmt.Fprintf(out, "| recorder | %d | %d | %d |\n", all.Received, all.OnTime+all.Late+all.Dropped, all.Received-(all.OnTime+all.Late+all.Dropped))
-	fmt.Fprintf(out, "| coalescer totals | %d | %d | %d |\n\n", snap.Totals.Received, snap.Totals.OnTime+snap.Totals.Late+snap.Totals.Dropped, snap.Totals.InFlight)
+	fmt.Fprintf(out, "| recorder | %d | %d | %d |\n", all.Received, all.Finished(), all.Received-all.Finished())
+	fmt.Fprintf(out, "| coalescer totals | %d | %d | %d |\n\n", snap.Totals.Received, snap.Totals.Finished(), snap.Totals.InFlight)
 	fmt.Fprintln(out, "| goroutines, peak | all | the worker's (in-process) | the rest (pipeline, client, bench) |")
 	fmt.Fprintln(out, "|---|---|---|---|")
 	fmt.Fprintf(out, "| before the outage (%s) | %d | %d | %d |\n", before, pb.total, pb.worker, pb.caller)

@@ -1,12 +1,9 @@
 package main
 
 import (
-	"context"
-	"log/slog"
 	"net"
 	"testing"
 
-	"github.com/ontime-rt/ontime/internal/config"
 	"github.com/ontime-rt/ontime/internal/node"
 	"github.com/ontime-rt/ontime/internal/tlscert/tlscerttest"
 )
@@ -16,25 +13,11 @@ import (
 func startTLSNode(t *testing.T) (string, tlscerttest.Pair) {
 	t.Helper()
 	pair := tlscerttest.Write(t, t.TempDir(), 1)
-	s := config.Defaults()
-	s.Rate, s.TickMs = 100, 20
-	n, err := node.New(node.Config{Settings: s, TLSCertFile: pair.CertFile, TLSKeyFile: pair.KeyFile}, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- n.Run(ctx, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("node.Run: %v", err)
-		}
-	})
+	runNode(t, node.Config{TLSCertFile: pair.CertFile, TLSKeyFile: pair.KeyFile}, ln)
 	return "https://" + ln.Addr().String(), pair
 }
 

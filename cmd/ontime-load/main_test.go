@@ -28,24 +28,36 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // test ends, and returns the server's URL.
 func startNode(t *testing.T) string {
 	t.Helper()
-	s := config.Defaults()
-	s.Rate, s.TickMs = 100, 20
-	n, err := node.New(node.Config{Settings: s}, slog.New(slog.DiscardHandler))
+	srv := httptest.NewUnstartedServer(nil)
+	// Registered before the node's cleanup, so it runs after it: stopping
+	// the node closes the hub, which ends every stream; then the HTTP
+	// server has nothing left to wait for.
+	t.Cleanup(srv.Close)
+	srv.Config.Handler = runNode(t, node.Config{}, nil).Handler()
+	srv.Start()
+	return srv.URL
+}
+
+// runNode runs a node with a fast tick, and cfg's other fields, on ln (nil:
+// serving nothing itself) until the test ends.
+func runNode(t *testing.T, cfg node.Config, ln net.Listener) *node.Node {
+	t.Helper()
+	cfg.Settings = config.Defaults()
+	cfg.Settings.Rate, cfg.Settings.TickMs = 100, 20
+	n, err := node.New(cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	srv := httptest.NewServer(n.Handler())
 	done := make(chan error, 1)
-	go func() { done <- n.Run(ctx, nil) }()
+	go func() { done <- n.Run(ctx, ln) }()
 	t.Cleanup(func() {
-		// Stopping the node closes the hub, which ends every stream; then
-		// the HTTP server has nothing left to wait for.
 		cancel()
-		<-done
-		srv.Close()
+		if err := <-done; err != nil {
+			t.Errorf("node.Run: %v", err)
+		}
 	})
-	return srv.URL
+	return n
 }
 
 // runLoad runs the command and decodes its summary.

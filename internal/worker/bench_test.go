@@ -12,6 +12,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/ontime-rt/ontime/internal/natstest"
 	"github.com/ontime-rt/ontime/internal/worker"
 )
 
@@ -100,7 +101,7 @@ func BenchmarkPlainClient(b *testing.B) {
 // noopNATS is a worker on subject that answers every event with a tiny
 // result, on its own connection.
 func noopNATS(b *testing.B, url string) {
-	nc := connectNATS(b, url)
+	nc := natstest.Connect(b, url)
 	reply := []byte(`{"ok":true}`)
 	if _, err := nc.QueueSubscribe(worker.DefaultSubject, queue, func(m *nats.Msg) { m.Respond(reply) }); err != nil {
 		b.Fatal(err)
@@ -116,9 +117,9 @@ func noopNATS(b *testing.B, url string) {
 // BenchmarkProcess); compare with BenchmarkNATSPlainRequest, the same
 // requests from a bare nats.go loop.
 func BenchmarkNATSProcess(b *testing.B) {
-	url := startNATS(b)
+	url := natstest.Start(b)
 	noopNATS(b, url)
-	p, err := worker.NewNATS(worker.NATSConfig{Conn: connectNATS(b, url)})
+	p, err := worker.NewNATS(worker.NATSConfig{Conn: natstest.Connect(b, url)})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -139,9 +140,9 @@ func BenchmarkNATSProcess(b *testing.B) {
 // BenchmarkNATSPlainRequest is the reference: a request of a similar body
 // with a context, and no headers.
 func BenchmarkNATSPlainRequest(b *testing.B) {
-	url := startNATS(b)
+	url := natstest.Start(b)
 	noopNATS(b, url)
-	nc := connectNATS(b, url)
+	nc := natstest.Connect(b, url)
 	body := []byte(`{"id":"5b0f4a52-2f6e-4f4b-9d55-0d7bd2b1c1e4","source":"ingest","createdAt":1795732463479,"deadlineMs":100,"payload":{"sensor":"t1","celsius":21.5}}`)
 	b.ReportAllocs()
 	measureCPU(b)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/ontime-rt/ontime/internal/natstest"
 	"github.com/ontime-rt/ontime/internal/worker"
 )
 
@@ -28,7 +29,7 @@ func startNATSExample(t *testing.T, url, name string, arg ...string) {
 // checks that it serves events at once rather than one after the other,
 // and that it gives up when its budget runs out.
 func checkNATSExample(t *testing.T, lang, url string) {
-	nc := connectNATS(t, url)
+	nc := natstest.Connect(t, url)
 	p := newNATS(t, worker.NATSConfig{Conn: nc})
 	ev := newEvent(guard, `{"sensor": "t1", "workMs": 5}`)
 	out, err := callNATS(p, ev)
@@ -96,7 +97,7 @@ func TestExampleNATSGo(t *testing.T) {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
-	url := startNATS(t)
+	url := natstest.Start(t)
 	startNATSExample(t, url, bin)
 	checkNATSExample(t, "go", url)
 }
@@ -111,7 +112,7 @@ func TestExampleNATSNode(t *testing.T) {
 	if out, err := probe.CombinedOutput(); err != nil {
 		t.Skipf("nats.js is not installed (npm install --prefix docs/workers): %v\n%s", err, out)
 	}
-	url := startNATS(t)
+	url := natstest.Start(t)
 	startNATSExample(t, url, "node", filepath.Join(examples, "nats-worker.mjs"))
 	checkNATSExample(t, "node", url)
 }

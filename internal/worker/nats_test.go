@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -72,14 +71,9 @@ func TestNewNATSChecks(t *testing.T) {
 // headers, and its reply is the event's result.
 func TestNATSRequestBodyAndHeaders(t *testing.T) {
 	url := natstest.Start(t)
-	type seen struct {
-		id, deadline, timeout string
-		body                  worker.Request
-		raw                   string
-	}
-	got := make(chan seen, 1)
+	got := make(chan delivered, 1)
 	serve(t, url, "jobs.resize", func(m *nats.Msg) {
-		s := seen{id: m.Header.Get(worker.HeaderEventID), deadline: m.Header.Get(worker.HeaderDeadline), timeout: m.Header.Get(worker.HeaderTimeout), raw: string(m.Data)}
+		s := delivered{id: m.Header.Get(worker.HeaderEventID), deadline: m.Header.Get(worker.HeaderDeadline), timeout: m.Header.Get(worker.HeaderTimeout), raw: string(m.Data)}
 		if err := json.Unmarshal(m.Data, &s.body); err != nil {
 			t.Errorf("body %q: %v", m.Data, err)
 		}
@@ -98,21 +92,7 @@ func TestNATSRequestBodyAndHeaders(t *testing.T) {
 		t.Errorf("output %s, want %s (trimmed, as sent)", out, want)
 	}
 	s := <-got
-	if s.id != ev.ID.String() || s.body.ID != ev.ID.String() {
-		t.Errorf("event id header %q, body %q, want %s", s.id, s.body.ID, ev.ID)
-	}
-	if s.body.Source != "ingest" || s.body.CreatedAt != ev.CreatedAt.UnixMilli() || s.body.DeadlineMs != 2000.25 {
-		t.Errorf("body %+v, want source ingest, createdAt %d, deadlineMs 2000.25", s.body, ev.CreatedAt.UnixMilli())
-	}
-	if string(s.body.Payload) != `{"sensor":"t1","celsius":21.5}` {
-		t.Errorf("payload %s", s.body.Payload)
-	}
-	if s.deadline != strconv.FormatInt(ev.DeadlineAt().UnixMilli(), 10) {
-		t.Errorf("%s %q, want %d", worker.HeaderDeadline, s.deadline, ev.DeadlineAt().UnixMilli())
-	}
-	if ms, err := strconv.Atoi(s.timeout); err != nil || ms < 1 || ms > 2001 {
-		t.Errorf("%s %q, want 1 to 2001", worker.HeaderTimeout, s.timeout)
-	}
+	checkDelivered(t, s, ev)
 
 	// No payload, none in the body.
 	if _, err := callNATS(p, newEvent(generous, "")); err != nil {

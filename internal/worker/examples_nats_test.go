@@ -2,7 +2,6 @@ package worker_test
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/ontime-rt/ontime/internal/event"
 	"github.com/ontime-rt/ontime/internal/natstest"
 	"github.com/ontime-rt/ontime/internal/worker"
 )
@@ -31,26 +31,7 @@ func startNATSExample(t *testing.T, url, name string, arg ...string) {
 func checkNATSExample(t *testing.T, lang, url string) {
 	nc := natstest.Connect(t, url)
 	p := newNATS(t, worker.NATSConfig{Conn: nc})
-	ev := newEvent(guard, `{"sensor": "t1", "workMs": 5}`)
-	out, err := callNATS(p, ev)
-	if err != nil {
-		t.Fatalf("Process: %v", err)
-	}
-	var got struct {
-		Worker       string
-		ID           string
-		PayloadBytes int
-	}
-	if err := json.Unmarshal(out, &got); err != nil {
-		t.Fatalf("output %s: %v", out, err)
-	}
-	compact := len(`{"sensor":"t1","workMs":5}`)
-	if got.Worker != lang || got.ID != ev.ID.String() || got.PayloadBytes != compact {
-		t.Errorf("output %s, want worker %s, id %s, payloadBytes %d", out, lang, ev.ID, compact)
-	}
-	if out, err := callNATS(p, newEvent(guard, "")); err != nil || !strings.Contains(string(out), `"payloadBytes":0`) {
-		t.Errorf("no payload: %s, %v", out, err)
-	}
+	checkEcho(t, lang, func(ev event.Event) ([]byte, error) { return callNATS(p, ev) })
 
 	// A slow event does not hold up the next: the fast one is answered
 	// while the slow one still works.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/ontime-rt/ontime/internal/event"
 	"github.com/ontime-rt/ontime/internal/natstest"
 	"github.com/ontime-rt/ontime/internal/worker"
 )
@@ -47,6 +48,23 @@ func noop(b *testing.B) *httptest.Server {
 	return srv
 }
 
+// benchProcess runs process in parallel on one event with a payload,
+// each call under the event's deadline.
+func benchProcess(b *testing.B, process func(context.Context, event.Event) ([]byte, error)) {
+	ev := newEvent(time.Hour, `{"sensor":"t1","celsius":21.5}`)
+	b.ReportAllocs()
+	measureCPU(b)
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			ctx, cancel := context.WithDeadline(context.Background(), ev.DeadlineAt())
+			if _, err := process(ctx, ev); err != nil {
+				b.Error(err)
+			}
+			cancel()
+		}
+	})
+}
+
 // BenchmarkProcess is one call through the HTTP processor to a no-op
 // worker on this machine, the worker's own cost included; compare with
 // BenchmarkPlainClient, the same calls from a bare net/http loop.
@@ -57,18 +75,7 @@ func BenchmarkProcess(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer h.Close()
-	ev := newEvent(time.Hour, `{"sensor":"t1","celsius":21.5}`)
-	b.ReportAllocs()
-	measureCPU(b)
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			ctx, cancel := context.WithDeadline(context.Background(), ev.DeadlineAt())
-			if _, err := h.Process(ctx, ev); err != nil {
-				b.Error(err)
-			}
-			cancel()
-		}
-	})
+	benchProcess(b, h.Process)
 }
 
 // BenchmarkPlainClient is the reference: a POST of a similar body and a
@@ -123,18 +130,7 @@ func BenchmarkNATSProcess(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	ev := newEvent(time.Hour, `{"sensor":"t1","celsius":21.5}`)
-	b.ReportAllocs()
-	measureCPU(b)
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			ctx, cancel := context.WithDeadline(context.Background(), ev.DeadlineAt())
-			if _, err := p.Process(ctx, ev); err != nil {
-				b.Error(err)
-			}
-			cancel()
-		}
-	})
+	benchProcess(b, p.Process)
 }
 
 // BenchmarkNATSPlainRequest is the reference: a request of a similar body

@@ -12,6 +12,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/ontime-rt/ontime/internal/event"
+	"github.com/ontime-rt/ontime/internal/natstest"
 	"github.com/ontime-rt/ontime/internal/worker"
 )
 
@@ -46,6 +48,23 @@ func noop(b *testing.B) *httptest.Server {
 	return srv
 }
 
+// benchProcess runs process in parallel on one event with a payload,
+// each call under the event's deadline.
+func benchProcess(b *testing.B, process func(context.Context, event.Event) ([]byte, error)) {
+	ev := newEvent(time.Hour, `{"sensor":"t1","celsius":21.5}`)
+	b.ReportAllocs()
+	measureCPU(b)
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			ctx, cancel := context.WithDeadline(context.Background(), ev.DeadlineAt())
+			if _, err := process(ctx, ev); err != nil {
+				b.Error(err)
+			}
+			cancel()
+		}
+	})
+}
+
 // BenchmarkProcess is one call through the HTTP processor to a no-op
 // worker on this machine, the worker's own cost included; compare with
 // BenchmarkPlainClient, the same calls from a bare net/http loop.
@@ -56,18 +75,7 @@ func BenchmarkProcess(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer h.Close()
-	ev := newEvent(time.Hour, `{"sensor":"t1","celsius":21.5}`)
-	b.ReportAllocs()
-	measureCPU(b)
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			ctx, cancel := context.WithDeadline(context.Background(), ev.DeadlineAt())
-			if _, err := h.Process(ctx, ev); err != nil {
-				b.Error(err)
-			}
-			cancel()
-		}
-	})
+	benchProcess(b, h.Process)
 }
 
 // BenchmarkPlainClient is the reference: a POST of a similar body and a
@@ -100,7 +108,7 @@ func BenchmarkPlainClient(b *testing.B) {
 // noopNATS is a worker on subject that answers every event with a tiny
 // result, on its own connection.
 func noopNATS(b *testing.B, url string) {
-	nc := connectNATS(b, url)
+	nc := natstest.Connect(b, url)
 	reply := []byte(`{"ok":true}`)
 	if _, err := nc.QueueSubscribe(worker.DefaultSubject, queue, func(m *nats.Msg) { m.Respond(reply) }); err != nil {
 		b.Fatal(err)
@@ -116,32 +124,21 @@ func noopNATS(b *testing.B, url string) {
 // BenchmarkProcess); compare with BenchmarkNATSPlainRequest, the same
 // requests from a bare nats.go loop.
 func BenchmarkNATSProcess(b *testing.B) {
-	url := startNATS(b)
+	url := natstest.Start(b)
 	noopNATS(b, url)
-	p, err := worker.NewNATS(worker.NATSConfig{Conn: connectNATS(b, url)})
+	p, err := worker.NewNATS(worker.NATSConfig{Conn: natstest.Connect(b, url)})
 	if err != nil {
 		b.Fatal(err)
 	}
-	ev := newEvent(time.Hour, `{"sensor":"t1","celsius":21.5}`)
-	b.ReportAllocs()
-	measureCPU(b)
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			ctx, cancel := context.WithDeadline(context.Background(), ev.DeadlineAt())
-			if _, err := p.Process(ctx, ev); err != nil {
-				b.Error(err)
-			}
-			cancel()
-		}
-	})
+	benchProcess(b, p.Process)
 }
 
 // BenchmarkNATSPlainRequest is the reference: a request of a similar body
 // with a context, and no headers.
 func BenchmarkNATSPlainRequest(b *testing.B) {
-	url := startNATS(b)
+	url := natstest.Start(b)
 	noopNATS(b, url)
-	nc := connectNATS(b, url)
+	nc := natstest.Connect(b, url)
 	body := []byte(`{"id":"5b0f4a52-2f6e-4f4b-9d55-0d7bd2b1c1e4","source":"ingest","createdAt":1795732463479,"deadlineMs":100,"payload":{"sensor":"t1","celsius":21.5}}`)
 	b.ReportAllocs()
 	measureCPU(b)

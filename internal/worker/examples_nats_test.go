@@ -2,7 +2,6 @@ package worker_test
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +10,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/ontime-rt/ontime/internal/event"
+	"github.com/ontime-rt/ontime/internal/natstest"
 	"github.com/ontime-rt/ontime/internal/worker"
 )
 
@@ -28,28 +29,9 @@ func startNATSExample(t *testing.T, url, name string, arg ...string) {
 // checks that it serves events at once rather than one after the other,
 // and that it gives up when its budget runs out.
 func checkNATSExample(t *testing.T, lang, url string) {
-	nc := connectNATS(t, url)
+	nc := natstest.Connect(t, url)
 	p := newNATS(t, worker.NATSConfig{Conn: nc})
-	ev := newEvent(guard, `{"sensor": "t1", "workMs": 5}`)
-	out, err := callNATS(p, ev)
-	if err != nil {
-		t.Fatalf("Process: %v", err)
-	}
-	var got struct {
-		Worker       string
-		ID           string
-		PayloadBytes int
-	}
-	if err := json.Unmarshal(out, &got); err != nil {
-		t.Fatalf("output %s: %v", out, err)
-	}
-	compact := len(`{"sensor":"t1","workMs":5}`)
-	if got.Worker != lang || got.ID != ev.ID.String() || got.PayloadBytes != compact {
-		t.Errorf("output %s, want worker %s, id %s, payloadBytes %d", out, lang, ev.ID, compact)
-	}
-	if out, err := callNATS(p, newEvent(guard, "")); err != nil || !strings.Contains(string(out), `"payloadBytes":0`) {
-		t.Errorf("no payload: %s, %v", out, err)
-	}
+	checkEcho(t, lang, func(ev event.Event) ([]byte, error) { return callNATS(p, ev) })
 
 	// A slow event does not hold up the next: the fast one is answered
 	// while the slow one still works.
@@ -96,7 +78,7 @@ func TestExampleNATSGo(t *testing.T) {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
-	url := startNATS(t)
+	url := natstest.Start(t)
 	startNATSExample(t, url, bin)
 	checkNATSExample(t, "go", url)
 }
@@ -111,7 +93,7 @@ func TestExampleNATSNode(t *testing.T) {
 	if out, err := probe.CombinedOutput(); err != nil {
 		t.Skipf("nats.js is not installed (npm install --prefix docs/workers): %v\n%s", err, out)
 	}
-	url := startNATS(t)
+	url := natstest.Start(t)
 	startNATSExample(t, url, "node", filepath.Join(examples, "nats-worker.mjs"))
 	checkNATSExample(t, "node", url)
 }

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ontime-rt/ontime/internal/event"
 	"github.com/ontime-rt/ontime/internal/worker"
 )
 
@@ -74,13 +75,13 @@ func startProcess(t *testing.T, env []string, ready, name string, arg ...string)
 	}
 }
 
-// checkExample calls a minimal worker through the HTTP processor and
-// directly with a budget too short for the work it is asked.
-func checkExample(t *testing.T, lang, url string) {
-	h := newHTTP(t, worker.Config{URL: url})
-	payload := `{"sensor": "t1", "workMs": 5}`
-	ev := newEvent(guard, payload)
-	out, err := call(h, ev)
+// checkEcho has a minimal worker process an event with a payload and one
+// without, and checks each answer names the worker, the event and the
+// payload's compact size.
+func checkEcho(t *testing.T, lang string, process func(event.Event) ([]byte, error)) {
+	t.Helper()
+	ev := newEvent(guard, `{"sensor": "t1", "workMs": 5}`)
+	out, err := process(ev)
 	if err != nil {
 		t.Fatalf("Process: %v", err)
 	}
@@ -97,9 +98,16 @@ func checkExample(t *testing.T, lang, url string) {
 		t.Errorf("output %s, want worker %s, id %s, payloadBytes %d", out, lang, ev.ID, compact)
 	}
 	// Without a payload.
-	if out, err := call(h, newEvent(guard, "")); err != nil || !strings.Contains(string(out), `"payloadBytes":0`) {
+	if out, err := process(newEvent(guard, "")); err != nil || !strings.Contains(string(out), `"payloadBytes":0`) {
 		t.Errorf("no payload: %s, %v", out, err)
 	}
+}
+
+// checkExample calls a minimal worker through the HTTP processor and
+// directly with a budget too short for the work it is asked.
+func checkExample(t *testing.T, lang, url string) {
+	h := newHTTP(t, worker.Config{URL: url})
+	checkEcho(t, lang, func(ev event.Event) ([]byte, error) { return call(h, ev) })
 
 	// The worker gives up when its budget runs out, even if the caller
 	// stays.

@@ -5,60 +5,28 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
 
 	"github.com/ontime-rt/ontime/internal/event"
+	"github.com/ontime-rt/ontime/internal/natstest"
 	"github.com/ontime-rt/ontime/internal/worker"
 )
 
 // queue is the queue group the tests' workers join.
 const queue = "ontime-workers"
 
-// startNATS runs an embedded NATS server until the test ends and returns
-// its client URL.
-func startNATS(tb testing.TB) string {
-	tb.Helper()
-	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	go s.Start()
-	if !s.ReadyForConnections(5 * time.Second) {
-		s.Shutdown()
-		tb.Fatal("nats-server not ready")
-	}
-	tb.Cleanup(func() {
-		s.Shutdown()
-		s.WaitForShutdown()
-	})
-	return s.ClientURL()
-}
-
-// connectNATS opens a connection closed when the test ends.
-func connectNATS(tb testing.TB, url string) *nats.Conn {
-	tb.Helper()
-	nc, err := nats.Connect(url, nats.NoReconnect())
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(nc.Close)
-	return nc
-}
-
 // serve subscribes handle to subject in the tests' queue group, on its own
 // connection (a worker is another process), and returns once the server
 // knows the subscription.
 func serve(tb testing.TB, url, subject string, handle func(*nats.Msg)) {
 	tb.Helper()
-	nc := connectNATS(tb, url)
+	nc := natstest.Connect(tb, url)
 	if _, err := nc.QueueSubscribe(subject, queue, handle); err != nil {
 		tb.Fatal(err)
 	}
@@ -87,7 +55,7 @@ func TestNewNATSChecks(t *testing.T) {
 	if _, err := worker.NewNATS(worker.NATSConfig{Subject: "ontime.work"}); err == nil {
 		t.Error("NewNATS accepted no connection")
 	}
-	nc := connectNATS(t, startNATS(t))
+	nc := natstest.Connect(t, natstest.Start(t))
 	for _, bad := range []string{"ontime.*", "a..b", "$JS.API.x", "a b"} {
 		_, err := worker.NewNATS(worker.NATSConfig{Conn: nc, Subject: bad})
 		if _, ok := errors.AsType[*worker.SubjectError](err); !ok {
@@ -102,22 +70,17 @@ func TestNewNATSChecks(t *testing.T) {
 // A worker receives the HTTP worker's body and the same Ontime-* values as
 // headers, and its reply is the event's result.
 func TestNATSRequestBodyAndHeaders(t *testing.T) {
-	url := startNATS(t)
-	type seen struct {
-		id, deadline, timeout string
-		body                  worker.Request
-		raw                   string
-	}
-	got := make(chan seen, 1)
+	url := natstest.Start(t)
+	got := make(chan delivered, 1)
 	serve(t, url, "jobs.resize", func(m *nats.Msg) {
-		s := seen{id: m.Header.Get(worker.HeaderEventID), deadline: m.Header.Get(worker.HeaderDeadline), timeout: m.Header.Get(worker.HeaderTimeout), raw: string(m.Data)}
+		s := delivered{id: m.Header.Get(worker.HeaderEventID), deadline: m.Header.Get(worker.HeaderDeadline), timeout: m.Header.Get(worker.HeaderTimeout), raw: string(m.Data)}
 		if err := json.Unmarshal(m.Data, &s.body); err != nil {
 			t.Errorf("body %q: %v", m.Data, err)
 		}
 		got <- s
 		m.Respond([]byte(fmt.Sprintf(` {"seen": %q}`+"\n", s.id)))
 	})
-	p := newNATS(t, worker.NATSConfig{Conn: connectNATS(t, url), Subject: "jobs.resize"})
+	p := newNATS(t, worker.NATSConfig{Conn: natstest.Connect(t, url), Subject: "jobs.resize"})
 
 	ev := newEvent(generous, `{"sensor": "t1", "celsius": 21.5}`)
 	ev.Deadline = generous + 250*time.Microsecond
@@ -129,21 +92,7 @@ func TestNATSRequestBodyAndHeaders(t *testing.T) {
 		t.Errorf("output %s, want %s (trimmed, as sent)", out, want)
 	}
 	s := <-got
-	if s.id != ev.ID.String() || s.body.ID != ev.ID.String() {
-		t.Errorf("event id header %q, body %q, want %s", s.id, s.body.ID, ev.ID)
-	}
-	if s.body.Source != "ingest" || s.body.CreatedAt != ev.CreatedAt.UnixMilli() || s.body.DeadlineMs != 2000.25 {
-		t.Errorf("body %+v, want source ingest, createdAt %d, deadlineMs 2000.25", s.body, ev.CreatedAt.UnixMilli())
-	}
-	if string(s.body.Payload) != `{"sensor":"t1","celsius":21.5}` {
-		t.Errorf("payload %s", s.body.Payload)
-	}
-	if s.deadline != strconv.FormatInt(ev.DeadlineAt().UnixMilli(), 10) {
-		t.Errorf("%s %q, want %d", worker.HeaderDeadline, s.deadline, ev.DeadlineAt().UnixMilli())
-	}
-	if ms, err := strconv.Atoi(s.timeout); err != nil || ms < 1 || ms > 2001 {
-		t.Errorf("%s %q, want 1 to 2001", worker.HeaderTimeout, s.timeout)
-	}
+	checkDelivered(t, s, ev)
 
 	// No payload, none in the body.
 	if _, err := callNATS(p, newEvent(generous, "")); err != nil {
@@ -157,7 +106,7 @@ func TestNATSRequestBodyAndHeaders(t *testing.T) {
 	// over HTTP.
 	ev = newEvent(generous, "")
 	sent := ev.CreatedAt.Add(700*time.Millisecond + 400*time.Microsecond)
-	p = newNATS(t, worker.NATSConfig{Conn: connectNATS(t, url), Subject: "jobs.resize", Now: func() time.Time { return sent }})
+	p = newNATS(t, worker.NATSConfig{Conn: natstest.Connect(t, url), Subject: "jobs.resize", Now: func() time.Time { return sent }})
 	if _, err := callNATS(p, ev); err != nil {
 		t.Fatal(err)
 	}
@@ -169,7 +118,7 @@ func TestNATSRequestBodyAndHeaders(t *testing.T) {
 // With no worker on the subject the call fails at once as no-worker, not
 // at the deadline.
 func TestNATSNoResponders(t *testing.T) {
-	p := newNATS(t, worker.NATSConfig{Conn: connectNATS(t, startNATS(t))})
+	p := newNATS(t, worker.NATSConfig{Conn: natstest.Connect(t, natstest.Start(t))})
 	// An hour: were "no responders" missed, the test would hang to its
 	// own timeout rather than pass.
 	_, err := callNATS(p, newEvent(time.Hour, ""))
@@ -182,7 +131,7 @@ func TestNATSNoResponders(t *testing.T) {
 // at the deadline (never before), and its late reply is discarded without
 // disturbing the next call.
 func TestNATSCancelledAtDeadline(t *testing.T) {
-	url := startNATS(t)
+	url := natstest.Start(t)
 	held := make(chan *nats.Msg, 1)
 	serve(t, url, worker.DefaultSubject, func(m *nats.Msg) {
 		if m.Header.Get(worker.HeaderEventID) == "fast" {
@@ -191,7 +140,7 @@ func TestNATSCancelledAtDeadline(t *testing.T) {
 		}
 		held <- m
 	})
-	p := newNATS(t, worker.NATSConfig{Conn: connectNATS(t, url)})
+	p := newNATS(t, worker.NATSConfig{Conn: natstest.Connect(t, url)})
 	ev := newEvent(short, "")
 	_, err := callNATS(p, ev)
 	if !errors.Is(err, context.DeadlineExceeded) {
@@ -244,13 +193,13 @@ func TestNATSReplyMapping(t *testing.T) {
 		{"", nats.Header{worker.HeaderErrorCode: {""}}, worker.KindWorkerError},
 		{"", nats.Header{worker.HeaderError: {"no code"}}, worker.KindWorkerError},
 	}
-	url := startNATS(t)
+	url := natstest.Start(t)
 	replies := make(chan *nats.Msg, 1)
 	serve(t, url, worker.DefaultSubject, func(m *nats.Msg) {
 		r := <-replies
 		m.RespondMsg(r)
 	})
-	p := newNATS(t, worker.NATSConfig{Conn: connectNATS(t, url)})
+	p := newNATS(t, worker.NATSConfig{Conn: natstest.Connect(t, url)})
 	for _, c := range cases {
 		replies <- &nats.Msg{Data: []byte(c.data), Header: c.header}
 		out, err := callNATS(p, newEvent(generous, ""))
@@ -278,8 +227,8 @@ func TestNATSReplyMapping(t *testing.T) {
 // A worker written with the NATS services framework (micro) answers
 // results and errors the way the processor reads them.
 func TestNATSMicroWorker(t *testing.T) {
-	url := startNATS(t)
-	nc := connectNATS(t, url)
+	url := natstest.Start(t)
+	nc := natstest.Connect(t, url)
 	svc, err := micro.AddService(nc, micro.Config{
 		Name: "resizer", Version: "1.0.0",
 		Endpoint: &micro.EndpointConfig{Subject: worker.DefaultSubject, Handler: micro.HandlerFunc(func(r micro.Request) {
@@ -302,7 +251,7 @@ func TestNATSMicroWorker(t *testing.T) {
 	if err := nc.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	p := newNATS(t, worker.NATSConfig{Conn: connectNATS(t, url)})
+	p := newNATS(t, worker.NATSConfig{Conn: natstest.Connect(t, url)})
 	ev := newEvent(generous, `{"fail":false}`)
 	if out, err := callNATS(p, ev); err != nil || string(out) != `{"id":"`+ev.ID.String()+`"}` {
 		t.Errorf("micro worker: %s, %v", out, err)
@@ -313,13 +262,13 @@ func TestNATSMicroWorker(t *testing.T) {
 }
 
 func TestNATSResultSizeLimit(t *testing.T) {
-	url := startNATS(t)
+	url := natstest.Start(t)
 	size := make(chan int, 1)
 	serve(t, url, worker.DefaultSubject, func(m *nats.Msg) {
 		n := <-size
 		m.Respond([]byte(`"` + strings.Repeat("a", n-2) + `"`))
 	})
-	p := newNATS(t, worker.NATSConfig{Conn: connectNATS(t, url)})
+	p := newNATS(t, worker.NATSConfig{Conn: natstest.Connect(t, url)})
 	size <- event.MaxOutput
 	if out, err := callNATS(p, newEvent(generous, "")); err != nil || len(out) != event.MaxOutput {
 		t.Errorf("%d bytes: output of %d bytes, err %v; want it whole", event.MaxOutput, len(out), err)
@@ -335,7 +284,7 @@ func TestNATSResultSizeLimit(t *testing.T) {
 // Workers sharing the subject as a queue group each get a share of the
 // events, and every event exactly one reply.
 func TestNATSQueueGroupSpreads(t *testing.T) {
-	url := startNATS(t)
+	url := natstest.Start(t)
 	var mu sync.Mutex
 	calls := map[string]int{}
 	for _, name := range []string{"a", "b"} {
@@ -346,7 +295,7 @@ func TestNATSQueueGroupSpreads(t *testing.T) {
 			m.Respond([]byte(`"` + name + `"`))
 		})
 	}
-	p := newNATS(t, worker.NATSConfig{Conn: connectNATS(t, url)})
+	p := newNATS(t, worker.NATSConfig{Conn: natstest.Connect(t, url)})
 	const events = 200
 	var wg sync.WaitGroup
 	var answers sync.Map
@@ -379,9 +328,9 @@ func TestNATSQueueGroupSpreads(t *testing.T) {
 
 // A connection that is closed or draining fails calls as connect.
 func TestNATSConnectionGone(t *testing.T) {
-	url := startNATS(t)
+	url := natstest.Start(t)
 	serve(t, url, worker.DefaultSubject, func(m *nats.Msg) { m.Respond(nil) })
-	nc := connectNATS(t, url)
+	nc := natstest.Connect(t, url)
 	p := newNATS(t, worker.NATSConfig{Conn: nc})
 	if out, err := callNATS(p, newEvent(generous, "")); err != nil || out != nil {
 		t.Fatalf("empty reply: %q, %v; want no result", out, err)
@@ -394,7 +343,7 @@ func TestNATSConnectionGone(t *testing.T) {
 
 // An event past its deadline is not sent.
 func TestNATSNoTimeLeftMakesNoCall(t *testing.T) {
-	url := startNATS(t)
+	url := natstest.Start(t)
 	var mu sync.Mutex
 	calls := 0
 	serve(t, url, worker.DefaultSubject, func(m *nats.Msg) {
@@ -403,7 +352,7 @@ func TestNATSNoTimeLeftMakesNoCall(t *testing.T) {
 		mu.Unlock()
 		m.Respond(nil)
 	})
-	nc := connectNATS(t, url)
+	nc := natstest.Connect(t, url)
 	ev := newEvent(time.Hour, "")
 	for _, at := range []time.Duration{time.Hour, 2 * time.Hour} {
 		now := ev.CreatedAt.Add(at)

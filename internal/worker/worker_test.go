@@ -110,12 +110,40 @@ func TestNewValidatesTheURL(t *testing.T) {
 	}
 }
 
+// delivered is what a worker received for one event, over HTTP or NATS.
+type delivered struct {
+	id, deadline, timeout string // the Ontime-* headers
+	body                  worker.Request
+	raw                   string
+}
+
+// checkDelivered checks what a worker received for ev, an event made with
+// the payload {"sensor": "t1", "celsius": 21.5} and a deadline of
+// generous plus 250µs.
+func checkDelivered(t *testing.T, s delivered, ev event.Event) {
+	t.Helper()
+	if s.id != ev.ID.String() || s.body.ID != ev.ID.String() {
+		t.Errorf("event id header %q, body %q, want %s", s.id, s.body.ID, ev.ID)
+	}
+	if s.body.Source != "ingest" || s.body.CreatedAt != ev.CreatedAt.UnixMilli() || s.body.DeadlineMs != 2000.25 {
+		t.Errorf("body %+v, want source ingest, createdAt %d, deadlineMs 2000.25", s.body, ev.CreatedAt.UnixMilli())
+	}
+	if string(s.body.Payload) != `{"sensor":"t1","celsius":21.5}` {
+		t.Errorf("payload %s", s.body.Payload)
+	}
+	if s.deadline != strconv.FormatInt(ev.DeadlineAt().UnixMilli(), 10) {
+		t.Errorf("%s %q, want %d", worker.HeaderDeadline, s.deadline, ev.DeadlineAt().UnixMilli())
+	}
+	if ms, err := strconv.Atoi(s.timeout); err != nil || ms < 1 || ms > 2001 {
+		t.Errorf("%s %q, want 1 to 2001", worker.HeaderTimeout, s.timeout)
+	}
+}
+
 // TestRequestBodyAndHeaders checks everything a worker receives.
 func TestRequestBodyAndHeaders(t *testing.T) {
 	type seen struct {
-		method, path, ctype, id, deadline, timeout string
-		body                                       worker.Request
-		raw                                        string
+		method, path, ctype string
+		delivered
 	}
 	got := make(chan seen, 1)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -146,21 +174,7 @@ func TestRequestBodyAndHeaders(t *testing.T) {
 	if s.method != http.MethodPost || s.path != "/work" || s.ctype != "application/json" {
 		t.Errorf("got %s %s %q, want POST /work application/json", s.method, s.path, s.ctype)
 	}
-	if s.id != ev.ID.String() || s.body.ID != ev.ID.String() {
-		t.Errorf("event id header %q, body %q, want %s", s.id, s.body.ID, ev.ID)
-	}
-	if s.body.Source != "ingest" || s.body.CreatedAt != ev.CreatedAt.UnixMilli() || s.body.DeadlineMs != 2000.25 {
-		t.Errorf("body %+v, want source ingest, createdAt %d, deadlineMs 2000.25", s.body, ev.CreatedAt.UnixMilli())
-	}
-	if string(s.body.Payload) != `{"sensor":"t1","celsius":21.5}` {
-		t.Errorf("payload %s", s.body.Payload)
-	}
-	if s.deadline != strconv.FormatInt(ev.DeadlineAt().UnixMilli(), 10) {
-		t.Errorf("%s %q, want %d", worker.HeaderDeadline, s.deadline, ev.DeadlineAt().UnixMilli())
-	}
-	if ms, err := strconv.Atoi(s.timeout); err != nil || ms < 1 || ms > 2001 {
-		t.Errorf("%s %q, want 1 to 2001", worker.HeaderTimeout, s.timeout)
-	}
+	checkDelivered(t, s.delivered, ev)
 
 	// An event without a payload has none in the body.
 	if _, err := call(h, newEvent(generous, "")); err != nil {

@@ -18,9 +18,7 @@ type RangeLink struct {
 type Incidents struct {
 	// Available is false when the server keeps no incidents.
 	Available bool
-	// Error is why they could not be read, if so.
-	Error string
-	Rows  []IncidentRow
+	Rows      []IncidentRow
 }
 
 // IncidentRow is one incident, formatted.

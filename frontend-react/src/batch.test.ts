@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { defaultWsUrl, parseBatch, withSince } from './batch';
+import { defaultWsUrl, parseBatch } from './batch';
 import { makeBatch, makeEvent, makeSettings } from './test/fakes';
 
 describe('parseBatch', () => {
@@ -104,11 +104,5 @@ describe('URLs', () => {
     expect(defaultWsUrl({ protocol: 'http:', host: 'example.test:8080' })).toBe('ws://example.test:8080/ws');
     expect(defaultWsUrl({ protocol: 'https:', host: 'example.test' })).toBe('wss://example.test/ws');
     expect(defaultWsUrl()).toBe(`ws://${window.location.host}/ws`);
-  });
-
-  it('adds since', () => {
-    expect(withSince('ws://h/ws', null)).toBe('ws://h/ws');
-    expect(withSince('ws://h/ws', 0)).toBe('ws://h/ws?since=0');
-    expect(withSince('ws://h/ws?a=b', 42)).toBe('ws://h/ws?a=b&since=42');
   });
 });

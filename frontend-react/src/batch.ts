@@ -175,9 +175,3 @@ export function defaultWsUrl(loc: Pick<Location, 'protocol' | 'host'> = window.l
   const proto = loc.protocol === 'https:' ? 'wss:' : 'ws:';
   return `${proto}//${loc.host}/ws`;
 }
-
-/** Appends since=<seq> to a WebSocket URL (which may already have a query). */
-export function withSince(url: string, since: number | null): string {
-  if (since === null) return url;
-  return `${url}${url.includes('?') ? '&' : '?'}since=${since}`;
-}

@@ -99,20 +99,35 @@ function emptyData(version: number): SeriesData {
 
 type Row = Record<Column, number>;
 
-/** A live batch's finished counts, kept for the sliding second. */
-interface Recent {
-  at: number;
+/** Finished counts: of a step, a bucket or the sliding second. */
+interface Counts {
   onTime: number;
   late: number;
   dropped: number;
 }
 
+/**
+ * The rate columns of counts over a span (perSec: 1000 / the span in ms)
+ * and the share of them missed (late or dropped, %).
+ */
+function rates(c: Counts, perSec: number): Pick<Row, 'onTime' | 'late' | 'dropped' | 'miss'> {
+  const finished = c.onTime + c.late + c.dropped;
+  return {
+    onTime: c.onTime * perSec,
+    late: c.late * perSec,
+    dropped: c.dropped * perSec,
+    miss: finished > 0 ? ((c.late + c.dropped) / finished) * 100 : NaN,
+  };
+}
+
+/** A live batch's finished counts, kept for the sliding second. */
+interface Recent extends Counts {
+  at: number;
+}
+
 /** Live batches folded into one step of a range longer than a minute. */
-interface Bucket {
+interface Bucket extends Counts {
   start: number;
-  onTime: number;
-  late: number;
-  dropped: number;
   p50: number;
   p99: number;
   deadline: number;
@@ -449,17 +464,12 @@ export class SeriesModel {
     const last = this.newestX();
     if (x <= last) return false; // the history already has this step
     if (this.len > 0 && x - last > (2 * this.stepMs) / 1000) this.append(this.gapRow((last * 1000 + k.start) / 2));
-    const perSec = 1000 / this.stepMs;
-    const finished = k.onTime + k.late + k.dropped;
     this.append({
       x,
       p50: k.p50,
       p99: k.p99,
       deadline: k.deadline,
-      onTime: k.onTime * perSec,
-      late: k.late * perSec,
-      dropped: k.dropped * perSec,
-      miss: finished > 0 ? ((k.late + k.dropped) / finished) * 100 : NaN,
+      ...rates(k, 1000 / this.stepMs),
       queue: k.queue,
       queueCap: k.queueCap,
       busy: k.busy,
@@ -481,7 +491,6 @@ export class SeriesModel {
       late += r.late;
       dropped += r.dropped;
     }
-    const finished = onTime + late + dropped;
     const l = b.latency;
     let deadline = b.config?.deadlineMs;
     if (deadline === undefined || !(deadline > 0)) {
@@ -495,10 +504,7 @@ export class SeriesModel {
       p99: l.count > 0 ? l.p99 : NaN,
       deadline,
       // The window is one second long: the sums are the rates.
-      onTime,
-      late,
-      dropped,
-      miss: finished > 0 ? ((late + dropped) / finished) * 100 : NaN,
+      ...rates({ onTime, late, dropped }, 1),
       queue: b.health.queueDepth,
       queueCap: b.health.queueCap,
       busy: b.health.busy,
@@ -508,8 +514,6 @@ export class SeriesModel {
   }
 
   private historyRow(p: HistoryPoint, stepMs: number): Row {
-    const perSec = 1000 / stepMs;
-    const finished = p.onTime + p.late + p.dropped;
     const processed = p.onTime + p.late > 0;
     return {
       x: p.t / 1000,
@@ -517,10 +521,7 @@ export class SeriesModel {
       p99: processed ? p.p99 : NaN,
       // The history does not keep the deadline.
       deadline: NaN,
-      onTime: p.onTime * perSec,
-      late: p.late * perSec,
-      dropped: p.dropped * perSec,
-      miss: finished > 0 ? ((p.late + p.dropped) / finished) * 100 : NaN,
+      ...rates(p, 1000 / stepMs),
       queue: p.queueDepth,
       queueCap: p.queueCap,
       busy: p.busy,

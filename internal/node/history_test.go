@@ -110,10 +110,7 @@ func TestPageHistoryMatchesTheAPI(t *testing.T) {
 		}
 	}
 	p := pageHistory{tn.history}
-	got, err := p.Series("1m")
-	if err != nil {
-		t.Fatal(err)
-	}
+	got := p.Series(history.Ranges()[0])
 	want := tn.history.Series(history.Ranges()[0])
 	if got.Range != "1m" || got.StepMs != 1000 || len(got.Points) < len(want.Points)-1 || len(got.Points) == 0 {
 		t.Fatalf("page series %+v, api series %+v", got, want)
@@ -122,11 +119,8 @@ func TestPageHistoryMatchesTheAPI(t *testing.T) {
 	if first.T != wfirst.T || first.Received != wfirst.Received || first.OnTime != wfirst.OnTime || first.P99 != wfirst.P99 {
 		t.Fatalf("first point: page %+v, api %+v", first, wfirst)
 	}
-	if _, err := p.Series("2h"); err == nil {
-		t.Fatal("an unknown range was accepted")
-	}
-	inc, err := p.Incidents()
-	if err != nil || len(inc) == 0 || inc[len(inc)-1].Kind != "restart" {
-		t.Fatalf("incidents %+v, %v: want the restart marker", inc, err)
+	inc := p.Incidents()
+	if len(inc) == 0 || inc[len(inc)-1].Kind != "restart" {
+		t.Fatalf("incidents %+v: want the restart marker", inc)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"strconv"
 
 	"github.com/ontime-rt/ontime/internal/batch"
+	"github.com/ontime-rt/ontime/internal/history"
 	"github.com/ontime-rt/ontime/views"
 )
 
@@ -53,11 +54,11 @@ const (
 
 var statusNames = [...]string{"ok", "degraded", "overloaded"}
 
-func statusLevel(s string) uint8 {
+func statusLevel(s batch.Status) uint8 {
 	switch s {
-	case "degraded":
+	case batch.Degraded:
 		return statusDegraded
-	case "overloaded":
+	case batch.Overloaded:
 		return statusOverloaded
 	}
 	return statusOK
@@ -70,7 +71,7 @@ func pointOf(b *batch.Batch, prevDeadline float64) point {
 		onTime: b.Counts.OnTime, late: b.Counts.Late, dropped: b.Counts.Dropped,
 		depth: b.Health.QueueDepth, queueCap: b.Health.QueueCap, busy: b.Health.Busy, workers: b.Health.Workers,
 		deadline: prevDeadline,
-		status:   statusLevel(string(b.Health.Status)),
+		status:   statusLevel(b.Health.Status),
 	}
 	if p.tickMs <= 0 {
 		p.tickMs = 100
@@ -85,7 +86,7 @@ func pointOf(b *batch.Batch, prevDeadline float64) point {
 }
 
 // historyPoint is a step of the server's history as the charts draw it.
-func historyPoint(h *HistoryPoint, stepMs int64) point {
+func historyPoint(h *history.Point, stepMs int64) point {
 	perSec := 1000 / float64(stepMs)
 	return point{
 		at: h.T, tickMs: stepMs,
@@ -104,23 +105,23 @@ type points interface {
 	get(i int) *point
 }
 
-// history is a ring of the newest points, at most MaxChartPoints and at
-// most ChartWindowMs old.
-type history struct {
+// ring is the newest points of the live charts, at most MaxChartPoints and
+// at most ChartWindowMs old.
+type ring struct {
 	buf  [MaxChartPoints]point
 	head int // index of the oldest point
 	n    int
 }
 
-func (h *history) len() int { return h.n }
+func (h *ring) len() int { return h.n }
 
-func (h *history) get(i int) *point { return &h.buf[(h.head+i)%len(h.buf)] }
+func (h *ring) get(i int) *point { return &h.buf[(h.head+i)%len(h.buf)] }
 
-func (h *history) newest() *point { return h.get(h.n - 1) }
+func (h *ring) newest() *point { return h.get(h.n - 1) }
 
 // push adds p, with its rates over the sliding second: its own counts and
 // those of the points before it whose at is within RateWindowMs of its.
-func (h *history) push(p point) {
+func (h *ring) push(p point) {
 	on, late, dropped := p.onTime, p.late, p.dropped
 	for i := h.n - 1; i >= 0; i-- {
 		q := h.get(i)
@@ -155,7 +156,7 @@ func (s pointSlice) get(i int) *point { return &s[i] }
 // the highest latency percentiles, the peak queue and busy workers, the
 // worst verdict. Steps missing from the history stay missing: a column
 // without points is no point, and a run of them is a gap in the lines.
-func downsample(s *HistorySeries, t0, span int64) pointSlice {
+func downsample(s *history.Series, t0, span int64) pointSlice {
 	step := s.StepMs
 	if step <= 0 {
 		step = 1000
@@ -429,7 +430,7 @@ func fmtSpan(ms int64) string {
 
 // build renders the live ring into the charts' view model: the last
 // minute (or the last MaxChartPoints ticks, if shorter), a point per tick.
-func (c *chartBuilder) build(h *history) views.Charts {
+func (c *chartBuilder) build(h *ring) views.Charts {
 	if h.n == 0 {
 		return views.Charts{Range: LiveRange}
 	}
@@ -450,7 +451,7 @@ func (c *chartBuilder) build(h *history) views.Charts {
 
 // buildHistory renders a range of the server's history: its steps folded
 // into the plot's columns, the window ending at the history's now.
-func (c *chartBuilder) buildHistory(s *HistorySeries, rng, label string, span int64) views.Charts {
+func (c *chartBuilder) buildHistory(s *history.Series, rng, label string, span int64) views.Charts {
 	now := s.Now
 	if n := len(s.Points); n > 0 {
 		now = max(now, s.Points[n-1].T)

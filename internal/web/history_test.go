@@ -1,7 +1,6 @@
 package web
 
 import (
-	"errors"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/ontime-rt/ontime/internal/batch"
 	"github.com/ontime-rt/ontime/internal/event"
+	"github.com/ontime-rt/ontime/internal/history"
 	"github.com/ontime-rt/ontime/internal/hub"
 	"github.com/ontime-rt/ontime/views"
 )
@@ -18,36 +18,28 @@ import (
 // fakeHistory serves fixed series and incidents, as the server's history
 // would through the History interface.
 type fakeHistory struct {
-	series    map[string]HistorySeries
-	incidents []Incident
-	err       error
-	asked     []string
+	series    map[string]history.Series
+	incidents []history.Incident
 }
 
-func (f *fakeHistory) Series(rng string) (HistorySeries, error) {
-	f.asked = append(f.asked, rng)
-	if f.err != nil {
-		return HistorySeries{}, f.err
-	}
-	return f.series[rng], nil
-}
+func (f *fakeHistory) Series(r history.Range) history.Series { return f.series[r.Name] }
 
-func (f *fakeHistory) Incidents() ([]Incident, error) { return f.incidents, f.err }
+func (f *fakeHistory) Incidents() []history.Incident { return f.incidents }
 
 // hourOf is an hour of 1 s steps ending at now: 20 on time a second, but
 // overloaded (with drops) from minute 30 to 35 and a gap (steps missing)
 // from minute 40 to 41.
-func hourOf(now int64) HistorySeries {
-	s := HistorySeries{Range: "1h", StepMs: 1000, Now: now, StartedAt: now - 7_200_000}
+func hourOf(now int64) history.Series {
+	s := history.Series{Range: "1h", StepMs: 1000, Now: now, StartedAt: now - 7_200_000}
 	for i := int64(0); i < 3600; i++ {
 		if i >= 2400 && i < 2460 {
 			continue
 		}
-		p := HistoryPoint{T: now - 3_600_000 + i*1000, Received: 20, OnTime: 20, P50: 30, P99: 45,
-			QueueCap: 64, Workers: 4, Busy: 2, Limit: 4, Status: "ok"}
+		p := history.Point{T: now - 3_600_000 + i*1000, Received: 20, OnTime: 20, P50: 30, P99: 45,
+			QueueCap: 64, Workers: 4, Busy: 2, Limit: 4, Status: batch.OK}
 		if i >= 1800 && i < 2100 {
-			p.OnTime, p.Dropped, p.Status, p.Busy = 8, 12, "overloaded", 4
-			p.DroppedBy = map[string]uint64{"shed": 12}
+			p.OnTime, p.Dropped, p.Status, p.Busy = 8, 12, batch.Overloaded, 4
+			p.DroppedBy = map[event.Reason]uint64{event.Shed: 12}
 		}
 		s.Points = append(s.Points, p)
 	}
@@ -85,7 +77,7 @@ func attr(t *testing.T, html, testID, name string) string {
 
 func TestPageHistoryCharts(t *testing.T) {
 	now := int64(startAt + 10_000_000)
-	src := &fakeHistory{series: map[string]HistorySeries{"1h": hourOf(now)}}
+	src := &fakeHistory{series: map[string]history.Series{"1h": hourOf(now)}}
 	h, get := pageServer(t, src)
 	for seq := uint64(1); seq <= 5; seq++ {
 		h.Publish(makeBatch(seq, 100, defaults()))
@@ -171,20 +163,11 @@ func TestPageWithoutHistory(t *testing.T) {
 	}
 }
 
-func TestPageHistoryError(t *testing.T) {
-	src := &fakeHistory{err: errors.New("history is warming up")}
-	_, get := pageServer(t, src)
-	_, page := get("?range=15m")
-	if !strings.Contains(page, "could not be read: history is warming up") {
-		t.Errorf("the page hides the history's error")
-	}
-}
-
 func TestPageIncidents(t *testing.T) {
 	end := int64(startAt + 100_000)
-	src := &fakeHistory{incidents: []Incident{
+	src := &fakeHistory{incidents: []history.Incident{
 		{ID: 3, Kind: "health", Status: "overloaded", Start: startAt + 400, WorstMissRate: 0.8213,
-			TopReasons: []ReasonCount{{"shed", 120}, {"expired", 4}}},
+			TopReasons: []history.ReasonCount{{Reason: "shed", Count: 120}, {Reason: "expired", Count: 4}}},
 		{ID: 2, Kind: "node-lost", Status: "degraded", Start: startAt - 200_000, End: &end, WorstMissRate: 0.1, Node: "n2:8082"},
 	}}
 	h, get := pageServer(t, src)

@@ -14,6 +14,7 @@ import (
 	"github.com/a-h/templ"
 
 	"github.com/ontime-rt/ontime/internal/batch"
+	"github.com/ontime-rt/ontime/internal/history"
 	"github.com/ontime-rt/ontime/internal/hub"
 	"github.com/ontime-rt/ontime/internal/sse"
 	"github.com/ontime-rt/ontime/views"
@@ -33,7 +34,7 @@ type Renderer struct {
 	mu       sync.Mutex
 	recent   []batch.Event // newest first, at most TableRows
 	details  details       // the DetailEvents newest, by id
-	hist     history
+	hist     ring
 	charts   chartBuilder
 	view     views.Charts // of the newest batch, for the first paint
 	buf      bytes.Buffer // reused for each fragment
@@ -161,7 +162,7 @@ func PageHandler(h *hub.Hub, r *Renderer) http.HandlerFunc {
 		if rng == "" {
 			rng = LiveRange
 		}
-		span, err := rangeMs(rng)
+		hr, err := history.ParseRange(rng)
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
@@ -172,11 +173,11 @@ func PageHandler(h *hub.Hub, r *Renderer) http.HandlerFunc {
 		switch part := q.Get("part"); part {
 		case "":
 			c = views.Page(views.PageView{
-				Batch: b, Events: r.Recent(), Charts: r.chartsOf(src, rng, span),
+				Batch: b, Events: r.Recent(), Charts: r.chartsOf(src, hr),
 				Ranges: rangeLinks(src != nil), Incidents: incidentsOf(src, b),
 			})
 		case "charts":
-			c = views.ChartsFragment(r.chartsOf(src, rng, span))
+			c = views.ChartsFragment(r.chartsOf(src, hr))
 		case "incidents":
 			c = views.IncidentList(incidentsOf(src, b), rng)
 		default:
@@ -196,7 +197,8 @@ func PageHandler(h *hub.Hub, r *Renderer) http.HandlerFunc {
 
 // chartsOf is the charts of a range: the live ring's for LiveRange, else
 // drawn from the history (with a note instead when there is none).
-func (r *Renderer) chartsOf(src History, rng string, span int64) views.Charts {
+func (r *Renderer) chartsOf(src History, hr history.Range) views.Charts {
+	rng := hr.Name
 	if rng == LiveRange {
 		return r.Charts()
 	}
@@ -210,13 +212,10 @@ func (r *Renderer) chartsOf(src History, rng string, span int64) views.Charts {
 		return views.Charts{Range: rng, Window: label,
 			Note: "This server keeps no history: only the last minute (1 min) can be shown."}
 	}
-	s, err := src.Series(rng)
-	if err != nil {
-		return views.Charts{Range: rng, Window: label, Note: "The server's history could not be read: " + err.Error()}
-	}
+	s := src.Series(hr)
 	// A builder of its own: the live one's buffers belong to Encode.
 	var cb chartBuilder
-	return cb.buildHistory(&s, rng, label, span)
+	return cb.buildHistory(&s, rng, label, hr.Span.Milliseconds())
 }
 
 func rangeLinks(haveHistory bool) []views.RangeLink {
@@ -236,10 +235,7 @@ func incidentsOf(src History, b *batch.Batch) views.Incidents {
 	if src == nil {
 		return views.Incidents{}
 	}
-	list, err := src.Incidents()
-	if err != nil {
-		return views.Incidents{Error: err.Error()}
-	}
+	list := src.Incidents()
 	var now int64
 	if b != nil {
 		now = b.At
@@ -247,7 +243,7 @@ func incidentsOf(src History, b *batch.Batch) views.Incidents {
 	out := views.Incidents{Available: true, Rows: make([]views.IncidentRow, 0, min(len(list), maxIncidents))}
 	for _, in := range list[:min(len(list), maxIncidents)] {
 		row := views.IncidentRow{
-			Kind: strings.ReplaceAll(in.Kind, "-", " "), Status: in.Status, Node: in.Node,
+			Kind: strings.ReplaceAll(in.Kind, "-", " "), Status: string(in.Status), Node: in.Node,
 			Start:     views.Clock(in.Start),
 			WorstMiss: strconv.FormatFloat(min(1, max(0, in.WorstMissRate))*100, 'f', 1, 64) + " %",
 		}

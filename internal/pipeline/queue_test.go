@@ -365,13 +365,14 @@ func BenchmarkPushFull(b *testing.B) {
 			base := time.Now().Add(time.Hour)
 			ev := newEvent(time.Hour, 0)
 			for i := range n {
-				q.push(item{ev: ev, deadline: base.Add(time.Duration(i))})
+				q.push(item{ev: ev, deadline: base.Add(time.Duration(i))}, nil)
 			}
 			b.ReportAllocs()
+			var buf [1]item
 			i := 0
 			for b.Loop() {
 				i++
-				evicted, refused, _ := q.push(item{ev: ev, deadline: base.Add(-time.Duration(i))})
+				evicted, refused, _ := q.push(item{ev: ev, deadline: base.Add(-time.Duration(i))}, buf[:0])
 				if refused || len(evicted) != 1 {
 					b.Fatalf("push %d: evicted %d, refused %v", i, len(evicted), refused)
 				}

@@ -1,7 +1,6 @@
 package pipeline
 
 import (
-	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -30,12 +29,7 @@ var Concurrencies = []Concurrency{ConcurrencyFixed, ConcurrencyAdaptive}
 
 // ParseConcurrency checks a concurrency mode's name.
 func ParseConcurrency(s string) (Concurrency, error) {
-	for _, c := range Concurrencies {
-		if string(c) == s {
-			return c, nil
-		}
-	}
-	return "", fmt.Errorf("unknown concurrency %q (want one of %v)", s, Concurrencies)
+	return parseName("concurrency", s, Concurrencies)
 }
 
 // limiter shares a limit.Gradient between the workers. The limit and best

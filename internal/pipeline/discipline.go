@@ -32,13 +32,17 @@ const (
 var Policies = []Policy{EDF, LIFO, FIFO}
 
 // ParsePolicy checks a policy name.
-func ParsePolicy(s string) (Policy, error) {
-	for _, p := range Policies {
-		if string(p) == s {
-			return p, nil
+func ParsePolicy(s string) (Policy, error) { return parseName("policy", s, Policies) }
+
+// parseName returns the one of names spelled s, or an error saying what
+// was unknown and listing the names.
+func parseName[T ~string](what, s string, names []T) (T, error) {
+	for _, n := range names {
+		if string(n) == s {
+			return n, nil
 		}
 	}
-	return "", fmt.Errorf("unknown policy %q (want one of %v)", s, Policies)
+	return "", fmt.Errorf("unknown %s %q (want one of %v)", what, s, names)
 }
 
 // discipline orders the queued items. Implementations are not safe for

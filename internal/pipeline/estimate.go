@@ -82,8 +82,13 @@ func (e *estimator) observe(s sample) {
 		}
 	}
 	slices.Sort(xs)
-	i := int(e.quantile*float64(len(xs))+0.5) - 1
-	e.cached.Store(int64(xs[max(0, min(i, len(xs)-1))]))
+	e.cached.Store(int64(quantileOf(xs, e.quantile)))
+}
+
+// quantileOf is the q quantile of sorted, which is not empty.
+func quantileOf(sorted []time.Duration, q float64) time.Duration {
+	i := int(q*float64(len(sorted))+0.5) - 1
+	return sorted[max(0, min(i, len(sorted)-1))]
 }
 
 // reset forgets every sample: the processor changed.
@@ -111,8 +116,7 @@ func (e *estimator) calls(now time.Time) (p50, p99, least time.Duration) {
 		return 0, 0, 0
 	}
 	slices.Sort(xs)
-	at := func(q float64) time.Duration { return xs[max(0, min(int(q*float64(len(xs))+0.5)-1, len(xs)-1))] }
-	return at(0.5), at(0.99), xs[0]
+	return quantileOf(xs, 0.5), quantileOf(xs, 0.99), xs[0]
 }
 
 // extra is the learned service time beyond expectation at now: zero when

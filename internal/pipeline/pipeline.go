@@ -198,7 +198,8 @@ func (p *Pipeline) Submit(ev event.Event) (bool, event.Reason) {
 		p.finish(ev, event.Dropped, reason)
 		return false, reason
 	}
-	evicted, refused, closed := p.q.push(it)
+	var buf [1]item // what one eviction needs, on the stack
+	evicted, refused, closed := p.q.push(it, buf[:0])
 	switch {
 	case closed:
 		p.finish(ev, event.Dropped, event.Shutdown)

@@ -78,14 +78,16 @@ func (q *queue) publish() {
 }
 
 // admit puts it in the discipline, evicting what the policy values less
-// while either bound would be exceeded; withMoving counts the items a
-// reshape still has to move against the bounds. It reports whether it went
-// in; if not, nothing was evicted. Called with q.mu held.
-func (q *queue) admit(it item, withMoving bool) (evicted []item, ok bool) {
+// while either bound would be exceeded, and appends what it evicted to
+// evicted; withMoving counts the items a reshape still has to move against
+// the bounds. It reports whether it went in; if not, nothing was evicted
+// and evicted is returned as it came. Called with q.mu held.
+func (q *queue) admit(it item, withMoving bool, evicted []item) (_ []item, ok bool) {
 	size := sizeOf(it)
 	if size > q.budget {
-		return nil, false
+		return evicted, false
 	}
+	had := len(evicted)
 	n, b := 0, int64(0)
 	if withMoving {
 		n, b = q.moving, q.movingBytes
@@ -96,10 +98,10 @@ func (q *queue) admit(it item, withMoving bool) (evicted []item, ok bool) {
 			// it is the one to drop: put back what was evicted for it
 			// (only EDF evicts more than one, and a heap has no order of
 			// arrival to lose).
-			for _, e := range evicted {
+			for _, e := range evicted[had:] {
 				q.d.push(e)
 			}
-			return nil, false
+			return evicted[:had], false
 		}
 		evicted = append(evicted, old)
 	}
@@ -108,15 +110,17 @@ func (q *queue) admit(it item, withMoving bool) (evicted []item, ok bool) {
 }
 
 // push adds it. When the queue is full (in events or bytes), either queued
-// items were evicted to make room (returned as evicted) or it itself is
-// refused (refused set); when closed, closed is set and it is refused.
-func (q *queue) push(it item) (evicted []item, refused, closed bool) {
+// items were evicted to make room (appended to buf, returned as evicted) or
+// it itself is refused (refused set); when closed, closed is set and it is
+// refused. buf is the caller's, so that an eviction (one per push under
+// overload) allocates nothing.
+func (q *queue) push(it item, buf []item) (evicted []item, refused, closed bool) {
 	q.mu.Lock()
 	if q.closed {
 		q.mu.Unlock()
 		return nil, true, true
 	}
-	evicted, ok := q.admit(it, true)
+	evicted, ok := q.admit(it, true, buf)
 	q.publish()
 	q.mu.Unlock()
 	if !ok {
@@ -244,8 +248,8 @@ func (q *queue) reshape(p Policy, capacity int) (dropped []item) {
 			it := old.removeFirst()
 			q.moving--
 			q.movingBytes -= sizeOf(it)
-			evicted, ok := q.admit(it, false)
-			dropped = append(dropped, evicted...)
+			var ok bool
+			dropped, ok = q.admit(it, false, dropped)
 			if !ok {
 				dropped = append(dropped, it)
 			}

@@ -354,3 +354,29 @@ func BenchmarkReshape(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkPushFull pushes into a full queue: every push evicts a queued
+// event (EDF: the latest deadline; LIFO: the oldest), as under overload.
+func BenchmarkPushFull(b *testing.B) {
+	for _, policy := range []Policy{EDF, LIFO} {
+		b.Run(string(policy), func(b *testing.B) {
+			const n = 64
+			q := newQueue(policy, n, 1<<40)
+			base := time.Now().Add(time.Hour)
+			ev := newEvent(time.Hour, 0)
+			for i := range n {
+				q.push(item{ev: ev, deadline: base.Add(time.Duration(i))}, nil)
+			}
+			b.ReportAllocs()
+			var buf [1]item
+			i := 0
+			for b.Loop() {
+				i++
+				evicted, refused, _ := q.push(item{ev: ev, deadline: base.Add(-time.Duration(i))}, buf[:0])
+				if refused || len(evicted) != 1 {
+					b.Fatalf("push %d: evicted %d, refused %v", i, len(evicted), refused)
+				}
+			}
+		})
+	}
+}

@@ -3,7 +3,6 @@ package pipeline
 import (
 	"context"
 	"errors"
-	"fmt"
 	"math"
 	"math/rand/v2"
 	"runtime"
@@ -30,14 +29,7 @@ const (
 var Dists = []Dist{Fixed, Uniform, Exponential}
 
 // ParseDist checks a distribution name.
-func ParseDist(s string) (Dist, error) {
-	for _, d := range Dists {
-		if string(d) == s {
-			return d, nil
-		}
-	}
-	return "", fmt.Errorf("unknown work distribution %q (want one of %v)", s, Dists)
-}
+func ParseDist(s string) (Dist, error) { return parseName("work distribution", s, Dists) }
 
 // Work is simulated work: a mean and a distribution around it.
 type Work struct {

@@ -14,9 +14,9 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
-	natsserver "github.com/nats-io/nats-server/v2/server"
 
 	"github.com/ontime-rt/ontime/internal/config"
+	"github.com/ontime-rt/ontime/internal/natstest"
 	"github.com/ontime-rt/ontime/internal/node"
 )
 
@@ -380,30 +380,11 @@ func TestPhoneLayout(t *testing.T) {
 	requireNoErrors(t, "phone layout", console.all(), nil)
 }
 
-// startNATS runs an embedded NATS server until the test ends.
-func startNATS(t *testing.T) string {
-	t.Helper()
-	s, err := natsserver.NewServer(&natsserver.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go s.Start()
-	if !s.ReadyForConnections(5 * time.Second) {
-		s.Shutdown()
-		t.Fatal("nats-server not ready")
-	}
-	t.Cleanup(func() {
-		s.Shutdown()
-		s.WaitForShutdown()
-	})
-	return s.ClientURL()
-}
-
 // startCluster runs three nodes on one embedded NATS; it returns the first
 // node's base URL (the only one with a generator).
 func startCluster(t *testing.T, rate float64) string {
 	t.Helper()
-	nats := startNATS(t)
+	nats := natstest.Start(t)
 	var first string
 	for _, id := range []string{"node-a", "node-b", "node-c"} {
 		cfg := baseConfig()
@@ -482,7 +463,7 @@ func TestHistoryScreenshots(t *testing.T) {
 	shoot(bctx, "overload-dashboard-phone.png", "/app/", 3*time.Second)
 	requireNoErrors(t, "overload screenshots", console.all(), missingHistory)
 
-	nats := startNATS(t)
+	nats := natstest.Start(t)
 	var first string
 	for _, id := range []string{"node-a", "node-b", "node-c"} {
 		c := overloadConfig()

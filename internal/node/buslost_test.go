@@ -4,10 +4,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-
 	"github.com/ontime-rt/ontime/internal/config"
 	"github.com/ontime-rt/ontime/internal/event"
+	"github.com/ontime-rt/ontime/internal/natstest"
 )
 
 // An event published on the bus that no node admits (here, one that does
@@ -19,11 +18,7 @@ func TestClusterCountsBusLosses(t *testing.T) {
 	c := dialSSE(t, tn.srv.URL+"/api/stream", nil)
 	for b := c.nextBatch(t); members(b) < 1; b = c.nextBatch(t) {
 	}
-	nc, err := nats.Connect(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
+	nc := natstest.Connect(t, url)
 	if err := nc.Publish("ontime.events", []byte("not an event")); err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/ontime-rt/ontime/internal/batch"
 	"github.com/ontime-rt/ontime/internal/config"
 	"github.com/ontime-rt/ontime/internal/event"
+	"github.com/ontime-rt/ontime/internal/natstest"
 	"github.com/ontime-rt/ontime/internal/worker"
 )
 
@@ -20,11 +21,7 @@ import (
 // connection: it answers each event with {"echo": id, "by": name}.
 func natsWorker(t *testing.T, url, subject, name string, calls *atomic.Int64) *nats.Subscription {
 	t.Helper()
-	nc, err := nats.Connect(url, nats.NoReconnect())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
+	nc := natstest.Connect(t, url)
 	sub, err := nc.QueueSubscribe(subject, "ontime-workers", func(m *nats.Msg) {
 		calls.Add(1)
 		var ev worker.Request

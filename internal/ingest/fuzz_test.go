@@ -155,7 +155,7 @@ func checkOneByteReads(t *testing.T, data []byte, f Format, items []Item, err er
 
 var (
 	quotedChar   = regexp.MustCompile(`invalid character '(?:[^'\\]|\\.)*'`)
-	quotedEscape = regexp.MustCompile("invalid escape sequence `[^`]*`")
+	quotedEscape = regexp.MustCompile("invalid escape sequence (?:`[^`]*`|\"(?:[^\"\\\\]|\\\\.)*\")")
 )
 
 // maskChar is the text of err without the text a syntax error quotes:

@@ -72,7 +72,7 @@ func BenchmarkInProcessSubmit(b *testing.B) {
 // an embedded server.
 func benchBus(b *testing.B) (*EventBus, *counter) {
 	url := startServer(b)
-	pub, err := NewEventBus(connect(b, url), BusConfig{})
+	pub, err := NewEventBus(connect(b, url), BusConfig{PublishOnly: true})
 	if err != nil {
 		b.Fatal(err)
 	}

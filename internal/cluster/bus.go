@@ -58,6 +58,14 @@ type BusConfig struct {
 	// (unless it has one already) so that its outcome can be routed back
 	// here (see OutcomeRouter). Default none: outcomes are not routed.
 	Origin string
+	// PublishOnly lets Submit publish while none of this bus's own
+	// consumers is subscribed, for a bus whose events are consumed
+	// elsewhere. By default Submit then refuses events
+	// (event.BusUnavailable): core NATS drops, without a trace, an event
+	// published while no consumer at all is subscribed, and this bus's own
+	// consumer is the one it can vouch for (before Consume has subscribed,
+	// once it has begun to stop, or after it ended).
+	PublishOnly bool
 }
 
 func (c BusConfig) withDefaults() BusConfig {
@@ -102,6 +110,17 @@ type EventBus struct {
 	drainTimedOut func()
 	consumers     atomic.Int64
 	lastPubErr    atomic.Pointer[string]
+
+	// subscribed counts the consumers whose subscription takes events
+	// (subscribed, not yet draining). Submit holds subMu's read lock from
+	// reading it to its publish, and Consume its write lock to change it:
+	// an event is published only after a consumer's subscription and
+	// before its unsubscription, in the connection's order, which the
+	// server keeps.
+	subMu      sync.RWMutex
+	subscribed int
+	consuming  chan struct{} // closed when a consumer first subscribes
+	startOnce  sync.Once
 }
 
 // NewEventBus returns a bus on nc. The connection stays the caller's: the
@@ -110,25 +129,42 @@ func NewEventBus(nc *nats.Conn, cfg BusConfig) (*EventBus, error) {
 	if nc == nil {
 		return nil, errors.New("cluster: nil NATS connection")
 	}
-	b := &EventBus{nc: nc, cfg: cfg.withDefaults()}
+	b := &EventBus{nc: nc, cfg: cfg.withDefaults(), consuming: make(chan struct{})}
 	b.buf.New = func() any { s := make([]byte, 0, 256); return &s }
 	return b, nil
 }
+
+// errNoConsumer is Submit's error while none of the bus's own consumers is
+// subscribed (see BusConfig.PublishOnly).
+var errNoConsumer = errors.New("cluster: no consumer of this node is subscribed to the event subject")
 
 // Submit publishes ev. It never waits for a consumer: the client appends the
 // message to its outgoing buffer and a background flusher writes it (it can
 // only block if the socket itself stays full, which the connection's
 // FlusherTimeout bounds). It reports false with event.BusUnavailable when
-// the connection cannot take the event; the event is then recorded as
-// dropped if a Recorder was configured.
+// the connection cannot take the event, or when none of the bus's own
+// consumers is subscribed (unless PublishOnly); the event is then recorded
+// as dropped if a Recorder was configured.
 func (b *EventBus) Submit(ev event.Event) (bool, event.Reason) {
 	if ev.Origin == "" {
 		ev.Origin = b.cfg.Origin
 	}
 	p := b.buf.Get().(*[]byte)
 	data := AppendEvent((*p)[:0], ev)
-	// Publish copies data into the connection's buffer before returning.
-	err := b.nc.Publish(b.cfg.Subject, data)
+	var err error
+	if b.cfg.PublishOnly {
+		// Publish copies data into the connection's buffer before
+		// returning.
+		err = b.nc.Publish(b.cfg.Subject, data)
+	} else {
+		b.subMu.RLock()
+		if b.subscribed > 0 {
+			err = b.nc.Publish(b.cfg.Subject, data)
+		} else {
+			err = errNoConsumer
+		}
+		b.subMu.RUnlock()
+	}
 	*p = data
 	b.buf.Put(p)
 	if err != nil {
@@ -194,6 +230,9 @@ func (b *EventBus) Consume(ctx context.Context, sub Submitter) error {
 	}
 	b.consumers.Add(1)
 	defer b.consumers.Add(-1)
+	// The subscription is in the connection's buffer: what Submit
+	// publishes from now on reaches the server after it.
+	taking := b.taking(true)
 	closed := s.StatusChanged(nats.SubscriptionClosed)
 	// Closing the connection closes the subscription without telling it.
 	connClosed := b.nc.StatusChanged(nats.CLOSED)
@@ -218,6 +257,9 @@ wait:
 			result = errors.New("cluster: event subscription closed (connection closed)")
 		case <-ctx.Done():
 			seenDrops = b.countDrops(s, seenDrops)
+			// Before the unsubscription goes out: an event Submit
+			// published after it could find no consumer at all.
+			taking = b.taking(false)
 			if err := s.Drain(); err == nil {
 				t := time.NewTimer(b.cfg.DrainTimeout)
 				select {
@@ -242,6 +284,9 @@ wait:
 		}
 		break wait
 	}
+	if taking {
+		b.taking(false) // the subscription closed
+	}
 	gate.Lock()
 	gone = true
 	if n, _, err := s.Pending(); err == nil && n > 0 {
@@ -252,6 +297,24 @@ wait:
 	_ = s.Unsubscribe() // a no-op once drained
 	return result
 }
+
+// taking counts a consumer in (on) or out of the subscribed ones, and
+// returns on.
+func (b *EventBus) taking(on bool) bool {
+	b.subMu.Lock()
+	defer b.subMu.Unlock()
+	if on {
+		b.subscribed++
+		b.startOnce.Do(func() { close(b.consuming) })
+	} else {
+		b.subscribed--
+	}
+	return on
+}
+
+// Consuming is closed once a consumer of the bus has subscribed (the first
+// time): from then on, Submit publishes while one is subscribed.
+func (b *EventBus) Consuming() <-chan struct{} { return b.consuming }
 
 // slowDropPoll is how often Consume reads a slow consumer's drop count.
 const slowDropPoll = 100 * time.Millisecond

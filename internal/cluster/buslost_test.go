@@ -129,3 +129,91 @@ func TestBusCountsWhatItLoses(t *testing.T) {
 		t.Fatal("no pending event was recorded by its own id")
 	}
 }
+
+// resultOf is what rec recorded for event id, and whether it was admitted
+// before.
+func (r *recorder) resultOf(id uuid.UUID) (event.Result, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, res := range r.results {
+		if res.ID == id {
+			return res, true
+		}
+	}
+	return event.Result{}, false
+}
+
+// An event is published only while one of the bus's own consumers is
+// subscribed: before Consume subscribes, once it begins to stop and after it
+// ended, Submit refuses it (bus-unavailable) and records it as dropped. A
+// publish-only bus shows why: with no consumer anywhere, its event is
+// "published" and counted nowhere.
+func TestBusPublishesOnlyWhileConsuming(t *testing.T) {
+	url := startServer(t)
+	newEvent := func() event.Event {
+		return event.Event{ID: uuid.New(), Source: "test", CreatedAt: time.Now(), Deadline: time.Minute}
+	}
+	lone := &recorder{}
+	po, err := NewEventBus(connect(t, url), BusConfig{Recorder: lone, PublishOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := po.Submit(newEvent()); !ok || len(lone.results) != 0 {
+		t.Fatalf("publish-only bus without consumers: Submit %v, %d recorded; want the silent loss this guards against", ok, len(lone.results))
+	}
+
+	rec := &recorder{}
+	b, err := NewEventBus(connect(t, url), BusConfig{Recorder: rec, DrainTimeout: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	refused := func(when string) {
+		t.Helper()
+		ev := newEvent()
+		if ok, reason := b.Submit(ev); ok || reason != event.BusUnavailable {
+			t.Fatalf("Submit %s: %v, %q; want refused as bus-unavailable", when, ok, reason)
+		}
+		if res, ok := rec.resultOf(ev.ID); !ok || res.Status != event.Dropped || res.Reason != event.BusUnavailable {
+			t.Fatalf("Submit %s: recorded %+v (%v), want dropped as bus-unavailable", when, res, ok)
+		}
+	}
+	refused("before Consume")
+	select {
+	case <-b.Consuming():
+		t.Fatal("Consuming closed before any consumer subscribed")
+	default:
+	}
+
+	sub := newBlocking()
+	timedOut := make(chan struct{})
+	b.drainTimedOut = func() { close(timedOut) }
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- b.Consume(ctx, sub) }()
+	<-b.Consuming()
+	// Published after the subscription on the same connection: the
+	// consumer gets it (and holds it).
+	if ok, reason := b.Submit(newEvent()); !ok {
+		t.Fatalf("Submit while consuming: %q", reason)
+	}
+	<-sub.entered
+
+	// Stopping: the drain times out (its handler is held), long after
+	// the consumer stopped taking events.
+	cancel()
+	<-timedOut
+	refused("while the consumer drains")
+	close(sub.release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	refused("after Consume returned")
+
+	s := b.Stats()
+	admitted, _, _ := rec.busDrops()
+	if s.Published != 1 || s.Unpublished != 3 || sub.submitted() != 1 || admitted != 3 || len(rec.results) != 3 {
+		t.Fatalf("stats %+v, %d submitted, %d admitted, %d recorded: want 1 published and consumed, 3 refused and recorded",
+			s, sub.submitted(), admitted, len(rec.results))
+	}
+}

@@ -95,6 +95,7 @@ type Merger struct {
 
 	running atomic.Bool
 	st      mergerCounters
+	nodes   atomic.Pointer[NodeCounts] // of the latest cluster batch
 
 	// Owned by Run.
 	members      membership
@@ -425,6 +426,7 @@ func (m *Merger) emit(k int64, byDeadline bool) {
 	}
 	b.Events = append(make([]batch.Event, 0, len(events)), events...)
 	m.saveLedger()
+	m.nodes.Store(countNodes(nodes))
 	m.st.emitted.Add(1)
 	b.Nodes = nodes
 	if lp, ok := m.out.(LatencyPublisher); ok {
@@ -558,14 +560,54 @@ type MergerStats struct {
 	// their own (they missed the grace); Skipped ticks never emitted
 	// because the Merger was held up for longer than 100 ticks.
 	Emitted, Late, Skipped uint64
+	// Nodes counts the node list of the latest cluster batch by status;
+	// nil before the first one.
+	Nodes *NodeCounts
+}
+
+// NodeCounts counts the nodes of a cluster batch's node list by status
+// (batch.NodeStatus.Status).
+type NodeCounts struct {
+	// Joining nodes count from a later tick; Lost ones stopped reporting.
+	Joining, Lost int
+	// Members count in the tick, by their health verdict. A verdict this
+	// build does not know (from a node of another version) counts as OK,
+	// as it does in the cluster's health.
+	OK, Degraded, Overloaded int
+}
+
+// countNodes counts nodes by status.
+func countNodes(nodes []batch.NodeStatus) *NodeCounts {
+	c := &NodeCounts{}
+	for _, n := range nodes {
+		switch n.Status {
+		case batch.NodeJoining:
+			c.Joining++
+		case batch.NodeLost:
+			c.Lost++
+		case string(batch.Degraded):
+			c.Degraded++
+		case string(batch.Overloaded):
+			c.Overloaded++
+		default:
+			c.OK++
+		}
+	}
+	return c
 }
 
 // Stats returns the Merger's counters.
 func (m *Merger) Stats() MergerStats {
 	s := &m.st
-	return MergerStats{
+	st := MergerStats{
 		Published: s.published.Load(), PublishErrors: s.publishErrors.Load(),
 		Received: s.received.Load(), Malformed: s.malformed.Load(), Stale: s.stale.Load(), Rejected: s.rejected.Load(),
 		LocalDrops: s.localDrops.Load(), Emitted: s.emitted.Load(), Late: s.late.Load(), Skipped: s.skipped.Load(),
 	}
+	// A copy: the stored counts are shared by every caller.
+	if c := m.nodes.Load(); c != nil {
+		nodes := *c
+		st.Nodes = &nodes
+	}
+	return st
 }

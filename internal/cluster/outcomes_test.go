@@ -139,7 +139,7 @@ func TestOutcomeRouter(t *testing.T) {
 func TestBusStampsOrigin(t *testing.T) {
 	url := startServer(t)
 	nc := connect(t, url)
-	bus, err := NewEventBus(nc, BusConfig{Origin: "n1"})
+	bus, err := NewEventBus(nc, BusConfig{Origin: "n1", PublishOnly: true})
 	if err != nil {
 		t.Fatal(err)
 	}

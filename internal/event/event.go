@@ -42,7 +42,8 @@ const (
 	Cancelled Reason = "cancelled"
 	// BusUnavailable (cluster mode): the event could not be published on
 	// the event bus because the NATS connection is closed, draining, or
-	// reconnecting with its reconnect buffer full.
+	// reconnecting with its reconnect buffer full, or because this node's
+	// own consumer was not subscribed (see cluster.BusConfig.PublishOnly).
 	BusUnavailable Reason = "bus-unavailable"
 	// NodeLost (cluster mode): the event was in flight on a node that
 	// stopped reporting; its outcome will never be known to the cluster.
@@ -51,8 +52,9 @@ const (
 	// node admitted it: NATS dropped it from a slow consumer's buffer, it
 	// could not be decoded, or the consumer it was delivered to stopped
 	// before taking it. Counted by the consuming node (core NATS is at most
-	// once: an event published while no consumer is subscribed is lost
-	// without a trace).
+	// once: an event published while no consumer is subscribed would be
+	// lost without a trace, so a node publishes only while its own
+	// consumer is subscribed).
 	Bus Reason = "bus"
 )
 

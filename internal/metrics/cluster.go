@@ -3,6 +3,7 @@ package metrics
 import (
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/ontime-rt/ontime/internal/batch"
 	"github.com/ontime-rt/ontime/internal/cluster"
 )
 
@@ -20,6 +21,7 @@ type clusterDescs struct {
 	malformed                                                       *prometheus.Desc
 	partialsPublished, partialsFailed, partialsReceived             *prometheus.Desc
 	partialsDiscarded, partialsLate, emitted, skipped               *prometheus.Desc
+	nodes                                                           *prometheus.Desc
 }
 
 func newClusterDescs(add func(name, help string, labels ...string) *prometheus.Desc) *clusterDescs {
@@ -38,6 +40,7 @@ func newClusterDescs(add func(name, help string, labels ...string) *prometheus.D
 	c.partialsLate = add("ontime_cluster_partials_late_total", "Partials that missed their tick's grace period and were merged into a later tick.")
 	c.emitted = add("ontime_cluster_batches_emitted_total", "Cluster batches this node merged and published to its clients.")
 	c.skipped = add("ontime_cluster_ticks_skipped_total", "Ticks never emitted because merging was held up for longer than 100 ticks.")
+	c.nodes = add("ontime_cluster_nodes", "Nodes in the node list of this node's latest cluster batch, by status: joining, ok, degraded, overloaded (members, by health), lost. Absent until the first cluster batch is merged.", "status")
 	return c
 }
 
@@ -64,4 +67,18 @@ func (c *clusterDescs) collect(ch chan<- prometheus.Metric, src ClusterSource) {
 	counter(c.partialsLate, m.Late)
 	counter(c.emitted, m.Emitted)
 	counter(c.skipped, m.Skipped)
+	// Before the first merge there is no node list: zeros would say the
+	// cluster has no node, and a lost count that then rises would read as
+	// a node just lost.
+	if n := m.Nodes; n != nil {
+		for _, s := range [...]struct {
+			status string
+			n      int
+		}{
+			{batch.NodeJoining, n.Joining}, {string(batch.OK), n.OK}, {string(batch.Degraded), n.Degraded},
+			{string(batch.Overloaded), n.Overloaded}, {batch.NodeLost, n.Lost},
+		} {
+			ch <- prometheus.MustNewConstMetric(c.nodes, prometheus.GaugeValue, float64(s.n), s.status)
+		}
+	}
 }

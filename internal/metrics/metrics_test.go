@@ -580,20 +580,27 @@ func TestNativeHistograms(t *testing.T) {
 }
 
 // clusterStats is a fixed ClusterSource: every counter a different value,
-// so a metric read from the wrong field shows.
-type clusterStats struct{}
+// so a metric read from the wrong field shows. Without nodes it is a Merger
+// that has merged nothing yet.
+type clusterStats struct{ nodes *cluster.NodeCounts }
 
-func (clusterStats) ClusterStats() (cluster.BusStats, cluster.MergerStats) {
+func (c clusterStats) ClusterStats() (cluster.BusStats, cluster.MergerStats) {
 	return cluster.BusStats{Published: 1, Unpublished: 2, Consumed: 3, Refused: 4, Malformed: 5, SlowConsumerDrops: 6, Consumers: 7},
-		cluster.MergerStats{Published: 11, PublishErrors: 12, Received: 13, Malformed: 14, Stale: 15, Rejected: 16, LocalDrops: 17, Emitted: 18, Late: 19, Skipped: 20}
+		cluster.MergerStats{Published: 11, PublishErrors: 12, Received: 13, Malformed: 14, Stale: 15, Rejected: 16, LocalDrops: 17, Emitted: 18, Late: 19, Skipped: 20, Nodes: c.nodes}
 }
 
 // Cluster metrics exist only in cluster mode, and each reads its counter.
 func TestClusterMetrics(t *testing.T) {
-	if fams := scrape(t, New(Config{}).Handler()); fams["ontime_cluster_events_published_total"] != nil {
+	if fams := scrape(t, New(Config{}).Handler()); fams["ontime_cluster_events_published_total"] != nil || fams["ontime_cluster_nodes"] != nil {
 		t.Fatal("cluster metrics without a cluster")
 	}
-	fams := scrape(t, New(Config{Cluster: clusterStats{}}).Handler())
+	if fams := scrape(t, New(Config{Cluster: clusterStats{}}).Handler()); fams["ontime_cluster_nodes"] != nil {
+		t.Fatal("ontime_cluster_nodes before the first cluster batch")
+	}
+	fams := scrape(t, New(Config{Cluster: clusterStats{&cluster.NodeCounts{Joining: 21, OK: 22, Degraded: 23, Overloaded: 24, Lost: 25}}}).Handler())
+	if n := len(fams["ontime_cluster_nodes"].GetMetric()); n != 5 {
+		t.Errorf("%d ontime_cluster_nodes series, want one per status (5)", n)
+	}
 	for _, c := range []struct {
 		name   string
 		labels map[string]string
@@ -616,6 +623,11 @@ func TestClusterMetrics(t *testing.T) {
 		{"ontime_cluster_batches_emitted_total", nil, 18},
 		{"ontime_cluster_partials_late_total", nil, 19},
 		{"ontime_cluster_ticks_skipped_total", nil, 20},
+		{"ontime_cluster_nodes", map[string]string{"status": "joining"}, 21},
+		{"ontime_cluster_nodes", map[string]string{"status": "ok"}, 22},
+		{"ontime_cluster_nodes", map[string]string{"status": "degraded"}, 23},
+		{"ontime_cluster_nodes", map[string]string{"status": "overloaded"}, 24},
+		{"ontime_cluster_nodes", map[string]string{"status": "lost"}, 25},
 	} {
 		if got := value(t, fams, c.name, c.labels); got != c.want {
 			t.Errorf("%s%v = %v, want %v", c.name, c.labels, got, c.want)

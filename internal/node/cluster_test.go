@@ -156,6 +156,10 @@ func TestCluster(t *testing.T) {
 		}
 	}
 
+	// ontime_cluster_nodes counts a's node list: three members, each by
+	// its health verdict, none joining or lost.
+	nodeGauge(t, nodes["a"].srv.URL, 3, 0)
+
 	// A node stopped mid-run is lost within a few ticks, and nothing it
 	// counted is lost from the totals.
 	stopped := time.Now()
@@ -176,6 +180,9 @@ func TestCluster(t *testing.T) {
 		}
 	}
 	t.Logf("c lost after %v", time.Since(stopped))
+	// The gauge is set before the batch is published, and c stays lost:
+	// a's /metrics now counts it lost, and two members.
+	nodeGauge(t, nodes["a"].srv.URL, 2, 1)
 
 	// The history of a node is the cluster's: steps with the three nodes'
 	// workers, and c's loss as an open incident.
@@ -194,6 +201,34 @@ func TestCluster(t *testing.T) {
 	}
 	if !lost {
 		t.Fatal("no open node-lost incident for c on node a")
+	}
+}
+
+// nodeGauge waits until ontime_cluster_nodes on the node at base counts
+// members in ok, degraded or overloaded, lost in lost, and none joining.
+// It polls: on a loaded machine a late partial can make a node lost for a
+// moment.
+func nodeGauge(t *testing.T, base string, members, lost float64) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		m := scrapeMetrics(t, base)
+		byStatus := map[string]float64{}
+		for _, s := range []string{"joining", "ok", "degraded", "overloaded", "lost"} {
+			v, ok := m[`ontime_cluster_nodes{status="`+s+`"}`]
+			if !ok {
+				t.Fatalf("no ontime_cluster_nodes{status=%q} on %s", s, base)
+			}
+			byStatus[s] = v
+		}
+		got := byStatus["ok"] + byStatus["degraded"] + byStatus["overloaded"]
+		if got == members && byStatus["lost"] == lost && byStatus["joining"] == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("ontime_cluster_nodes on %s: %v; want %v members, %v lost, none joining", base, byStatus, members, lost)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 

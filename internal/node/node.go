@@ -542,6 +542,14 @@ func (n *Node) Run(ctx context.Context, ln net.Listener) error {
 				n.log.Error("cluster: merger stopped", "err", err)
 			}
 		}()
+		// The bus publishes only while this node's consumer is
+		// subscribed (an event published when no node is would be lost
+		// without a trace): the generator starts once it is, or once
+		// Consume has failed (then the bus refuses, and counts, them).
+		select {
+		case <-n.bus.Consuming():
+		case <-busDone:
+		}
 	} else {
 		close(busDone)
 		close(mergerDone)

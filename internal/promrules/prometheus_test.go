@@ -19,6 +19,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -26,6 +27,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/ontime-rt/ontime/internal/config"
+	"github.com/ontime-rt/ontime/internal/natstest"
 	"github.com/ontime-rt/ontime/internal/node"
 )
 
@@ -119,7 +121,7 @@ func TestPrometheusScrapesNode(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantRules := countRules(t, rules)
-	api := startPrometheus(t, ctx, prom, tool, strings.TrimPrefix(base, "http://"), rules)
+	api := startPrometheus(t, ctx, prom, tool, rules, strings.TrimPrefix(base, "http://"))
 
 	// Every rule of the file is loaded, has been evaluated and is healthy.
 	waitFor(t, ctx, "every rule evaluated without error", func() (bool, string) {
@@ -251,6 +253,94 @@ func TestPrometheusScrapesNode(t *testing.T) {
 	t.Logf("Prometheus and /api/stats agree: %+v", st.Totals)
 }
 
+// TestPrometheusClusterNodeLost runs a cluster of two nodes on an embedded
+// NATS server and a real Prometheus scraping both with the shipped rules.
+// Both count two members in ontime_cluster_nodes; once node b stops, a
+// counts it lost, as its /api/incidents says, and OntimeClusterNodeLost
+// becomes pending on a (it fires after a minute, longer than the test).
+func TestPrometheusClusterNodeLost(t *testing.T) {
+	prom, tool := tools(t)
+	ctx := testContext(t)
+	nats := natstest.Start(t)
+	s := config.Defaults()
+	s.Rate, s.Workers, s.TickMs = 20, 1, 100
+	a, _ := startStoppableNode(t, node.Config{Settings: s, ShutdownTimeout: 3 * time.Second, NATSURL: nats, NodeID: "a"})
+	b, stopB := startStoppableNode(t, node.Config{Settings: s, ShutdownTimeout: 3 * time.Second, NATSURL: nats, NodeID: "b"})
+	lintMetrics(t, ctx, tool, get(t, ctx, a+"/metrics"))
+
+	rules, err := filepath.Abs(filepath.Join(rulesDir, "ontime.rules.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ia, ib := strings.TrimPrefix(a, "http://"), strings.TrimPrefix(b, "http://")
+	api := startPrometheus(t, ctx, prom, tool, rules, ia, ib)
+
+	// byInstance runs q and keys its samples by instance.
+	byInstance := func(q string) (map[string]float64, error) {
+		v, err := query(ctx, api, q)
+		out := make(map[string]float64, len(v))
+		for _, s := range v {
+			out[s.Metric["instance"]] = s.Value
+		}
+		return out, err
+	}
+	waitFor(t, ctx, "both nodes count two members and none lost", func() (bool, string) {
+		members, err := byInstance(`ontime:cluster_members`)
+		if err != nil {
+			return false, err.Error()
+		}
+		lost, err := byInstance(`ontime_cluster_nodes{job="ontime",status="lost"}`)
+		if err != nil {
+			return false, err.Error()
+		}
+		ok := len(members) == 2 && len(lost) == 2
+		for _, i := range []string{ia, ib} {
+			ok = ok && members[i] == 2 && lost[i] == 0
+		}
+		return ok, fmt.Sprintf("members %v, lost %v", members, lost)
+	})
+
+	stopB()
+	waitFor(t, ctx, "node a counts b lost and OntimeClusterNodeLost is pending", func() (bool, string) {
+		lost, err := byInstance(`ontime_cluster_nodes{job="ontime",status="lost"}`)
+		if err != nil {
+			return false, err.Error()
+		}
+		members, err := byInstance(`ontime:cluster_members`)
+		if err != nil {
+			return false, err.Error()
+		}
+		alerts, err := byInstance(`ALERTS{alertname="OntimeClusterNodeLost",alertstate="pending"}`)
+		if err != nil {
+			return false, err.Error()
+		}
+		_, pending := alerts[ia]
+		return lost[ia] == 1 && members[ia] == 1 && pending && len(alerts) == 1,
+			fmt.Sprintf("lost %v, members %v, pending alerts %v", lost, members, alerts)
+	})
+
+	// What Prometheus counts lost is what the node's API says: one open
+	// node-lost incident, for b.
+	var inc struct {
+		Incidents []struct {
+			Kind, Node string
+			End        *int64
+		} `json:"incidents"`
+	}
+	if err := getJSON(ctx, a+"/api/incidents", &inc); err != nil {
+		t.Fatal(err)
+	}
+	var open []string
+	for _, i := range inc.Incidents {
+		if i.Kind == "node-lost" && i.End == nil {
+			open = append(open, i.Node)
+		}
+	}
+	if !slices.Equal(open, []string{"b"}) {
+		t.Fatalf("open node-lost incidents on a: %v, want [b] as Prometheus counts one lost (%+v)", open, inc.Incidents)
+	}
+}
+
 // countRules counts the recording rules and alerts in a rules file.
 func countRules(t *testing.T, path string) int {
 	t.Helper()
@@ -315,6 +405,14 @@ type statsBody struct {
 // test ends, and returns its base URL.
 func startNode(t *testing.T, cfg node.Config) string {
 	t.Helper()
+	base, _ := startStoppableNode(t, cfg)
+	return base
+}
+
+// startStoppableNode is startNode, and returns as well a func that stops
+// the node before the test ends (it may be called more than once).
+func startStoppableNode(t *testing.T, cfg node.Config) (base string, stop func()) {
+	t.Helper()
 	n, err := node.New(cfg, slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn})))
 	if err != nil {
 		t.Fatalf("node.New: %v", err)
@@ -326,26 +424,30 @@ func startNode(t *testing.T, cfg node.Config) string {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- n.Run(ctx, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("node.Run: %v", err)
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("node.Run: %v", err)
+				}
+			case <-time.After(10 * time.Second):
+				t.Errorf("node.Run did not return within 10s of its context ending")
 			}
-		case <-time.After(10 * time.Second):
-			t.Errorf("node.Run did not return within 10s of its context ending")
-		}
-	})
-	return "http://" + ln.Addr().String()
+		})
+	}
+	t.Cleanup(stop)
+	return "http://" + ln.Addr().String(), stop
 }
 
 // startPrometheus runs Prometheus on a free loopback port with its own
-// storage, scraping target every second as job "ontime" and evaluating
+// storage, scraping the targets every second as job "ontime" and evaluating
 // rules every second. It returns the base URL of its API once it is ready,
 // and stops it when the test ends. A Prometheus installed as a system
 // service (on :9090) is neither used nor disturbed.
-func startPrometheus(t *testing.T, ctx context.Context, prom, tool, target, rules string) string {
+func startPrometheus(t *testing.T, ctx context.Context, prom, tool, rules string, targets ...string) string {
 	t.Helper()
 	dir := t.TempDir()
 	conf := filepath.Join(dir, "prometheus.yml")
@@ -358,8 +460,8 @@ rule_files:
 scrape_configs:
   - job_name: ontime
     static_configs:
-      - targets: [%q]
-`, rules, target)
+      - targets: [%s]
+`, rules, quoteAll(targets))
 	if err := os.WriteFile(conf, []byte(yml), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -417,6 +519,16 @@ scrape_configs:
 		}
 		t.Logf("prometheus on %s was not ready (%v), trying another port; its log:\n%s", addr, err, b)
 	}
+}
+
+// quoteAll quotes each string and joins them with commas, for a YAML flow
+// sequence.
+func quoteAll(ss []string) string {
+	q := make([]string, len(ss))
+	for i, s := range ss {
+		q[i] = strconv.Quote(s)
+	}
+	return strings.Join(q, ", ")
 }
 
 // waitReady polls /-/ready until it answers 200, the process exits, or ctx

@@ -9,6 +9,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"github.com/ontime-rt/ontime/internal/cork"
 	"log/slog"
 	"math"
 	"net"
@@ -100,6 +101,13 @@ type Config struct {
 	// HTTP/1.1) with that PEM pair, reloaded when the files change (checked
 	// every TLSPoll) or on ReloadTLS. Default: both empty, plain HTTP.
 	TLSCertFile, TLSKeyFile string
+	// TLSWriteWindow gathers an HTTPS connection's writes: at most one
+	// write(2) per window, a write after a quiet window going out at once
+	// (see package cork). Over HTTP/2 the frames of a connection's streams
+	// then leave in a few writes per tick instead of one each, for at most
+	// this much added delay inside a burst. Default 1 ms; negative: every
+	// write at once.
+	TLSWriteWindow time.Duration
 	// TLSPoll is how often the certificate files are checked for a change.
 	// Default 5s.
 	TLSPoll time.Duration
@@ -154,6 +162,9 @@ func (c Config) withDefaults() Config {
 	c.ShutdownTimeout = cmp.Or(c.ShutdownTimeout, d.ShutdownTimeout)
 	c.Outcomes = cmp.Or(c.Outcomes, d.Outcomes)
 	c.QueueBytes = cmp.Or(c.QueueBytes, d.QueueBytes)
+	if c.TLSWriteWindow == 0 {
+		c.TLSWriteWindow = time.Millisecond
+	}
 	if c.TLSPoll <= 0 {
 		c.TLSPoll = 5 * time.Second
 	}
@@ -501,7 +512,8 @@ func (n *Node) Run(ctx context.Context, ln net.Listener) error {
 		if n.certs != nil {
 			stopWatch := n.serveTLS(ctx, srv)
 			defer stopWatch()
-			go func() { serveErr <- srv.ServeTLS(ln, "", "") }()
+			cln := cork.Listener(ln, n.cfg.TLSWriteWindow)
+			go func() { serveErr <- srv.ServeTLS(cln, "", "") }()
 		} else {
 			go func() { serveErr <- srv.Serve(ln) }()
 		}

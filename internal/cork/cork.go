@@ -1,0 +1,186 @@
+// Package cork gathers the small writes of a connection into fewer, larger
+// ones, as Linux's TCP_CORK does in the kernel, for the connections of an
+// HTTPS listener.
+//
+// Over HTTP/2 every stream of a connection is written through one serving
+// goroutine, frame by frame, and each frame reaches the socket as a TLS
+// record and a write(2) of its own: at a tick, a connection carrying a
+// hundred event streams makes a hundred writes of a kilobyte. Holding them
+// for a short window (Window) turns those into a few writes of up to
+// BufferSize bytes, which costs the server (and the client) one system call
+// and one loopback or network transmission per batch instead of per frame.
+// The price is latency: a write reaches the peer at most Window later.
+package cork
+
+import (
+	"errors"
+	"net"
+	"sync"
+	"time"
+)
+
+// BufferSize is the most a connection holds back: a write that would
+// overflow it sends what is held first, and a write at least this large
+// goes out at once. 32 KiB is two TLS records of the largest size.
+const BufferSize = 32 << 10
+
+// closeFlushTimeout bounds the last flush of a closing connection whose
+// peer does not read.
+const closeFlushTimeout = time.Second
+
+// Listener wraps the connections that l accepts in a Conn holding writes
+// back for window. A window of zero or less returns l as it is.
+func Listener(l net.Listener, window time.Duration) net.Listener {
+	if window <= 0 {
+		return l
+	}
+	return &listener{Listener: l, window: window, pool: &sync.Pool{New: func() any { return new([BufferSize]byte) }}}
+}
+
+type listener struct {
+	net.Listener
+	window time.Duration
+	pool   *sync.Pool // of *[BufferSize]byte, shared by the listener's conns
+}
+
+func (l *listener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return newConn(c, l.window, l.pool), nil
+}
+
+// Conn is a net.Conn that makes at most one write per window: a write
+// within a window of the last one is held, and what is held is sent
+// together by a timer when the window ends. Writes are copied, so the caller may reuse its
+// buffer when Write returns. A write that fails after Write returned (the
+// peer went, a write deadline passed) fails every later Write and closes
+// the connection, so its reader sees it too. Deadlines apply to the
+// underlying connection: a deferred write obeys the write deadline in force
+// when it is made.
+type Conn struct {
+	net.Conn
+	window time.Duration
+	pool   *sync.Pool
+
+	mu     sync.Mutex
+	held   *[BufferSize]byte // nil when nothing is held (back in the pool)
+	n      int               // bytes of held in use
+	timer  *time.Timer
+	last   time.Time // when the last write went out
+	err    error     // sticky: the first failed write
+	closed bool
+}
+
+func newConn(c net.Conn, window time.Duration, pool *sync.Pool) *Conn {
+	cc := &Conn{Conn: c, window: window, pool: pool}
+	cc.timer = time.AfterFunc(time.Hour, cc.timedFlush)
+	cc.timer.Stop()
+	return cc
+}
+
+// NetConn returns the underlying connection (for socket options).
+func (c *Conn) NetConn() net.Conn { return c.Conn }
+
+// Write sends p at once after a quiet window, and holds it (copied) within
+// one, unless p is BufferSize or larger.
+func (c *Conn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.err != nil {
+		return 0, c.err
+	}
+	if c.closed {
+		return 0, net.ErrClosed
+	}
+	if c.n+len(p) > BufferSize {
+		if err := c.flushLocked(); err != nil {
+			return 0, err
+		}
+		if len(p) >= BufferSize {
+			c.last = time.Now()
+			n, err := c.Conn.Write(p)
+			if err != nil {
+				c.err = err
+			}
+			return n, err
+		}
+	}
+	if c.held == nil {
+		now := time.Now()
+		wait := c.window - now.Sub(c.last)
+		if wait <= 0 {
+			// A quiet window: nothing to gather this write with.
+			c.last = now
+			n, err := c.Conn.Write(p)
+			if err != nil {
+				c.err = err
+			}
+			return n, err
+		}
+		c.held = c.pool.Get().(*[BufferSize]byte)
+		c.timer.Reset(wait)
+	}
+	c.n += copy(c.held[c.n:], p)
+	return len(p), nil
+}
+
+// Flush sends what is held now.
+func (c *Conn) Flush() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.flushLocked()
+}
+
+func (c *Conn) timedFlush() {
+	c.mu.Lock()
+	err := c.flushLocked()
+	c.mu.Unlock()
+	if err != nil {
+		// Nobody waits for this write: make the failure seen by the
+		// reader and the next writer.
+		_ = c.Conn.Close()
+	}
+}
+
+func (c *Conn) flushLocked() error {
+	if c.held == nil {
+		return c.err
+	}
+	c.timer.Stop()
+	c.last = time.Now()
+	_, err := c.Conn.Write(c.held[:c.n])
+	c.pool.Put(c.held)
+	c.held, c.n = nil, 0
+	if err != nil && c.err == nil {
+		c.err = err
+	}
+	return err
+}
+
+// Close sends what is held (waiting at most a second for a peer that does
+// not read), then closes the connection.
+func (c *Conn) Close() error {
+	c.mu.Lock()
+	if c.held != nil && c.err == nil {
+		_ = c.Conn.SetWriteDeadline(time.Now().Add(closeFlushTimeout))
+		_ = c.flushLocked()
+	}
+	c.timer.Stop()
+	c.closed = true
+	c.mu.Unlock()
+	return c.Conn.Close()
+}
+
+// CloseWrite sends what is held, then shuts down the writing side when the
+// underlying connection can (TCP).
+func (c *Conn) CloseWrite() error {
+	if err := c.Flush(); err != nil {
+		return err
+	}
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return errors.ErrUnsupported
+}

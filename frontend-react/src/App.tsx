@@ -34,7 +34,7 @@ export function App({ realtime, fetch }: AppProps) {
         <StatsBar latest={latest} state={state} lastBatchAt={lastBatchAt} missedBatches={missedBatches} />
         {nodes && <NodeList nodes={nodes} at={latest?.at ?? 0} />}
         <Charts series={series} fetch={fetch} />
-        <IncidentsPanel health={latest?.health.status} now={latest?.at ?? 0} fetch={fetch} />
+        <IncidentsPanel health={latest?.health.status} now={Math.floor((latest?.at ?? 0) / 1000) * 1000} fetch={fetch} />
         <div className="lower">
           <EventsPanel events={events} totals={latest?.totals} />
           <ControlsPanel inForce={latest?.config ?? null} cluster={nodes !== undefined} patch={patch} />

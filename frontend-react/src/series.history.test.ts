@@ -122,6 +122,12 @@ describe('SeriesModel with the server history', () => {
       { from: t + 3, to: t + 4, status: 'overloaded' },
       { from: t + 6, to: t + 6, status: 'overloaded' },
     ]);
+    // The commit carries the same bands, found once for every chart.
+    expect(m.getData().bands).toEqual(bandsOf(m.getData()));
+    // A commit after the incident ended closes its band at the next point.
+    m.load(history('1m', 1000, [...st, 'ok' as const].map((s, i) => hp(T0 + i * 1000, { status: s }))));
+    m.flush();
+    expect(m.getData().bands.at(-1)).toEqual({ from: t + 6, to: t + 7, status: 'overloaded' });
   });
 });
 

@@ -1,5 +1,5 @@
 import { describe, expect, it, vi } from 'vitest';
-import { capacityFor, MAX_POINTS, SeriesModel, type SeriesData } from './series';
+import { capacityFor, COLUMNS, MAX_POINTS, SeriesModel, type SeriesData } from './series';
 import { makeBatch, makeEvent, makeSettings, STARTED_AT } from './test/fakes';
 import type { Batch } from './types';
 
@@ -31,7 +31,7 @@ describe('SeriesModel', () => {
     expect(d.length).toBe(601);
     expect(span(d)).toBeCloseTo(60_000, 6);
     expect(d.x.at(-1)).toBe((STARTED_AT + 2000 * 100) / 1000);
-    for (const col of Object.values(d)) if (Array.isArray(col)) expect(col).toHaveLength(601);
+    for (const c of COLUMNS) expect(d[c]).toHaveLength(601);
   });
 
   it('is bounded by time, not only by count, when the tick changes', () => {

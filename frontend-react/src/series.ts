@@ -42,6 +42,11 @@ export type SeriesData = Readonly<Record<Column, readonly (number | null)[]>> & 
   readonly length: number;
   /** +1 per commit */
   readonly version: number;
+  /**
+   * The incident bands of these points (bandsOf), computed once per commit
+   * rather than once per chart.
+   */
+  readonly bands: readonly Band[];
 };
 
 export interface SeriesOptions {
@@ -71,7 +76,7 @@ export interface Band {
  * status column: a band runs from its first point to the point after its
  * last (or its last, at the end), so a one-point incident still has width.
  */
-export function bandsOf(d: SeriesData): Band[] {
+export function bandsOf(d: Pick<SeriesData, 'x' | 'status' | 'length'>): Band[] {
   const out: Band[] = [];
   let open: Band | null = null;
   for (let i = 0; i < d.length; i++) {
@@ -94,7 +99,7 @@ export function bandsOf(d: SeriesData): Band[] {
 function emptyData(version: number): SeriesData {
   const cols = {} as Record<Column, (number | null)[]>;
   for (const c of COLUMNS) cols[c] = [];
-  return Object.freeze({ ...cols, length: 0, version });
+  return Object.freeze({ ...cols, length: 0, version, bands: [] });
 }
 
 type Row = Record<Column, number>;
@@ -341,7 +346,9 @@ export class SeriesModel {
         }
         out[c] = arr;
       }
-      this.committed = Object.freeze({ ...out, length: this.len, version });
+      const d = { ...out, length: this.len, version, bands: [] as readonly Band[] };
+      d.bands = bandsOf(d);
+      this.committed = Object.freeze(d);
     }
     for (const fn of this.listeners) fn(this.committed);
     return true;

@@ -1,7 +1,7 @@
 import { memo, useEffect, useId, useRef } from 'react';
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
-import { bandsOf, type Band, type SeriesData, type SeriesModel } from '../series';
+import type { Band, SeriesData, SeriesModel } from '../series';
 import { readPalette, type ChartSpec } from './specs';
 
 export interface ChartProps {
@@ -37,7 +37,7 @@ function ChartImpl({ model, spec, title, testId, height = 170, className }: Char
     const windowMs = () => model.windowMs;
 
     const mark = (d: SeriesData) => {
-      bands = bandsOf(d);
+      bands = d.bands;
       // Plain attributes (not styles), for tests and debugging.
       el.dataset.points = String(d.length);
       el.dataset.bands = String(bands.length);

@@ -1,4 +1,4 @@
-import { useEffect, useState } from 'react';
+import { memo, useEffect, useState } from 'react';
 import type { FetchLike } from '../configApi';
 import { formatTime } from '../format';
 import { explain } from '../glossary';
@@ -40,8 +40,12 @@ export function formatDuration(ms: number): string {
 
 type State = { kind: 'loading' } | { kind: 'ok'; incidents: Incident[] } | { kind: 'failed'; error: string };
 
-/** The incidents (GET /api/incidents), newest first. */
-export function IncidentsPanel({ health, now, fetch, pollMs = 10_000, max = 20 }: IncidentsPanelProps) {
+/**
+ * The incidents (GET /api/incidents), newest first. Memoized: the app gives
+ * it now to the second (durations are shown in seconds), so it renders at
+ * most once a second from the stream, not at every batch.
+ */
+export const IncidentsPanel = memo(function IncidentsPanel({ health, now, fetch, pollMs = 10_000, max = 20 }: IncidentsPanelProps) {
   const [state, setState] = useState<State>({ kind: 'loading' });
   const [tick, setTick] = useState(0);
 
@@ -123,4 +127,4 @@ export function IncidentsPanel({ health, now, fetch, pollMs = 10_000, max = 20 }
       )}
     </section>
   );
-}
+});

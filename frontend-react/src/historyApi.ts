@@ -1,6 +1,6 @@
 import { parseStatus } from './batch';
 import type { FetchLike } from './configApi';
-import type { DropReasons, HistoryPoint, HistoryRange, HistoryResponse, Incident, IncidentKind } from './types';
+import type { HistoryPoint, HistoryRange, HistoryResponse, Incident, IncidentKind } from './types';
 
 export const HISTORY_URL = '/api/history';
 export const INCIDENTS_URL = '/api/incidents';
@@ -28,12 +28,6 @@ type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 const num = (v: unknown): number => (typeof v === 'number' && Number.isFinite(v) ? v : 0);
 
-function reasons(v: unknown): DropReasons {
-  const out: DropReasons = {};
-  if (isObj(v)) for (const [k, n] of Object.entries(v)) if (typeof n === 'number' && Number.isFinite(n)) out[k] = n;
-  return out;
-}
-
 function parsePoint(p: Obj): HistoryPoint {
   return {
     t: num(p.t),
@@ -41,8 +35,6 @@ function parsePoint(p: Obj): HistoryPoint {
     onTime: num(p.onTime),
     late: num(p.late),
     dropped: num(p.dropped),
-    droppedBy: reasons(p.droppedBy),
-    failedBy: reasons(p.failedBy),
     p50: num(p.p50),
     p90: num(p.p90),
     p99: num(p.p99),
@@ -62,10 +54,16 @@ function parsePoint(p: Obj): HistoryPoint {
  */
 export function parseHistory(v: unknown): HistoryResponse | null {
   if (!isObj(v) || !Array.isArray(v.points) || typeof v.stepMs !== 'number' || !(v.stepMs > 0)) return null;
-  const points = v.points
-    .filter((p): p is Obj => isObj(p) && typeof p.t === 'number' && Number.isFinite(p.t))
-    .map(parsePoint)
-    .sort((a, b) => a.t - b.t);
+  const points: HistoryPoint[] = [];
+  let sorted = true;
+  for (const p of v.points) {
+    if (!isObj(p) || typeof p.t !== 'number' || !Number.isFinite(p.t)) continue;
+    const point = parsePoint(p);
+    if (points.length > 0 && point.t < points[points.length - 1]!.t) sorted = false;
+    points.push(point);
+  }
+  // The server sends them oldest first: sort only when it did not.
+  if (!sorted) points.sort((a, b) => a.t - b.t);
   return {
     range: (typeof v.range === 'string' ? v.range : '1m') as HistoryRange,
     stepMs: v.stepMs,

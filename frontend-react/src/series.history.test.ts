@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseHistory, parseIncidents } from './historyApi';
-import { bandsOf, SeriesModel } from './series';
+import { bandsOf, COLUMNS, SeriesModel, type Column, type SeriesData } from './series';
 import { makeBatch, makeHealth, STARTED_AT } from './test/fakes';
 import type { HistoryPoint, HistoryResponse } from './types';
 
@@ -12,8 +12,6 @@ function hp(t: number, over: Partial<HistoryPoint> = {}): HistoryPoint {
     onTime: 0,
     late: 0,
     dropped: 0,
-    droppedBy: {},
-    failedBy: {},
     p50: 0,
     p90: 0,
     p99: 0,
@@ -142,7 +140,9 @@ describe('parsing the history API', () => {
     });
     expect(h?.points.map((p) => p.t)).toEqual([1000, 2000]);
     expect(h?.points[1]?.status).toBe('overloaded');
-    expect(h?.points[1]?.droppedBy).toEqual({ shed: 2 });
+    // Counts by reason are not shown by the charts: not parsed.
+    expect(h?.points[1]).not.toHaveProperty('droppedBy');
+    expect(h?.points[1]?.onTime).toBe(3);
     expect(h?.points[0]?.status).toBe('ok');
     expect(parseHistory({ points: [] })).toBeNull(); // no stepMs
     expect(parseHistory('nope')).toBeNull();
@@ -159,5 +159,143 @@ describe('parsing the history API', () => {
     expect(list?.[0]).toMatchObject({ end: null, node: 'n2', worstMissRate: 1 });
     expect(list?.[1]?.topReasons).toEqual([{ reason: 'shed', count: 3 }]);
     expect(parseIncidents({})).toBeNull();
+  });
+});
+
+/**
+ * What load() commits, computed row by row from the points committed before
+ * it (the live points) and the history: the history's points with a gap
+ * where steps are missing, a gap before the live points when they start
+ * over 2 steps later, then the live points newer than the history, the
+ * whole cut to the window ending at the newest point.
+ */
+function expectedLoad(before: SeriesData, h: HistoryResponse, windowMs: number): Record<Column, (number | null)[]> {
+  const rows: Record<Column, number | null>[] = [];
+  const gap = (atMs: number) => {
+    const r = {} as Record<Column, number | null>;
+    for (const c of COLUMNS) r[c] = null;
+    r.x = atMs / 1000;
+    return r;
+  };
+  const perSec = 1000 / h.stepMs;
+  const level = { ok: 0, degraded: 1, overloaded: 2 } as const;
+  let prev: number | null = null;
+  for (const p of h.points) {
+    if (prev !== null && p.t <= prev) continue;
+    if (prev !== null && p.t - prev > 1.5 * h.stepMs) rows.push(gap((prev + p.t) / 2));
+    const processed = p.onTime + p.late > 0;
+    const finished = p.onTime + p.late + p.dropped;
+    rows.push({
+      x: p.t / 1000,
+      p50: processed ? p.p50 : null,
+      p99: processed ? p.p99 : null,
+      deadline: null,
+      onTime: p.onTime * perSec,
+      late: p.late * perSec,
+      dropped: p.dropped * perSec,
+      miss: finished > 0 ? ((p.late + p.dropped) / finished) * 100 : null,
+      queue: p.queueDepth,
+      queueCap: p.queueCap,
+      busy: p.busy,
+      workers: p.workers,
+      status: level[p.status],
+    });
+    prev = p.t;
+  }
+  const live: Record<Column, number | null>[] = [];
+  for (let i = 0; i < before.length; i++) {
+    if (prev !== null && before.x[i]! * 1000 <= prev + 0.5) continue;
+    const r = {} as Record<Column, number | null>;
+    for (const c of COLUMNS) r[c] = before[c][i]!;
+    live.push(r);
+  }
+  if (prev !== null && live.length > 0 && live[0]!.x! * 1000 - prev > 2 * Math.max(h.stepMs, 1000)) {
+    rows.push(gap((prev + live[0]!.x! * 1000) / 2));
+  }
+  rows.push(...live);
+  const oldest = (rows.at(-1)?.x ?? 0) - windowMs / 1000;
+  while (rows.length > 1 && rows[0]!.x! < oldest) rows.shift();
+  const out = {} as Record<Column, (number | null)[]>;
+  for (const c of COLUMNS) out[c] = rows.map((r) => r[c]);
+  return out;
+}
+
+describe('SeriesModel.load writes the history straight into the ring', () => {
+  // A small deterministic generator: the same cases at every run.
+  function rng(seed: number) {
+    let s = seed;
+    return () => {
+      s = (s * 1103515245 + 12345) % 2147483648;
+      return s / 2147483648;
+    };
+  }
+  const statuses = ['ok', 'degraded', 'overloaded'] as const;
+
+  for (const [range, stepMs] of [
+    ['1m', 1000],
+    ['1h', 1000],
+    ['24h', 60_000],
+  ] as const) {
+    it(`commits what the history and the live points say, ${range}`, () => {
+      const rand = rng(range.length * 7919 + stepMs);
+      for (let round = 0; round < 20; round++) {
+        const m = new SeriesModel();
+        m.setRange(range);
+        const n = Math.floor(rand() * 200);
+        const start = T0 - n * stepMs;
+        const pts: HistoryPoint[] = [];
+        for (let i = 0; i < n; i++) {
+          if (rand() < 0.1) continue; // a missing step: a gap
+          const t = start + i * stepMs;
+          pts.push(
+            hp(t, {
+              onTime: Math.floor(rand() * 30),
+              late: rand() < 0.3 ? Math.floor(rand() * 5) : 0,
+              dropped: rand() < 0.3 ? Math.floor(rand() * 5) : 0,
+              p50: rand() * 50,
+              p99: rand() * 200,
+              queueDepth: Math.floor(rand() * 64),
+              busy: Math.floor(rand() * 4),
+              status: statuses[Math.floor(rand() * 3)],
+            }),
+          );
+          if (rand() < 0.05) pts.push(hp(t, { onTime: 999 })); // a repeated step: the first stands
+        }
+        // Live batches, some older than the history's newest, some after
+        // a pause (a gap before them), some newer.
+        const liveFrom = T0 - stepMs * Math.floor(rand() * 5) + (rand() < 0.3 ? 5000 : 0);
+        const batches = Math.floor(rand() * 40);
+        for (let b = 0; b < batches; b++) {
+          m.push(
+            makeBatch(b + 1, {
+              at: liveFrom + b * 100,
+              health: makeHealth({ status: statuses[b % 3], queueDepth: b }),
+            }),
+          );
+        }
+        m.flush();
+        const before = m.getData();
+        const h = history(range, stepMs, pts);
+        const want = expectedLoad(before, h, m.windowMs);
+        expect(m.load(h)).toBe(true);
+        m.flush();
+        const got = m.getData();
+        for (const c of COLUMNS) expect([c, got[c]]).toEqual([c, want[c]]);
+        expect(got.length).toBe(want.x.length);
+      }
+    });
+  }
+
+  it('keeps the ring working after a load: pushes append, the window trims', () => {
+    const m = new SeriesModel();
+    const pts = Array.from({ length: 60 }, (_, i) => hp(T0 - (60 - i) * 1000, { onTime: i }));
+    m.load(history('1m', 1000, pts));
+    for (let b = 1; b <= 700; b++) m.push(makeBatch(b, { at: T0 + b * 100 }));
+    m.flush();
+    const d = m.getData();
+    // The window's minute ends at the newest batch: history older than it is gone.
+    expect(d.x.at(-1)).toBe((T0 + 70_000) / 1000);
+    expect(d.x[0]!).toBeGreaterThanOrEqual((T0 + 10_000) / 1000);
+    expect(d.x.every((x, i) => i === 0 || x! > d.x[i - 1]!)).toBe(true);
   });
 });

@@ -247,25 +247,59 @@ export class SeriesModel {
   load(h: HistoryResponse): boolean {
     if (h.range !== this._range) return false;
     const step = h.stepMs > 0 ? h.stepMs : 1000;
-    const rows: Row[] = [];
+    const pts = h.points;
+    // First pass: how many points (history, its gaps, the live points
+    // after it), so the history is written once, straight into the new
+    // ring, without a row object per point.
+    let n = 0;
     let prevT: number | null = null;
-    for (const p of h.points) {
+    for (const p of pts) {
       if (prevT !== null && p.t <= prevT) continue;
-      if (prevT !== null && p.t - prevT > 1.5 * step) rows.push(this.gapRow((prevT + p.t) / 2));
-      rows.push(this.historyRow(p, step));
+      if (prevT !== null && p.t - prevT > 1.5 * step) n++;
+      n++;
       prevT = p.t;
     }
     const newest = prevT;
-    const live = this.rows().filter((r) => newest === null || r.x * 1000 > newest + 0.5);
-    if (newest !== null && live.length > 0 && live[0]!.x * 1000 - newest > 2 * Math.max(step, 1000)) {
-      rows.push(this.gapRow((newest + live[0]!.x * 1000) / 2));
+    const oldCols = this.cols;
+    const oldCap = this.cap;
+    // The live points newer than the history's newest.
+    const isLive = (x: number) => newest === null || x * 1000 > newest + 0.5;
+    let live = 0;
+    let firstLiveX = NaN;
+    for (let k = 0, j = this.head; k < this.len; k++) {
+      const x = oldCols.x[j]!;
+      if (isLive(x)) {
+        if (live++ === 0) firstLiveX = x;
+      }
+      if (++j === oldCap) j = 0;
     }
-    rows.push(...live);
+    const liveGap = newest !== null && live > 0 && firstLiveX * 1000 - newest > 2 * Math.max(step, 1000);
+    n += live + (liveGap ? 1 : 0);
+
+    const cap = Math.max(this.capacityNow(this.lastTick), n);
+    const cols = this.alloc(cap);
+    const perSec = 1000 / step;
+    let i = 0;
+    prevT = null;
+    for (const p of pts) {
+      if (prevT !== null && p.t <= prevT) continue;
+      if (prevT !== null && p.t - prevT > 1.5 * step) writeGap(cols, i++, (prevT + p.t) / 2);
+      writeHistoryPoint(cols, i++, p, perSec);
+      prevT = p.t;
+    }
+    if (liveGap) writeGap(cols, i++, (newest! + firstLiveX * 1000) / 2);
+    for (let k = 0, j = this.head; k < this.len; k++) {
+      if (isLive(oldCols.x[j]!)) {
+        for (const c of COLUMNS) cols[c][i] = oldCols[c][j]!;
+        i++;
+      }
+      if (++j === oldCap) j = 0;
+    }
     if (this.bucket && newest !== null && this.bucket.start <= newest) this.bucket = null;
-    this.len = 0;
+    this.cols = cols;
+    this.cap = cap;
     this.head = 0;
-    this.resize(Math.max(this.capacityNow(this.lastTick), rows.length));
-    for (const r of rows) this.append(r);
+    this.len = i;
     if (this.len > 0) this.trim(this.newestX() * 1000);
     this.dirty = true;
     return true;
@@ -408,17 +442,6 @@ export class SeriesModel {
     while (this.len > 1 && x[this.head]! < oldest) this.dropOldest();
   }
 
-  private rows(): Row[] {
-    const out: Row[] = [];
-    for (let i = 0, j = this.head; i < this.len; i++) {
-      const r = {} as Row;
-      for (const c of COLUMNS) r[c] = this.cols[c][j]!;
-      out.push(r);
-      if (++j === this.cap) j = 0;
-    }
-    return out;
-  }
-
   private newestX(): number {
     return this.len === 0 ? -Infinity : this.cols.x[(this.head + this.len - 1) % this.cap]!;
   }
@@ -520,27 +543,39 @@ export class SeriesModel {
     };
   }
 
-  private historyRow(p: HistoryPoint, stepMs: number): Row {
-    const processed = p.onTime + p.late > 0;
-    return {
-      x: p.t / 1000,
-      p50: processed ? p.p50 : NaN,
-      p99: processed ? p.p99 : NaN,
-      // The history does not keep the deadline.
-      deadline: NaN,
-      ...rates(p, 1000 / stepMs),
-      queue: p.queueDepth,
-      queueCap: p.queueCap,
-      busy: p.busy,
-      workers: p.workers,
-      status: STATUS_LEVEL[p.status] ?? 0,
-    };
-  }
-
   private gapRow(atMs: number): Row {
     const row = {} as Row;
     for (const c of COLUMNS) row[c] = NaN;
     row.x = atMs / 1000;
     return row;
   }
+}
+
+/** Writes a gap (null in every column but x) at index i of the ring's columns. */
+function writeGap(cols: Record<Column, Float64Array>, i: number, atMs: number): void {
+  for (const c of COLUMNS) cols[c][i] = NaN;
+  cols.x[i] = atMs / 1000;
+}
+
+/**
+ * Writes a history step at index i of the ring's columns: rates over the
+ * step (perSec: 1000 / the step in ms), the rest as the server sent it.
+ */
+function writeHistoryPoint(cols: Record<Column, Float64Array>, i: number, p: HistoryPoint, perSec: number): void {
+  const processed = p.onTime + p.late > 0;
+  const finished = p.onTime + p.late + p.dropped;
+  cols.x[i] = p.t / 1000;
+  cols.p50[i] = processed ? p.p50 : NaN;
+  cols.p99[i] = processed ? p.p99 : NaN;
+  // The history does not keep the deadline.
+  cols.deadline[i] = NaN;
+  cols.onTime[i] = p.onTime * perSec;
+  cols.late[i] = p.late * perSec;
+  cols.dropped[i] = p.dropped * perSec;
+  cols.miss[i] = finished > 0 ? ((p.late + p.dropped) / finished) * 100 : NaN;
+  cols.queue[i] = p.queueDepth;
+  cols.queueCap[i] = p.queueCap;
+  cols.busy[i] = p.busy;
+  cols.workers[i] = p.workers;
+  cols.status[i] = STATUS_LEVEL[p.status] ?? 0;
 }

@@ -177,7 +177,12 @@ export interface NodeStatus {
 /** The ranges GET /api/history serves. */
 export type HistoryRange = '1m' | '15m' | '1h' | '24h';
 
-/** One step of GET /api/history: counts over the step, the rest as of its end. */
+/**
+ * One step of GET /api/history: counts over the step, the rest as of its
+ * end. The server's points also carry droppedBy and failedBy (counts by
+ * reason and by kind of failure); the charts do not show them, so they are
+ * not parsed: an hour is 3,600 of each.
+ */
 export interface HistoryPoint {
   /** unix ms */
   t: number;
@@ -185,8 +190,6 @@ export interface HistoryPoint {
   onTime: number;
   late: number;
   dropped: number;
-  droppedBy: DropReasons;
-  failedBy: DropReasons;
   /** ms, of the events processed in the step */
   p50: number;
   p90: number;

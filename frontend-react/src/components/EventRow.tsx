@@ -45,6 +45,7 @@ export const EventRow = memo(function EventRow({ event: e, onOpen }: EventRowPro
   return (
     <tr
       data-testid="event-row"
+      role="row"
       className={onOpen ? `row-${e.status} openable` : `row-${e.status}`}
       tabIndex={onOpen ? 0 : undefined}
       onClick={onOpen && (() => onOpen(e))}
@@ -57,14 +58,14 @@ export const EventRow = memo(function EventRow({ event: e, onOpen }: EventRowPro
         })
       }
     >
-      <td className="mono" title={e.id}>
+      <td role="cell" className="mono" title={e.id}>
         {shortId(e.id)}
       </td>
-      <td>
+      <td role="cell">
         <span className={`badge status-${e.status}`}>{STATUS_LABEL[e.status] ?? e.status}</span>
       </td>
-      <td className="mono">{formatTime(e.createdAt)}</td>
-      <td className={dropped ? 'not-processed' : 'mono'}>{dropped ? 'not processed' : formatTime(e.processedAt)}</td>
+      <td role="cell" className="mono">{formatTime(e.createdAt)}</td>
+      <td role="cell" className={dropped ? 'not-processed' : 'mono'}>{dropped ? 'not processed' : formatTime(e.processedAt)}</td>
       {dropped ? (
         <td
           className="num waited"
@@ -74,14 +75,14 @@ export const EventRow = memo(function EventRow({ event: e, onOpen }: EventRowPro
           {e.latencyMs > 0 ? `waited ${formatMs(e.latencyMs)} ms` : 'on arrival'}
         </td>
       ) : (
-        <td className={over ? 'num over' : 'num'}>
+        <td role="cell" className={over ? 'num over' : 'num'}>
           {formatMs(e.latencyMs)} / {e.deadlineMs} ms
         </td>
       )}
-      <td className="reason" title={reasonTitle(e)} data-testid="event-reason">
+      <td role="cell" className="reason" title={reasonTitle(e)} data-testid="event-reason">
         {reason ?? dash}
       </td>
-      <td className="result">
+      <td role="cell" className="result">
         {result ? (
           <code title={result.full === result.preview ? undefined : result.full} data-testid="event-result">
             {result.preview}

@@ -16,37 +16,39 @@ export interface EventTableProps {
 function EventTableImpl({ events, caption, emptyText = 'Waiting for events…', onOpen }: EventTableProps) {
   return (
     <div className="table-wrap">
-      <table className="events">
+      {/* The rows are grids (styles.css): the roles keep them a table for
+          assistive technologies, whatever the CSS display. */}
+      <table className="events" role="table">
         <caption className="sr-only">{caption ?? `Newest ${events.length} event results, newest first`}</caption>
-        <thead>
-          <tr>
-            <th scope="col" className="col-id">
+        <thead role="rowgroup">
+          <tr role="row">
+            <th scope="col" role="columnheader" className="col-id">
               ID
             </th>
-            <th scope="col" className="col-status">
+            <th scope="col" role="columnheader" className="col-status">
               Status
             </th>
-            <th scope="col" className="col-created">
+            <th scope="col" role="columnheader" className="col-created">
               Created
             </th>
-            <th scope="col" className="col-processed">
+            <th scope="col" role="columnheader" className="col-processed">
               Processed
             </th>
-            <th scope="col" className="col-latency num">
+            <th scope="col" role="columnheader" className="col-latency num">
               Latency / deadline
             </th>
-            <th scope="col" className="col-reason">
+            <th scope="col" role="columnheader" className="col-reason">
               Reason
             </th>
-            <th scope="col" className="col-result">
+            <th scope="col" role="columnheader" className="col-result">
               Result
             </th>
           </tr>
         </thead>
-        <tbody>
+        <tbody role="rowgroup">
           {events.length === 0 ? (
-            <tr className="empty">
-              <td colSpan={7}>{emptyText}</td>
+            <tr className="empty" role="row">
+              <td colSpan={7} role="cell">{emptyText}</td>
             </tr>
           ) : (
             // Keyed by position: under load every tick brings ~50 new events,

@@ -477,6 +477,17 @@ func screenshotDir() string { return os.Getenv("ONTIME_SCREENSHOTS") }
 // saveScreenshot writes a full-page PNG of the tab to dir/name.
 func saveScreenshot(t *testing.T, ctx context.Context, dir, name string) {
 	t.Helper()
+	// Rows with content-visibility: auto are drawn when scrolled into view;
+	// a full-page capture beyond the viewport scrolls nothing, so they are
+	// made visible for it.
+	// (A constructed style sheet: the CSP refuses inline ones.)
+	if err := chromedp.Do(ctx, chromedp.Evaluate[chromedp.Void](`(() => {
+		const s = new CSSStyleSheet();
+		s.replaceSync('* { content-visibility: visible !important; }');
+		document.adoptedStyleSheets = [...document.adoptedStyleSheets, s];
+	})()`)); err != nil {
+		t.Fatalf("screenshot %s: %v", name, err)
+	}
 	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)) // quality 100 means PNG
 	if err != nil {
 		t.Fatalf("screenshot %s: %v", name, err)

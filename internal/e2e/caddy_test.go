@@ -330,27 +330,7 @@ func TestBehindCaddyWithoutToken(t *testing.T) {
 	front := startCaddy(t, upstream)
 	public := "https://" + publicHost
 	client, _ := front.client(t, "127.0.0.1")
-	for _, w := range []struct{ method, path, ct, body string }{
-		{http.MethodPatch, "/api/config", "application/json", `{"rate":7}`},
-		{http.MethodPost, "/api/events", "application/json", `{"payload":{}}`},
-		{http.MethodPatch, "/ui/config", "application/x-www-form-urlencoded", `rate=7`},
-	} {
-		req, _ := http.NewRequestWithContext(ctx, w.method, public+w.path, strings.NewReader(w.body))
-		req.Header.Set("Content-Type", w.ct)
-		req.Header.Set("Origin", public)
-		resp, err := client.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var e struct {
-			Error string `json:"error"`
-		}
-		derr := json.NewDecoder(resp.Body).Decode(&e)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusForbidden || derr != nil || !strings.Contains(e.Error, "proxy") {
-			t.Fatalf("%s %s through Caddy without a token: %d %q (%v), want 403 naming the proxy", w.method, w.path, resp.StatusCode, e.Error, derr)
-		}
-	}
+	requireProxyRefusesWrites(t, ctx, client, public, "Caddy")
 }
 
 // What docs/deployment.md says Caddy sends upstream, seen by a recording

@@ -5,7 +5,9 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -260,4 +262,61 @@ func startBrowserFlags(t *testing.T, parent context.Context, extra ...chromedp.E
 	}
 	t.Cleanup(stop)
 	return ctx
+}
+
+// At shutdown, the streams of an HTTP/2 connection all get the node's
+// final batch and then end cleanly (no reset), and Run returns.
+func TestHTTP2StreamsEndCleanlyAtShutdown(t *testing.T) {
+	ctx := testContext(t)
+	dir := t.TempDir()
+	pair := tlscerttest.Write(t, dir, 1)
+	cfg := baseConfig()
+	cfg.TLSCertFile, cfg.TLSKeyFile = pair.CertFile, pair.KeyFile
+	served, addr := serveNode(t, ctx, cfg, "127.0.0.1:0")
+	var dials atomic.Int32
+	tr := countingTransport(pair, &dials)
+	defer tr.CloseIdleConnections()
+	c := &http.Client{Transport: tr}
+	base := "https://" + addr
+
+	streams := make([]*sseClient, 4)
+	for i := range streams {
+		streams[i] = openStream(t, ctx, c, base+"/api/stream?events=0")
+		if _, err := streams[i].nextID(); err != nil {
+			t.Fatalf("stream %d: no batch: %v", i, err)
+		}
+	}
+	// A plain request shares the connection with the streams.
+	resp, err := c.Get(base + "/healthz")
+	if err != nil || resp.StatusCode != 200 || resp.ProtoMajor != 2 {
+		t.Fatalf("healthz beside the streams: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	if n := dials.Load(); n != 1 {
+		t.Fatalf("%d connections, want 1", n)
+	}
+
+	stopped := make(chan error, 1)
+	go func() { stopped <- served.stop() }()
+	last := make([]string, len(streams))
+	for i, s := range streams {
+		for {
+			id, err := s.nextID()
+			if err != nil {
+				if !errors.Is(err, io.EOF) {
+					t.Fatalf("stream %d ended with %v, want a clean end", i, err)
+				}
+				break
+			}
+			last[i] = id
+		}
+	}
+	if err := <-stopped; err != nil {
+		t.Fatal(err)
+	}
+	for i := range last {
+		if last[i] != last[0] {
+			t.Fatalf("last batches %v: every stream should end with the same final batch", last)
+		}
+	}
 }

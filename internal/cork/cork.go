@@ -160,11 +160,14 @@ func (c *Conn) flushLocked() error {
 }
 
 // Close sends what is held (waiting at most a second for a peer that does
-// not read), then closes the connection.
+// not read), then closes the connection. A write blocked on such a peer
+// (the timer's, or a caller's) holds the lock Close needs, and only the
+// connection's end would end it: Close first bounds it with a deadline, so
+// it never waits for a peer more than a second per write.
 func (c *Conn) Close() error {
+	_ = c.Conn.SetWriteDeadline(time.Now().Add(closeFlushTimeout))
 	c.mu.Lock()
 	if c.held != nil && c.err == nil {
-		_ = c.Conn.SetWriteDeadline(time.Now().Add(closeFlushTimeout))
 		_ = c.flushLocked()
 	}
 	c.timer.Stop()

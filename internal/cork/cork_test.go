@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -226,5 +227,67 @@ func TestZeroWindowIsTheListener(t *testing.T) {
 	defer ln.Close()
 	if Listener(ln, 0) != ln || Listener(ln, -1) != ln {
 		t.Fatal("a window of zero or less should change nothing")
+	}
+}
+
+// A peer that never reads blocks a write (the timer's flush or a caller's)
+// while it holds the Conn's lock; Close must still end the connection, and
+// the blocked writer with it, rather than wait for the peer forever.
+func TestCloseEndsAWriteBlockedOnAPeerThatDoesNotRead(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl := Listener(ln, time.Millisecond)
+	defer cl.Close()
+	peer, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peer.Close()
+	_ = peer.(*net.TCPConn).SetReadBuffer(4 << 10) // never read
+	c, err := cl.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = c.(*Conn).NetConn().(*net.TCPConn).SetWriteBuffer(4 << 10)
+
+	var written atomic.Int64
+	writerDone := make(chan error, 1)
+	go func() {
+		p := make([]byte, 1024)
+		for {
+			n, err := c.Write(p)
+			written.Add(int64(n))
+			if err != nil {
+				writerDone <- err
+				return
+			}
+		}
+	}()
+	// Wait until writes stopped going anywhere: the kernel buffers are full
+	// and a write is blocked.
+	for last := int64(-1); ; {
+		time.Sleep(50 * time.Millisecond)
+		now := written.Load()
+		if now == last {
+			break
+		}
+		last = now
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- c.Close() }()
+	select {
+	case <-closed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close waited for a peer that does not read")
+	}
+	select {
+	case err := <-writerDone:
+		if err == nil {
+			t.Fatal("the blocked writer ended without an error")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the blocked writer did not end after Close")
 	}
 }

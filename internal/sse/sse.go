@@ -122,6 +122,10 @@ type Handler struct {
 	Retry time.Duration
 	// Logger reports disconnections. Default slog.Default().
 	Logger *slog.Logger
+
+	// cohorts groups the HTTP/2 streams of each connection (see cohorts);
+	// a Handler must not be copied once it serves.
+	cohorts cohorts
 }
 
 // resumeFrom reads the resume position from Last-Event-ID or ?lastEventId=.
@@ -212,6 +216,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err := out.write(first); err != nil {
 		c.gone(err)
 		return
+	}
+	if r.ProtoMajor == 2 {
+		if conn := stream.Conn(r); conn != nil {
+			coh := h.cohorts.join(conn, h.Hub)
+			defer coh.leave()
+			c.cohort = coh
+		}
 	}
 	c.run(out, sub, r.Context().Done())
 }
@@ -357,6 +368,7 @@ const gatherMax = 16 << 10
 
 // client is one stream's state.
 type client struct {
+	cohort       *cohort // the HTTP/2 connection's streams; nil otherwise
 	hub          *hub.Hub
 	format       string
 	heartbeat    time.Duration
@@ -367,6 +379,24 @@ type client struct {
 
 // run writes sub's frames (and heartbeats) to out until the client goes,
 // the hub closes or stop is closed.
+// ready is what the stream waits on for its next frame: its subscription,
+// or its cohort's wake-up while it has nothing to take.
+func (c *client) ready(sub *hub.Subscriber) <-chan struct{} {
+	if c.cohort == nil {
+		return sub.Ready()
+	}
+	wake := c.cohort.next()
+	if wake == nil {
+		return sub.Ready()
+	}
+	select {
+	case <-sub.Ready():
+		return sub.Ready() // behind: take at once
+	default:
+		return wake
+	}
+}
+
 func (c *client) run(out *sink, sub *hub.Subscriber, stop <-chan struct{}) {
 	write := func(p net.Buffers) error {
 		err := out.writeParts(p)
@@ -396,7 +426,7 @@ func (c *client) run(out *sink, sub *hub.Subscriber, stop <-chan struct{}) {
 			}
 			idle.Reset(c.heartbeat)
 			continue
-		case <-sub.Ready():
+		case <-c.ready(sub):
 		}
 		frames, gap, err := sub.Take()
 		if errors.Is(err, hub.ErrTooSlow) {

@@ -63,10 +63,17 @@ func ConnContext(ctx context.Context, c net.Conn) context.Context {
 // stream (the page's HTML) and bounds what a stalled client costs.
 const SendBuffer = 256 << 10
 
+// Conn returns the connection r came on when the server was set up with
+// ConnContext (for HTTPS, the TLS connection), else nil.
+func Conn(r *http.Request) net.Conn {
+	c, _ := r.Context().Value(connKey{}).(net.Conn)
+	return c
+}
+
 // LimitSendBuffer caps the send buffer of r's connection to SendBuffer when
 // the server was set up with ConnContext.
 func LimitSendBuffer(r *http.Request) {
-	if c, ok := r.Context().Value(connKey{}).(*net.TCPConn); ok {
+	if c, ok := Conn(r).(*net.TCPConn); ok {
 		_ = c.SetWriteBuffer(SendBuffer)
 	}
 }

@@ -5,11 +5,15 @@
 // Over HTTP/2 every stream of a connection is written through one serving
 // goroutine, frame by frame, and each frame reaches the socket as a TLS
 // record and a write(2) of its own: at a tick, a connection carrying a
-// hundred event streams makes a hundred writes of a kilobyte. Holding them
-// for a short window (Window) turns those into a few writes of up to
-// BufferSize bytes, which costs the server (and the client) one system call
-// and one loopback or network transmission per batch instead of per frame.
-// The price is latency: a write reaches the peer at most Window later.
+// hundred event streams makes a hundred writes of a kilobyte. A Conn that
+// has written within the last QuietAfter is streaming: what it writes is
+// held for a window and sent together when the window ends (or when
+// BufferSize bytes are held). A write after QuietAfter of silence goes out
+// at once, as on any connection, so a lone request's answer waits for
+// nothing. A burst of a hundred frames becomes a few writes, which costs
+// the server (and the client) one system call and one transmission per
+// batch instead of per frame. The price is latency inside a stream: a
+// write reaches the peer at most one window later.
 package cork
 
 import (
@@ -23,6 +27,12 @@ import (
 // overflow it sends what is held first, and a write at least this large
 // goes out at once. 32 KiB is two TLS records of the largest size.
 const BufferSize = 32 << 10
+
+// QuietAfter is the silence after which a connection counts as idle and
+// its next write goes out at once. Event streams write at every tick (100
+// ms by default), so they stay gathered; request-and-answer traffic mostly
+// does not.
+const QuietAfter = 250 * time.Millisecond
 
 // closeFlushTimeout bounds the last flush of a closing connection whose
 // peer does not read.
@@ -51,9 +61,9 @@ func (l *listener) Accept() (net.Conn, error) {
 	return newConn(c, l.window, l.pool), nil
 }
 
-// Conn is a net.Conn that makes at most one write per window: a write
-// within a window of the last one is held, and what is held is sent
-// together by a timer when the window ends. Writes are copied, so the caller may reuse its
+// Conn is a net.Conn that gathers the writes of a stream: a write within
+// QuietAfter of the last one is held, and what is held is sent together by
+// a timer one window after the first of it. Writes are copied, so the caller may reuse its
 // buffer when Write returns. A write that fails after Write returned (the
 // peer went, a write deadline passed) fails every later Write and closes
 // the connection, so its reader sees it too. Deadlines apply to the
@@ -83,8 +93,8 @@ func newConn(c net.Conn, window time.Duration, pool *sync.Pool) *Conn {
 // NetConn returns the underlying connection (for socket options).
 func (c *Conn) NetConn() net.Conn { return c.Conn }
 
-// Write sends p at once after a quiet window, and holds it (copied) within
-// one, unless p is BufferSize or larger.
+// Write sends p at once after QuietAfter of silence, and otherwise holds it
+// (copied) for the window, unless p is BufferSize or larger.
 func (c *Conn) Write(p []byte) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -109,9 +119,8 @@ func (c *Conn) Write(p []byte) (int, error) {
 	}
 	if c.held == nil {
 		now := time.Now()
-		wait := c.window - now.Sub(c.last)
-		if wait <= 0 {
-			// A quiet window: nothing to gather this write with.
+		if now.Sub(c.last) >= QuietAfter {
+			// Idle: nothing to gather this write with.
 			c.last = now
 			n, err := c.Conn.Write(p)
 			if err != nil {
@@ -120,7 +129,7 @@ func (c *Conn) Write(p []byte) (int, error) {
 			return n, err
 		}
 		c.held = c.pool.Get().(*[BufferSize]byte)
-		c.timer.Reset(wait)
+		c.timer.Reset(c.window)
 	}
 	c.n += copy(c.held[c.n:], p)
 	return len(p), nil

@@ -62,7 +62,7 @@ func write(t *testing.T, c *Conn, s string) {
 func TestBurstIsGathered(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		c, r := newTestConn(time.Millisecond)
-		// After a quiet window a write goes out at once.
+		// An idle connection's write goes out at once.
 		write(t, c, "a")
 		if got := r.got(); len(got) != 1 || string(got[0]) != "a" {
 			t.Fatalf("first write: %q", got)
@@ -84,18 +84,23 @@ func TestBurstIsGathered(t *testing.T) {
 		if got := r.got(); len(got) != 2 || string(got[1]) != "bc" {
 			t.Fatalf("after the window: %q, want [a bc]", got)
 		}
-		// A write right after that flush is within its window again.
+		// A stream that writes again 100 ms later (a tick) is still
+		// streaming: its write waits a window.
+		time.Sleep(100 * time.Millisecond)
 		write(t, c, "d")
 		synctest.Wait()
 		if got := r.got(); len(got) != 2 {
-			t.Fatalf("sent within a window of the last write: %q", got)
+			t.Fatalf("sent at once while streaming: %q", got)
 		}
 		time.Sleep(time.Millisecond)
 		synctest.Wait()
-		// Quiet again: at once.
-		time.Sleep(5 * time.Millisecond)
+		if got := r.got(); len(got) != 3 || string(got[2]) != "d" {
+			t.Fatalf("after the window: %q, want [a bc d]", got)
+		}
+		// Quiet for QuietAfter: at once again.
+		time.Sleep(QuietAfter)
 		write(t, c, "e")
-		if got := r.got(); len(got) != 4 || string(got[2]) != "d" || string(got[3]) != "e" {
+		if got := r.got(); len(got) != 4 || string(got[3]) != "e" {
 			t.Fatalf("got %q, want [a bc d e]", got)
 		}
 	})

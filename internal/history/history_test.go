@@ -89,7 +89,7 @@ func (g gen) tick(at time.Time) tick {
 // sum adds up ticks as a step must: counts summed, gauges max or last,
 // status worst, latencies merged.
 func sum(ts []tick) (Point, []time.Duration) {
-	p := Point{DroppedBy: map[event.Reason]uint64{}}
+	p := Point{Counts: stats.Counts{DroppedBy: map[event.Reason]uint64{}}}
 	var all []time.Duration
 	for _, t := range ts {
 		c := t.b.Counts

@@ -209,9 +209,12 @@ func (s *series) points(ns *names, from int64) []Point {
 
 func (p *point) wire(ns *names) Point {
 	w := Point{
-		T: p.t, Received: p.received, OnTime: p.onTime, Late: p.late, Dropped: p.dropped,
-		DroppedBy: make(map[event.Reason]uint64, maxTallies),
-		P50:       ms(p.p50), P90: ms(p.p90), P99: ms(p.p99), Max: ms(p.max),
+		T: p.t,
+		Counts: stats.Counts{
+			Received: p.received, OnTime: p.onTime, Late: p.late, Dropped: p.dropped,
+			DroppedBy: make(map[event.Reason]uint64, maxTallies),
+		},
+		P50: ms(p.p50), P90: ms(p.p90), P99: ms(p.p99), Max: ms(p.max),
 		QueueDepth: int(p.queueDepth), QueueCap: int(p.queueCap), Busy: int(p.busy),
 		Workers: int(p.workers), Limit: int(p.limit), Status: statuses[p.status],
 	}
@@ -236,13 +239,9 @@ func (p *point) wire(ns *names) Point {
 type Point struct {
 	// T is the step's start (unix ms).
 	T int64 `json:"t"`
-	// Counts are the sums of the step's batches: exact.
-	Received  uint64                  `json:"received"`
-	OnTime    uint64                  `json:"onTime"`
-	Late      uint64                  `json:"late"`
-	Dropped   uint64                  `json:"dropped"`
-	DroppedBy map[event.Reason]uint64 `json:"droppedBy"`
-	FailedBy  map[string]uint64       `json:"failedBy,omitempty"`
+	// Counts are the sums of the step's batches: exact (the same members
+	// on the wire as a batch's counts).
+	stats.Counts
 	// Latency percentiles of the events processed in the step (ms), from
 	// the merged histograms of its batches; 0 when none was processed.
 	P50 float64 `json:"p50"`

@@ -12,6 +12,7 @@ import (
 	"github.com/ontime-rt/ontime/internal/event"
 	"github.com/ontime-rt/ontime/internal/history"
 	"github.com/ontime-rt/ontime/internal/hub"
+	"github.com/ontime-rt/ontime/internal/stats"
 	"github.com/ontime-rt/ontime/views"
 )
 
@@ -35,7 +36,7 @@ func hourOf(now int64) history.Series {
 		if i >= 2400 && i < 2460 {
 			continue
 		}
-		p := history.Point{T: now - 3_600_000 + i*1000, Received: 20, OnTime: 20, P50: 30, P99: 45,
+		p := history.Point{T: now - 3_600_000 + i*1000, Counts: stats.Counts{Received: 20, OnTime: 20}, P50: 30, P99: 45,
 			QueueCap: 64, Workers: 4, Busy: 2, Limit: 4, Status: batch.OK}
 		if i >= 1800 && i < 2100 {
 			p.OnTime, p.Dropped, p.Status, p.Busy = 8, 12, batch.Overloaded, 4

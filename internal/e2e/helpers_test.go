@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -276,6 +277,20 @@ func baseConfig() node.Config {
 // earlier, through the returned stop func).
 func startNode(t *testing.T, cfg node.Config) (url string, stop func()) {
 	t.Helper()
+	return startNodeWrapped(t, cfg, nil)
+}
+
+// startNodeBehind runs a node behind the shim wrap makes of its handler.
+func startNodeBehind(t *testing.T, cfg node.Config, wrap func(*testing.T, http.Handler) http.Handler) string {
+	t.Helper()
+	url, _ := startNodeWrapped(t, cfg, wrap)
+	return url
+}
+
+// startNodeWrapped is startNode with the handler served through wrap (nil:
+// as it is).
+func startNodeWrapped(t *testing.T, cfg node.Config, wrap func(*testing.T, http.Handler) http.Handler) (url string, stop func()) {
+	t.Helper()
 	n, err := node.New(cfg, testLogger(t))
 	if err != nil {
 		t.Fatalf("node.New: %v", err)
@@ -283,7 +298,11 @@ func startNode(t *testing.T, cfg node.Config) (url string, stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- n.Run(ctx, nil) }()
-	srv := httptest.NewServer(n.Handler())
+	h := n.Handler()
+	if wrap != nil {
+		h = wrap(t, h)
+	}
+	srv := httptest.NewServer(h)
 	var once sync.Once
 	stop = func() {
 		once.Do(func() {

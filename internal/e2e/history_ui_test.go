@@ -146,32 +146,6 @@ func startHistoryNode(t *testing.T, cfg node.Config) string {
 	return startNodeBehind(t, cfg, historyShim)
 }
 
-// startNodeBehind runs a node behind the shim wrap makes of its handler.
-func startNodeBehind(t *testing.T, cfg node.Config, wrap func(*testing.T, http.Handler) http.Handler) string {
-	t.Helper()
-	n, err := node.New(cfg, testLogger(t))
-	if err != nil {
-		t.Fatalf("node.New: %v", err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- n.Run(ctx, nil) }()
-	srv := httptest.NewServer(wrap(t, n.Handler()))
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("node.Run: %v", err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Errorf("node.Run did not return within 10s of its context ending")
-		}
-		srv.Close()
-	})
-	return srv.URL
-}
-
 // dashChart is what a dashboard chart's container says about its data.
 type dashChart struct {
 	Points int     `json:"points"`

@@ -6,7 +6,6 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/netip"
@@ -176,36 +175,11 @@ func TestBehindNginx(t *testing.T) {
 		t.Fatalf("SSE through nginx: %s", resp.Status)
 	}
 	t.Logf("SSE through nginx over %s", resp.Proto)
-	br := bufio.NewReader(resp.Body)
-	direct := "http://" + upstream
-	for range 4 {
-		seq := nextBatchSeq(t, br)
-		now := currentSeq(t, direct)
-		if now > seq+2 {
-			t.Fatalf("batch %d came through when ontime was at %d: the proxy buffers the stream", seq, now)
-		}
-	}
+	requireUnbuffered(t, bufio.NewReader(resp.Body), "http://"+upstream)
 
 	// WebSocket from a browser-like client on the public origin.
-	wd := websocket.Dialer{NetDialContext: dial, TLSClientConfig: &tls.Config{ServerName: publicHost, InsecureSkipVerify: true}, HandshakeTimeout: 10 * time.Second}
-	conn, wresp, err := wd.DialContext(ctx, "wss://"+publicHost+"/ws?events=0", http.Header{"Origin": {public}})
-	if err != nil {
-		status := ""
-		if wresp != nil {
-			b, _ := io.ReadAll(wresp.Body)
-			status = wresp.Status + " " + string(b)
-		}
-		t.Fatalf("WebSocket through nginx with Origin %s: %v %s", public, err, status)
-	}
-	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
-	if _, msg, err := conn.ReadMessage(); err != nil || !json.Valid(msg) {
-		t.Fatalf("WebSocket through nginx: first message %q, %v", msg, err)
-	}
-	conn.Close()
-	// Another site's page is refused.
-	if _, wresp, err := wd.DialContext(ctx, "wss://"+publicHost+"/ws", http.Header{"Origin": {"https://evil.example"}}); err == nil || wresp == nil || wresp.StatusCode != 403 {
-		t.Fatalf("WebSocket from another origin through nginx: %v, want 403", err)
-	}
+	wd := &websocket.Dialer{NetDialContext: dial, TLSClientConfig: &tls.Config{ServerName: publicHost, InsecureSkipVerify: true}, HandshakeTimeout: 10 * time.Second}
+	requireProxiedWebSocket(t, ctx, wd, public, "nginx")
 
 	// Writes through the proxy without a token: refused with a JSON 403.
 	requireProxyRefusesWrites(t, ctx, client, public, "nginx")

@@ -1,12 +1,57 @@
 package e2e
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
 )
+
+// requireUnbuffered reads four batches of an SSE stream through a proxy
+// and fails unless each came through while ontime (at direct) was still at
+// most two ticks past it: a buffering proxy holds batches until its buffer
+// fills.
+func requireUnbuffered(t *testing.T, br *bufio.Reader, direct string) {
+	t.Helper()
+	for range 4 {
+		seq := nextBatchSeq(t, br)
+		now := currentSeq(t, direct)
+		if now > seq+2 {
+			t.Fatalf("batch %d came through when ontime was at %d: the proxy buffers the stream", seq, now)
+		}
+	}
+}
+
+// requireProxiedWebSocket opens /ws through the proxy (named in messages)
+// as a browser on the public origin would, and fails unless its first
+// message is JSON and another site's origin is refused with 403.
+func requireProxiedWebSocket(t *testing.T, ctx context.Context, wd *websocket.Dialer, public, proxy string) {
+	t.Helper()
+	host := strings.TrimPrefix(public, "https://")
+	conn, wresp, err := wd.DialContext(ctx, "wss://"+host+"/ws?events=0", http.Header{"Origin": {public}})
+	if err != nil {
+		status := ""
+		if wresp != nil {
+			b, _ := io.ReadAll(wresp.Body)
+			status = wresp.Status + " " + string(b)
+		}
+		t.Fatalf("WebSocket through %s with Origin %s: %v %s", proxy, public, err, status)
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, msg, err := conn.ReadMessage(); err != nil || !json.Valid(msg) {
+		t.Fatalf("WebSocket through %s: first message %q, %v", proxy, msg, err)
+	}
+	conn.Close()
+	if _, wresp, err := wd.DialContext(ctx, "wss://"+host+"/ws", http.Header{"Origin": {"https://evil.example"}}); err == nil || wresp == nil || wresp.StatusCode != 403 {
+		t.Fatalf("WebSocket from another origin through %s: %v, want 403", proxy, err)
+	}
+}
 
 // requireProxyRefusesWrites sends each write route a request through the
 // proxy (named in messages) at public, with the page's own Origin and no

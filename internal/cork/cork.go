@@ -63,8 +63,8 @@ func (l *listener) Accept() (net.Conn, error) {
 
 // Conn is a net.Conn that gathers the writes of a stream: a write within
 // QuietAfter of the last one is held, and what is held is sent together by
-// a timer one window after the first of it. Writes are copied, so the caller may reuse its
-// buffer when Write returns. A write that fails after Write returned (the
+// a timer one window after the first of it. Writes are copied, so the
+// caller may reuse its buffer when Write returns. A write that fails after Write returned (the
 // peer went, a write deadline passed) fails every later Write and closes
 // the connection, so its reader sees it too. Deadlines apply to the
 // underlying connection: a deferred write obeys the write deadline in force
@@ -109,30 +109,28 @@ func (c *Conn) Write(p []byte) (int, error) {
 			return 0, err
 		}
 		if len(p) >= BufferSize {
-			c.last = time.Now()
-			n, err := c.Conn.Write(p)
-			if err != nil {
-				c.err = err
-			}
-			return n, err
+			return c.writeNow(p)
 		}
 	}
 	if c.held == nil {
-		now := time.Now()
-		if now.Sub(c.last) >= QuietAfter {
-			// Idle: nothing to gather this write with.
-			c.last = now
-			n, err := c.Conn.Write(p)
-			if err != nil {
-				c.err = err
-			}
-			return n, err
+		if time.Since(c.last) >= QuietAfter {
+			return c.writeNow(p) // idle: nothing to gather this write with
 		}
 		c.held = c.pool.Get().(*[BufferSize]byte)
 		c.timer.Reset(c.window)
 	}
 	c.n += copy(c.held[c.n:], p)
 	return len(p), nil
+}
+
+// writeNow writes p through, nothing being held.
+func (c *Conn) writeNow(p []byte) (int, error) {
+	c.last = time.Now()
+	n, err := c.Conn.Write(p)
+	if err != nil {
+		c.err = err
+	}
+	return n, err
 }
 
 // Flush sends what is held now.

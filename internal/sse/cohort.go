@@ -30,7 +30,6 @@ type cohorts struct {
 type cohort struct {
 	reg *cohorts
 	key any
-	hub *hub.Hub
 
 	mu      sync.Mutex
 	members int
@@ -51,7 +50,7 @@ func (r *cohorts) join(key any, h *hub.Hub) *cohort {
 	}
 	c := r.m[key]
 	if c == nil {
-		c = &cohort{reg: r, key: key, hub: h}
+		c = &cohort{reg: r, key: key}
 		r.m[key] = c
 	}
 	c.mu.Lock()
@@ -60,7 +59,7 @@ func (r *cohorts) join(key any, h *hub.Hub) *cohort {
 	if c.members == 2 && c.stop == nil {
 		c.wake = make(chan struct{})
 		c.stop, c.done = make(chan struct{}), make(chan struct{})
-		go c.lead(c.hub.Subscribe(hub.Resume{}), c.stop)
+		go c.lead(h.Subscribe(hub.Resume{}), c.stop)
 	}
 	return c
 }

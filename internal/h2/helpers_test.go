@@ -5,6 +5,8 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"flag"
+	"fmt"
 	"io"
 	"log"
 	"log/slog"
@@ -21,6 +23,26 @@ import (
 	"github.com/ontime-rt/ontime/internal/h2"
 	"github.com/ontime-rt/ontime/internal/tlscert/tlscerttest"
 )
+
+// reference runs the tests against Go's own HTTP/2 server, configured as
+// closely as it can be to the h2.Server a test asks for: a test that fails
+// there too is suspect, or shows where ontime's server means to differ.
+var reference = flag.Bool("h2.reference", false, "test Go's HTTP/2 server instead of h2.Server")
+
+// useGoServer makes hs serve HTTP/2 itself with the settings of s.
+func useGoServer(hs *http.Server, s *h2.Server) {
+	hs.HTTP2 = &http.HTTP2Config{
+		MaxConcurrentStreams:      int(s.MaxConcurrentStreams),
+		MaxReceiveBufferPerStream: int(s.StreamWindow),
+		WriteByteTimeout:          s.WriteTimeout,
+	}
+	if s.MaxHeaderListSize > 0 {
+		hs.MaxHeaderBytes = int(s.MaxHeaderListSize)
+	}
+	if s.IdleTimeout > 0 {
+		hs.IdleTimeout = s.IdleTimeout
+	}
+}
 
 // waitLimit bounds every wait in these tests: long enough for a loaded
 // machine under -race, short enough that a hang fails the test.
@@ -56,7 +78,9 @@ func startServer(t *testing.T, s *h2.Server, h http.Handler, edit ...func(*http.
 	for _, e := range edit {
 		e(hs)
 	}
-	if err := s.Configure(hs); err != nil {
+	if *reference {
+		useGoServer(hs, s)
+	} else if err := s.Configure(hs); err != nil {
 		t.Fatalf("Configure: %v", err)
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -170,6 +194,8 @@ type rawConn struct {
 	fr     *http2.Framer
 	encBuf bytes.Buffer
 	enc    *hpack.Encoder
+	// streams are the responses read so far, by stream.
+	streams map[uint32]*response
 	// settings are those the server sent in its first SETTINGS frame.
 	settings map[http2.SettingID]uint32
 }
@@ -282,53 +308,89 @@ type response struct {
 	header []hpack.HeaderField
 	body   []byte
 	reset  *http2.RSTStreamFrame
-	goaway *http2.GoAwayFrame
-	frames []string // summary of every frame of the stream, in order
+	goaway *http2.GoAwayFrame // a GOAWAY with an error that ended the connection
+	frames []string           // summary of every frame of the stream, in order
+	done   bool               // END_STREAM or RST_STREAM received
 }
 
 // readResponse reads frames until stream id ends (END_STREAM or
-// RST_STREAM), or the connection gets GOAWAY with an error, returning what
-// the stream got. Frames of other streams are skipped.
-func (rc *rawConn) readResponse(id uint32) response {
+// RST_STREAM), or the connection gets GOAWAY with an error, and returns
+// what the stream got. Frames of other streams are kept for their own
+// readResponse.
+func (rc *rawConn) readResponse(id uint32) *response {
 	rc.t.Helper()
-	var r response
-	for {
+	if rc.streams == nil {
+		rc.streams = map[uint32]*response{}
+	}
+	stream := func(id uint32) *response {
+		r := rc.streams[id]
+		if r == nil {
+			r = &response{}
+			rc.streams[id] = r
+		}
+		return r
+	}
+	for r := stream(id); !r.done; {
 		f, err := rc.readFrame()
 		if err != nil {
 			rc.t.Fatalf("reading the response of stream %d (so far %v): %v", id, r.frames, err)
 		}
 		if g, ok := f.(*http2.GoAwayFrame); ok && g.ErrCode != http2.ErrCodeNo {
-			r.goaway = g
+			g2 := *g
+			r.goaway = &g2
 			return r
 		}
-		if f.Header().StreamID != id {
+		if f.Header().StreamID == 0 {
 			continue
 		}
-		r.frames = append(r.frames, f.Header().String())
+		fr := stream(f.Header().StreamID)
+		fr.frames = append(fr.frames, f.Header().String())
 		switch f := f.(type) {
 		case *http2.MetaHeadersFrame:
-			if r.status == "" {
-				r.status = f.PseudoValue("status")
-				r.header = f.RegularFields()
+			if fr.status == "" {
+				fr.status = f.PseudoValue("status")
+				fr.header = f.RegularFields()
 			}
-			if f.StreamEnded() {
-				return r
-			}
+			fr.done = f.StreamEnded()
 		case *http2.DataFrame:
-			r.body = append(r.body, f.Data()...)
+			fr.body = append(fr.body, f.Data()...)
 			if len(f.Data()) > 0 {
 				// Give the flow-control credit back, as a reading client does.
 				rc.fr.WriteWindowUpdate(0, uint32(len(f.Data())))
-				rc.fr.WriteWindowUpdate(id, uint32(len(f.Data())))
+				if !f.StreamEnded() {
+					rc.fr.WriteWindowUpdate(f.StreamID, uint32(len(f.Data())))
+				}
 			}
-			if f.StreamEnded() {
-				return r
-			}
+			fr.done = f.StreamEnded()
 		case *http2.RSTStreamFrame:
-			r.reset = f
-			return r
+			r2 := *f
+			fr.reset = &r2
+			fr.done = true
 		}
 	}
+	return rc.streams[id]
+}
+
+// String sums r up for a failure message.
+func (r *response) String() string {
+	s := fmt.Sprintf("status %q, %d body bytes", r.status, len(r.body))
+	if r.reset != nil {
+		s += fmt.Sprintf(", RST_STREAM %v", r.reset.ErrCode)
+	}
+	if r.goaway != nil {
+		s += fmt.Sprintf(", GOAWAY %v %q", r.goaway.ErrCode, r.goaway.DebugData())
+	}
+	return s + fmt.Sprintf(", frames %v", r.frames)
+}
+
+// headerValue is the value of the response header name ("" if absent).
+func (r *response) headerValue(name string) string {
+	for _, h := range r.header {
+		if h.Name == name {
+			return h.Value
+		}
+	}
+	return ""
 }
 
 // closed is what readClosed saw before the connection ended.

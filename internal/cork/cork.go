@@ -7,8 +7,8 @@
 // record and a write(2) of its own: at a tick, a connection carrying a
 // hundred event streams makes a hundred writes of a kilobyte. A Conn
 // gathers only while someone has asked it to (Gather, withdrawn by
-// StopGathering): the event streams of a connection ask once it carries
-// two of them. A gathering Conn that has written within the last
+// StopGathering): the event streams of a connection (package sse) ask
+// once it carries two of them. A gathering Conn that has written within the last
 // QuietAfter is streaming: what it writes is held for a window and sent
 // together when the window ends (or when BufferSize bytes are held). A
 // burst of a hundred frames becomes a few writes, which costs the server
@@ -71,10 +71,9 @@ func (l *listener) Accept() (net.Conn, error) {
 // what is held is sent together by a timer one window after the first of
 // it. Writes are copied, so the caller may reuse its buffer when Write
 // returns. A write that fails after Write returned (the peer went, a write
-// deadline passed) fails every later Write and closes
-// the connection, so its reader sees it too. Deadlines apply to the
-// underlying connection: a deferred write obeys the write deadline in force
-// when it is made.
+// deadline passed) fails every later Write and closes the connection, so
+// its reader sees it too. Deadlines apply to the underlying connection: a
+// deferred write obeys the write deadline in force when it is made.
 type Conn struct {
 	net.Conn
 	window time.Duration

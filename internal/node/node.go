@@ -102,12 +102,13 @@ type Config struct {
 	// HTTP/1.1) with that PEM pair, reloaded when the files change (checked
 	// every TLSPoll) or on ReloadTLS. Default: both empty, plain HTTP.
 	TLSCertFile, TLSKeyFile string
-	// TLSWriteWindow gathers a streaming HTTPS connection's writes: one
-	// that wrote within the last 250 ms holds what it writes this long and
-	// sends it together (see package cork), while an idle one writes at
-	// once. Over HTTP/2 the frames of a connection's streams then leave in
-	// a few writes per tick instead of one each, for at most this much
-	// added delay. Default 1 ms; negative: every write at once.
+	// TLSWriteWindow gathers the writes of an HTTPS connection carrying
+	// two or more SSE streams (HTTP/2): one that wrote within the last
+	// 250 ms holds what it writes this long and sends it together (see
+	// package cork), while other connections, and idle ones, write at
+	// once. The frames of a connection's streams then leave in a few
+	// writes per tick instead of one each, for at most this much added
+	// delay. Default 1 ms; negative: every write at once.
 	TLSWriteWindow time.Duration
 	// TLSPoll is how often the certificate files are checked for a change.
 	// Default 5s.

@@ -1,19 +1,24 @@
 // Package cork gathers the small writes of a connection into fewer, larger
 // ones, as Linux's TCP_CORK does in the kernel, for the connections of an
-// HTTPS listener.
+// HTTPS listener that ask for it.
 //
 // Over HTTP/2 every stream of a connection is written through one serving
 // goroutine, frame by frame, and each frame reaches the socket as a TLS
 // record and a write(2) of its own: at a tick, a connection carrying a
-// hundred event streams makes a hundred writes of a kilobyte. A Conn that
-// has written within the last QuietAfter is streaming: what it writes is
-// held for a window and sent together when the window ends (or when
-// BufferSize bytes are held). A write after QuietAfter of silence goes out
-// at once, as on any connection, so a lone request's answer waits for
-// nothing. A burst of a hundred frames becomes a few writes, which costs
-// the server (and the client) one system call and one transmission per
-// batch instead of per frame. The price is latency inside a stream: a
-// write reaches the peer at most one window later.
+// hundred event streams makes a hundred writes of a kilobyte. A Conn
+// gathers only while someone has asked it to (Gather, withdrawn by
+// StopGathering): the event streams of a connection (package sse) ask
+// once it carries two of them. A gathering Conn that has written within the last
+// QuietAfter is streaming: what it writes is held for a window and sent
+// together when the window ends (or when BufferSize bytes are held). A
+// burst of a hundred frames becomes a few writes, which costs the server
+// (and the client) one system call and one transmission per batch instead
+// of per frame. The price is latency inside a stream: a write reaches the
+// peer at most one window later. Every other write goes out at once, as on
+// any connection: a connection nobody asked to gather (one stream, or
+// request-and-answer traffic) has nothing to gather its writes with and
+// would only pay for the holding, and a write after QuietAfter of silence
+// (a lone request's answer) waits for nothing.
 package cork
 
 import (
@@ -29,9 +34,9 @@ import (
 const BufferSize = 32 << 10
 
 // QuietAfter is the silence after which a connection counts as idle and
-// its next write goes out at once. Event streams write at every tick (100
-// ms by default), so they stay gathered; request-and-answer traffic mostly
-// does not.
+// its next write goes out at once, gathering or not. Event streams write at
+// every tick (100 ms by default), so they stay gathered; request-and-answer
+// traffic mostly does not.
 const QuietAfter = 250 * time.Millisecond
 
 // closeFlushTimeout bounds the last flush of a closing connection whose
@@ -61,14 +66,14 @@ func (l *listener) Accept() (net.Conn, error) {
 	return newConn(c, l.window, l.pool), nil
 }
 
-// Conn is a net.Conn that gathers the writes of a stream: a write within
-// QuietAfter of the last one is held, and what is held is sent together by
-// a timer one window after the first of it. Writes are copied, so the
-// caller may reuse its buffer when Write returns. A write that fails after Write returned (the
-// peer went, a write deadline passed) fails every later Write and closes
-// the connection, so its reader sees it too. Deadlines apply to the
-// underlying connection: a deferred write obeys the write deadline in force
-// when it is made.
+// Conn is a net.Conn that gathers the writes of streams while asked to (see
+// Gather): a write within QuietAfter of the last one is then held, and
+// what is held is sent together by a timer one window after the first of
+// it. Writes are copied, so the caller may reuse its buffer when Write
+// returns. A write that fails after Write returned (the peer went, a write
+// deadline passed) fails every later Write and closes the connection, so
+// its reader sees it too. Deadlines apply to the underlying connection: a
+// deferred write obeys the write deadline in force when it is made.
 type Conn struct {
 	net.Conn
 	window time.Duration
@@ -78,6 +83,7 @@ type Conn struct {
 	held   *[BufferSize]byte // nil when nothing is held (back in the pool)
 	n      int               // bytes of held in use
 	timer  *time.Timer
+	gather int       // Gathers not yet withdrawn: writes are held only while > 0
 	last   time.Time // when the last write went out
 	err    error     // sticky: the first failed write
 	closed bool
@@ -93,8 +99,35 @@ func newConn(c net.Conn, window time.Duration, pool *sync.Pool) *Conn {
 // NetConn returns the underlying connection (for socket options).
 func (c *Conn) NetConn() net.Conn { return c.Conn }
 
-// Write sends p at once after QuietAfter of silence, and otherwise holds it
-// (copied) for the window, unless p is BufferSize or larger.
+// Gather asks c to hold the writes of a streaming connection for the
+// window. Requests are counted: c gathers until each has been withdrawn by
+// StopGathering, so several users of one connection may ask independently.
+func (c *Conn) Gather() {
+	c.mu.Lock()
+	c.gather++
+	c.mu.Unlock()
+}
+
+// StopGathering withdraws one Gather. When the last is withdrawn, what is
+// held is sent at once, by the timer's goroutine so that the caller never
+// waits for the peer; until then later writes join it, in order. Calling
+// it more often than Gather is a bug, and panics as sync.WaitGroup's Done
+// does.
+func (c *Conn) StopGathering() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.gather == 0 {
+		panic("cork: StopGathering without a Gather")
+	}
+	c.gather--
+	if c.gather == 0 && c.held != nil {
+		c.timer.Reset(0)
+	}
+}
+
+// Write sends p at once when c is not asked to gather or after QuietAfter
+// of silence, and otherwise holds it (copied) for the window, unless p is
+// BufferSize or larger.
 func (c *Conn) Write(p []byte) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -113,8 +146,8 @@ func (c *Conn) Write(p []byte) (int, error) {
 		}
 	}
 	if c.held == nil {
-		if time.Since(c.last) >= QuietAfter {
-			return c.writeNow(p) // idle: nothing to gather this write with
+		if c.gather == 0 || time.Since(c.last) >= QuietAfter {
+			return c.writeNow(p) // nothing to gather this write with
 		}
 		c.held = c.pool.Get().(*[BufferSize]byte)
 		c.timer.Reset(c.window)

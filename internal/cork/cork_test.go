@@ -52,6 +52,15 @@ func newTestConn(window time.Duration) (*Conn, *recorder) {
 	return newConn(r, window, l.pool), r
 }
 
+// newGatheringConn is newTestConn asked to gather once.
+func newGatheringConn(window time.Duration) (*Conn, *recorder) {
+	c, r := newTestConn(window)
+	c.Gather()
+	return c, r
+}
+
+func joined(writes [][]byte) string { return string(bytes.Join(writes, nil)) }
+
 func write(t *testing.T, c *Conn, s string) {
 	t.Helper()
 	if n, err := c.Write([]byte(s)); err != nil || n != len(s) {
@@ -61,7 +70,7 @@ func write(t *testing.T, c *Conn, s string) {
 
 func TestBurstIsGathered(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		c, r := newTestConn(time.Millisecond)
+		c, r := newGatheringConn(time.Millisecond)
 		// An idle connection's write goes out at once.
 		write(t, c, "a")
 		if got := r.got(); len(got) != 1 || string(got[0]) != "a" {
@@ -106,9 +115,91 @@ func TestBurstIsGathered(t *testing.T) {
 	})
 }
 
-func TestFullBufferAndLargeWrites(t *testing.T) {
+// A connection nobody asked to gather writes everything at once, streaming
+// or not: it has nothing to gather its writes with.
+func TestWithoutGatherWritesGoThrough(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		c, r := newTestConn(time.Millisecond)
+		want := []string{"a", "b", "c"}
+		for i, s := range want {
+			write(t, c, s)
+			if got := r.got(); len(got) != i+1 || string(got[i]) != s {
+				t.Fatalf("after write %q: %q", s, got)
+			}
+		}
+		// A tick later, still streaming by QuietAfter's measure.
+		time.Sleep(100 * time.Millisecond)
+		write(t, c, "d")
+		if got := r.got(); len(got) != 4 || string(got[3]) != "d" {
+			t.Fatalf("got %q, want [a b c d]", got)
+		}
+	})
+}
+
+// Gathering lasts until every Gather has been withdrawn; the last
+// StopGathering sends what is held without waiting for the window, and
+// writes go through at once after it.
+func TestGatherIsCounted(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c, r := newTestConn(time.Hour)
+		c.Gather()
+		c.Gather()
+		write(t, c, "a") // idle: at once
+		write(t, c, "b")
+		c.StopGathering() // one request left: still held
+		write(t, c, "c")
+		synctest.Wait()
+		if got := r.got(); len(got) != 1 {
+			t.Fatalf("sent while a Gather stands: %q", got)
+		}
+		start := time.Now()
+		c.StopGathering()
+		write(t, c, "d") // joins what is held if it is not sent yet: in order either way
+		synctest.Wait()
+		if got := joined(r.got()); got != "abcd" {
+			t.Fatalf("after the last StopGathering: %q, want abcd", got)
+		}
+		if waited := time.Since(start); waited != 0 {
+			t.Fatalf("held bytes waited %v after the last StopGathering", waited)
+		}
+		n := len(r.got())
+		write(t, c, "e")
+		if got := r.got(); len(got) != n+1 || string(got[n]) != "e" {
+			t.Fatalf("not gathering: %q, want e written at once", got)
+		}
+		// Asked again, the connection gathers again.
+		c.Gather()
+		write(t, c, "f")
+		synctest.Wait()
+		if got := r.got(); len(got) != n+1 {
+			t.Fatalf("sent at once while gathering: %q", got)
+		}
+		if err := c.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if got := joined(r.got()); got != "abcdef" {
+			t.Fatalf("after Close: %q, want abcdef", got)
+		}
+	})
+}
+
+func TestStopGatheringWithoutGatherPanics(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c, _ := newTestConn(time.Millisecond)
+		c.Gather()
+		c.StopGathering()
+		defer func() {
+			if recover() == nil {
+				t.Fatal("a StopGathering more than Gather did not panic")
+			}
+		}()
+		c.StopGathering()
+	})
+}
+
+func TestFullBufferAndLargeWrites(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c, r := newGatheringConn(time.Millisecond)
 		write(t, c, "start") // opens a window
 		half := string(bytes.Repeat([]byte("h"), BufferSize/2))
 		write(t, c, half)
@@ -136,7 +227,7 @@ func TestFullBufferAndLargeWrites(t *testing.T) {
 
 func TestDeferredFailureIsSeen(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		c, r := newTestConn(time.Millisecond)
+		c, r := newGatheringConn(time.Millisecond)
 		write(t, c, "a")
 		write(t, c, "held")
 		gone := errors.New("peer gone")
@@ -162,7 +253,7 @@ func TestDeferredFailureIsSeen(t *testing.T) {
 
 func TestCloseSendsWhatIsHeld(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		c, r := newTestConn(time.Hour)
+		c, r := newGatheringConn(time.Hour)
 		write(t, c, "a")
 		write(t, c, "last words")
 		if err := c.Close(); err != nil {
@@ -195,6 +286,7 @@ func TestTCPOrder(t *testing.T) {
 			done <- err
 			return
 		}
+		c.(*Conn).Gather()
 		for i := range 5000 {
 			p := bytes.Repeat([]byte{byte('a' + i%26)}, 1+i%3000)
 			if _, err := c.Write(p); err != nil {
@@ -256,6 +348,7 @@ func TestCloseEndsAWriteBlockedOnAPeerThatDoesNotRead(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = c.(*Conn).NetConn().(*net.TCPConn).SetWriteBuffer(4 << 10)
+	c.(*Conn).Gather() // the timer's flush may block too
 
 	var written atomic.Int64
 	writerDone := make(chan error, 1)

@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"github.com/ontime-rt/ontime/internal/cork"
-	"golang.org/x/net/http2"
 	"log/slog"
 	"math"
 	"net"
@@ -28,6 +27,7 @@ import (
 	"github.com/ontime-rt/ontime/internal/cluster"
 	"github.com/ontime-rt/ontime/internal/coalescer"
 	"github.com/ontime-rt/ontime/internal/config"
+	"github.com/ontime-rt/ontime/internal/h2"
 	"github.com/ontime-rt/ontime/internal/history"
 	"github.com/ontime-rt/ontime/internal/hub"
 	"github.com/ontime-rt/ontime/internal/ingest"
@@ -102,12 +102,13 @@ type Config struct {
 	// HTTP/1.1) with that PEM pair, reloaded when the files change (checked
 	// every TLSPoll) or on ReloadTLS. Default: both empty, plain HTTP.
 	TLSCertFile, TLSKeyFile string
-	// TLSWriteWindow gathers a streaming HTTPS connection's writes: one
-	// that wrote within the last 250 ms holds what it writes this long and
-	// sends it together (see package cork), while an idle one writes at
-	// once. Over HTTP/2 the frames of a connection's streams then leave in
-	// a few writes per tick instead of one each, for at most this much
-	// added delay. Default 1 ms; negative: every write at once.
+	// TLSWriteWindow gathers the writes of an HTTPS connection carrying
+	// two or more SSE streams (HTTP/2): one that wrote within the last
+	// 250 ms holds what it writes this long and sends it together (see
+	// package cork), while other connections, and idle ones, write at
+	// once. The frames of a connection's streams then leave in a few
+	// writes per tick instead of one each, for at most this much added
+	// delay. Default 1 ms; negative: every write at once.
 	TLSWriteWindow time.Duration
 	// TLSPoll is how often the certificate files are checked for a change.
 	// Default 5s.
@@ -639,16 +640,11 @@ func (n *Node) serveTLS(ctx context.Context, srv *http.Server) (stop func()) {
 		NextProtos:     []string{"h2", "http/1.1"},
 		GetCertificate: n.certs.GetCertificate,
 	}
-	// x/net's HTTP/2 server (the code net/http bundles) is configured
-	// for its one knob net/http hides: the write scheduler. net/http's
-	// round-robin scheduler walks every open stream of a connection to find
-	// the next frame, so a connection carrying a hundred event streams pays
-	// a hundred steps per frame (11 % of the server's CPU in a profile at
-	// 2,000 clients); the random scheduler keeps only the streams with
-	// frames waiting and takes any of them. Event streams have no
-	// priorities to keep.
-	if err := http2.ConfigureServer(srv, &http2.Server{NewWriteScheduler: http2.NewRandomWriteScheduler}); err != nil {
-		n.log.Warn("HTTP/2 write scheduler not set up; net/http's default serves", "err", err)
+	// HTTP/2 is served by package h2 rather than net/http's server, whose
+	// hand-offs between a stream's handler and the connection's serving
+	// goroutine doubled the CPU of every event delivered (see package h2).
+	if err := (&h2.Server{Logger: n.log}).Configure(srv); err != nil {
+		n.log.Warn("HTTP/2 not set up; HTTPS serves HTTP/1.1 only", "err", err)
 	}
 	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	done := make(chan struct{})

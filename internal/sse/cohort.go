@@ -1,6 +1,7 @@
 package sse
 
 import (
+	"net"
 	"sync"
 
 	"github.com/ontime-rt/ontime/internal/hub"
@@ -19,17 +20,46 @@ import (
 // wait on the hub in place of its streams and wake them together, so the
 // serving goroutine finds their frames waiting and flushes once per burst:
 // at 5,000 clients, 8 per connection, a fifth less CPU per delivered batch
-// (docs/benchmarks.md). A connection with a single stream has no leader
-// (it would only add a wake-up).
+// (docs/benchmarks.md). While its leader runs, a cohort also asks the
+// connection to gather its writes (a gatherer under the TLS connection:
+// the HTTPS listener's cork.Conn), so that a burst's frames leave in a few
+// write(2) calls rather than one each. A connection with a single stream
+// has no leader (it would only add a wake-up) and does not gather: it has
+// nothing to gather its frames with, and holding them would only cost.
 type cohorts struct {
 	mu sync.Mutex
-	m  map[any]*cohort // by connection; entries with members only
+	m  map[net.Conn]*cohort // by connection; entries with members only
+}
+
+// gatherer is a connection that can hold its writes to send them together
+// (cork.Conn). Gather and StopGathering are counted, so each Gather must be
+// matched by one StopGathering.
+type gatherer interface {
+	Gather()
+	StopGathering()
+}
+
+// gathererOf finds the gatherer under conn, following NetConn (as
+// *tls.Conn and cork.Conn have it) a few levels down, or returns nil.
+func gathererOf(conn net.Conn) gatherer {
+	for range 4 {
+		if g, ok := conn.(gatherer); ok {
+			return g
+		}
+		u, ok := conn.(interface{ NetConn() net.Conn })
+		if !ok {
+			return nil
+		}
+		conn = u.NetConn()
+	}
+	return nil
 }
 
 // cohort is the streams of one connection.
 type cohort struct {
-	reg *cohorts
-	key any
+	reg    *cohorts
+	key    net.Conn
+	gather gatherer // asked to gather while the leader runs; nil if none
 
 	mu      sync.Mutex
 	members int
@@ -41,17 +71,18 @@ type cohort struct {
 	done chan struct{} // closed when the leader has returned
 }
 
-// join adds a stream of the connection key to its cohort.
-func (r *cohorts) join(key any, h *hub.Hub) *cohort {
+// join adds a stream of conn to its cohort. The second member starts the
+// leader, and with it the connection's gathering.
+func (r *cohorts) join(conn net.Conn, h *hub.Hub) *cohort {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.m == nil {
-		r.m = make(map[any]*cohort)
+		r.m = make(map[net.Conn]*cohort)
 	}
-	c := r.m[key]
+	c := r.m[conn]
 	if c == nil {
-		c = &cohort{reg: r, key: key}
-		r.m[key] = c
+		c = &cohort{reg: r, key: conn, gather: gathererOf(conn)}
+		r.m[conn] = c
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -59,6 +90,9 @@ func (r *cohorts) join(key any, h *hub.Hub) *cohort {
 	if c.members == 2 && c.stop == nil {
 		c.wake = make(chan struct{})
 		c.stop, c.done = make(chan struct{}), make(chan struct{})
+		if c.gather != nil {
+			c.gather.Gather() // withdrawn by lead when it returns
+		}
 		go c.lead(h.Subscribe(hub.Resume{}), c.stop)
 	}
 	return c
@@ -93,9 +127,13 @@ func (c *cohort) next() <-chan struct{} {
 
 // lead wakes the members at every frame sub sees, until stop closes or the
 // subscription ends (hub closed, or the leader left behind): then it wakes
-// them a last time and leaves them to their own subscriptions.
+// them a last time, leaves them to their own subscriptions and stops the
+// connection's gathering (what is held is sent at once).
 func (c *cohort) lead(sub *hub.Subscriber, stop <-chan struct{}) {
 	defer close(c.done)
+	if c.gather != nil {
+		defer c.gather.StopGathering()
+	}
 	defer sub.Close()
 	for {
 		select {

@@ -219,6 +219,9 @@ func dialRaw(t *testing.T, ts *testServer) *rawConn {
 	c.SetDeadline(time.Now().Add(waitLimit))
 	rc := &rawConn{t: t, c: c, fr: http2.NewFramer(c, c), settings: map[http2.SettingID]uint32{}}
 	rc.fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
+	// The client never raises SETTINGS_MAX_FRAME_SIZE: a larger frame is a
+	// server error, which ReadFrame reports.
+	rc.fr.SetMaxReadFrameSize(16 << 10)
 	rc.fr.MaxHeaderListSize = 1 << 20
 	rc.enc = hpack.NewEncoder(&rc.encBuf)
 	return rc
@@ -319,6 +322,16 @@ type response struct {
 // readResponse.
 func (rc *rawConn) readResponse(id uint32) *response {
 	rc.t.Helper()
+	r, err := rc.tryResponse(id)
+	if err != nil {
+		rc.t.Fatalf("reading the response of stream %d (so far %v): %v", id, r, err)
+	}
+	return r
+}
+
+// tryResponse is readResponse returning the error that ends the
+// connection rather than failing the test.
+func (rc *rawConn) tryResponse(id uint32) (*response, error) {
 	if rc.streams == nil {
 		rc.streams = map[uint32]*response{}
 	}
@@ -333,12 +346,12 @@ func (rc *rawConn) readResponse(id uint32) *response {
 	for r := stream(id); !r.done; {
 		f, err := rc.readFrame()
 		if err != nil {
-			rc.t.Fatalf("reading the response of stream %d (so far %v): %v", id, r.frames, err)
+			return r, err
 		}
 		if g, ok := f.(*http2.GoAwayFrame); ok && g.ErrCode != http2.ErrCodeNo {
 			g2 := *g
 			r.goaway = &g2
-			return r
+			return r, nil
 		}
 		if f.Header().StreamID == 0 {
 			continue
@@ -368,7 +381,7 @@ func (rc *rawConn) readResponse(id uint32) *response {
 			fr.done = true
 		}
 	}
-	return rc.streams[id]
+	return rc.streams[id], nil
 }
 
 // String sums r up for a failure message.

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
 
 	"github.com/ontime-rt/ontime/internal/h2"
 )
@@ -157,6 +158,9 @@ func TestRoundTrip(t *testing.T) {
 func TestRequestBodyBeyondStreamWindow(t *testing.T) {
 	const window = 16 << 10
 	ts := startServer(t, &h2.Server{StreamWindow: window}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet {
+			return
+		}
 		h := sha256.New()
 		n, err := io.Copy(h, r.Body)
 		if err != nil {
@@ -165,12 +169,16 @@ func TestRequestBodyBeyondStreamWindow(t *testing.T) {
 		}
 		fmt.Fprintf(w, "%d %x", n, h.Sum(nil))
 	}))
+	c := ts.client(t, nil)
+	// A first request has the client learn the server's SETTINGS (the
+	// body sent before that is TestStreamWindowBeforeSettingsAck's).
+	get(t, c, ts.url("/"))
 	body := payload(64 * window)
 	sum := sha256.Sum256(body)
 	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, ts.url("/upload"), bytes.NewReader(body))
-	resp, err := ts.client(t, nil).Do(req)
+	resp, err := c.Do(req)
 	if err != nil {
 		t.Fatalf("POST of %d bytes: %v", len(body), err)
 	}
@@ -187,9 +195,19 @@ func TestRequestBodyBeyondStreamWindow(t *testing.T) {
 // TestStreamWindowBeforeSettingsAck: a client may send a stream's first
 // 65535 bytes (the initial window of RFC 9113) before it has read the
 // server's SETTINGS with a smaller window; the server must take them, as
-// the smaller window applies only once the client acknowledges it.
+// the smaller window applies only once the client acknowledges it (RFC
+// 9113 section 6.9.2). Go's client does this with the body of the first
+// request on a connection.
 func TestStreamWindowBeforeSettingsAck(t *testing.T) {
+	release := make(chan struct{})
 	ts := startServer(t, &h2.Server{StreamWindow: 16 << 10}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Reading only once every DATA frame has been taken, so that no
+		// window is given back meanwhile.
+		select {
+		case <-release:
+		case <-r.Context().Done():
+			return
+		}
 		n, err := io.Copy(io.Discard, r.Body)
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
@@ -216,7 +234,29 @@ func TestStreamWindowBeforeSettingsAck(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// The server handles frames in order: its PING ack says it has taken
+	// the DATA before.
+	ping := [8]byte{'a', 'f', 't', 'e', 'r', 'd', 'a', 't'}
+	if err := rc.fr.WritePing(false, ping); err != nil {
+		t.Fatal(err)
+	}
 	rc.settings[0] = 0 // acknowledge the server's SETTINGS from now on
+	f := rc.readUntil("the PING ack", func(f http2.Frame) bool {
+		switch f := f.(type) {
+		case *http2.PingFrame:
+			return f.IsAck() && f.Data == ping
+		case *http2.RSTStreamFrame, *http2.GoAwayFrame:
+			return true
+		}
+		return false
+	})
+	switch f := f.(type) {
+	case *http2.RSTStreamFrame:
+		t.Fatalf("65535 bytes sent before the SETTINGS ack: RST_STREAM %v", f.ErrCode)
+	case *http2.GoAwayFrame:
+		t.Fatalf("65535 bytes sent before the SETTINGS ack: GOAWAY %v", f.ErrCode)
+	}
+	close(release)
 	r := rc.readResponse(1)
 	if r.status != "200" || string(r.body) != "65535" {
 		t.Errorf("65535 bytes sent before the SETTINGS ack: %v, body %q; want 200 \"65535\"", r, r.body)
@@ -749,5 +789,202 @@ func TestIdleTimeout(t *testing.T) {
 	}
 	if c.goaway == nil {
 		t.Logf("closed without GOAWAY (frames %v)", c.frames)
+	}
+}
+
+// TestUnreadBodiesDoNotStallConnection: bodies that handlers return
+// without reading still count against the connection's window, so the
+// server must give that window back or the connection stalls. Twenty
+// bodies of four stream windows each make five times the connection's
+// window.
+func TestUnreadBodiesDoNotStallConnection(t *testing.T) {
+	const window = 16 << 10
+	ts := startServer(t, &h2.Server{StreamWindow: window}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/":
+			return
+		case "/read":
+			n, _ := io.Copy(io.Discard, r.Body)
+			fmt.Fprint(w, n)
+			return
+		}
+		io.WriteString(w, "ignored")
+	}))
+	c := ts.client(t, nil)
+	// A first request has the client learn the server's SETTINGS (the
+	// body sent before that is TestStreamWindowBeforeSettingsAck's).
+	get(t, c, ts.url("/"))
+	post := func(path string, n int) (int, string, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+		defer cancel()
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, ts.url(path), bytes.NewReader(payload(n)))
+		resp, err := c.Do(req)
+		if err != nil {
+			return 0, "", err
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b), err
+	}
+	for i := range 20 {
+		if status, body, err := post("/ignore", 4*window); err != nil || status != http.StatusOK || body != "ignored" {
+			t.Fatalf("POST %d to a handler that does not read: %d %q %v", i, status, body, err)
+		}
+	}
+	if status, body, err := post("/read", 16*window); err != nil || status != http.StatusOK || body != strconv.Itoa(16*window) {
+		t.Fatalf("POST of %d bytes after them: %d %q %v", 16*window, status, body, err)
+	}
+	if n := ts.accepts.Load(); n != 1 {
+		t.Errorf("%d connections, want 1", n)
+	}
+}
+
+// TestRapidReset: a client that opens streams and resets them at once
+// (CVE-2023-44487) never has more than MaxConcurrentStreams handlers
+// running; the server then serves it, or closes its connection.
+func TestRapidReset(t *testing.T) {
+	const limit = 10
+	var running, most atomic.Int32
+	ts := startServer(t, &h2.Server{MaxConcurrentStreams: limit}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := running.Add(1)
+		defer running.Add(-1)
+		for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+		}
+		if r.URL.Path == "/last" {
+			io.WriteString(w, "served")
+			return
+		}
+		select {
+		case <-r.Context().Done():
+		case <-time.After(waitLimit):
+		}
+	}))
+	rc := dialRaw(t, ts)
+	rc.handshake()
+	var id uint32 = 1
+	for range 1000 {
+		rc.request(id, http.MethodGet, "/reset")
+		if err := rc.fr.WriteRSTStream(id, http2.ErrCodeCancel); err != nil {
+			// The server closed the connection: an allowed answer to a flood.
+			t.Logf("writing RST_STREAM %d: %v", id, err)
+			break
+		}
+		id += 2
+	}
+	// The handlers of the reset streams end in their own time: until they
+	// have, a new stream may be refused, and is tried again.
+	for deadline := time.Now().Add(waitLimit); ; id += 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("no stream served within %v after the resets", waitLimit)
+		}
+		if err := rc.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: rc.headerBlock(http.MethodGet, "/last"), EndStream: true, EndHeaders: true}); err != nil {
+			t.Logf("the server closed the connection: %v", err)
+			break
+		}
+		r, closedErr := rc.tryResponse(id)
+		if closedErr != nil {
+			t.Logf("the server closed the connection: %v", closedErr)
+			break
+		}
+		if r.goaway != nil {
+			t.Logf("the server closed the connection: %v", r)
+			break
+		}
+		if r.status == "200" {
+			break
+		}
+		if r.reset == nil || r.reset.ErrCode != http2.ErrCodeRefusedStream {
+			t.Fatalf("a stream after the resets: %v; want 200 or REFUSED_STREAM", r)
+		}
+	}
+	if m := most.Load(); m > limit {
+		t.Errorf("%d handlers ran at once, with MaxConcurrentStreams %d", m, limit)
+	}
+}
+
+// TestWriteTimeoutClosesStuckConnection: a client that opens its windows
+// wide and then reads nothing has its connection closed after
+// WriteTimeout, so the handler's writes fail instead of blocking forever.
+func TestWriteTimeoutClosesStuckConnection(t *testing.T) {
+	writeErr := make(chan error, 1)
+	ts := startServer(t, &h2.Server{WriteTimeout: 300 * time.Millisecond}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		chunk := payload(64 << 10)
+		// 256 MiB: far beyond the socket buffers.
+		for range 4096 {
+			if _, err := w.Write(chunk); err != nil {
+				writeErr <- err
+				return
+			}
+			w.(http.Flusher).Flush()
+			if err := r.Context().Err(); err != nil {
+				writeErr <- err
+				return
+			}
+		}
+		writeErr <- nil
+	}))
+	rc := dialRaw(t, ts)
+	rc.handshake(http2.Setting{ID: http2.SettingInitialWindowSize, Val: 1<<31 - 1})
+	if err := rc.fr.WriteWindowUpdate(0, 1<<31-1-65535); err != nil {
+		t.Fatal(err)
+	}
+	rc.request(1, http.MethodGet, "/")
+	if err := waitChan(t, writeErr, "the handler's writes to fail"); err == nil {
+		t.Error("the handler wrote 256 MiB to a client that reads nothing")
+	} else {
+		t.Logf("handler's write: %v", err)
+	}
+}
+
+// TestResponseTrailers: trailers a handler declares, or sets with
+// http.TrailerPrefix, reach Go's client.
+func TestResponseTrailers(t *testing.T) {
+	ts := startServer(t, &h2.Server{}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Trailer", "X-Declared")
+		io.WriteString(w, "body")
+		w.Header().Set("X-Declared", "one")
+		w.Header().Set(http.TrailerPrefix+"X-Late", "two")
+	}))
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, ts.url("/"), nil)
+	resp, err := ts.client(t, nil).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if b, err := io.ReadAll(resp.Body); err != nil || string(b) != "body" {
+		t.Fatalf("body %q, %v", b, err)
+	}
+	if got := resp.Trailer.Get("X-Declared"); got != "one" {
+		t.Errorf("trailer X-Declared = %q, want one (trailers %v)", got, resp.Trailer)
+	}
+	if got := resp.Trailer.Get("X-Late"); got != "two" {
+		t.Errorf("trailer X-Late = %q, want two (trailers %v)", got, resp.Trailer)
+	}
+}
+
+// TestConnect: CONNECT is not supported and answered 405.
+func TestConnect(t *testing.T) {
+	if *reference {
+		t.Skip("Go's server supports CONNECT")
+	}
+	var handlers atomic.Int32
+	ts := startServer(t, &h2.Server{}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		handlers.Add(1)
+	}))
+	rc := dialRaw(t, ts)
+	rc.handshake()
+	rc.encBuf.Reset()
+	rc.enc.WriteField(hpack.HeaderField{Name: ":method", Value: http.MethodConnect})
+	rc.enc.WriteField(hpack.HeaderField{Name: ":authority", Value: "example.com:443"})
+	if err := rc.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: rc.encBuf.Bytes(), EndHeaders: true}); err != nil {
+		t.Fatal(err)
+	}
+	if r := rc.readResponse(1); r.status != "405" {
+		t.Errorf("CONNECT: %v; want 405", r)
+	}
+	if n := handlers.Load(); n != 0 {
+		t.Errorf("%d handlers ran", n)
 	}
 }

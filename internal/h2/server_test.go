@@ -988,3 +988,58 @@ func TestConnect(t *testing.T) {
 		t.Errorf("%d handlers ran", n)
 	}
 }
+
+// TestShutdownIdle: hs.Shutdown closes an idle HTTP/2 connection, after a
+// GOAWAY, and returns.
+func TestShutdownIdle(t *testing.T) {
+	ts := startServer(t, &h2.Server{}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "ok")
+	}))
+	rc := dialRaw(t, ts)
+	rc.handshake()
+	rc.request(1, http.MethodGet, "/")
+	if r := rc.readResponse(1); r.status != "200" {
+		t.Fatalf("first request: %v", r)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	if err := ts.hs.Shutdown(ctx); err != nil {
+		t.Errorf("Shutdown with an idle connection: %v", err)
+	}
+	c := rc.readClosed()
+	if !isClosed(c.err) {
+		t.Errorf("connection ended with %v", c.err)
+	}
+	if c.goaway == nil || c.goaway.ErrCode != http2.ErrCodeNo {
+		t.Errorf("no GOAWAY NO_ERROR before the close: frames %v", c.frames)
+	}
+}
+
+// TestCloseEndsStreams: hs.Close closes HTTP/2 connections at once, and
+// the contexts of their running handlers are done.
+func TestCloseEndsStreams(t *testing.T) {
+	started := make(chan struct{}, 1)
+	ctxErr := make(chan error, 1)
+	ts := startServer(t, &h2.Server{}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		started <- struct{}{}
+		select {
+		case <-r.Context().Done():
+			ctxErr <- r.Context().Err()
+		case <-time.After(waitLimit):
+			ctxErr <- errors.New("context not done")
+		}
+	}))
+	rc := dialRaw(t, ts)
+	rc.handshake()
+	rc.request(1, http.MethodGet, "/")
+	waitChan(t, started, "the handler")
+	if err := ts.hs.Close(); err != nil {
+		t.Errorf("Close: %v", err)
+	}
+	if err := waitChan(t, ctxErr, "the handler's context"); !errors.Is(err, context.Canceled) {
+		t.Errorf("handler's context after Close: %v, want context.Canceled", err)
+	}
+	if c := rc.readClosed(); !isClosed(c.err) {
+		t.Errorf("connection ended with %v, frames %v", c.err, c.frames)
+	}
+}

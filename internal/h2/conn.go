@@ -81,6 +81,7 @@ type conn struct {
 	hbuf    bytes.Buffer
 	henc    *hpack.Encoder
 	changed chan struct{} // closed (and replaced) when a waiting Write may go on
+	waiting int           // Writes waiting on changed
 	// sendWindow is what the client lets the server send on the
 	// connection; peerInitialWindow and peerMaxFrame are from its SETTINGS.
 	sendWindow        int64
@@ -590,7 +591,11 @@ func (c *conn) goAwayLocked(code http2.ErrCode) {
 }
 
 // broadcastLocked wakes every Write waiting for window or buffer room.
+// With none waiting (the usual case) it costs nothing.
 func (c *conn) broadcastLocked() {
+	if c.waiting == 0 {
+		return
+	}
 	close(c.changed)
 	c.changed = make(chan struct{})
 }
@@ -612,34 +617,35 @@ func (c *conn) writeLoop() {
 	var buf bytes.Buffer
 	var deadlineSet time.Time
 	for range c.wake {
-		c.mu.Lock()
-		if c.out.Len() == 0 {
-			done := c.closeAfterFlush || c.err != nil
+		for {
+			c.mu.Lock()
+			if c.out.Len() == 0 {
+				done := c.closeAfterFlush || c.err != nil
+				c.mu.Unlock()
+				if done {
+					_ = c.nc.Close()
+					return
+				}
+				break // wait for the next kick
+			}
+			c.out, buf = buf, c.out
+			c.broadcastLocked()
 			c.mu.Unlock()
-			if done {
-				_ = c.nc.Close()
+
+			if now := time.Now(); now.Sub(deadlineSet) >= time.Second {
+				_ = c.nc.SetWriteDeadline(now.Add(c.writeTimeout))
+				deadlineSet = now
+			}
+			_, err := c.nc.Write(buf.Bytes())
+			buf.Reset()
+			if buf.Cap() > keepBuffer {
+				buf = bytes.Buffer{}
+			}
+			if err != nil {
+				c.fail(fmt.Errorf("h2: write: %w", err))
 				return
 			}
-			continue
 		}
-		c.out, buf = buf, c.out
-		c.broadcastLocked()
-		c.mu.Unlock()
-
-		if now := time.Now(); now.Sub(deadlineSet) >= time.Second {
-			_ = c.nc.SetWriteDeadline(now.Add(c.writeTimeout))
-			deadlineSet = now
-		}
-		_, err := c.nc.Write(buf.Bytes())
-		buf.Reset()
-		if buf.Cap() > keepBuffer {
-			buf = bytes.Buffer{}
-		}
-		if err != nil {
-			c.fail(fmt.Errorf("h2: write: %w", err))
-			return
-		}
-		c.kick() // look again: more may have come, or the end
 	}
 }
 

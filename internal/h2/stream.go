@@ -476,8 +476,10 @@ func (st *stream) waitRoomLocked() error {
 func (st *stream) waitLocked() error {
 	c := st.c
 	ch, dl := c.changed, st.writeDeadline
+	c.waiting++
 	c.mu.Unlock()
 	c.kick()
+	defer func() { c.waiting-- }() // runs with c.mu held again
 	var timeout <-chan time.Time
 	if !dl.IsZero() {
 		t := time.NewTimer(time.Until(dl))

@@ -21,7 +21,8 @@
 // served by the http.Server's handler, and conformance is checked with
 // h2spec in the tests. Not supported: server push (never needed: clients
 // may not push), request trailers (read and dropped), the CONNECT method
-// (405), priorities (accepted and ignored, as RFC 9113 allows).
+// (405), priorities (accepted and ignored, as RFC 9113 allows). Response
+// trailers are sent as net/http sends them.
 package h2
 
 import (
@@ -44,13 +45,18 @@ type Server struct {
 	// client may retry. Default 250.
 	MaxConcurrentStreams uint32
 	// MaxHeaderListSize bounds a request's header list (decoded, as
-	// HTTP/2 counts it); a larger one is answered 431. Default: the
-	// http.Server's MaxHeaderBytes, else 1 MiB.
+	// HTTP/2 counts it); a larger one is answered 431. A single field
+	// larger than it, or a header block far beyond it (a CONTINUATION
+	// flood), ends the connection (GOAWAY COMPRESSION_ERROR or
+	// PROTOCOL_ERROR), as in Go's server. Default: the http.Server's
+	// MaxHeaderBytes, else 1 MiB.
 	MaxHeaderListSize uint32
 	// StreamWindow is the request body a stream may send before the
 	// handler reads it (its flow-control window), and so the most a
 	// stream's body buffers. A connection's window is four times it.
-	// Default 1 MiB.
+	// Below 65535, a stream whose client sends before acknowledging the
+	// server's SETTINGS may be reset (FLOW_CONTROL_ERROR), as RFC 9113
+	// (6.9.3) allows. Default 1 MiB.
 	StreamWindow int32
 	// WriteTimeout bounds each write to the connection: a client that
 	// reads nothing for this long has its connection closed. Default 10 s.

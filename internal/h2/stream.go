@@ -325,15 +325,52 @@ func (rw *responseWriter) finish() {
 	if rw.buf != nil {
 		pending = *rw.buf
 	}
-	_ = rw.send(true, pending)
+	trailers := rw.trailers()
+	_ = rw.send(trailers == nil, pending)
 	rw.done = true
 	c := rw.st.c
 	c.mu.Lock()
+	if st := rw.st; trailers != nil && st.writableLocked() == nil {
+		c.writeTrailersLocked(st, trailers)
+	}
 	if st := rw.st; st.err == nil && !st.peerEnded {
 		c.resetStreamLocked(st, http2.ErrCodeNo, errStreamClosed)
 	}
 	c.mu.Unlock()
 	c.kick()
+}
+
+// trailers returns the response's trailers, or nil without any: the
+// fields named by the Trailer header at WriteHeader, and those set with
+// http.TrailerPrefix, as net/http has them.
+func (rw *responseWriter) trailers() http.Header {
+	if rw.isHead || !bodyAllowed(rw.status) {
+		return nil
+	}
+	var t http.Header
+	add := func(k string, vv []string) {
+		if len(vv) == 0 {
+			return
+		}
+		if t == nil {
+			t = make(http.Header)
+		}
+		t[k] = vv
+	}
+	for _, v := range rw.snap["Trailer"] {
+		for name := range strings.SplitSeq(v, ",") {
+			k := http.CanonicalHeaderKey(strings.TrimSpace(name))
+			if k != "" {
+				add(k, rw.header[k])
+			}
+		}
+	}
+	for k, vv := range rw.header {
+		if name, ok := strings.CutPrefix(k, http.TrailerPrefix); ok {
+			add(http.CanonicalHeaderKey(name), vv)
+		}
+	}
+	return t
 }
 
 // release gives the buffer back.
@@ -502,29 +539,14 @@ func (st *stream) waitLocked() error {
 	return st.writableLocked()
 }
 
-// writeHeadersLocked appends a HEADERS frame (and CONTINUATION frames
-// when the block is larger than the client's frame size).
+// writeHeadersLocked appends the response header.
 func (c *conn) writeHeadersLocked(st *stream, status int, h http.Header, sniff []byte, endStream bool, contentLength int64) {
 	c.hbuf.Reset()
 	enc := func(name, value string) {
 		_ = c.henc.WriteField(hpack.HeaderField{Name: name, Value: value})
 	}
 	enc(":status", strconv.Itoa(status))
-	for k, vv := range h {
-		lk := strings.ToLower(k)
-		switch lk {
-		case "connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade":
-			continue // meaningless in HTTP/2, and forbidden
-		}
-		if !httpguts.ValidHeaderFieldName(k) {
-			continue
-		}
-		for _, v := range vv {
-			if httpguts.ValidHeaderFieldValue(v) {
-				enc(lk, v)
-			}
-		}
-	}
+	c.encodeFieldsLocked(h)
 	if _, ok := h["Content-Type"]; !ok && bodyAllowed(status) && len(sniff) > 0 {
 		enc("content-type", http.DetectContentType(sniff))
 	}
@@ -534,6 +556,44 @@ func (c *conn) writeHeadersLocked(st *stream, status int, h http.Header, sniff [
 	if _, ok := h["Content-Length"]; !ok && contentLength >= 0 {
 		enc("content-length", strconv.FormatInt(contentLength, 10))
 	}
+	c.writeBlockLocked(st, endStream)
+}
+
+// writeTrailersLocked appends the trailers as a HEADERS frame that ends
+// the stream.
+func (c *conn) writeTrailersLocked(st *stream, t http.Header) {
+	c.hbuf.Reset()
+	c.encodeFieldsLocked(t)
+	c.writeBlockLocked(st, true)
+	st.sentEnd = true
+	if st.peerEnded {
+		c.closeStreamLocked(st)
+	}
+}
+
+// encodeFieldsLocked encodes h's fields into hbuf, leaving out those
+// HTTP/2 forbids and the invalid ones.
+func (c *conn) encodeFieldsLocked(h http.Header) {
+	for k, vv := range h {
+		lk := strings.ToLower(k)
+		switch lk {
+		case "connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade":
+			continue // meaningless in HTTP/2, and forbidden
+		}
+		if strings.HasPrefix(k, http.TrailerPrefix) || !httpguts.ValidHeaderFieldName(k) {
+			continue
+		}
+		for _, v := range vv {
+			if httpguts.ValidHeaderFieldValue(v) {
+				_ = c.henc.WriteField(hpack.HeaderField{Name: lk, Value: v})
+			}
+		}
+	}
+}
+
+// writeBlockLocked appends the header block in hbuf as a HEADERS frame,
+// and CONTINUATION frames when it is larger than the client's frame size.
+func (c *conn) writeBlockLocked(st *stream, endStream bool) {
 	block := c.hbuf.Bytes()
 	max := int(c.peerMaxFrame)
 	first := block

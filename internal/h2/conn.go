@@ -35,6 +35,8 @@ const (
 	refreshMin = 4 << 10
 	// maxWindow is the largest flow-control window (RFC 9113, 6.9.1).
 	maxWindow = 1<<31 - 1
+	// closeFlushTimeout bounds the last write of a connection that ends.
+	closeFlushTimeout = time.Second
 	// prefaceTimeout bounds the wait for the client's connection preface.
 	prefaceTimeout = 10 * time.Second
 	// initialWindow is the window both sides start with (RFC 9113, 6.9.2).
@@ -318,6 +320,9 @@ func (c *conn) processSettings(f *http2.SettingsFrame) error {
 	if err == nil {
 		_ = c.wfr.WriteSettingsAck()
 		c.broadcastLocked()
+		if c.out.Len() > outLimit+controlSlack {
+			err = errFlood
+		}
 	}
 	c.mu.Unlock()
 	c.kick()
@@ -679,7 +684,16 @@ func (c *conn) cleanup() {
 	c.kick()
 	c.handlers.Wait()
 	c.kick()
-	<-c.writerDone
+	// What is left (a GOAWAY, the last frames) goes out if the client
+	// takes it soon; a client that does not read is not waited for.
+	t := time.NewTimer(closeFlushTimeout)
+	defer t.Stop()
+	select {
+	case <-c.writerDone:
+	case <-t.C:
+		_ = c.nc.Close() // fails the writer's write
+		<-c.writerDone
+	}
 	_ = c.nc.Close()
 }
 

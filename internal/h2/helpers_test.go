@@ -211,7 +211,12 @@ func dialRaw(t *testing.T, ts *testServer) *rawConn {
 	if err != nil {
 		t.Fatalf("dial: %v", err)
 	}
-	c := nc.(*tls.Conn)
+	return rawFrom(t, nc.(*tls.Conn))
+}
+
+// rawFrom is dialRaw's rawConn on a connection dialled by the caller.
+func rawFrom(t *testing.T, c *tls.Conn) *rawConn {
+	t.Helper()
 	t.Cleanup(func() { c.Close() })
 	if p := c.ConnectionState().NegotiatedProtocol; p != "h2" {
 		t.Fatalf("ALPN chose %q, want h2", p)

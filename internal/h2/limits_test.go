@@ -1,0 +1,90 @@
+package h2_test
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"net"
+	"net/http"
+	"testing"
+	"time"
+
+	"golang.org/x/net/http2"
+
+	"github.com/ontime-rt/ontime/internal/h2"
+	"github.com/ontime-rt/ontime/internal/tlscert/tlscerttest"
+)
+
+// TestTLS12WithoutAEADRefused: RFC 9113 (9.2.2) forbids HTTP/2 over TLS 1.2
+// without an ephemeral AEAD cipher suite; such a connection gets GOAWAY
+// INADEQUATE_SECURITY and is closed.
+func TestTLS12WithoutAEADRefused(t *testing.T) {
+	var handlers int
+	ts := startServer(t, &h2.Server{}, http.HandlerFunc(func(http.ResponseWriter, *http.Request) { handlers++ }))
+	d := &tls.Dialer{Config: &tls.Config{
+		RootCAs:    tlscerttest.Pool(ts.cert),
+		NextProtos: []string{"h2"},
+		MaxVersion: tls.VersionTLS12,
+		CipherSuites: []uint16{
+			tls.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA, tls.TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA,
+		},
+	}}
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	nc, err := d.DialContext(ctx, "tcp", ts.addr)
+	if err != nil {
+		t.Fatalf("dial with a CBC suite: %v", err)
+	}
+	rc := rawFrom(t, nc.(*tls.Conn))
+	_, _ = rc.c.Write([]byte(http2.ClientPreface))
+	_ = rc.fr.WriteSettings()
+	got := rc.readClosed()
+	if got.goaway == nil || got.goaway.ErrCode != http2.ErrCodeInadequateSecurity {
+		t.Fatalf("TLS 1.2 with %s: frames %v, GOAWAY %v; want GOAWAY INADEQUATE_SECURITY", tls.CipherSuiteName(rc.c.ConnectionState().CipherSuite), got.frames, got.goaway)
+	}
+	if handlers != 0 {
+		t.Errorf("%d handlers ran", handlers)
+	}
+}
+
+// TestPingFloodWithoutReading: a client that sends PINGs and never reads
+// the acknowledgements is disconnected once what the server owes it passes
+// its bound, rather than having the server buffer them without limit.
+func TestPingFloodWithoutReading(t *testing.T) {
+	// Small socket buffers on both sides, so that the server's writes stop
+	// soon after the client stops reading (loopback buffers grow to
+	// megabytes).
+	ts := startServer(t, &h2.Server{WriteTimeout: time.Minute}, http.NotFoundHandler(), func(hs *http.Server) {
+		hs.ConnContext = func(ctx context.Context, c net.Conn) context.Context {
+			if tc, ok := c.(*tls.Conn); ok {
+				if tcp, ok := tc.NetConn().(*net.TCPConn); ok {
+					_ = tcp.SetWriteBuffer(8 << 10)
+				}
+			}
+			return ctx
+		}
+	})
+	tcp, err := net.Dial("tcp", ts.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tcp.(*net.TCPConn).SetReadBuffer(8 << 10); err != nil {
+		t.Fatal(err)
+	}
+	c := tls.Client(tcp, &tls.Config{RootCAs: tlscerttest.Pool(ts.cert), NextProtos: []string{"h2"}, ServerName: "127.0.0.1"})
+	if err := c.Handshake(); err != nil {
+		t.Fatal(err)
+	}
+	rc := rawFrom(t, c)
+	rc.handshake()
+	sent := 0
+	for err == nil {
+		err = rc.fr.WritePing(false, [8]byte{1, 2, 3, 4, 5, 6, 7, 8})
+		sent++
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		t.Fatalf("the server still read PINGs after %d, within %v: it kept buffering acknowledgements nobody reads", sent, waitLimit)
+	}
+	t.Logf("disconnected after %d PINGs: %v", sent, err)
+}

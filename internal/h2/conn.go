@@ -615,8 +615,8 @@ func (c *conn) kick() {
 
 // writeLoop is the connection's one writer: it sends everything appended
 // to out since its last write in one write, with a deadline (renewed at
-// most once a second: arming one costs a runtime timer), until the
-// connection ends.
+// most once a second, see renewAfter: arming one costs a runtime timer),
+// until the connection ends.
 func (c *conn) writeLoop() {
 	defer close(c.writerDone)
 	var buf bytes.Buffer
@@ -637,7 +637,7 @@ func (c *conn) writeLoop() {
 			c.broadcastLocked()
 			c.mu.Unlock()
 
-			if now := time.Now(); now.Sub(deadlineSet) >= time.Second {
+			if now := time.Now(); now.Sub(deadlineSet) >= c.renewAfter() {
 				_ = c.nc.SetWriteDeadline(now.Add(c.writeTimeout))
 				deadlineSet = now
 			}
@@ -652,6 +652,13 @@ func (c *conn) writeLoop() {
 			}
 		}
 	}
+}
+
+// renewAfter is how long a write deadline serves before it is set again:
+// a second, or half the write timeout when that is shorter, so that the
+// deadline never passes between two writes of a connection that writes.
+func (c *conn) renewAfter() time.Duration {
+	return min(time.Second, c.writeTimeout/2)
 }
 
 // fail ends the connection after a failed write: every Write fails, and

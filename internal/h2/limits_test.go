@@ -88,3 +88,31 @@ func TestPingFloodWithoutReading(t *testing.T) {
 	}
 	t.Logf("disconnected after %d PINGs: %v", sent, err)
 }
+
+// TestStalledStreamReset: a handler with no write deadline of its own whose
+// client grants no window waits at most the write timeout; then its write
+// fails as a timeout and the client sees the stream reset.
+func TestStalledStreamReset(t *testing.T) {
+	errs := make(chan error, 1)
+	ts := startServer(t, &h2.Server{WriteTimeout: 200 * time.Millisecond}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = w.Write(payload(1000))
+		errs <- http.NewResponseController(w).Flush()
+	}))
+	rc := dialRaw(t, ts)
+	rc.handshake(http2.Setting{ID: http2.SettingInitialWindowSize, Val: 0})
+	rc.request(1, http.MethodGet, "/")
+	var err error
+	select {
+	case err = <-errs:
+	case <-time.After(waitLimit):
+		t.Fatalf("the handler's flush still waits after %v for a window the client never grants", waitLimit)
+	}
+	var ne net.Error
+	if !errors.As(err, &ne) || !ne.Timeout() {
+		t.Fatalf("flush to a stream with no window: %v, want a timeout", err)
+	}
+	r := rc.readResponse(1)
+	if r.reset == nil || r.reset.ErrCode != http2.ErrCodeCancel || len(r.body) != 0 {
+		t.Fatalf("client got %v; want the stream reset (CANCEL) with no data", r)
+	}
+}

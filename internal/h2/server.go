@@ -59,7 +59,10 @@ type Server struct {
 	// (6.9.3) allows. Default 1 MiB.
 	StreamWindow int32
 	// WriteTimeout bounds each write to the connection: a client that
-	// reads nothing for this long has its connection closed. Default 10 s.
+	// reads nothing for this long has its connection closed. It also
+	// bounds a handler's wait for flow-control window or buffer room when
+	// the handler set no write deadline of its own: a stream that cannot
+	// send for this long is reset. Default 10 s.
 	WriteTimeout time.Duration
 	// IdleTimeout closes a connection that has had no open stream for
 	// this long. Default: the http.Server's IdleTimeout, else 120 s.

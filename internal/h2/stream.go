@@ -513,25 +513,28 @@ func (st *stream) waitRoomLocked() error {
 func (st *stream) waitLocked() error {
 	c := st.c
 	ch, dl := c.changed, st.writeDeadline
+	// Without a deadline of the handler's own, the wait is bounded by the
+	// write timeout: a client that grants no window for that long (or
+	// reads nothing) does not keep the handler forever.
+	own := !dl.IsZero()
+	if !own {
+		dl = time.Now().Add(c.writeTimeout)
+	}
 	c.waiting++
 	c.mu.Unlock()
 	c.kick()
 	defer func() { c.waiting-- }() // runs with c.mu held again
-	var timeout <-chan time.Time
-	if !dl.IsZero() {
-		t := time.NewTimer(time.Until(dl))
-		defer t.Stop()
-		timeout = t.C
-	}
+	t := time.NewTimer(time.Until(dl))
+	defer t.Stop()
 	select {
 	case <-ch:
 		c.mu.Lock()
-	case <-timeout:
+	case <-t.C:
 		c.mu.Lock()
 		if st.err != nil {
 			return st.err
 		}
-		if !st.writeDeadline.Equal(dl) {
+		if own && !st.writeDeadline.Equal(dl) || !own && !st.writeDeadline.IsZero() {
 			return nil // moved meanwhile: look again
 		}
 		return st.timeoutLocked()

@@ -282,10 +282,11 @@ func (f flushingWriter) SetWriteDeadline(t time.Time) error {
 }
 
 // sink writes one client's stream. The write deadline is renewed at most
-// once a second, not per write: arming it costs about a microsecond (a
-// runtime timer), which at thousands of clients and ten writes a second is
-// a visible share of the stream's CPU. A blocked write therefore ends after
-// timeout minus up to a second.
+// once a second (or half the timeout, when that is shorter), not per
+// write: arming it costs about a microsecond (a runtime timer), which at
+// thousands of clients and ten writes a second is a visible share of the
+// stream's CPU. A blocked write therefore ends after timeout minus up to a
+// second (at least half the timeout).
 type sink struct {
 	dst         destination
 	timeout     time.Duration
@@ -305,7 +306,7 @@ func (s *sink) write(p []byte) error {
 func (s *sink) arm() error {
 	now := time.Now()
 	s.lastWrite = now
-	if now.Sub(s.deadlineSet) >= time.Second {
+	if now.Sub(s.deadlineSet) >= min(time.Second, s.timeout/2) {
 		if err := s.dst.SetWriteDeadline(now.Add(s.timeout)); err != nil {
 			return err
 		}

@@ -24,18 +24,28 @@ import (
 	"github.com/ontime-rt/ontime/internal/h2"
 )
 
+// doGet sends a GET bounded by waitLimit (reading its body included); the
+// body is closed at the end of the test.
+func doGet(t *testing.T, c *http.Client, url string) (*http.Response, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	t.Cleanup(cancel)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	resp, err := c.Do(req)
+	if err == nil {
+		t.Cleanup(func() { resp.Body.Close() })
+	}
+	return resp, err
+}
+
 // get makes a GET request bounded by waitLimit and returns the status and
 // body.
 func get(t *testing.T, c *http.Client, url string) (int, string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
-	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	resp, err := c.Do(req)
+	resp, err := doGet(t, c, url)
 	if err != nil {
 		t.Fatalf("GET %s: %v", url, err)
 	}
-	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
 		t.Fatalf("GET %s: reading the body: %v", url, err)
@@ -384,14 +394,10 @@ func TestFlushStreaming(t *testing.T) {
 			}
 		}
 	}))
-	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
-	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, ts.url("/stream"), nil)
-	resp, err := ts.client(t, nil).Do(req)
+	resp, err := doGet(t, ts.client(t, nil), ts.url("/stream"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
 	for i := range chunks {
 		want := fmt.Sprintf("chunk %d\n", i)
 		got := make([]byte, len(want))
@@ -964,14 +970,10 @@ func TestResponseTrailers(t *testing.T) {
 		w.Header().Set("X-Declared", "one")
 		w.Header().Set(http.TrailerPrefix+"X-Late", "two")
 	}))
-	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
-	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, ts.url("/"), nil)
-	resp, err := ts.client(t, nil).Do(req)
+	resp, err := doGet(t, ts.client(t, nil), ts.url("/"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
 	if b, err := io.ReadAll(resp.Body); err != nil || string(b) != "body" {
 		t.Fatalf("body %q, %v", b, err)
 	}

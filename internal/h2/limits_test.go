@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"testing"
@@ -114,5 +115,44 @@ func TestStalledStreamReset(t *testing.T) {
 	r := rc.readResponse(1)
 	if r.reset == nil || r.reset.ErrCode != http2.ErrCodeCancel || len(r.body) != 0 {
 		t.Fatalf("client got %v; want the stream reset (CANCEL) with no data", r)
+	}
+}
+
+// TestBodyReadDeadline: a request body that does not come in time fails
+// the handler's read as a timeout (http.ResponseController's read
+// deadline, as ontime's write routes set it), and the handler can still
+// answer; the part that did come is read first.
+func TestBodyReadDeadline(t *testing.T) {
+	type result struct {
+		got string
+		err error
+	}
+	results := make(chan result, 1)
+	ts := startServer(t, &h2.Server{}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+		b, err := io.ReadAll(r.Body)
+		results <- result{string(b), err}
+		w.WriteHeader(http.StatusRequestTimeout)
+	}))
+	rc := dialRaw(t, ts)
+	rc.handshake()
+	if err := rc.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: rc.headerBlock(http.MethodPost, "/slow"), EndHeaders: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := rc.fr.WriteData(1, false, []byte("a drip")); err != nil {
+		t.Fatal(err)
+	}
+	var res result
+	select {
+	case res = <-results:
+	case <-time.After(waitLimit):
+		t.Fatalf("the handler's read still waits after %v", waitLimit)
+	}
+	var ne net.Error
+	if res.got != "a drip" || !errors.As(res.err, &ne) || !ne.Timeout() {
+		t.Fatalf("read %q, %v; want %q and a timeout", res.got, res.err, "a drip")
+	}
+	if r := rc.readResponse(1); r.status != "408" {
+		t.Fatalf("response %v, want 408", r)
 	}
 }

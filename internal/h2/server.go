@@ -4,9 +4,10 @@
 // it is made from) runs every frame of a connection through one serving
 // goroutine: a handler's Flush hands its frame over and waits until that
 // goroutine has written it, and the connection's buffer is then flushed by
-// a goroutine started for it. A stream that sends a small frame ten times
-// a second pays those hand-offs on every frame, about twice the CPU per
-// delivered frame of the same stream over HTTP/1.1 (docs/benchmarks.md).
+// a goroutine started for it. Streams that send a small frame ten times a
+// second pay those hand-offs on every frame: 1.4 to 2.1 times the CPU per
+// delivered frame of the same streams over HTTP/1.1, from eight streams
+// per connection down to one (docs/benchmarks.md).
 //
 // Here a handler frames its own data: Write and Flush append DATA frames
 // to the connection's outgoing buffer under the connection's lock, as

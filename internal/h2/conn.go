@@ -208,7 +208,7 @@ func (c *conn) handleError(err error) bool {
 		} else {
 			_ = c.wfr.WriteRSTStream(se.StreamID, se.Code)
 		}
-		over := c.out.Len() > outLimit+controlSlack
+		over := c.floodedLocked()
 		c.mu.Unlock()
 		c.kick()
 		c.log.Debug("h2: stream error", "remote", c.remoteAddr, "stream", se.StreamID, "err", err)
@@ -234,6 +234,12 @@ func (c *conn) handleError(err error) bool {
 // errFlood ends a connection whose client keeps asking for control frames
 // without reading them.
 var errFlood = errors.New("h2: too many frames owed to a client that does not read")
+
+// floodedLocked reports whether what the server owes the client has grown
+// past the room kept for it: the client asks for frames and reads nothing.
+func (c *conn) floodedLocked() bool {
+	return c.out.Len() > outLimit+controlSlack
+}
 
 // process handles one frame.
 func (c *conn) process(f http2.Frame) error {
@@ -279,7 +285,7 @@ func (c *conn) process(f http2.Frame) error {
 func (c *conn) control(write func() error) error {
 	c.mu.Lock()
 	err := write()
-	over := c.out.Len() > outLimit+controlSlack
+	over := c.floodedLocked()
 	c.mu.Unlock()
 	c.kick()
 	if err != nil {
@@ -320,7 +326,7 @@ func (c *conn) processSettings(f *http2.SettingsFrame) error {
 	if err == nil {
 		_ = c.wfr.WriteSettingsAck()
 		c.broadcastLocked()
-		if c.out.Len() > outLimit+controlSlack {
+		if c.floodedLocked() {
 			err = errFlood
 		}
 	}
@@ -412,6 +418,14 @@ func (c *conn) processData(f *http2.DataFrame) error {
 		c.peerEndedLocked(st)
 	}
 	return nil
+}
+
+// sentEndLocked notes that the server sent its last frame on st.
+func (c *conn) sentEndLocked(st *stream) {
+	st.sentEnd = true
+	if st.peerEnded {
+		c.closeStreamLocked(st)
+	}
 }
 
 // peerEndedLocked notes that the client sent its last frame on st.

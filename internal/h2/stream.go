@@ -391,9 +391,7 @@ func (rw *responseWriter) send(end bool, parts ...[]byte) error {
 	err := rw.sendLocked(end, parts)
 	c.mu.Unlock()
 	c.kick()
-	if rw.buf != nil {
-		rw.release()
-	}
+	rw.release()
 	return err
 }
 
@@ -422,15 +420,11 @@ func (rw *responseWriter) sendLocked(end bool, parts [][]byte) error {
 		c.writeHeadersLocked(st, rw.status, rw.snap, sniff, headersEnd, cl)
 		rw.sentHeader = true
 		if headersEnd {
-			st.sentEnd = true
-			if st.peerEnded {
-				c.closeStreamLocked(st)
-			}
+			c.sentEndLocked(st)
 			return nil
 		}
 	}
 	if rw.isHead {
-		size = 0
 		parts = nil
 	}
 	for i, p := range parts {
@@ -439,11 +433,8 @@ func (rw *responseWriter) sendLocked(end bool, parts [][]byte) error {
 			if err := st.writableLocked(); err != nil {
 				return err
 			}
-			if c.out.Len() >= outLimit {
-				if err := st.waitLocked(); err != nil {
-					return err
-				}
-				continue
+			if err := st.waitRoomLocked(); err != nil {
+				return err
 			}
 			n := min(int64(len(p)), int64(c.peerMaxFrame), st.sendWindow, c.sendWindow)
 			if len(p) > 0 && n <= 0 {
@@ -459,19 +450,13 @@ func (rw *responseWriter) sendLocked(end bool, parts [][]byte) error {
 			c.sendWindow -= n
 			p = p[n:]
 			if endStream {
-				st.sentEnd = true
-				if st.peerEnded {
-					c.closeStreamLocked(st)
-				}
+				c.sentEndLocked(st)
 			}
 		}
 	}
 	if end && !st.sentEnd {
 		_ = c.wfr.WriteData(st.id, true, nil)
-		st.sentEnd = true
-		if st.peerEnded {
-			c.closeStreamLocked(st)
-		}
+		c.sentEndLocked(st)
 	}
 	return nil
 }
@@ -568,10 +553,7 @@ func (c *conn) writeTrailersLocked(st *stream, t http.Header) {
 	c.hbuf.Reset()
 	c.encodeFieldsLocked(t)
 	c.writeBlockLocked(st, true)
-	st.sentEnd = true
-	if st.peerEnded {
-		c.closeStreamLocked(st)
-	}
+	c.sentEndLocked(st)
 }
 
 // encodeFieldsLocked encodes h's fields into hbuf, leaving out those

@@ -567,6 +567,7 @@ func (c *conn) closeStreamLocked(st *stream) {
 	switch {
 	case c.shuttingDown:
 		c.closeAfterFlush = true
+		c.kick() // the writer closes the connection once out is sent
 	case c.idle != nil && c.err == nil:
 		c.idle.Reset(c.idleTimeout)
 	}
@@ -619,7 +620,8 @@ func (c *conn) broadcastLocked() {
 	c.changed = make(chan struct{})
 }
 
-// kick tells the writer there is something to send.
+// kick tells the writer there is something to send, or the connection to
+// close. It never blocks, so it may be called with c.mu held.
 func (c *conn) kick() {
 	select {
 	case c.wake <- struct{}{}:

@@ -411,6 +411,12 @@ func (r *response) headerValue(name string) string {
 	return ""
 }
 
+// isTimeout reports whether err is a net.Error that timed out.
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
 // closed is what readClosed saw before the connection ended.
 type closed struct {
 	frames []string           // summary of every frame read, in order
@@ -426,8 +432,7 @@ func (rc *rawConn) readClosed() closed {
 	for {
 		f, err := rc.readFrame()
 		if err != nil {
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
+			if isTimeout(err) {
 				rc.t.Fatalf("connection still open after %v (frames read: %v)", waitLimit, c.frames)
 			}
 			c.err = err

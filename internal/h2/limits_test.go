@@ -3,7 +3,6 @@ package h2_test
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -52,9 +51,10 @@ func TestTLS12WithoutAEADRefused(t *testing.T) {
 // the acknowledgements is disconnected once what the server owes it passes
 // its bound, rather than having the server buffer them without limit.
 func TestPingFloodWithoutReading(t *testing.T) {
-	// Small socket buffers on both sides, so that the server's writes stop
+	// A small send buffer on the server's side, so that its writes stop
 	// soon after the client stops reading (loopback buffers grow to
-	// megabytes).
+	// megabytes). The client's receive buffer stays as the kernel sets
+	// it: it grows only as the client reads, which it does not.
 	ts := startServer(t, &h2.Server{WriteTimeout: time.Minute}, http.NotFoundHandler(), func(hs *http.Server) {
 		hs.ConnContext = func(ctx context.Context, c net.Conn) context.Context {
 			if tc, ok := c.(*tls.Conn); ok {
@@ -65,26 +65,15 @@ func TestPingFloodWithoutReading(t *testing.T) {
 			return ctx
 		}
 	})
-	tcp, err := net.Dial("tcp", ts.addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := tcp.(*net.TCPConn).SetReadBuffer(8 << 10); err != nil {
-		t.Fatal(err)
-	}
-	c := tls.Client(tcp, &tls.Config{RootCAs: tlscerttest.Pool(ts.cert), NextProtos: []string{"h2"}, ServerName: "127.0.0.1"})
-	if err := c.Handshake(); err != nil {
-		t.Fatal(err)
-	}
-	rc := rawFrom(t, c)
+	rc := dialRaw(t, ts)
 	rc.handshake()
 	sent := 0
+	var err error
 	for err == nil {
 		err = rc.fr.WritePing(false, [8]byte{1, 2, 3, 4, 5, 6, 7, 8})
 		sent++
 	}
-	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
+	if isTimeout(err) {
 		t.Fatalf("the server still read PINGs after %d, within %v: it kept buffering acknowledgements nobody reads", sent, waitLimit)
 	}
 	t.Logf("disconnected after %d PINGs: %v", sent, err)
@@ -102,14 +91,8 @@ func TestStalledStreamReset(t *testing.T) {
 	rc := dialRaw(t, ts)
 	rc.handshake(http2.Setting{ID: http2.SettingInitialWindowSize, Val: 0})
 	rc.request(1, http.MethodGet, "/")
-	var err error
-	select {
-	case err = <-errs:
-	case <-time.After(waitLimit):
-		t.Fatalf("the handler's flush still waits after %v for a window the client never grants", waitLimit)
-	}
-	var ne net.Error
-	if !errors.As(err, &ne) || !ne.Timeout() {
+	err := waitChan(t, errs, "the handler's flush to a stream the client grants no window")
+	if !isTimeout(err) {
 		t.Fatalf("flush to a stream with no window: %v, want a timeout", err)
 	}
 	r := rc.readResponse(1)
@@ -142,14 +125,8 @@ func TestBodyReadDeadline(t *testing.T) {
 	if err := rc.fr.WriteData(1, false, []byte("a drip")); err != nil {
 		t.Fatal(err)
 	}
-	var res result
-	select {
-	case res = <-results:
-	case <-time.After(waitLimit):
-		t.Fatalf("the handler's read still waits after %v", waitLimit)
-	}
-	var ne net.Error
-	if res.got != "a drip" || !errors.As(res.err, &ne) || !ne.Timeout() {
+	res := waitChan(t, results, "the handler's read of a body that stops coming")
+	if res.got != "a drip" || !isTimeout(res.err) {
 		t.Fatalf("read %q, %v; want %q and a timeout", res.got, res.err, "a drip")
 	}
 	if r := rc.readResponse(1); r.status != "408" {

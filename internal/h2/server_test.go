@@ -702,8 +702,7 @@ func TestWriteDeadline(t *testing.T) {
 	rc.request(1, http.MethodGet, "/")
 	// The client reads nothing more, so gives no flow-control credit.
 	err := waitChan(t, writeErr, "the handler's write to fail")
-	var ne net.Error
-	if !errors.As(err, &ne) || !ne.Timeout() {
+	if !isTimeout(err) {
 		t.Errorf("write past the deadline: %v (%T), want a net.Error with Timeout()", err, err)
 	}
 }

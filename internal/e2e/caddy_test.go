@@ -29,27 +29,12 @@ import (
 // put it on its own ports.
 func docCaddyfile(t *testing.T, upstream string) string {
 	t.Helper()
-	doc, err := os.ReadFile("../../docs/deployment.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, after, ok := strings.Cut(string(doc), "internal/e2e/caddy_test.go runs this configuration")
-	if !ok {
-		t.Fatal("docs/deployment.md: the tested Caddy configuration's marker is gone")
-	}
-	_, after, ok = strings.Cut(after, "```caddyfile\n")
-	block, _, ok2 := strings.Cut(after, "```")
-	if !ok || !ok2 {
-		t.Fatal("docs/deployment.md: no caddyfile block after the marker")
-	}
+	block := deploymentBlock(t, "internal/e2e/caddy_test.go", "caddyfile",
+		[2]string{"reverse_proxy 127.0.0.1:8080", "reverse_proxy " + upstream})
 	if !strings.HasPrefix(block, publicHost+" {") {
 		t.Fatalf("docs/deployment.md's Caddyfile no longer starts with the site %s", publicHost)
 	}
-	const up = "reverse_proxy 127.0.0.1:8080"
-	if !strings.Contains(block, up) {
-		t.Fatalf("docs/deployment.md's Caddyfile no longer has %q", up)
-	}
-	return strings.ReplaceAll(block, up, "reverse_proxy "+upstream)
+	return block
 }
 
 // caddyFront is Caddy running the doc's configuration: its HTTPS address

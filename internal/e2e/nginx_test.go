@@ -30,31 +30,12 @@ const publicHost = "ontime.example.com"
 // be found, so that the test runs the configuration the doc shows.
 func docNginxConfig(t *testing.T, upstream, listen, cert, key string) string {
 	t.Helper()
-	doc, err := os.ReadFile("../../docs/deployment.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, after, ok := strings.Cut(string(doc), "internal/e2e/nginx_test.go runs this configuration")
-	if !ok {
-		t.Fatal("docs/deployment.md: the tested nginx configuration's marker is gone")
-	}
-	_, after, ok = strings.Cut(after, "```nginx\n")
-	block, _, ok2 := strings.Cut(after, "```")
-	if !ok || !ok2 {
-		t.Fatal("docs/deployment.md: no nginx block after the marker")
-	}
-	for _, r := range [][2]string{
-		{"server 127.0.0.1:8080;", "server " + upstream + ";"},
-		{"listen 443 ssl http2;", "listen " + listen + " ssl http2;"},
-		{"/etc/ssl/ontime/fullchain.pem", cert},
-		{"/etc/ssl/ontime/privkey.pem", key},
-	} {
-		if !strings.Contains(block, r[0]) {
-			t.Fatalf("docs/deployment.md's nginx block no longer has %q", r[0])
-		}
-		block = strings.ReplaceAll(block, r[0], r[1])
-	}
-	return block
+	return deploymentBlock(t, "internal/e2e/nginx_test.go", "nginx",
+		[2]string{"server 127.0.0.1:8080;", "server " + upstream + ";"},
+		[2]string{"listen 443 ssl http2;", "listen " + listen + " ssl http2;"},
+		[2]string{"/etc/ssl/ontime/fullchain.pem", cert},
+		[2]string{"/etc/ssl/ontime/privkey.pem", key},
+	)
 }
 
 // startNginx runs Debian's nginx in the foreground with the doc's

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -81,4 +82,32 @@ func requireProxyRefusesWrites(t *testing.T, ctx context.Context, client *http.C
 			t.Fatalf("%s %s through %s without a token: %d %q (%v), want 403 naming the proxy", w.method, w.path, proxy, resp.StatusCode, e.Error, derr)
 		}
 	}
+}
+
+// deploymentBlock is the fenced lang block of docs/deployment.md that
+// follows the sentence "<test> runs this configuration", with the first
+// string of each pair replaced by the second. Every one must be found, so
+// that the test runs the configuration the doc shows.
+func deploymentBlock(t *testing.T, test, lang string, replace ...[2]string) string {
+	t.Helper()
+	doc, err := os.ReadFile("../../docs/deployment.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, after, ok := strings.Cut(string(doc), test+" runs this configuration")
+	if !ok {
+		t.Fatalf("docs/deployment.md: the marker of the configuration %s runs is gone", test)
+	}
+	_, after, ok = strings.Cut(after, "```"+lang+"\n")
+	block, _, ok2 := strings.Cut(after, "```")
+	if !ok || !ok2 {
+		t.Fatalf("docs/deployment.md: no %s block after the marker", lang)
+	}
+	for _, r := range replace {
+		if !strings.Contains(block, r[0]) {
+			t.Fatalf("docs/deployment.md's %s block no longer has %q", lang, r[0])
+		}
+		block = strings.ReplaceAll(block, r[0], r[1])
+	}
+	return block
 }

@@ -20,6 +20,44 @@ type blocking struct {
 	n                int
 }
 
+// heldConsumer is b.Consume running with a blocking submitter, and a hook
+// that tells when its drain timed out.
+type heldConsumer struct {
+	sub      *blocking
+	cancel   context.CancelFunc
+	timedOut chan struct{}
+	done     chan error
+}
+
+// consumeHeld starts b consuming into a blocking submitter; the consumer
+// is stopped at the end of the test at the latest.
+func consumeHeld(t *testing.T, b *EventBus) *heldConsumer {
+	t.Helper()
+	h := &heldConsumer{sub: newBlocking(), timedOut: make(chan struct{}), done: make(chan error, 1)}
+	b.drainTimedOut = func() { close(h.timedOut) }
+	ctx, cancel := context.WithCancel(context.Background())
+	h.cancel = cancel
+	t.Cleanup(cancel)
+	go func() { h.done <- b.Consume(ctx, h.sub) }()
+	return h
+}
+
+// stop stops consuming while the held event is still in its handler, and
+// waits for the drain to time out.
+func (h *heldConsumer) stop() {
+	h.cancel()
+	<-h.timedOut
+}
+
+// release lets the held event go and checks that Consume returned cleanly.
+func (h *heldConsumer) release(t *testing.T) {
+	t.Helper()
+	close(h.sub.release)
+	if err := <-h.done; err != nil {
+		t.Fatal(err)
+	}
+}
+
 func newBlocking() *blocking {
 	return &blocking{entered: make(chan struct{}), release: make(chan struct{})}
 }
@@ -67,13 +105,8 @@ func TestBusCountsWhatItLoses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sub := newBlocking()
-	timedOut := make(chan struct{})
-	b.drainTimedOut = func() { close(timedOut) }
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- b.Consume(ctx, sub) }()
+	held := consumeHeld(t, b)
+	sub := held.sub
 	waitFor(t, 5*time.Second, "consumer", func() bool { return b.Stats().Consumers == 1 })
 	if err := subConn.Flush(); err != nil {
 		t.Fatal(err)
@@ -104,12 +137,8 @@ func TestBusCountsWhatItLoses(t *testing.T) {
 	})
 	// The node stops consuming while the handler is still held: the drain
 	// times out, and what is pending is lost.
-	cancel()
-	<-timedOut
-	close(sub.release)
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	held.stop()
+	held.release(t)
 	s := b.Stats()
 	admitted, bus, ids := rec.busDrops()
 	if got := sub.submitted() + bus - 1; got != published {
@@ -184,13 +213,8 @@ func TestBusPublishesOnlyWhileConsuming(t *testing.T) {
 	default:
 	}
 
-	sub := newBlocking()
-	timedOut := make(chan struct{})
-	b.drainTimedOut = func() { close(timedOut) }
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- b.Consume(ctx, sub) }()
+	held := consumeHeld(t, b)
+	sub := held.sub
 	<-b.Consuming()
 	// Published after the subscription on the same connection: the
 	// consumer gets it (and holds it).
@@ -201,13 +225,9 @@ func TestBusPublishesOnlyWhileConsuming(t *testing.T) {
 
 	// Stopping: the drain times out (its handler is held), long after
 	// the consumer stopped taking events.
-	cancel()
-	<-timedOut
+	held.stop()
 	refused("while the consumer drains")
-	close(sub.release)
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	held.release(t)
 	refused("after Consume returned")
 
 	s := b.Stats()

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bufio"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -200,22 +199,15 @@ func TestBehindCaddy(t *testing.T) {
 
 	// SSE: each batch comes through while ontime is still at most a tick
 	// past it (a buffering proxy holds batches until its buffer fills).
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, public+"/api/stream?events=0", nil)
-	resp, err := client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != 200 {
-		t.Fatalf("SSE through Caddy: %s", resp.Status)
-	}
+	stream := openStream(t, ctx, client, public+"/api/stream?events=0")
+	resp := stream.resp
 	if resp.ProtoMajor != 2 {
 		t.Fatalf("SSE through Caddy over %s, want HTTP/2", resp.Proto)
 	}
 	if alt := resp.Header.Get("Alt-Svc"); !strings.Contains(alt, `h3=":`+front.port+`"`) {
 		t.Fatalf("Caddy's Alt-Svc %q does not offer HTTP/3 on its port %s", alt, front.port)
 	}
-	requireUnbuffered(t, bufio.NewReader(resp.Body), "http://"+upstream)
+	requireUnbuffered(t, stream.r, "http://"+upstream)
 
 	// WebSocket from a browser-like client on the public origin.
 	requireProxiedWebSocket(t, ctx, wd, public, "Caddy")

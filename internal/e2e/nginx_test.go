@@ -146,17 +146,10 @@ func TestBehindNginx(t *testing.T) {
 
 	// SSE: each batch comes through while ontime is still at most a tick
 	// past it (a buffering proxy holds batches until its buffer fills).
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, public+"/api/stream?events=0", nil)
-	resp, err := client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != 200 {
-		t.Fatalf("SSE through nginx: %s", resp.Status)
-	}
+	stream := openStream(t, ctx, client, public+"/api/stream?events=0")
+	resp := stream.resp
 	t.Logf("SSE through nginx over %s", resp.Proto)
-	requireUnbuffered(t, bufio.NewReader(resp.Body), "http://"+upstream)
+	requireUnbuffered(t, stream.r, "http://"+upstream)
 
 	// WebSocket from a browser-like client on the public origin.
 	wd := &websocket.Dialer{NetDialContext: dial, TLSClientConfig: &tls.Config{ServerName: publicHost, InsecureSkipVerify: true}, HandshakeTimeout: 10 * time.Second}

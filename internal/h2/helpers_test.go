@@ -276,6 +276,18 @@ func (rc *rawConn) request(id uint32, method, path string, extra ...header) {
 	}
 }
 
+// requireOK sends a GET of path on stream id and fails the test unless it
+// is answered 200.
+func (rc *rawConn) requireOK(id uint32, path string) *response {
+	rc.t.Helper()
+	rc.request(id, http.MethodGet, path)
+	r := rc.readResponse(id)
+	if r.status != "200" {
+		rc.t.Fatalf("GET %s on stream %d: %v", path, id, r)
+	}
+	return r
+}
+
 // readFrame reads the next frame, acknowledging SETTINGS and PING on the
 // way as a client must.
 func (rc *rawConn) readFrame() (http2.Frame, error) {

@@ -803,10 +803,7 @@ func TestIdleTimeout(t *testing.T) {
 	}))
 	rc := dialRaw(t, ts)
 	rc.handshake()
-	rc.request(1, http.MethodGet, "/")
-	if r := rc.readResponse(1); r.status != "200" {
-		t.Fatalf("first request: %v", r)
-	}
+	rc.requireOK(1, "/")
 	c := rc.readClosed()
 	if !isClosed(c.err) {
 		t.Errorf("idle connection ended with %v", c.err)
@@ -1017,10 +1014,7 @@ func TestShutdownIdle(t *testing.T) {
 	}))
 	rc := dialRaw(t, ts)
 	rc.handshake()
-	rc.request(1, http.MethodGet, "/")
-	if r := rc.readResponse(1); r.status != "200" {
-		t.Fatalf("first request: %v", r)
-	}
+	rc.requireOK(1, "/")
 	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
 	defer cancel()
 	if err := ts.hs.Shutdown(ctx); err != nil {

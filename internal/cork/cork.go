@@ -109,8 +109,10 @@ func (c *Conn) Gather() {
 }
 
 // StopGathering withdraws one Gather. When the last is withdrawn, what is
-// held is sent at once, by the timer's goroutine so that the caller never
-// waits for the peer; until then later writes join it, in order. Calling
+// held is sent at once, by the timer's goroutine: the caller does not
+// write to the peer itself (it waits only for a write already in
+// progress, as any user of the connection does); until then later writes
+// join what is held, in order. Calling
 // it more often than Gather is a bug, and panics as sync.WaitGroup's Done
 // does.
 func (c *Conn) StopGathering() {

@@ -5,22 +5,22 @@ import (
 	"sync"
 
 	"github.com/ontime-rt/ontime/internal/hub"
+	"github.com/ontime-rt/ontime/internal/stream"
 )
 
 // cohorts groups the HTTP/2 streams of each connection, so that a new frame
 // wakes a connection's streams one right after another.
 //
-// Every frame of an HTTP/2 connection passes through the connection's one
-// serving goroutine, which writes frames into the connection's buffer as
-// they come and flushes it (in a goroutine of its own, then a write(2))
-// whenever no frame is waiting. When the hub's close wakes every stream
-// of the server in the order they began to wait, the streams of one
-// connection are spread over the whole tick: each frame arrives alone and
-// costs the connection a flush. A cohort has one goroutine (its leader)
-// wait on the hub in place of its streams and wake them together, so the
-// serving goroutine finds their frames waiting and flushes once per burst:
-// at 5,000 clients, 8 per connection, a fifth less CPU per delivered batch
-// (docs/benchmarks.md). While its leader runs, a cohort also asks the
+// The frames of an HTTP/2 connection's streams leave through the
+// connection's one writer (package h2), which sends what has gathered
+// since its last write in one write. When the hub's close wakes every
+// stream of the server in the order they began to wait, the streams of
+// one connection are spread over the whole tick: each frame arrives alone
+// and costs the connection a write of its own. A cohort has one goroutine
+// (its leader) wait on the hub in place of its streams and wake them
+// together, so their frames arrive as a burst: with Go's HTTP/2 server, at
+// 5,000 clients, 8 per connection, that was a fifth less CPU per delivered
+// batch (docs/benchmarks.md). While its leader runs, a cohort also asks the
 // connection to gather its writes (a gatherer under the TLS connection:
 // the HTTPS listener's cork.Conn), so that a burst's frames leave in a few
 // write(2) calls rather than one each. A connection with a single stream
@@ -39,20 +39,10 @@ type gatherer interface {
 	StopGathering()
 }
 
-// gathererOf finds the gatherer under conn, following NetConn (as
-// *tls.Conn and cork.Conn have it) a few levels down, or returns nil.
+// gathererOf finds the gatherer under conn, or returns nil.
 func gathererOf(conn net.Conn) gatherer {
-	for range 4 {
-		if g, ok := conn.(gatherer); ok {
-			return g
-		}
-		u, ok := conn.(interface{ NetConn() net.Conn })
-		if !ok {
-			return nil
-		}
-		conn = u.NetConn()
-	}
-	return nil
+	g, _ := stream.Under[gatherer](conn)
+	return g
 }
 
 // cohort is the streams of one connection.

@@ -73,14 +73,31 @@ func Conn(r *http.Request) net.Conn {
 // LimitSendBuffer caps the send buffer of r's connection to SendBuffer when
 // the server was set up with ConnContext.
 func LimitSendBuffer(r *http.Request) {
-	if c, ok := Conn(r).(*net.TCPConn); ok {
-		_ = c.SetWriteBuffer(SendBuffer)
+	LimitConnSendBuffer(Conn(r))
+}
+
+// LimitConnSendBuffer caps the send buffer of c's TCP connection, found
+// under its wrappers (a TLS connection, the HTTPS listener's cork).
+func LimitConnSendBuffer(c net.Conn) {
+	if tc, ok := Under[*net.TCPConn](c); ok {
+		_ = tc.SetWriteBuffer(SendBuffer)
 	}
 }
 
-// LimitConnSendBuffer caps the send buffer of a hijacked connection.
-func LimitConnSendBuffer(c net.Conn) {
-	if tc, ok := c.(*net.TCPConn); ok {
-		_ = tc.SetWriteBuffer(SendBuffer)
+// Under finds what c is built on that has type T: c itself, or a
+// connection under it, following NetConn (as *tls.Conn and the HTTPS
+// listener's cork have it) a few levels down.
+func Under[T any](c net.Conn) (T, bool) {
+	for range 4 {
+		if t, ok := c.(T); ok {
+			return t, true
+		}
+		u, ok := c.(interface{ NetConn() net.Conn })
+		if !ok {
+			break
+		}
+		c = u.NetConn()
 	}
+	var zero T
+	return zero, false
 }

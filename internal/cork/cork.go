@@ -2,14 +2,14 @@
 // ones, as Linux's TCP_CORK does in the kernel, for the connections of an
 // HTTPS listener that ask for it.
 //
-// Over HTTP/2 every stream of a connection is written through one serving
-// goroutine, frame by frame, and each frame reaches the socket as a TLS
-// record and a write(2) of its own: at a tick, a connection carrying a
-// hundred event streams makes a hundred writes of a kilobyte. A Conn
-// gathers only while someone has asked it to (Gather, withdrawn by
-// StopGathering): the event streams of a connection (package sse) ask
-// once it carries two of them. A gathering Conn that has written within the last
-// QuietAfter is streaming: what it writes is held for a window and sent
+// Over HTTP/2 the event streams of a connection write their frames as
+// they are woken, and the connection's writer sends what has gathered
+// whenever it gets to run, which can be after each frame: at a tick, a
+// connection carrying a hundred event streams can make up to a hundred
+// writes, each a TLS record and a write(2). A Conn gathers only while someone has
+// asked it to (Gather, withdrawn by StopGathering): the event streams of a
+// connection (package sse) ask once it carries two of them. A gathering
+// Conn that has written within the last QuietAfter is streaming: what it writes is held for a window and sent
 // together when the window ends (or when BufferSize bytes are held). A
 // burst of a hundred frames becomes a few writes, which costs the server
 // (and the client) one system call and one transmission per batch instead

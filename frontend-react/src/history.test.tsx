@@ -33,6 +33,7 @@ function points(n: number, stepMs: number, over: (i: number) => Partial<HistoryP
     workers: 4,
     limit: 4,
     status: 'ok' as const,
+    deadlineMs: 100,
     ...over(i),
   }));
 }

@@ -218,6 +218,8 @@ export interface HistoryPoint {
   workers: number;
   limit: number;
   status: HealthStatus;
+  /** the deadline in force at the step's end, whole ms; 0 when unknown (older servers) */
+  deadlineMs: number;
 }
 
 /** GET /api/history?range=…: oldest first; missing steps are absent. */

@@ -37,7 +37,7 @@ func hourOf(now int64) history.Series {
 			continue
 		}
 		p := history.Point{T: now - 3_600_000 + i*1000, Counts: stats.Counts{Received: 20, OnTime: 20}, P50: 30, P99: 45,
-			QueueCap: 64, Workers: 4, Busy: 2, Limit: 4, Status: batch.OK}
+			QueueCap: 64, Workers: 4, Busy: 2, Limit: 4, Status: batch.OK, DeadlineMs: 100}
 		if i >= 1800 && i < 2100 {
 			p.OnTime, p.Dropped, p.Status, p.Busy = 8, 12, batch.Overloaded, 4
 			p.DroppedBy = map[event.Reason]uint64{event.Shed: 12}
@@ -113,6 +113,10 @@ func TestPageHistoryCharts(t *testing.T) {
 	// The rate is per second over the steps: 20/s outside the overload.
 	if !strings.Contains(page, "on time <b>20 /s</b>") {
 		t.Errorf("throughput legend does not show 20 /s now")
+	}
+	// The deadline the steps kept is drawn over the history.
+	if m := regexp.MustCompile(`class="[^"]*deadline[^"]*" d="M[^"]+"`).FindString(page); m == "" || !strings.Contains(page, "deadline 100") {
+		t.Errorf("the 1 h latency chart draws no deadline line (or its legend lacks 100 ms)")
 	}
 	// The missing minute breaks the lines: the on-time path has 2 stretches.
 	d := regexp.MustCompile(`class="line on-time" d="([^"]*)"`).FindStringSubmatch(page)

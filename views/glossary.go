@@ -51,3 +51,12 @@ func Explain(key string) string {
 	}
 	return ""
 }
+
+// withCause appends a verdict's cause to its explanation, for a badge's
+// title: "... Cause: worker failing: http-500".
+func withCause(text, cause string) string {
+	if cause == "" {
+		return text
+	}
+	return text + " Cause: " + cause + "."
+}

@@ -238,7 +238,7 @@ func TestPageCluster(t *testing.T) {
 	h, get := pageServer(t, nil)
 	b := makeBatch(17958420039, 100, defaults())
 	b.Nodes = []batch.NodeStatus{
-		{ID: "n1:8081", Status: "ok", LastSeen: b.At - 100, SkewMs: 0, Health: batch.Health{Busy: 2, Workers: 4, Limit: 4, QueueCap: 64}},
+		{ID: "n1:8081", Status: "degraded", LastSeen: b.At - 100, SkewMs: 0, Health: batch.Health{Busy: 2, Workers: 4, Limit: 4, QueueCap: 64, Status: batch.Degraded, Cause: "late events"}},
 		{ID: "n2:8082", Status: "lost", LastSeen: b.At - 5000, SkewMs: -3.25, Health: batch.Health{Busy: 4, Workers: 4, Limit: 4, QueueCap: 64}},
 	}
 	h.Publish(b)
@@ -246,6 +246,9 @@ func TestPageCluster(t *testing.T) {
 	nodes := regexp.MustCompile(`(?s)<tr data-testid="node-row".*?</tr>`).FindAllString(page, -1)
 	if len(nodes) != 2 {
 		t.Fatalf("%d node rows, want 2", len(nodes))
+	}
+	if want := "Cause: late events."; !strings.Contains(nodes[0], want) {
+		t.Errorf("the degraded node's badge does not give its cause %q:\n%s", want, nodes[0])
 	}
 	for _, want := range []string{"n2:8082", ">lost<", "-3.2 ms", "4 / 4", "5.0 s ago", views.Explain("lost")} {
 		if !strings.Contains(nodes[1], want) {

@@ -151,7 +151,8 @@ const (
 	// CauseFailing (degraded): the worker's calls failed.
 	CauseFailing = "worker failing: "
 	// CauseDropped (degraded): events dropped for another reason
-	// (shutdown, bus-unavailable, node-lost, bus).
+	// (shutdown; in a cluster bus-unavailable, bus). A lost node is
+	// CauseNodeLost, not a drop reason here.
 	CauseDropped = "dropped: "
 	// CauseLate (degraded): events finished after their deadline.
 	CauseLate = "late events"

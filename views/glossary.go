@@ -16,8 +16,8 @@ var Statuses = []Explanation{
 // Verdicts are the health verdicts.
 var Verdicts = []Explanation{
 	{"ok", "ok", "Everything finished was on time and the queue is short."},
-	{"degraded", "degraded", "Some events were late, or the queue is at least half full."},
-	{"overloaded", "overloaded", "Events were dropped, or the queue is at least 90 % full."},
+	{"degraded", "degraded", "Events were late or failed (a failing worker), were dropped while a worker was free, or the queue is at least half full. The cause beside the badge says which."},
+	{"overloaded", "overloaded", "Events were dropped for want of capacity while every worker was busy, or the queue is at least 90 % full."},
 }
 
 // Reasons are the drop (and late) reasons, in the legend's order.
@@ -50,4 +50,13 @@ func Explain(key string) string {
 		}
 	}
 	return ""
+}
+
+// withCause appends a verdict's cause to its explanation, for a badge's
+// title: "... Cause: worker failing: http-500".
+func withCause(text, cause string) string {
+	if cause == "" {
+		return text
+	}
+	return text + " Cause: " + cause + "."
 }

@@ -213,7 +213,7 @@ func parse(args []string, getenv func(string) string, out io.Writer) (options, e
 // flag that set the field, with the value as the flag shows it.
 func flagErrors(err error, fs *flag.FlagSet, flagOf map[string]string) error {
 	var out []error
-	for _, e := range flatten(err) {
+	for _, e := range config.Flatten(err) {
 		var fe *config.FieldError
 		name, known := "", false
 		if errors.As(e, &fe) {
@@ -229,22 +229,6 @@ func flagErrors(err error, fs *flag.FlagSet, flagOf map[string]string) error {
 		}
 	}
 	return errors.Join(out...)
-}
-
-// flatten lists the errors joined in err, at any depth.
-func flatten(err error) []error {
-	if err == nil {
-		return nil
-	}
-	j, ok := err.(interface{ Unwrap() []error })
-	if !ok {
-		return []error{err}
-	}
-	var out []error
-	for _, e := range j.Unwrap() {
-		out = append(out, flatten(e)...)
-	}
-	return out
 }
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {

@@ -2,7 +2,7 @@
 //
 //     npm install --prefix docs/workers
 //     NATS_URL=nats://127.0.0.1:4222 node docs/workers/nats-worker.mjs
-//     ontime --nats nats://127.0.0.1:4222 --processor nats --worker-subject ontime.work
+//     bin/ontime --nats nats://127.0.0.1:4222 --processor nats --worker-subject ontime.work
 //
 // It joins the queue group "ontime-workers" on the subject, so that each event
 // reaches one of however many copies run, and answers each event with a small

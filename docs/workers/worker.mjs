@@ -1,7 +1,7 @@
 // A minimal ontime worker in Node, no dependencies.
 //
 //   ADDR=127.0.0.1:8093 node docs/workers/worker.mjs
-//   ontime --processor http --worker-url http://127.0.0.1:8093/work
+//   bin/ontime --processor http --worker-url http://127.0.0.1:8093/work
 //
 // It answers each event with a small JSON result. An event whose payload has
 // "workMs" makes it work that long first; it gives up when the event's budget

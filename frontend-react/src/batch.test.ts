@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { defaultWsUrl, parseBatch } from './batch';
-import { makeBatch, makeEvent, makeSettings } from './test/fakes';
+import { makeBatch, makeEvent, makeHealth, makeSettings } from './test/fakes';
 
 describe('parseBatch', () => {
   it('parses a batch and keeps unknown fields', () => {
@@ -22,6 +22,23 @@ describe('parseBatch', () => {
     expect(parsed?.totals).toEqual({ received: 0, onTime: 0, late: 0, dropped: 0, inFlight: 0, droppedBy: {}, failedBy: {} });
     expect(parsed?.health.status).toBe('ok');
     expect(parsed?.events.map((e) => e.id)).toEqual(['x']);
+  });
+});
+
+describe('parseBatch health', () => {
+  it("parses the verdict's cause and the queue's bytes, and fills them for older servers", () => {
+    const b = makeBatch(5, { health: makeHealth({ status: 'degraded', cause: 'worker failing: http-500', queueBytes: 1234, queueBytesCap: 4096 }) });
+    const parsed = parseBatch(JSON.stringify(b))!;
+    expect(parsed.health).toMatchObject({ status: 'degraded', cause: 'worker failing: http-500', queueBytes: 1234, queueBytesCap: 4096 });
+    const { cause: _c, queueBytes: _q, queueBytesCap: _qc, ...oldHealth } = b.health;
+    const old = parseBatch(JSON.stringify({ ...b, health: { ...oldHealth, status: 'ok' } }))!;
+    expect(old.health).toMatchObject({ status: 'ok', cause: '', queueBytes: 0, queueBytesCap: 0 });
+  });
+
+  it("parses each node's cause", () => {
+    const b = { ...makeBatch(6), nodes: [{ id: 'n1', status: 'degraded', health: { status: 'degraded', cause: 'late events' } }, { id: 'n2', status: 'ok', health: {} }] };
+    const parsed = parseBatch(JSON.stringify(b))!;
+    expect(parsed.nodes?.map((n) => n.health.cause)).toEqual(['late events', '']);
   });
 });
 

@@ -126,8 +126,11 @@ export function parseBatch(data: unknown): Batch | null {
       queueDepth: num(health.queueDepth),
       queueCap: num(health.queueCap),
       workers: num(health.workers),
+      queueBytes: num(health.queueBytes),
+      queueBytesCap: num(health.queueBytesCap),
       busy: num(health.busy),
       status: typeof health.status === 'string' ? (health.status as Batch['health']['status']) : 'ok',
+      cause: typeof health.cause === 'string' ? health.cause : '',
       tickJitterMs: num(health.tickJitterMs),
       scheduleErrorMs: num(health.scheduleErrorMs),
       limit: num(health.limit),
@@ -165,6 +168,7 @@ export function parseNodes(v: unknown): NodeStatus[] | undefined {
         busy: num(h.busy),
         limit: num(h.limit),
         status: parseStatus(h.status),
+        cause: typeof h.cause === 'string' ? h.cause : '',
       },
     };
   });

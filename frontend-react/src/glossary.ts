@@ -25,8 +25,8 @@ export const REASONS: readonly { key: string; text: string }[] = [
 /** The health verdicts. */
 export const HEALTH: readonly { key: string; text: string }[] = [
   { key: 'ok', text: 'Everything finished was on time and the queue is short.' },
-  { key: 'degraded', text: 'Some events were late, or the queue is at least half full.' },
-  { key: 'overloaded', text: 'Events were dropped, or the queue is at least 90 % full.' },
+  { key: 'degraded', text: 'Events were late or failed (a failing worker), were dropped while a worker was free, or the queue is at least half full. The cause beside the badge says which.' },
+  { key: 'overloaded', text: 'Events were dropped for want of capacity while every worker was busy, or the queue is at least 90 % full.' },
 ];
 
 const byKey = new Map<string, string>([...STATUSES, ...REASONS, ...HEALTH].map((e) => [e.key, e.text]));

@@ -33,6 +33,7 @@ function points(n: number, stepMs: number, over: (i: number) => Partial<HistoryP
     workers: 4,
     limit: 4,
     status: 'ok' as const,
+    deadlineMs: 100,
     ...over(i),
   }));
 }
@@ -190,7 +191,7 @@ describe('legend and rows', () => {
 describe('cluster', () => {
   const nodes: NodeStatus[] = [
     { id: 'node-a', status: 'ok', startedAt: STARTED_AT, lastSeen: NOW - 100, skewMs: 0, health: { ...makeHealth({ busy: 2, workers: 4, limit: 4 }) } },
-    { id: 'node-b', status: 'overloaded', startedAt: STARTED_AT, lastSeen: NOW - 200, skewMs: -3.25, health: { ...makeHealth({ busy: 4, workers: 4, limit: 4 }) } },
+    { id: 'node-b', status: 'overloaded', startedAt: STARTED_AT, lastSeen: NOW - 200, skewMs: -3.25, health: { ...makeHealth({ busy: 4, workers: 4, limit: 4, status: 'overloaded', cause: 'queue nearly full' }) } },
     { id: 'node-c', status: 'lost', startedAt: STARTED_AT, lastSeen: NOW - 5000, skewMs: 12, health: { ...makeHealth() } },
   ];
 
@@ -206,6 +207,7 @@ describe('cluster', () => {
     expect(within(rows[1]!).getByTestId('node-skew').textContent).toBe('-3.3 ms');
     expect(within(rows[1]!).getByTestId('node-load').textContent).toBe('4 / 4');
     expect(within(rows[2]!).getByTestId('node-status').getAttribute('title')).toMatch(/not reported/);
+    expect(within(rows[1]!).getByTestId('node-status').getAttribute('title')).toMatch(/Cause: queue nearly full\.$/);
     expect(screen.queryByTestId('control-tickMs')).toBeNull();
     expect(screen.getByTestId('per-node-workers').textContent).toContain('per node');
     expect(screen.getByTestId('per-node-queueCap').textContent).toContain('per node');

@@ -45,6 +45,7 @@ function parsePoint(p: Obj): HistoryPoint {
     workers: num(p.workers),
     limit: num(p.limit),
     status: parseStatus(p.status),
+    deadlineMs: num(p.deadlineMs),
   };
 }
 

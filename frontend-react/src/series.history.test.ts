@@ -22,6 +22,7 @@ function hp(t: number, over: Partial<HistoryPoint> = {}): HistoryPoint {
     workers: 4,
     limit: 4,
     status: 'ok',
+    deadlineMs: 100,
     ...over,
   };
 }
@@ -59,6 +60,50 @@ describe('SeriesModel with the server history', () => {
     m.flush();
     expect(m.getData().x.at(-1)).toBe((T0 + 3200) / 1000);
     expect(m.getData().onTime.at(-1)).toBe(3 + 2);
+  });
+
+  it('does not dip where the history joins the live points, and draws the deadline over both', () => {
+    // A run going at 20 events/s (2 a 100 ms tick) that the dashboard
+    // joins at seq 500, 400 ms into a second: a few live batches, then the
+    // history's answer, then more batches.
+    const live = (k: number) =>
+      makeBatch(500 + k, { at: T0 + 3500 + 100 * k, counts: { received: 2, onTime: 2, late: 0, dropped: 0, droppedBy: {}, failedBy: {} } });
+    const m = new SeriesModel();
+    for (let k = 0; k < 4; k++) m.push(live(k));
+    m.load(history('1m', 1000, [hp(T0, { onTime: 20 }), hp(T0 + 1000, { onTime: 20 }), hp(T0 + 2000, { onTime: 20, deadlineMs: 120 })]));
+    for (let k = 4; k < 25; k++) m.push(live(k));
+    m.flush();
+    const d = m.getData();
+    expect(d.length).toBe(3 + 25);
+    // Every point, history and live, at 20/s: the first live points'
+    // sliding second held less than a second, and counts over what it held.
+    d.onTime.forEach((v, i) => expect(v, `point ${i}`).toBeCloseTo(20, 9));
+    // The deadline is drawn over the history too (each step's own).
+    expect(d.deadline.slice(0, 4)).toEqual([100, 100, 120, 100]);
+    expect(d.deadline.every((v) => v !== null)).toBe(true);
+  });
+
+  it('does not dip in the step it joined partway through (longer ranges)', () => {
+    const m = new SeriesModel();
+    m.setRange('15m');
+    m.load(history('15m', 1000, [hp(T0, { onTime: 20 }), hp(T0 + 1000, { onTime: 20 })]));
+    // Joined at seq 800 in the step T0 + 2000, 400 ms in: its batches
+    // cover 500 ms of it, then whole steps follow.
+    for (let k = 0; k < 26; k++) {
+      m.push(makeBatch(800 + k, { at: T0 + 2500 + 100 * k, counts: { received: 2, onTime: 2, late: 0, dropped: 0, droppedBy: {}, failedBy: {} } }));
+    }
+    m.flush();
+    const d = m.getData();
+    expect(d.x).toEqual([T0 / 1000, T0 / 1000 + 1, T0 / 1000 + 2, T0 / 1000 + 3, T0 / 1000 + 4]);
+    d.onTime.forEach((v, i) => expect(v, `point ${i}`).toBeCloseTo(20, 9));
+  });
+
+  it('counts a run seen from its first batch (seq 1) over the second as it is', () => {
+    const m = new SeriesModel();
+    m.push(makeBatch(1, { at: T0 + 100, counts: { received: 2, onTime: 2, late: 0, dropped: 0, droppedBy: {}, failedBy: {} } }));
+    m.flush();
+    // Nothing ran before seq 1: 2 events in the run's first second is 2/s.
+    expect(m.getData().onTime).toEqual([2]);
   });
 
   it('leaves a gap where steps are missing, and no latency where nothing was processed', () => {
@@ -189,7 +234,7 @@ function expectedLoad(before: SeriesData, h: HistoryResponse, windowMs: number):
       x: p.t / 1000,
       p50: processed ? p.p50 : null,
       p99: processed ? p.p99 : null,
-      deadline: null,
+      deadline: p.deadlineMs > 0 ? p.deadlineMs : null,
       onTime: p.onTime * perSec,
       late: p.late * perSec,
       dropped: p.dropped * perSec,

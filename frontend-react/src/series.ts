@@ -20,7 +20,10 @@ export const COLUMNS = [
   /**
    * finished per second. Live: the counts of the batches of the last second
    * (at within the last RATE_WINDOW_MS, this one included); from the
-   * history: the step's counts over the step's length.
+   * history: the step's counts over the step's length. A model that joined
+   * a run already going (its first batch's seq above 1) saw less than a
+   * second at first: those counts are over the span it saw, not a second,
+   * so the rate does not dip where the history joins the live points.
    */
   'onTime',
   'late',
@@ -177,6 +180,13 @@ export class SeriesModel {
   private lastAt = 0;
   private lastTick = 100;
   private lastDeadline = NaN;
+  /**
+   * Unix ms from which this model has seen the run: the start of the tick
+   * of its first batch when that was not the run's first (seq 1); null
+   * when it saw the run from its start, or nothing yet (joined false).
+   */
+  private joinedAt: number | null = null;
+  private joined = false;
   /** batches of the last RATE_WINDOW_MS, oldest first */
   private recent: Recent[] = [];
   private bucket: Bucket | null = null;
@@ -315,6 +325,10 @@ export class SeriesModel {
     if (this.lastSeq !== null && b.seq <= this.lastSeq) return false;
     const tick = b.tickMs > 0 ? b.tickMs : 100;
     this.lastTick = tick;
+    if (!this.joined) {
+      this.joined = true;
+      this.joinedAt = b.seq > 1 ? b.at - tick : null;
+    }
     this.resize(this.capacityNow(tick));
     const gap = this.lastSeq !== null && b.seq > this.lastSeq + 1 && this.len > 0 && b.at > this.lastAt;
 
@@ -352,6 +366,8 @@ export class SeriesModel {
     this.lastSeq = null;
     this.lastAt = 0;
     this.lastDeadline = NaN;
+    this.joined = false;
+    this.joinedAt = null;
     this.recent = [];
     this.bucket = null;
     this.dirty = true;
@@ -494,12 +510,17 @@ export class SeriesModel {
     const last = this.newestX();
     if (x <= last) return false; // the history already has this step
     if (this.len > 0 && x - last > (2 * this.stepMs) / 1000) this.append(this.gapRow((last * 1000 + k.start) / 2));
+    // A step this model joined partway through is measured over the part
+    // it saw. The step's batches (at in [start, start + step)) cover the
+    // ticks from start - tick to start + step - tick.
+    const missed = this.joinedAt === null ? 0 : this.joinedAt - (k.start - this.lastTick);
+    const seen = this.stepMs - Math.max(0, Math.min(this.stepMs - 1, missed));
     this.append({
       x,
       p50: k.p50,
       p99: k.p99,
       deadline: k.deadline,
-      ...rates(k, 1000 / this.stepMs),
+      ...rates(k, 1000 / seen),
       queue: k.queue,
       queueCap: k.queueCap,
       busy: k.busy,
@@ -528,13 +549,15 @@ export class SeriesModel {
       deadline = last && last.deadlineMs > 0 ? last.deadlineMs : this.lastDeadline;
     }
     this.lastDeadline = deadline;
+    // The window is one second long: the sums are the rates, unless this
+    // model joined the run less than a second ago.
+    const seen = this.joinedAt === null ? RATE_WINDOW_MS : Math.min(RATE_WINDOW_MS, b.at - this.joinedAt);
     return {
       x: b.at / 1000,
       p50: l.count > 0 ? l.p50 : NaN,
       p99: l.count > 0 ? l.p99 : NaN,
       deadline,
-      // The window is one second long: the sums are the rates.
-      ...rates({ onTime, late, dropped }, 1),
+      ...rates({ onTime, late, dropped }, RATE_WINDOW_MS / Math.max(1, seen)),
       queue: b.health.queueDepth,
       queueCap: b.health.queueCap,
       busy: b.health.busy,
@@ -567,8 +590,8 @@ function writeHistoryPoint(cols: Record<Column, Float64Array>, i: number, p: His
   cols.x[i] = p.t / 1000;
   cols.p50[i] = processed ? p.p50 : NaN;
   cols.p99[i] = processed ? p.p99 : NaN;
-  // The history does not keep the deadline.
-  cols.deadline[i] = NaN;
+  // The deadline in force at the step's end; unknown (0) from older servers.
+  cols.deadline[i] = p.deadlineMs > 0 ? p.deadlineMs : NaN;
   cols.onTime[i] = p.onTime * perSec;
   cols.late[i] = p.late * perSec;
   cols.dropped[i] = p.dropped * perSec;

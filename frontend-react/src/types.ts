@@ -90,6 +90,43 @@ export interface EventResult {
   failure?: string;
 }
 
+/**
+ * The pipeline's load and a verdict on it (Go batch.Health, field for
+ * field: a Go test keeps the two equal): every batch's `health`, and
+ * GET /api/stats' `health`.
+ */
+export interface Health {
+  queueDepth: number;
+  queueCap: number;
+  /** Bytes of the events waiting (payloads plus a fixed overhead each). */
+  queueBytes: number;
+  /** The queue's byte budget, which bounds queueBytes. */
+  queueBytesCap: number;
+  workers: number;
+  busy: number;
+  status: HealthStatus;
+  /**
+   * Why status is not ok, in words ("worker failing: http-500",
+   * "dropping under load: shed", "queue nearly full", ...; several joined
+   * by "; ", overload first); '' when ok.
+   */
+  cause: string;
+  /** How late this batch's tick fired, ms. */
+  tickJitterMs: number;
+  /** The generator's largest schedule error during the tick, ms. */
+  scheduleErrorMs: number;
+  /**
+   * Events processed at once at most: the adaptive concurrency limit, or
+   * the workers when concurrency is fixed.
+   */
+  limit: number;
+  /** The processor's call latency over the last 2 s, ms; 0 when none completed. */
+  callP50Ms: number;
+  callP99Ms: number;
+  /** The best call latency learned, ms; 0 when unknown. */
+  callBestMs: number;
+}
+
 export interface Batch {
   /** +1 per tick, starting at 1 (restarts at 1 when the server restarts). */
   seq: number;
@@ -127,27 +164,7 @@ export interface Batch {
     p99: number;
     max: number;
   };
-  health: {
-    queueDepth: number;
-    queueCap: number;
-    workers: number;
-    busy: number;
-    status: HealthStatus;
-    /** How late this batch's tick fired, ms. */
-    tickJitterMs: number;
-    /** The generator's largest schedule error during the tick, ms. */
-    scheduleErrorMs: number;
-    /**
-     * Events processed at once at most: the adaptive concurrency limit, or
-     * the workers when concurrency is fixed.
-     */
-    limit: number;
-    /** The processor's call latency over the last 2 s, ms; 0 when none completed. */
-    callP50Ms: number;
-    callP99Ms: number;
-    /** The best call latency learned, ms; 0 when unknown. */
-    callBestMs: number;
-  };
+  health: Health;
   /** at most the 50 newest results of this tick, oldest first */
   events: EventResult[];
   /** The settings in force when the batch was made; absent from older servers. */
@@ -171,7 +188,7 @@ export interface NodeStatus {
   /** the node's clock minus the serving node's, ms */
   skewMs: number;
   /** the node's load in its latest merged partial */
-  health: Pick<Batch['health'], 'queueDepth' | 'queueCap' | 'workers' | 'busy' | 'status' | 'limit'>;
+  health: Pick<Health, 'queueDepth' | 'queueCap' | 'workers' | 'busy' | 'status' | 'cause' | 'limit'>;
 }
 
 /** The ranges GET /api/history serves. */
@@ -201,6 +218,8 @@ export interface HistoryPoint {
   workers: number;
   limit: number;
   status: HealthStatus;
+  /** the deadline in force at the step's end, whole ms; 0 when unknown (older servers) */
+  deadlineMs: number;
 }
 
 /** GET /api/history?range=…: oldest first; missing steps are absent. */

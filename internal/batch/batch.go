@@ -94,6 +94,10 @@ type Health struct {
 	Workers       int    `json:"workers"`
 	Busy          int    `json:"busy"`
 	Status        Status `json:"status"`
+	// Cause says why Status is not ok, in words: one or more causes
+	// (the Cause constants, some followed by drop reasons or a failure
+	// kind), overload first, joined by "; ". Empty when ok.
+	Cause string `json:"cause"`
 	// TickJitterMs is how late this batch was published: from the instant
 	// its tick was due to the batch being handed to the publisher (the
 	// timer's delay and the time taken to cut the batch).
@@ -122,10 +126,41 @@ type Status string
 const (
 	// OK: everything finished this tick was on time and the queue is short.
 	OK Status = "ok"
-	// Degraded: some events were late, or the queue is filling.
+	// Degraded: some events were late or failed, events were dropped
+	// without contention, or the queue is filling.
 	Degraded Status = "degraded"
-	// Overloaded: events were dropped this tick, or the queue is nearly full.
+	// Overloaded: contention: events were dropped for want of capacity
+	// while the processor was busy, or the queue is nearly full.
 	Overloaded Status = "overloaded"
+)
+
+// Causes of a verdict (Health.Cause). Those ending in ": " are followed by
+// the drop reasons, most frequent first ("shed, queue-full"), or by the
+// most frequent failure kind ("http-500").
+const (
+	// CauseQueueFull (overloaded): the queue holds 90 % of its events or
+	// bytes.
+	CauseQueueFull = "queue nearly full"
+	// CauseDropping (overloaded): events dropped as queue-full, shed or
+	// expired while every slot under the limit was busy or events waited.
+	CauseDropping = "dropping under load: "
+	// CauseDroppingIdle (degraded): shed or expired with a slot free and
+	// nothing waiting: the events could not have made their deadline, but
+	// the processor was not the bottleneck.
+	CauseDroppingIdle = "dropped with workers free: "
+	// CauseFailing (degraded): the worker's calls failed.
+	CauseFailing = "worker failing: "
+	// CauseDropped (degraded): events dropped for another reason
+	// (shutdown; in a cluster bus-unavailable, bus). A lost node is
+	// CauseNodeLost, not a drop reason here.
+	CauseDropped = "dropped: "
+	// CauseLate (degraded): events finished after their deadline.
+	CauseLate = "late events"
+	// CauseQueueFilling (degraded): the queue holds half of its events or
+	// bytes.
+	CauseQueueFilling = "queue filling"
+	// CauseNodeLost (degraded, cluster batches): a node stopped reporting.
+	CauseNodeLost = "node lost: "
 )
 
 // Event is a result as it appears on the wire.

@@ -3,6 +3,10 @@ package batch
 import (
 	"bytes"
 	"encoding/json"
+	"os"
+	"reflect"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -39,5 +43,34 @@ func TestJSONIsNotHTMLEscaped(t *testing.T) {
 		} else if len(back.Events) != 0 {
 			t.Errorf("summary carries %d events", len(back.Events))
 		}
+	}
+}
+
+// The dashboard's Health type (frontend-react/src/types.ts) names exactly
+// the fields of Health's JSON: one type on each side of the wire, kept
+// equal.
+func TestHealthMatchesTheDashboardsType(t *testing.T) {
+	src, err := os.ReadFile("../../frontend-react/src/types.ts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, body, ok := strings.Cut(string(src), "export interface Health {\n")
+	body, _, ok2 := strings.Cut(body, "\n}\n")
+	if !ok || !ok2 {
+		t.Fatal("types.ts has no `export interface Health { ... }`")
+	}
+	var ts []string
+	for _, m := range regexp.MustCompile(`(?m)^  (\w+)\??:`).FindAllStringSubmatch(body, -1) {
+		ts = append(ts, m[1])
+	}
+	var goFields []string
+	for f := range reflect.TypeFor[Health]().Fields() {
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		goFields = append(goFields, name)
+	}
+	slices.Sort(ts)
+	slices.Sort(goFields)
+	if !slices.Equal(ts, goFields) {
+		t.Errorf("types.ts Health has %v,\nbatch.Health's JSON has %v", ts, goFields)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -401,24 +402,33 @@ func (m *Merger) emit(k int64, byDeadline bool) {
 	}
 	b.Counts.DroppedBy = nonNil(b.Counts.DroppedBy)
 	nodes := make([]batch.NodeStatus, 0, len(m.members.ids))
-	worst, anyLost := batch.OK, false
+	worst := batch.OK
+	// The cause names the nodes at the worst verdict ("node-b: worker
+	// failing: http-500"), then the lost ones.
+	var causes, lost []string
 	for n := range m.members.all() {
 		addTotals(&b.Totals, n.contribution())
 		nodes = append(nodes, n.status(k))
 		switch {
 		case n.member(k):
 			addHealth(&b.Health, n.health)
-			worst = worse(worst, n.health.Status)
+			if w := worse(worst, n.health.Status); w != worst {
+				worst, causes = w, causes[:0]
+			}
+			if n.health.Status == worst && n.health.Cause != "" {
+				causes = append(causes, n.id+": "+n.health.Cause)
+			}
 		case n.startedAt != 0 && n.lost:
-			anyLost = true
+			lost = append(lost, batch.CauseNodeLost+n.id)
 		}
 	}
 	b.Totals.DroppedBy = nonNil(b.Totals.DroppedBy)
-	if anyLost {
+	if len(lost) > 0 {
 		// Lost capacity: the cluster is at least degraded.
 		worst = worse(worst, batch.Degraded)
 	}
 	b.Health.Status = worst
+	b.Health.Cause = strings.Join(append(causes, lost...), "; ")
 	b.StartedAt = m.clusterStart
 	slices.SortStableFunc(events, func(a, b batch.Event) int { return cmp.Compare(a.ProcessedAt, b.ProcessedAt) })
 	if len(events) > batch.MaxEvents {

@@ -78,7 +78,7 @@ func TestMergerSingleNode(t *testing.T) {
 		c.Finish(r)
 		totals.Add(c)
 		m.Publish(&batch.Batch{At: now.UnixMilli(), StartedAt: 42, TickMs: 100, Counts: c, Totals: stats.TotalsOf(totals, totals.Received),
-			Health: batch.Health{Workers: 4, QueueCap: 64, Status: batch.Degraded}, Events: []batch.Event{batch.EventOf(r)}})
+			Health: batch.Health{Workers: 4, QueueCap: 64, Status: batch.Degraded, Cause: batch.CauseLate}, Events: []batch.Event{batch.EventOf(r)}})
 		m.receive(<-m.in)
 		m.emitReady()
 	}
@@ -94,7 +94,7 @@ func TestMergerSingleNode(t *testing.T) {
 		if i > 0 && (b.Counts.Received != 2 || b.Counts.OnTime != 1 || b.Latency.Count != 1 || len(b.Events) != 1) {
 			t.Fatalf("batch %d: %+v", i, b)
 		}
-		if b.Health.Status != batch.Degraded || b.Health.Workers != 4 || b.StartedAt != 42 || len(o.nodes) != 1 || o.nodes[0].Status != "degraded" {
+		if b.Health.Status != batch.Degraded || b.Health.Cause != "solo: late events" || b.Health.Workers != 4 || b.StartedAt != 42 || len(o.nodes) != 1 || o.nodes[0].Status != "degraded" {
 			t.Fatalf("batch %d: health %+v, nodes %+v", i, b.Health, o.nodes)
 		}
 	}
@@ -148,7 +148,7 @@ func TestMergerLifecycle(t *testing.T) {
 			t.Fatalf("tick %d: b lost = %v", k, lost)
 		}
 		if k == k0+7 {
-			if o.b.Counts.DroppedBy[event.NodeLost] != 4 || o.b.Totals.DroppedBy[event.NodeLost] != 4 || o.b.Totals.InFlight != uint64(k-k0+1) || o.b.Health.Status != batch.Degraded {
+			if o.b.Counts.DroppedBy[event.NodeLost] != 4 || o.b.Totals.DroppedBy[event.NodeLost] != 4 || o.b.Totals.InFlight != uint64(k-k0+1) || o.b.Health.Status != batch.Degraded || o.b.Health.Cause != "node lost: b" {
 				t.Fatalf("loss tick: %+v %+v %+v", o.b.Counts, o.b.Totals, o.b.Health)
 			}
 		}

@@ -9,8 +9,11 @@
 package coalescer
 
 import (
+	"cmp"
 	"context"
 	"errors"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -275,6 +278,13 @@ func (c *Coalescer) recentEvents() []batch.Event {
 // healthOf judges the pipeline from its load and a tick's outcomes. It is
 // the one place the verdict is decided: batches carry it, and /api/stats
 // reports the latest batch's (Snapshot).
+//
+// Overloaded means contention: the queue nearly full, or events dropped for
+// want of capacity (queue-full, shed, expired) while the processor was
+// busy (every slot under the limit taken, or events waiting when the tick
+// was cut). Such drops with a slot free and nothing waiting are no
+// overload, and neither is a failing worker: both are degraded, and the
+// cause says which.
 func healthOf(g pipeline.Gauges, tick stats.Counts) batch.Health {
 	h := batch.Health{
 		QueueDepth: g.QueueDepth, QueueCap: g.QueueCap, Workers: g.Workers, Busy: g.Busy, Status: batch.OK,
@@ -290,13 +300,87 @@ func healthOf(g pipeline.Gauges, tick stats.Counts) batch.Health {
 		// A queue full of bytes is as full as one full of events.
 		fill = max(fill, float64(g.QueueBytes)/float64(g.QueueBytesCap))
 	}
+	limit := g.Limit
+	if limit <= 0 {
+		limit = g.Workers
+	}
+	busy := g.QueueDepth > 0 || g.Busy >= limit
+	var overload, degraded []string // causes, worst first
+	if fill >= 0.9 {
+		overload = append(overload, batch.CauseQueueFull)
+	}
+	var capacity, other []event.Reason // drops for want of capacity, and the rest
+	for _, r := range reasonsByCount(tick.DroppedBy) {
+		switch r {
+		case event.QueueFull, event.Shed, event.Expired:
+			capacity = append(capacity, r)
+		case event.Failed:
+		default:
+			other = append(other, r)
+		}
+	}
 	switch {
-	case tick.Dropped > 0 || fill >= 0.9:
+	case len(capacity) == 0:
+	case busy || tick.DroppedBy[event.QueueFull] > 0: // a full queue is contention
+		overload = append(overload, batch.CauseDropping+joinReasons(capacity))
+	default:
+		degraded = append(degraded, batch.CauseDroppingIdle+joinReasons(capacity))
+	}
+	if tick.DroppedBy[event.Failed] > 0 {
+		degraded = append(degraded, batch.CauseFailing+topKind(tick.FailedBy))
+	}
+	if len(other) > 0 {
+		degraded = append(degraded, batch.CauseDropped+joinReasons(other))
+	}
+	if tick.Late > 0 {
+		degraded = append(degraded, batch.CauseLate)
+	}
+	if fill >= 0.5 && fill < 0.9 {
+		degraded = append(degraded, batch.CauseQueueFilling)
+	}
+	switch {
+	case len(overload) > 0:
 		h.Status = batch.Overloaded
-	case tick.Late > 0 || fill >= 0.5:
+	case len(degraded) > 0:
 		h.Status = batch.Degraded
 	}
+	h.Cause = strings.Join(append(overload, degraded...), "; ")
 	return h
+}
+
+// reasonsByCount returns the reasons of m, most frequent first (ties by
+// name), so that a cause reads the same from tick to tick.
+func reasonsByCount(m map[event.Reason]uint64) []event.Reason {
+	out := make([]event.Reason, 0, len(m))
+	for r, n := range m {
+		if n > 0 {
+			out = append(out, r)
+		}
+	}
+	slices.SortFunc(out, func(a, b event.Reason) int {
+		return cmp.Or(cmp.Compare(m[b], m[a]), cmp.Compare(a, b))
+	})
+	return out
+}
+
+func joinReasons(rs []event.Reason) string {
+	s := make([]string, len(rs))
+	for i, r := range rs {
+		s[i] = string(r)
+	}
+	return strings.Join(s, ", ")
+}
+
+// topKind is the most frequent failure kind of m (ties by name), "error"
+// when m names none.
+func topKind(m map[string]uint64) string {
+	top, most := "error", uint64(0)
+	for k, n := range m {
+		if n > most || n == most && k < top {
+			top, most = k, n
+		}
+	}
+	return top
 }
 
 // Snapshot is the state right now, between batches.

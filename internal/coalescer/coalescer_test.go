@@ -2,6 +2,7 @@ package coalescer
 
 import (
 	"context"
+	"encoding/json"
 	"math"
 	"sync"
 	"testing"
@@ -344,7 +345,8 @@ func TestLatenciesAreLentPerTick(t *testing.T) {
 func TestSnapshotVerdictIsTheLatestBatchs(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		out := &sink{}
-		g := &mutableGauges{g: pipeline.Gauges{QueueCap: 10, Workers: 2}}
+		// Both workers busy: a shed is overload.
+		g := &mutableGauges{g: pipeline.Gauges{QueueCap: 10, Workers: 2, Busy: 2, Limit: 2}}
 		c, err := New(Config{Tick: 100 * time.Millisecond}, g, out)
 		if err != nil {
 			t.Fatal(err)
@@ -438,4 +440,92 @@ func TestJitterMeasuresPublication(t *testing.T) {
 			t.Errorf("tick jitter since start %+v, want a max of 30ms", j)
 		}
 	})
+}
+
+// failed is an event dropped because its worker call failed as kind.
+func failed(kind string) event.Result {
+	r := result(event.Dropped, event.Failed, 0)
+	r.Failure = kind
+	return r
+}
+
+// The verdict names its cause, and says overloaded only for contention: a
+// failing worker with an empty queue, or sheds while a worker is free and
+// nothing waits, are degraded with their cause; drops while every slot is
+// busy, or a queue nearly full, are overloaded.
+func TestVerdictNamesItsCause(t *testing.T) {
+	idle := pipeline.Gauges{QueueCap: 100, Workers: 8, Limit: 4, Busy: 1}
+	saturated := pipeline.Gauges{QueueCap: 100, Workers: 8, Limit: 4, Busy: 4}
+	waiting := pipeline.Gauges{QueueCap: 100, QueueDepth: 3, Workers: 8, Limit: 4, Busy: 2}
+	for _, tc := range []struct {
+		name   string
+		g      pipeline.Gauges
+		tick   []event.Result
+		status batch.Status
+		cause  string
+	}{
+		{"idle and clean", idle, []event.Result{result(event.OnTime, "", time.Millisecond)}, batch.OK, ""},
+		{"worker answering 500, queue empty", idle,
+			[]event.Result{failed("http-500"), failed("http-500"), failed("connect")},
+			batch.Degraded, "worker failing: http-500"},
+		{"sheds with a worker free and nothing waiting", idle,
+			[]event.Result{result(event.Dropped, event.Shed, 0), result(event.Dropped, event.Expired, 0), result(event.Dropped, event.Shed, 0)},
+			batch.Degraded, "dropped with workers free: shed, expired"},
+		{"sheds with every slot busy", saturated,
+			[]event.Result{result(event.Dropped, event.Shed, 0)},
+			batch.Overloaded, "dropping under load: shed"},
+		{"sheds with events waiting", waiting,
+			[]event.Result{result(event.Dropped, event.Shed, 0)},
+			batch.Overloaded, "dropping under load: shed"},
+		{"queue full is contention whatever the gauges say", idle,
+			[]event.Result{result(event.Dropped, event.QueueFull, 0)},
+			batch.Overloaded, "dropping under load: queue-full"},
+		{"queue nearly full of bytes", pipeline.Gauges{QueueCap: 100, QueueDepth: 2, QueueBytes: 950, QueueBytesCap: 1000, Workers: 8, Limit: 4, Busy: 4},
+			nil, batch.Overloaded, "queue nearly full"},
+		{"overload and a failing worker, overload first", saturated,
+			[]event.Result{result(event.Dropped, event.Shed, 0), failed("http-503"), result(event.Late, event.Cancelled, 150*time.Millisecond)},
+			batch.Overloaded, "dropping under load: shed; worker failing: http-503; late events"},
+		{"late events and a filling queue", pipeline.Gauges{QueueCap: 100, QueueDepth: 60, Workers: 8, Limit: 4, Busy: 4},
+			[]event.Result{result(event.Late, event.Cancelled, 150*time.Millisecond)},
+			batch.Degraded, "late events; queue filling"},
+		{"shutdown drops", idle, []event.Result{result(event.Dropped, event.Shutdown, 0)}, batch.Degraded, "dropped: shutdown"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				out := &sink{}
+				c, err := New(Config{Tick: 100 * time.Millisecond}, gauges(tc.g), out)
+				if err != nil {
+					t.Fatal(err)
+				}
+				stop := run(t, c)
+				defer stop()
+				time.Sleep(50 * time.Millisecond)
+				for _, r := range tc.tick {
+					c.Admit(r.Event)
+					c.Finish(r)
+				}
+				time.Sleep(60 * time.Millisecond) // the tick is cut at 100 ms
+				synctest.Wait()
+				bs := out.all()
+				h := bs[len(bs)-1].Health
+				if h.Status != tc.status || h.Cause != tc.cause {
+					t.Errorf("verdict %q, cause %q; want %q, %q", h.Status, h.Cause, tc.status, tc.cause)
+				}
+				if s := c.Snapshot(); s.Health != h {
+					t.Errorf("/api/stats' health %+v differs from the batch's %+v", s.Health, h)
+				}
+				// The JSON carries the cause beside the status.
+				data, err := batch.JSON(bs[len(bs)-1])
+				if err != nil {
+					t.Fatal(err)
+				}
+				var wire struct {
+					Health struct{ Status, Cause *string }
+				}
+				if err := json.Unmarshal(data, &wire); err != nil || wire.Health.Cause == nil || *wire.Health.Cause != tc.cause {
+					t.Errorf("JSON %s: want health.cause %q (%v)", data, tc.cause, err)
+				}
+			})
+		})
+	}
 }

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/ontime-rt/ontime/internal/jsonkind"
 	"github.com/ontime-rt/ontime/internal/pipeline"
 	"github.com/ontime-rt/ontime/internal/worker"
 )
@@ -328,7 +329,7 @@ func (p *Patch) set(name string, raw json.RawMessage) *FieldError {
 // does not fit the setting s.
 func checkType(s setting, raw json.RawMessage) *FieldError {
 	fail := func(msg string) *FieldError { return &FieldError{Field: s.name, Msg: msg} }
-	got := kind(raw)
+	got := jsonkind.Of(raw)
 	if got == "null" {
 		return fail("null is not a value; omit the field to keep the setting")
 	}
@@ -343,12 +344,12 @@ func checkType(s setting, raw json.RawMessage) *FieldError {
 	}
 	if want == "a string" {
 		if got != "string" {
-			return fail("want a string, got " + article(got))
+			return fail("want a string, got " + jsonkind.WithArticle(got))
 		}
 		return nil
 	}
 	if got != "number" {
-		return fail("want " + want + ", got " + article(got))
+		return fail("want " + want + ", got " + jsonkind.WithArticle(got))
 	}
 	text := clip(string(raw))
 	if s.kind == reflect.Int {
@@ -366,36 +367,6 @@ func checkType(s setting, raw json.RawMessage) *FieldError {
 		return fail(text + " is out of range")
 	}
 	return nil
-}
-
-// kind names the JSON type of a valid value by its first byte.
-func kind(v []byte) string {
-	if len(v) == 0 {
-		return "nothing"
-	}
-	switch v[0] {
-	case '{':
-		return "object"
-	case '[':
-		return "array"
-	case '"':
-		return "string"
-	case 't', 'f':
-		return "boolean"
-	case 'n':
-		return "null"
-	}
-	return "number"
-}
-
-func article(kind string) string {
-	switch kind {
-	case "null":
-		return kind
-	case "object", "array":
-		return "an " + kind
-	}
-	return "a " + kind
 }
 
 // clip cuts a client's text to a length fit for an error message.
@@ -442,8 +413,8 @@ func DecodePatch(r io.Reader) (Patch, error) {
 	if _, err := dec.Token(); err != io.EOF {
 		return Patch{}, errors.New("trailing data after the JSON object")
 	}
-	if k := kind(doc); k != "object" {
-		return Patch{}, fmt.Errorf("want a JSON object of settings, got %s", article(k))
+	if k := jsonkind.Of(doc); k != "object" {
+		return Patch{}, fmt.Errorf("want a JSON object of settings, got %s", jsonkind.WithArticle(k))
 	}
 	// doc is one valid object: its members decode without error.
 	members := json.NewDecoder(bytes.NewReader(doc))

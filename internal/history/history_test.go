@@ -7,8 +7,10 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/ontime-rt/ontime/internal/batch"
+	"github.com/ontime-rt/ontime/internal/config"
 	"github.com/ontime-rt/ontime/internal/event"
 	"github.com/ontime-rt/ontime/internal/stats"
 )
@@ -354,5 +356,34 @@ func TestParseRange(t *testing.T) {
 func TestNeedsNext(t *testing.T) {
 	if _, err := New(Config{}); err == nil {
 		t.Fatal("a History without a next publisher was made")
+	}
+}
+
+// A step keeps the deadline in force at its end: the settings' deadline,
+// else the last event's, in whole ms; 0 when no batch said. Keeping it
+// costs no memory: a step is 176 bytes.
+func TestStepKeepsTheDeadline(t *testing.T) {
+	if n := unsafe.Sizeof(point{}); n != 176 {
+		t.Errorf("a step is %d bytes, want 176 (docs/design.md)", n)
+	}
+	for _, c := range []struct {
+		name string
+		b    batch.Batch
+		want float64
+	}{
+		{"settings", batch.Batch{Config: &config.Settings{DeadlineMs: 250.4}, Events: []batch.Event{{DeadlineMs: 80}}}, 250},
+		{"the last event's", batch.Batch{Events: []batch.Event{{DeadlineMs: 80}, {DeadlineMs: 120.6}}}, 121},
+		{"none", batch.Batch{}, 0},
+	} {
+		c0 := &clock{t: t0.Add(3 * time.Second)}
+		h, _ := newHistory(t, c0)
+		c.b.At = t0.UnixMilli() + 100
+		h.Publish(&c.b)
+		h.Publish(&batch.Batch{At: t0.UnixMilli() + 1100}) // closes the step
+		r, _ := ParseRange("1m")
+		pts := h.Series(r).Points
+		if len(pts) != 1 || pts[0].DeadlineMs != c.want {
+			t.Errorf("%s: points %+v, want one with deadlineMs %g", c.name, pts, c.want)
+		}
 	}
 }

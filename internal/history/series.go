@@ -57,6 +57,10 @@ type point struct {
 	queueCap, workers  int32 // the step's last
 	limit              int32 // the step's last
 	status             uint8 // the step's worst (severity)
+	// deadlineMs is the deadline in force at the step's end, in whole ms
+	// (the settings' 1 to 60,000 fit); 0 when unknown. It fits in the
+	// padding after status: a step stays 176 bytes.
+	deadlineMs uint16
 }
 
 // names interns reasons and failure kinds; index 0 is Other.
@@ -166,7 +170,24 @@ func (s *series) fold(ns *names, b *batch.Batch, at int64, lat *stats.Histogram)
 	p.busy = max(p.busy, clamp32(h.Busy))
 	p.queueCap, p.workers, p.limit = clamp32(h.QueueCap), clamp32(h.Workers), clamp32(h.Limit)
 	p.status = max(p.status, severity(h.Status))
+	if d := deadlineOf(b); d > 0 {
+		p.deadlineMs = d
+	}
 	return closed
+}
+
+// deadlineOf is the deadline b says is in force, in whole ms, as the charts
+// take it: the settings' deadline, else that of the tick's last event; 0
+// when b says none.
+func deadlineOf(b *batch.Batch) uint16 {
+	var ms float64
+	switch {
+	case b.Config != nil && b.Config.DeadlineMs > 0:
+		ms = b.Config.DeadlineMs
+	case len(b.Events) > 0:
+		ms = b.Events[len(b.Events)-1].DeadlineMs
+	}
+	return uint16(min(max(math.Round(ms), 0), math.MaxUint16))
 }
 
 // close stores the open step in the ring and returns it.
@@ -217,6 +238,7 @@ func (p *point) wire(ns *names) Point {
 		P50: ms(p.p50), P90: ms(p.p90), P99: ms(p.p99), Max: ms(p.max),
 		QueueDepth: int(p.queueDepth), QueueCap: int(p.queueCap), Busy: int(p.busy),
 		Workers: int(p.workers), Limit: int(p.limit), Status: statuses[p.status],
+		DeadlineMs: float64(p.deadlineMs),
 	}
 	for _, d := range p.drops {
 		if d != 0 {
@@ -257,6 +279,10 @@ type Point struct {
 	Limit      int `json:"limit"`
 	// Status is the worst verdict of the step's batches.
 	Status batch.Status `json:"status"`
+	// DeadlineMs is the deadline in force at the step's end, whole ms (the
+	// settings' deadline, else the deadline of the last event); 0 when
+	// none of the step's batches said.
+	DeadlineMs float64 `json:"deadlineMs"`
 }
 
 func micros(d time.Duration) uint32 {

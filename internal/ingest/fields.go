@@ -14,6 +14,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/ontime-rt/ontime/internal/event"
+	"github.com/ontime-rt/ontime/internal/jsonkind"
 )
 
 // item validates one event as sent: raw is an array element or an NDJSON
@@ -142,7 +143,7 @@ func (d *Decoder) fields(raw []byte) (fields, error) {
 		return fields{}, err
 	}
 	if k := v.Kind(); k != '{' {
-		return fields{}, fmt.Errorf("an event must be a JSON object, got %s", kindName(k))
+		return fields{}, fmt.Errorf("an event must be a JSON object, got %s", jsonkind.OfByte(byte(k)))
 	}
 	// v is valid, so walking it meets no syntax error; its names are
 	// already known to be unique.
@@ -201,25 +202,6 @@ func (d *Decoder) walk(dec *jsontext.Decoder) (fields, error) {
 	return f, nil
 }
 
-// kindName names a JSON kind for an error message.
-func kindName(k jsontext.Kind) string {
-	switch k {
-	case '{':
-		return "object"
-	case '[':
-		return "array"
-	case '"':
-		return "string"
-	case 't', 'f':
-		return "boolean"
-	case 'n':
-		return "null"
-	case '0':
-		return "number"
-	}
-	return "nothing"
-}
-
 // quoteShort quotes a client-supplied string for an error message, cut so
 // that a hostile client cannot make the response much larger than its own
 // mistake is worth.
@@ -245,7 +227,7 @@ func clip(s string) string {
 
 func parseID(v jsontext.Value) (uuid.UUID, error) {
 	if k := v.Kind(); k != '"' {
-		return uuid.Nil, fmt.Errorf("id must be a string, got %s", kindName(k))
+		return uuid.Nil, fmt.Errorf("id must be a string, got %s", jsonkind.OfByte(byte(k)))
 	}
 	b, err := jsontext.AppendUnquote(nil, v)
 	if err != nil {
@@ -267,7 +249,7 @@ func parseID(v jsontext.Value) (uuid.UUID, error) {
 
 func parseCreatedAt(v jsontext.Value) (int64, error) {
 	if k := v.Kind(); k != '0' {
-		return 0, fmt.Errorf("createdAt must be a number (Unix milliseconds), got %s", kindName(k))
+		return 0, fmt.Errorf("createdAt must be a number (Unix milliseconds), got %s", jsonkind.OfByte(byte(k)))
 	}
 	if bytes.ContainsAny(v, ".eE") {
 		return 0, fmt.Errorf("createdAt must be an integer number of Unix milliseconds, got %s", clip(string(v)))
@@ -286,7 +268,7 @@ func parseCreatedAt(v jsontext.Value) (int64, error) {
 // [lo, hi], as a Duration rounded to the nanosecond.
 func parseMs(name string, v jsontext.Value, lo, hi float64) (time.Duration, error) {
 	if k := v.Kind(); k != '0' {
-		return 0, fmt.Errorf("%s must be a number of milliseconds, got %s", name, kindName(k))
+		return 0, fmt.Errorf("%s must be a number of milliseconds, got %s", name, jsonkind.OfByte(byte(k)))
 	}
 	ms, err := strconv.ParseFloat(string(v), 64)
 	if err != nil || math.IsNaN(ms) || math.IsInf(ms, 0) {

@@ -16,6 +16,7 @@ type scrapeCollector struct {
 	descs []*prometheus.Desc // the ones this configuration exports
 
 	inFlightDesc, queueDepth, queueCap, workers, busy *prometheus.Desc
+	queueBytes, queueBytesCap                         *prometheus.Desc
 	limit, callP50, callP99, callBest                 *prometheus.Desc
 	clients                                           *prometheus.Desc
 	skipped, slow                                     *prometheus.Desc
@@ -36,6 +37,8 @@ func newScrapeCollector(cfg Config, inFlight *atomic.Int64) *scrapeCollector {
 	if cfg.Pipeline != nil {
 		c.queueDepth = add("ontime_queue_depth", "Events waiting in the queue for a worker.")
 		c.queueCap = add("ontime_queue_capacity", "Capacity of the queue; an event arriving when it is full is dropped (queue-full).")
+		c.queueBytes = add("ontime_queue_bytes", "Bytes of the events waiting in the queue: their payloads plus a fixed overhead each.")
+		c.queueBytesCap = add("ontime_queue_bytes_capacity", "The queue's byte budget (--queue-bytes); an event that would exceed it is dropped (queue-full).")
 		c.workers = add("ontime_workers", "Workers in the pool.")
 		c.busy = add("ontime_workers_busy", "Workers processing an event right now.")
 		c.limit = add("ontime_concurrency_limit", "Events processed at once at most: the adaptive concurrency limit, or the workers when fixed.")
@@ -86,6 +89,8 @@ func (c *scrapeCollector) Collect(ch chan<- prometheus.Metric) {
 		g := c.cfg.Pipeline.Gauges()
 		gauge(c.queueDepth, float64(g.QueueDepth))
 		gauge(c.queueCap, float64(g.QueueCap))
+		gauge(c.queueBytes, float64(g.QueueBytes))
+		gauge(c.queueBytesCap, float64(g.QueueBytesCap))
 		gauge(c.workers, float64(g.Workers))
 		gauge(c.busy, float64(g.Busy))
 		gauge(c.limit, float64(g.Limit))

@@ -133,8 +133,9 @@ func New(cfg Config) *Metrics {
 	m.initOutcomes()
 	m.failures = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "ontime_worker_failures_total",
-		Help: "Events dropped as failed, by kind of failure: http-NNN (the worker's status), connect, reset, tls, bad-response, result-too-large, timeout, error (a simulated processor's), other.",
+		Help: "Events dropped as failed, by kind of failure: http-NNN (the worker's status), connect, reset, tls, bad-response, result-too-large, timeout; over NATS status-NNN, no-worker, worker-error; error (a failure that names no kind), other. The fixed words exist from the start at zero; each status from its first failure.",
 	}, []string{"kind"})
+	m.initFailures()
 	m.latency = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name:    "ontime_event_latency_seconds",
 		Help:    "Time from an event's creation to its outcome, queue wait included, for processed (on-time or late) events.",

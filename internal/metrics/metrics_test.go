@@ -24,6 +24,7 @@ import (
 	"github.com/ontime-rt/ontime/internal/hub"
 	"github.com/ontime-rt/ontime/internal/pipeline"
 	"github.com/ontime-rt/ontime/internal/stats"
+	"github.com/ontime-rt/ontime/internal/worker"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -124,7 +125,7 @@ func (c *countingRecorder) Finish(r event.Result) {
 type fakePipeline struct{}
 
 func (fakePipeline) Gauges() pipeline.Gauges {
-	return pipeline.Gauges{QueueDepth: 7, QueueCap: 64, Workers: 4, Busy: 3}
+	return pipeline.Gauges{QueueDepth: 7, QueueCap: 64, QueueBytes: 7 * 384, QueueBytesCap: 64 << 20, Workers: 4, Busy: 3}
 }
 
 type fakeFanout struct{}
@@ -208,6 +209,8 @@ func TestScrapeEventsAndSources(t *testing.T) {
 		{"ontime_events_in_flight", nil, 2},
 		{"ontime_queue_depth", nil, 7},
 		{"ontime_queue_capacity", nil, 64},
+		{"ontime_queue_bytes", nil, 7 * 384},
+		{"ontime_queue_bytes_capacity", nil, 64 << 20},
 		{"ontime_workers", nil, 4},
 		{"ontime_workers_busy", nil, 3},
 		{"ontime_clients", map[string]string{"transport": "sse"}, 2},
@@ -641,6 +644,25 @@ func (workerPipeline) Gauges() pipeline.Gauges {
 	return pipeline.Gauges{Workers: 64, Limit: 9, CallP50: 21 * time.Millisecond, CallP99: 48 * time.Millisecond, CallBest: 20 * time.Millisecond}
 }
 
+// The counters of the known failure kinds exist, at zero, before any
+// failure, and the known kinds are the worker package's fixed ones.
+func TestWorkerFailuresFromTheStart(t *testing.T) {
+	fams := scrape(t, New(Config{}).Handler())
+	for _, kind := range KnownFailureKinds {
+		if got := value(t, fams, "ontime_worker_failures_total", map[string]string{"kind": kind}); got != 0 {
+			t.Errorf("failures of kind %s before any: %g, want 0", kind, got)
+		}
+	}
+	if n := len(fams["ontime_worker_failures_total"].GetMetric()); n != len(KnownFailureKinds) {
+		t.Errorf("%d failure series at start, want %d", n, len(KnownFailureKinds))
+	}
+	words := []string{worker.KindConnect, worker.KindReset, worker.KindTLS, worker.KindBadResponse, worker.KindTooLarge,
+		worker.KindTimeout, worker.KindNoWorker, worker.KindWorkerError, "error", "other"}
+	if !slices.Equal(KnownFailureKinds, words) {
+		t.Errorf("KnownFailureKinds %v, want the worker package's kinds and error, other: %v", KnownFailureKinds, words)
+	}
+}
+
 // Failures count by kind, with labels bounded whatever a processor
 // reports; the concurrency limit and the worker's call latency are gauges.
 func TestWorkerFailuresAndLimit(t *testing.T) {
@@ -651,20 +673,20 @@ func TestWorkerFailuresAndLimit(t *testing.T) {
 		r.Failure = kind
 		return r
 	}
-	for _, kind := range []string{"http-503", "http-503", "connect", "reset", "error", "http-5x3", "Weird Kind!", ""} {
+	for _, kind := range []string{"http-503", "http-503", "connect", "reset", "error", "http-5x3", "Weird Kind!", "", "status-503", "status-5030", "http-50"} {
 		rec.Admit(event.Event{})
 		rec.Finish(failed(kind))
 	}
 	rec.Admit(event.Event{})
 	rec.Finish(result(event.Dropped, event.Shed, 0)) // no failure: no kind
 	fams := scrape(t, m.Handler())
-	for kind, want := range map[string]float64{"http-503": 2, "connect": 1, "reset": 1, "error": 1, "other": 3} {
+	for kind, want := range map[string]float64{"http-503": 2, "status-503": 1, "connect": 1, "reset": 1, "error": 1, "other": 5, "tls": 0} {
 		if got := value(t, fams, "ontime_worker_failures_total", map[string]string{"kind": kind}); got != want {
 			t.Errorf("failures of kind %s: %g, want %g", kind, got, want)
 		}
 	}
-	if n := len(fams["ontime_worker_failures_total"].GetMetric()); n != 5 {
-		t.Errorf("%d failure series, want 5", n)
+	if n, want := len(fams["ontime_worker_failures_total"].GetMetric()), len(KnownFailureKinds)+2; n != want {
+		t.Errorf("%d failure series, want %d (the known kinds, http-503 and status-503)", n, want)
 	}
 	for _, c := range []struct {
 		name   string

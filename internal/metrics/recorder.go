@@ -1,6 +1,8 @@
 package metrics
 
 import (
+	"strings"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ontime-rt/ontime/internal/event"
@@ -138,11 +140,39 @@ func (m *Metrics) count(r event.Result) {
 	m.inFlight.Add(-1)
 }
 
-// failureLabel bounds the kind label: "http-" and a status code, or a
-// short lower-case word; anything else (a processor's bug) is "other".
+// KnownFailureKinds are the kinds of failure whose counters exist from the
+// start, at zero, so that rate() and alerts see them before the first
+// failure: the fixed words the processors report (package worker's Kind
+// constants; a test keeps the two lists equal), "error" (a failure that
+// names no kind) and "other" (a label failureLabel refuses). The statuses
+// ("http-NNN", "status-NNN") are an open set of a few hundred: each appears
+// with its first failure.
+var KnownFailureKinds = []string{
+	"connect", "reset", "tls", "bad-response", "result-too-large", "timeout", // HTTP
+	"no-worker", "worker-error", // NATS
+	"error", "other",
+}
+
+// initFailures creates the counters of the known kinds at zero.
+func (m *Metrics) initFailures() {
+	for _, k := range KnownFailureKinds {
+		m.failures.WithLabelValues(k)
+	}
+}
+
+// failureLabel bounds the kind label: "http-" or "status-" and a status
+// code, or a short lower-case word; anything else (a processor's bug) is
+// "other".
 func failureLabel(kind string) string {
-	if len(kind) == 8 && kind[:5] == "http-" {
-		for _, c := range kind[5:] {
+	for _, prefix := range [...]string{"http-", "status-"} {
+		code, ok := strings.CutPrefix(kind, prefix)
+		if !ok {
+			continue
+		}
+		if len(code) != 3 {
+			return "other"
+		}
+		for _, c := range code {
 			if c < '0' || c > '9' {
 				return "other"
 			}

@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"math"
 	"sync"
 	"sync/atomic"
@@ -42,11 +43,11 @@ func ms(v float64) time.Duration { return time.Duration(math.Round(v * float64(t
 // the user's worker over HTTP (then returned as w too) with a keep-alive
 // pool of one connection per worker slot, or the user's workers over NATS,
 // called on nc, the node's connection (nil outside cluster mode, where
-// nats is refused).
-func processorOf(s config.Settings, nc *nats.Conn) (_ pipeline.Processor, w *worker.HTTP, err error) {
+// nats is refused). The worker processors log their failures to log.
+func processorOf(s config.Settings, nc *nats.Conn, log *slog.Logger) (_ pipeline.Processor, w *worker.HTTP, err error) {
 	switch s.Processor {
 	case config.HTTP:
-		w, err = worker.New(worker.Config{URL: s.WorkerURL, MaxConns: s.Workers})
+		w, err = worker.New(worker.Config{URL: s.WorkerURL, MaxConns: s.Workers, Logger: log})
 		if err != nil {
 			return nil, nil, fmt.Errorf("worker: %w", err)
 		}
@@ -55,7 +56,7 @@ func processorOf(s config.Settings, nc *nats.Conn) (_ pipeline.Processor, w *wor
 		if nc == nil {
 			return nil, nil, errNATSProcessor()
 		}
-		p, err := worker.NewNATS(worker.NATSConfig{Conn: nc, Subject: s.WorkerSubject})
+		p, err := worker.NewNATS(worker.NATSConfig{Conn: nc, Subject: s.WorkerSubject, Logger: log})
 		if err != nil {
 			return nil, nil, fmt.Errorf("worker: %w", err)
 		}
@@ -129,7 +130,7 @@ func (n *Node) Apply(p config.Patch) (config.Settings, error) {
 	var proc pipeline.Processor
 	var w *worker.HTTP
 	if newProcessor(old, next) {
-		if proc, w, err = processorOf(next, n.nc); err != nil {
+		if proc, w, err = processorOf(next, n.nc, n.log); err != nil {
 			return old, err
 		}
 	}

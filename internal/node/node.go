@@ -385,7 +385,7 @@ func New(cfg Config, log *slog.Logger) (_ *Node, err error) {
 	if rec, err = n.withOutcomes(rec); err != nil {
 		return nil, err
 	}
-	proc, w, err := processorOf(settings, n.nc)
+	proc, w, err := processorOf(settings, n.nc, n.log)
 	if err != nil {
 		return nil, err
 	}

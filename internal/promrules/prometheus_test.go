@@ -83,18 +83,50 @@ func promtool(t *testing.T, ctx context.Context, path string, stdin []byte, args
 	return string(out)
 }
 
-// TestPrometheusRulesCheck runs promtool on the shipped rules: they parse
-// and their unit tests (each alert firing and staying quiet) pass.
+// TestPrometheusRulesCheck runs the promtool commands of
+// docs/operations.md's "Check the rules", as written there (globs
+// included), from the repository's root: the rules parse and their unit
+// tests (each alert firing and staying quiet) pass.
 func TestPrometheusRulesCheck(t *testing.T) {
 	_, tool := tools(t)
 	ctx := testContext(t)
-	out := promtool(t, ctx, tool, nil, "check", "rules", filepath.Join(rulesDir, "ontime.rules.yml"))
-	if !strings.Contains(out, "SUCCESS") {
-		t.Fatalf("promtool check rules did not report success:\n%s", out)
+	doc, err := os.ReadFile(filepath.Join("..", "..", "docs", "operations.md"))
+	if err != nil {
+		t.Fatal(err)
 	}
-	out = promtool(t, ctx, tool, nil, "test", "rules", filepath.Join(rulesDir, "ontime.rules.test.yml"))
-	if !strings.Contains(out, "SUCCESS") {
-		t.Fatalf("promtool test rules did not report success:\n%s", out)
+	_, after, ok := strings.Cut(string(doc), "## Check the rules\n\n```sh\n")
+	block, _, ok2 := strings.Cut(after, "```")
+	if !ok || !ok2 {
+		t.Fatal("docs/operations.md: no sh block under \"## Check the rules\"")
+	}
+	ran := 0
+	for line := range strings.Lines(block) {
+		if !strings.HasPrefix(line, "promtool ") {
+			continue
+		}
+		command, _, _ := strings.Cut(line, "#")
+		args := strings.Fields(command)[1:]
+		// The shell's glob, expanded as sh would from the root.
+		var expanded []string
+		for _, a := range args {
+			if !strings.ContainsAny(a, "*?[") {
+				expanded = append(expanded, a)
+				continue
+			}
+			files, err := filepath.Glob(filepath.Join("..", "..", a))
+			if err != nil || len(files) == 0 {
+				t.Fatalf("%s: the glob %s matches nothing (%v)", strings.TrimSpace(line), a, err)
+			}
+			expanded = append(expanded, files...)
+		}
+		out := promtool(t, ctx, tool, nil, expanded...)
+		if !strings.Contains(out, "SUCCESS") {
+			t.Fatalf("%s did not report success:\n%s", strings.TrimSpace(line), out)
+		}
+		ran++
+	}
+	if ran != 2 {
+		t.Fatalf("docs/operations.md shows %d promtool commands, want 2 (check rules, test rules)", ran)
 	}
 }
 
@@ -114,7 +146,15 @@ func TestPrometheusScrapesNode(t *testing.T) {
 	base := startNode(t, node.Config{Settings: s, ShutdownTimeout: 3 * time.Second})
 
 	// The exposition passes Prometheus's own lint, but for known problems.
-	lintMetrics(t, ctx, tool, get(t, ctx, base+"/metrics"))
+	exposition := get(t, ctx, base+"/metrics")
+	lintMetrics(t, ctx, tool, exposition)
+	// The queue's bytes are exported, and the failure counters exist
+	// before any failure, for rate() and the alerts.
+	for _, want := range []string{"\nontime_queue_bytes ", "\nontime_queue_bytes_capacity ", "\nontime_worker_failures_total{kind=\"connect\"} 0\n"} {
+		if !strings.Contains(string(exposition), want) {
+			t.Errorf("/metrics lacks %q", strings.TrimSpace(want))
+		}
+	}
 
 	rules, err := filepath.Abs(filepath.Join(rulesDir, "ontime.rules.yml"))
 	if err != nil {

@@ -55,7 +55,7 @@ func patchConfig(c Configurator) http.HandlerFunc {
 func configErrorOf(err error) configError {
 	var body configError
 	var msgs []string
-	for _, e := range flatten(err) {
+	for _, e := range config.Flatten(err) {
 		msgs = append(msgs, e.Error())
 		var fe *config.FieldError
 		if errors.As(e, &fe) {
@@ -70,19 +70,6 @@ func configErrorOf(err error) configError {
 		body.Error = "invalid settings: " + body.Error
 	}
 	return body
-}
-
-// flatten lists the errors joined in err, at any depth.
-func flatten(err error) []error {
-	j, ok := err.(interface{ Unwrap() []error })
-	if !ok {
-		return []error{err}
-	}
-	var out []error
-	for _, e := range j.Unwrap() {
-		out = append(out, flatten(e)...)
-	}
-	return out
 }
 
 func isJSON(r *http.Request) bool {

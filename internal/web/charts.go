@@ -95,6 +95,9 @@ func historyPoint(h *history.Point, stepMs int64) point {
 		rOnTime: float64(h.OnTime) * perSec, rLate: float64(h.Late) * perSec, rDropped: float64(h.Dropped) * perSec,
 		depth: h.QueueDepth, queueCap: h.QueueCap, busy: h.Busy, workers: h.Workers,
 		status: statusLevel(h.Status),
+		// The deadline in force at the step's end; 0 (not drawn) when
+		// unknown.
+		deadline: h.DeadlineMs,
 	}
 }
 
@@ -207,6 +210,9 @@ func downsample(s *history.Series, t0, span int64) pointSlice {
 		}
 		cur.depth, cur.busy = max(cur.depth, p.depth), max(cur.busy, p.busy)
 		cur.queueCap, cur.workers = p.queueCap, p.workers
+		if p.deadline > 0 {
+			cur.deadline = p.deadline
+		}
 		cur.status = max(cur.status, p.status)
 	}
 	flush()

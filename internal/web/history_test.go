@@ -37,7 +37,7 @@ func hourOf(now int64) history.Series {
 			continue
 		}
 		p := history.Point{T: now - 3_600_000 + i*1000, Counts: stats.Counts{Received: 20, OnTime: 20}, P50: 30, P99: 45,
-			QueueCap: 64, Workers: 4, Busy: 2, Limit: 4, Status: batch.OK}
+			QueueCap: 64, Workers: 4, Busy: 2, Limit: 4, Status: batch.OK, DeadlineMs: 100}
 		if i >= 1800 && i < 2100 {
 			p.OnTime, p.Dropped, p.Status, p.Busy = 8, 12, batch.Overloaded, 4
 			p.DroppedBy = map[event.Reason]uint64{event.Shed: 12}
@@ -113,6 +113,10 @@ func TestPageHistoryCharts(t *testing.T) {
 	// The rate is per second over the steps: 20/s outside the overload.
 	if !strings.Contains(page, "on time <b>20 /s</b>") {
 		t.Errorf("throughput legend does not show 20 /s now")
+	}
+	// The deadline the steps kept is drawn over the history.
+	if m := regexp.MustCompile(`class="[^"]*deadline[^"]*" d="M[^"]+"`).FindString(page); m == "" || !strings.Contains(page, "deadline 100") {
+		t.Errorf("the 1 h latency chart draws no deadline line (or its legend lacks 100 ms)")
 	}
 	// The missing minute breaks the lines: the on-time path has 2 stretches.
 	d := regexp.MustCompile(`class="line on-time" d="([^"]*)"`).FindStringSubmatch(page)
@@ -234,7 +238,7 @@ func TestPageCluster(t *testing.T) {
 	h, get := pageServer(t, nil)
 	b := makeBatch(17958420039, 100, defaults())
 	b.Nodes = []batch.NodeStatus{
-		{ID: "n1:8081", Status: "ok", LastSeen: b.At - 100, SkewMs: 0, Health: batch.Health{Busy: 2, Workers: 4, Limit: 4, QueueCap: 64}},
+		{ID: "n1:8081", Status: "degraded", LastSeen: b.At - 100, SkewMs: 0, Health: batch.Health{Busy: 2, Workers: 4, Limit: 4, QueueCap: 64, Status: batch.Degraded, Cause: "late events"}},
 		{ID: "n2:8082", Status: "lost", LastSeen: b.At - 5000, SkewMs: -3.25, Health: batch.Health{Busy: 4, Workers: 4, Limit: 4, QueueCap: 64}},
 	}
 	h.Publish(b)
@@ -242,6 +246,9 @@ func TestPageCluster(t *testing.T) {
 	nodes := regexp.MustCompile(`(?s)<tr data-testid="node-row".*?</tr>`).FindAllString(page, -1)
 	if len(nodes) != 2 {
 		t.Fatalf("%d node rows, want 2", len(nodes))
+	}
+	if want := "Cause: late events."; !strings.Contains(nodes[0], want) {
+		t.Errorf("the degraded node's badge does not give its cause %q:\n%s", want, nodes[0])
 	}
 	for _, want := range []string{"n2:8082", ">lost<", "-3.2 ms", "4 / 4", "5.0 s ago", views.Explain("lost")} {
 		if !strings.Contains(nodes[1], want) {

@@ -313,6 +313,25 @@ func TestChartsGapWithoutLatency(t *testing.T) {
 	}
 }
 
+// The stats bar shows the verdict's cause beside the badge, and nothing
+// when the verdict is ok.
+func TestStatsShowCause(t *testing.T) {
+	r := NewRenderer(nil)
+	b := makeBatch(10, 100, defaults())
+	b.Health.Status, b.Health.Cause = batch.Degraded, "worker failing: http-500"
+	ev := encode(t, r, b)
+	for _, want := range []string{`data-testid="health" title="`, `>degraded</span>`, `data-testid="health-cause">worker failing: http-500<`} {
+		if !strings.Contains(ev["stats"], want) {
+			t.Errorf("stats fragment lacks %s:\n%s", want, ev["stats"])
+		}
+	}
+	b = makeBatch(11, 100, defaults())
+	b.Health.Status, b.Health.Cause = batch.OK, ""
+	if ev := encode(t, r, b); strings.Contains(ev["stats"], "health-cause") {
+		t.Errorf("an ok verdict shows a cause:\n%s", ev["stats"])
+	}
+}
+
 func TestStatsAndConfigFragments(t *testing.T) {
 	r := NewRenderer(nil)
 	cfg := defaults()

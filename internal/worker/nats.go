@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"strings"
 	"time"
@@ -61,6 +62,9 @@ type NATSConfig struct {
 	// The request's end follows the context's deadline, which follows the
 	// runtime clock: Now must agree with it.
 	Now func() time.Time
+	// Logger receives failed calls, at warn level, at most one line per
+	// FailureLogEvery. Default slog.Default().
+	Logger *slog.Logger
 }
 
 // NATS is a processor that sends each event to a worker by NATS
@@ -72,9 +76,10 @@ type NATSConfig struct {
 // deadline the call ends on ontime's side and a later reply is discarded.
 // Workers learn their budget from HeaderTimeout.
 type NATS struct {
-	nc      *nats.Conn
-	subject string
-	now     func() time.Time
+	nc       *nats.Conn
+	subject  string
+	now      func() time.Time
+	failures *failureLog
 }
 
 // NewNATS checks cfg and returns a processor that sends events on its
@@ -92,7 +97,7 @@ func NewNATS(cfg NATSConfig) (*NATS, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &NATS{nc: cfg.Conn, subject: cfg.Subject, now: cfg.Now}, nil
+	return &NATS{nc: cfg.Conn, subject: cfg.Subject, now: cfg.Now, failures: newFailureLog(cfg.Logger, cfg.Subject, cfg.Now)}, nil
 }
 
 // SubjectError says why a worker subject cannot be used.
@@ -145,8 +150,16 @@ func (n *NATS) Subject() string { return n.subject }
 // earlier of ctx's deadline and the event's; when the deadline ends it the
 // error satisfies errors.Is(err, context.DeadlineExceeded), and a call
 // with no time left is not made at all. Any other failure is an
-// *event.Failure. Calls are never retried.
+// *event.Failure. Calls are never retried. Failures are logged (see
+// NATSConfig.Logger).
 func (n *NATS) Process(ctx context.Context, ev event.Event) ([]byte, error) {
+	out, err := n.call(ctx, ev)
+	n.failures.record(ev, err)
+	return out, err
+}
+
+// call is Process without the log.
+func (n *NATS) call(ctx context.Context, ev event.Event) ([]byte, error) {
 	ctx, cancel, deadline, leftMs, err := budget(ctx, ev, n.now)
 	if err != nil {
 		return nil, fmt.Errorf("worker %s: %w", n.subject, err)

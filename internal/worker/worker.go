@@ -21,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -91,6 +92,9 @@ type Config struct {
 	// TLS configures https workers (roots, client certificates). Default:
 	// the system's roots.
 	TLS *tls.Config
+	// Logger receives failed calls, at warn level, at most one line per
+	// FailureLogEvery. Default slog.Default().
+	Logger *slog.Logger
 }
 
 // Request is the body of a call: the event, as batches show it.
@@ -115,6 +119,7 @@ type HTTP struct {
 	now       func() time.Time
 	client    *http.Client
 	transport *http.Transport
+	failures  *failureLog
 	// bufs holds the buffers answers are read into: one answer's worth
 	// (event.MaxOutput and a byte to tell a larger one), so reading costs
 	// no allocation beyond the result kept.
@@ -162,6 +167,7 @@ func New(cfg Config) (*HTTP, error) {
 		host:      u.Host,
 		now:       cfg.Now,
 		transport: t,
+		failures:  newFailureLog(cfg.Logger, u.Host, cfg.Now),
 		client: &http.Client{
 			Transport: t,
 			// Redirects are not followed: the worker's answer is its
@@ -200,8 +206,15 @@ func (h *HTTP) Close() { h.transport.CloseIdleConnections() }
 // with no time left is not made at all. Any other failure
 // is an *event.Failure. Calls are never retried (Go's transport resends
 // only a request none of which was written, on a kept-alive connection
-// the worker had closed).
+// the worker had closed). Failures are logged (see Config.Logger).
 func (h *HTTP) Process(ctx context.Context, ev event.Event) ([]byte, error) {
+	out, err := h.call(ctx, ev)
+	h.failures.record(ev, err)
+	return out, err
+}
+
+// call is Process without the log.
+func (h *HTTP) call(ctx context.Context, ev event.Event) ([]byte, error) {
 	ctx, cancel, deadline, leftMs, err := budget(ctx, ev, h.now)
 	if err != nil {
 		return nil, fmt.Errorf("worker %s: %w", h.host, err)
@@ -300,12 +313,14 @@ func encode(ev event.Event) ([]byte, error) {
 	return body, nil
 }
 
-// status is the failure of a response outside 2xx. A small body with a
-// known length is read to its end so the connection can be reused.
+// status is the failure of a response outside 2xx, with the start of its
+// body. A body of at most errorBodyLimit bytes, declared so or chunked, is
+// read to its end so the connection can be reused; a larger one is read
+// no further than that (a chunked one) or not at all (one declared larger).
 func (h *HTTP) status(resp *http.Response) error {
 	kind := "http-" + strconv.Itoa(resp.StatusCode)
 	var msg []byte
-	if resp.ContentLength >= 0 && resp.ContentLength <= errorBodyLimit {
+	if resp.ContentLength <= errorBodyLimit {
 		// A read error only loses the message: the status is the outcome.
 		msg, _ = io.ReadAll(io.LimitReader(resp.Body, errorBodyLimit))
 	}

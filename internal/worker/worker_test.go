@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -748,5 +749,53 @@ func TestNoProxyFromEnvironment(t *testing.T) {
 	}
 	if _, err := call(newHTTP(t, worker.Config{URL: "http://worker.invalid/work"}), newEvent(generous, "")); kindOf(err) != worker.KindConnect {
 		t.Errorf("got %v, want %s", err, worker.KindConnect)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a logger and the test.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// A worker that answers 500 with a chunked body: the call fails as
+// http-500, its error carries the start of the body, and the failure is
+// logged once for a burst, with the status and the body.
+func TestFailureLogged(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.WriteHeader(http.StatusInternalServerError)
+		w.(http.Flusher).Flush() // no Content-Length: the body is chunked
+		io.WriteString(w, "database is down: "+strings.Repeat("x", 300))
+	}))
+	defer srv.Close()
+	var logs syncBuffer
+	h := newHTTP(t, worker.Config{URL: srv.URL, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	for range 5 {
+		_, err := call(h, newEvent(generous, ""))
+		if kindOf(err) != "http-500" || !strings.Contains(err.Error(), `"database is down: xxx`) {
+			t.Fatalf("error %v, want http-500 with the start of the body", err)
+		}
+	}
+	lines := strings.Split(strings.TrimSpace(logs.String()), "\n")
+	if len(lines) != 1 {
+		t.Fatalf("log %q: want one line for 5 failures within %s", logs.String(), worker.FailureLogEvery)
+	}
+	for _, want := range []string{"level=WARN", `msg="worker call failed"`, "kind=http-500", "500 Internal Server Error", "database is down", "failures=1"} {
+		if !strings.Contains(lines[0], want) {
+			t.Errorf("log line %q lacks %q", lines[0], want)
+		}
 	}
 }

@@ -1,7 +1,7 @@
 // Command worker is a minimal ontime worker in Go, standard library only.
 //
 //	ADDR=127.0.0.1:8091 go run ./docs/workers/go
-//	ontime --processor http --worker-url http://127.0.0.1:8091/work
+//	bin/ontime --processor http --worker-url http://127.0.0.1:8091/work
 //
 // It answers each event with a small JSON result. An event whose payload
 // has "workMs" makes it work that long first; it gives up when the event's

@@ -1,7 +1,7 @@
 // Command worker is a minimal ontime worker over NATS in Go.
 //
 //	NATS_URL=nats://127.0.0.1:4222 go run ./docs/workers/nats-go
-//	ontime --nats nats://127.0.0.1:4222 --processor nats --worker-subject ontime.work
+//	bin/ontime --nats nats://127.0.0.1:4222 --processor nats --worker-subject ontime.work
 //
 // It joins the queue group "ontime-workers" on the subject, so that each
 // event reaches one of however many copies run, and answers each event

@@ -42,7 +42,11 @@ export function NodeList({ nodes, at }: NodeListProps) {
                     {n.id}
                   </td>
                   <td>
-                    <span className={`badge health-${n.status}`} title={explain(n.status)} data-testid="node-status">
+                    <span
+                      className={`badge health-${n.status}`}
+                      title={n.health.cause ? `${explain(n.status)} Cause: ${n.health.cause}.` : explain(n.status)}
+                      data-testid="node-status"
+                    >
                       {n.status || '—'}
                     </span>
                   </td>

@@ -84,6 +84,21 @@ describe('StatsBar', () => {
     expect(screen.queryByTestId('health-status')).toBeNull();
   });
 
+  it('names the cause beside the verdict, and none when ok', () => {
+    const { rerender } = render(
+      <StatsBar
+        latest={makeBatch(1, { health: makeHealth({ status: 'degraded', cause: 'worker failing: http-500', queueDepth: 0 }) })}
+        state="live"
+        lastBatchAt={1}
+        missedBatches={0}
+      />,
+    );
+    expect(screen.getByTestId('health-status').textContent).toBe('degraded');
+    expect(screen.getByTestId('health-cause').textContent).toBe('worker failing: http-500');
+    rerender(<StatsBar latest={makeBatch(2)} state="live" lastBatchAt={1} missedBatches={0} />);
+    expect(screen.queryByTestId('health-cause')).toBeNull();
+  });
+
   it('shows offline', () => {
     render(<StatsBar latest={null} state="offline" lastBatchAt={null} missedBatches={0} />);
     expect(screen.getByTestId('conn-state').textContent).toBe('offline');

@@ -129,9 +129,17 @@ export function StatsBar({ latest, state, lastBatchAt, missedBatches, now }: Sta
         <h2>Health</h2>
         <p className="health-line">
           {h ? (
-            <span className={`badge badge-lg health-${h.status}`} data-testid="health-status" title={explain(h.status)}>
-              {h.status}
-            </span>
+            <>
+              <span className={`badge badge-lg health-${h.status}`} data-testid="health-status" title={explain(h.status)}>
+                {h.status}
+              </span>
+              {/* Why: overload told apart from a failing worker or drops with workers free. */}
+              {h.cause && (
+                <span className="health-cause" data-testid="health-cause">
+                  {h.cause}
+                </span>
+              )}
+            </>
           ) : (
             <span className="muted">{NONE}</span>
           )}

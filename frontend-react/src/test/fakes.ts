@@ -208,9 +208,12 @@ export function makeHealth(over: Partial<Batch['health']> = {}): Batch['health']
   return {
     queueDepth: 5,
     queueCap: 1000,
+    queueBytes: 2000,
+    queueBytesCap: 64 << 20,
     workers: 8,
     busy: 3,
     status: 'ok',
+    cause: '',
     tickJitterMs: 0.4,
     scheduleErrorMs: 0.2,
     limit: 8,

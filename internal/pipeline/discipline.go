@@ -71,6 +71,8 @@ type discipline interface {
 	// of it: the latest deadline for EDF, the newest for the deques. The
 	// discipline is not empty.
 	last() item
+	// removeLast removes the item last returns.
+	removeLast() item
 }
 
 func newDiscipline(p Policy) discipline {
@@ -140,10 +142,7 @@ func (d *deque) evictFor(item) (item, bool) {
 
 func (d *deque) next(workers int) item {
 	if d.lifo && d.n > workers {
-		i := d.at(d.n - 1)
-		it := d.buf[i]
-		d.buf[i] = item{}
-		return d.removed(it)
+		return d.removeLast()
 	}
 	return d.removeFirst()
 }
@@ -151,6 +150,13 @@ func (d *deque) next(workers int) item {
 func (d *deque) first() item { return d.buf[d.head] }
 
 func (d *deque) last() item { return d.buf[d.at(d.n-1)] }
+
+func (d *deque) removeLast() item {
+	i := d.at(d.n - 1)
+	it := d.buf[i]
+	d.buf[i] = item{}
+	return d.removed(it)
+}
 
 func (d *deque) removeFirst() item {
 	it := d.buf[d.head]
@@ -174,6 +180,7 @@ func (e *edf) push(it item) {
 func (e *edf) next(int) item     { return e.removeFirst() }
 func (e *edf) first() item       { return e.h.peek(e.h.minIndex()) }
 func (e *edf) last() item        { return e.h.peek(e.h.maxIndex()) }
+func (e *edf) removeLast() item  { return e.remove(e.h.maxIndex()) }
 func (e *edf) removeFirst() item { return e.remove(e.h.minIndex()) }
 
 func (e *edf) remove(i int) item {

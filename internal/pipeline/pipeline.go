@@ -271,38 +271,45 @@ const (
 	minChance = 0.5
 )
 
-// choose decides, under contention, whether a worker starts it (just taken
-// from d in the policy's order) at now, or sheds it, by its chance of
-// finishing in time and what starting it costs the events behind it.
+// clears reports whether the backlog in d clears in time: whether the
+// event with the most time left, started once the workers have served
+// every event ahead of it, keeps most of its chance of finishing in time.
+func (p *Pipeline) clears(d discipline, dist *dist, now time.Time) bool {
+	best := d.last()
+	left := best.deadline.Sub(now)
+	chance, _ := dist.odds(p.expected(best), left)
+	ahead := time.Duration(float64(d.len()-1) * float64(dist.mean) / float64(max(p.steadyBound(), 1)))
+	turn, _ := dist.odds(p.expected(best), left-ahead)
+	return turn >= clearShare*chance
+}
+
+// choose decides, under contention, whether a worker starts it at now or
+// sheds it, by its chance of finishing in time and what starting it costs
+// the events behind it; best is the waiting event with the most time left
+// (it itself when none has more), waiting the events left in the queue.
 //
-// The best event to compare with is the waiting one with the most time
-// left (the latest deadline, or the newest). If the backlog clears in time
-// (that event, served after all those ahead of it, keeps most of its
-// chance), starting it costs the others little: it is shed only when it
-// is a poor bet, yielding less than half as many on-time results per
-// second of worker time (chance over expected worker time: its service
-// time, or its time left if shorter, since it is cancelled then). If the
-// backlog cannot clear, every start takes a worker from an event that
-// would have made it: only events nearly as likely to finish as the best
-// are started. The detail says why in numbers when it is shed.
-func (p *Pipeline) choose(d discipline, dist *dist, it item, now time.Time, busy int) (string, bool) {
+// While the backlog clears in time, starting it costs the others little:
+// it is shed only when it is a poor bet, yielding less than half as many
+// on-time results per second of worker time as best (its chance over its
+// expected worker time: its service time, or its time left if shorter,
+// since it is cancelled then). When the backlog cannot clear (overloaded),
+// every start takes a worker from an event that would have made it: only
+// events nearly as likely to finish as best, and more likely than not, are
+// started. The detail says why in numbers when it is shed.
+func (p *Pipeline) choose(dist *dist, it, best item, overloaded bool, now time.Time, waiting, busy int) (string, bool) {
 	left := it.deadline.Sub(now)
 	chance, cost := dist.odds(p.expected(it), left)
-	best := d.last()
-	bestLeft := best.deadline.Sub(now)
-	bestChance, bestCost := dist.odds(p.expected(best), bestLeft)
-	ahead := time.Duration(float64(d.len()) * float64(dist.mean) / float64(max(p.bound(), 1)))
-	turnChance, _ := dist.odds(p.expected(best), bestLeft-ahead)
+	bestChance, bestCost := dist.odds(p.expected(best), best.deadline.Sub(now))
 	var ok bool
-	if turnChance >= clearShare*bestChance {
-		ok = chance > 0 && yield(chance, cost) >= yieldShare*yield(bestChance, bestCost)
-	} else {
+	if overloaded {
 		ok = chance >= minChance && chance >= strictShare*bestChance
+	} else {
+		ok = chance > 0 && yield(chance, cost) >= yieldShare*yield(bestChance, bestCost)
 	}
 	if ok {
 		return "", true
 	}
-	return shedDetail(dist, left, chance, bestChance, d.len(), busy), false
+	return shedDetail(dist, left, chance, bestChance, waiting, busy), false
 }
 
 // shedDetail says why an event was shed: what it needs, what it had, its
@@ -377,6 +384,18 @@ func (p *Pipeline) bound() int {
 	n := int(p.workers.Load())
 	if p.adaptive.Load() {
 		n = min(n, p.lim.limit())
+	}
+	if b := p.proc.Load().bound; b > 0 {
+		n = min(n, b)
+	}
+	return n
+}
+
+// steadyBound is bound outside the adaptive limit's probes.
+func (p *Pipeline) steadyBound() int {
+	n := int(p.workers.Load())
+	if p.adaptive.Load() {
+		n = min(n, int(p.lim.steady.Load()))
 	}
 	if b := p.proc.Load().bound; b > 0 {
 		n = min(n, b)
@@ -562,13 +581,30 @@ func (p *Pipeline) work(ctx context.Context, quit <-chan struct{}) {
 		// capacity that would otherwise sit idle).
 		others := max(p.bound()-busy-1, 0)
 		for d.len() > 0 {
-			it := d.next(int(p.workers.Load()))
+			var it item
+			contended := shedding && d.len() > others+1
+			overloaded := contended && !p.clears(d, dist, now)
+			if overloaded {
+				// More waiting than can be served in time: whatever is
+				// done, some will be lost, so the worker takes the
+				// likeliest to make it, the one with the most time left
+				// (EDF's order is the worst under overload: it starts
+				// the events closest to their deadline, which then end
+				// late or are cancelled one after the other).
+				it = d.removeLast()
+			} else {
+				it = d.next(int(p.workers.Load()))
+			}
 			if !it.deadline.After(now) {
 				drops = append(drops, drop{it: it, reason: event.Expired})
 				continue
 			}
-			if shedding && d.len() > others {
-				if detail, ok := p.choose(d, dist, it, now, busy); !ok {
+			best := it
+			if d.len() > 0 && d.last().deadline.After(best.deadline) {
+				best = d.last()
+			}
+			if contended {
+				if detail, ok := p.choose(dist, it, best, overloaded, now, d.len(), busy); !ok {
 					drops = append(drops, drop{it: it, reason: event.Shed, detail: detail})
 					continue
 				}
@@ -585,10 +621,10 @@ func (p *Pipeline) work(ctx context.Context, quit <-chan struct{}) {
 					drops = append(drops, drop{it: d.removeFirst(), reason: event.Expired})
 					continue
 				}
-				if !shedding || d.len() <= others {
+				if !contended || d.len() <= others {
 					break
 				}
-				detail, ok := p.choose(d, dist, first, now, busy)
+				detail, ok := p.choose(dist, first, best, overloaded, now, d.len(), busy)
 				if ok {
 					break
 				}

@@ -23,6 +23,7 @@ import (
 
 	"github.com/ontime-rt/ontime/internal/batch"
 	"github.com/ontime-rt/ontime/internal/coalescer"
+	"github.com/ontime-rt/ontime/internal/demoworker"
 	"github.com/ontime-rt/ontime/internal/event"
 	"github.com/ontime-rt/ontime/internal/pipeline"
 	"github.com/ontime-rt/ontime/internal/source"
@@ -64,6 +65,12 @@ type options struct {
 	trace       io.Writer // the worker suite's per-row gauge trace; nil for none
 	sections    string    // the worker suite's sections to run, of "abcd"
 	cpuProfile  string
+
+	// The goodput suite (goodput.go).
+	goodput   bool
+	shapes    []demoworker.Dist
+	goodLoads []float64
+	arrivals  []arrivals
 }
 
 func parse(args []string, out io.Writer) (options, error) {
@@ -90,11 +97,18 @@ func parse(args []string, out io.Writer) (options, error) {
 	fs.StringVar(&o.sections, "worker-sections", "abcd", "worker suite: the sections to run: a (overhead), b (unknown capacity), c (capacity step), d (worker down)")
 	trace := fs.Bool("worker-trace", false, "worker suite: print the pipeline's gauges and the worker's load every 100 ms of each unknown-capacity row to stderr")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file")
+	fs.BoolVar(&o.goodput, "goodput", false, "run the goodput suite instead: ontime, a plain pool and failsafe-go's adaptive limiter side by side against the demo worker (uses -worker-run and -worker-warmup)")
+	shapes := fs.String("goodput-shapes", "fixed,uniform,exp,lognormal,spike", "goodput suite: service time shapes")
+	goodLoads := fs.String("goodput-loads", "0.25,0.5,0.9,2,5,10", "goodput suite: offered loads, as multiples of the worker's capacity")
+	arrs := fs.String("goodput-arrivals", "constant,poisson,bursts", "goodput suite: arrival patterns")
 	if err := fs.Parse(args[1:]); err != nil {
 		return o, err
 	}
 	if *trace {
 		o.trace = os.Stderr
+	}
+	if err := parseGoodput(&o, *shapes, *goodLoads, *arrs); err != nil {
+		return o, err
 	}
 	for _, s := range strings.Split(*loads, ",") {
 		var l float64
@@ -144,6 +158,9 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fmt.Fprintf(out, "# ontime-bench — %s, GOMAXPROCS=%d, %s\n\n", runtime.Version(), runtime.GOMAXPROCS(0), time.Now().UTC().Format(time.RFC3339))
 	if o.workerSuite {
 		return workerSuite(ctx, o, out)
+	}
+	if o.goodput {
+		return goodputSuite(ctx, o, out)
 	}
 	if !o.skipSweep {
 		if err := sweep(ctx, o, out); err != nil {

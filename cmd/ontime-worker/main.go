@@ -71,7 +71,7 @@ func parse(args []string, getenv func(string) string, out io.Writer) (options, e
 	fs.StringVar(&o.addr, "addr", "127.0.0.1:8090", "listen address (host:port)")
 	fs.IntVar(&c.Slots, "slots", c.Slots, "calls served at once")
 	fs.DurationVar(&service, "service", service, "mean service time of a call")
-	fs.StringVar(&d, "dist", string(demoworker.Fixed), "service time distribution: fixed, uniform (0 to 2x mean), exp")
+	fs.StringVar(&d, "dist", string(demoworker.Fixed), "service time distribution: fixed, uniform (0 to 2x mean), exp, lognormal (sigma 1), spike (1 call in 200 takes 15x)")
 	fs.Float64Var(&c.FailRate, "fail-rate", 0, "fraction of calls answered 503 at once (0 to 1)")
 	fs.IntVar(&o.worker.Queue, "queue", 1024, "calls that may wait for a slot, in FIFO order (full: 503)")
 	fs.StringVar(&o.worker.Result, "result", demoworker.ResultStats, "what a served call answers: stats ({worker,id,slot,waitedMs,servedMs}), echo ({worker,id,payload}) or empty (204)")

@@ -203,6 +203,9 @@ func TestDist(t *testing.T) {
 		{Uniform, 0.25, 10 * time.Millisecond},
 		{Exponential, 0, 0},
 		{Exponential, 1 - 1/2.718281828459045, mean},
+		{LogNormal, 0.5, 12130613 * time.Nanosecond}, // the median: e^(-1/2) of the mean
+		{Spike, 0.004, 15 * mean},
+		{Spike, 0.006, mean},
 	} {
 		got := c.d.draw(mean, c.u)
 		if diff := got - c.want; diff < -time.Microsecond || diff > time.Microsecond {

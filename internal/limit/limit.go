@@ -149,6 +149,10 @@ type Gradient struct {
 	lastProbe  time.Time
 	started    bool // a first call was seen: start and lastProbe are set
 	congested  bool // latency rose above tolerance once: slow start is over
+	// tol is Tolerance widened by the noise of the window that set the
+	// best (see noise): the spread of the service's own latencies, taken
+	// where nothing queued; noiseQ is the latest window's.
+	tol, noiseQ float64
 }
 
 // New returns a controller at its initial limit.
@@ -178,6 +182,15 @@ func New(cfg Config) (*Gradient, error) {
 func (g *Gradient) Limit() int {
 	if g.probeLimit > 0 {
 		return g.probeLimit
+	}
+	return g.rounded()
+}
+
+// Steady is the limit outside probes: what Limit returns once a probe in
+// progress ends.
+func (g *Gradient) Steady() int {
+	if g.probeLimit > 0 {
+		return min(max(int(g.resume), g.cfg.Min), g.cfg.Max)
 	}
 	return g.rounded()
 }
@@ -237,6 +250,7 @@ func (g *Gradient) Observe(s Sample, now time.Time) int {
 		return g.Limit()
 	}
 	q := g.quantile()
+	g.noiseQ = g.noise(q)
 	inflight := g.maxInflight
 	g.rtts, g.maxInflight, g.start = g.rtts[:0], 0, now
 	if g.probeLimit > 0 {
@@ -254,8 +268,43 @@ func (g *Gradient) quantile() time.Duration {
 	return g.rtts[min(max(i, 0), len(g.rtts)-1)]
 }
 
+// noise is the relative standard error of the window's median q, twice
+// over: how much slower than the best a window of a service with this
+// spread of latencies looks by chance alone, without any queue. It is
+// taken from the window that sets the best, where nothing queued: a queue
+// spreads latencies too (a fixed service time behind a FIFO takes one, two
+// or three service times), and that spread is what the controller must
+// see. The
+// standard error of a median of n calls is about 1.25·σ/√n, with σ taken
+// from the interquartile range (σ ≈ IQR/1.35). A service whose every call
+// takes the same time has none; with exponential service times a window of
+// 40 calls has about 0.45, so the controller does not read the spread of
+// its latencies as a queue (the best is the least window median seen,
+// which the same spread pulls below the true median) and shrink the limit
+// under a busy worker. Sorted rtts.
+func (g *Gradient) noise(q time.Duration) float64 {
+	n := len(g.rtts)
+	if n < 4 || q == timedOut || q <= 0 {
+		return 0
+	}
+	p25, p75 := g.rtts[n/4], g.rtts[(3*n)/4]
+	if p75 == timedOut {
+		return 0 // cut calls: a queue, not noise
+	}
+	sigma := float64(p75-p25) / 1.35
+	return 2 * 1.25 * sigma / math.Sqrt(float64(n)) / float64(q)
+}
+
+// setBest takes q, the latest window's median, as the best latency, and
+// that window's noise into the tolerance.
+func (g *Gradient) setBest(q time.Duration) {
+	g.best = q
+	g.tol = g.cfg.Tolerance + g.noiseQ
+}
+
+// within reports whether q is within the tolerance of the best.
 func (g *Gradient) within(q time.Duration) bool {
-	return q != timedOut && float64(q) <= float64(g.best)*(1+g.cfg.Tolerance)
+	return q != timedOut && float64(q) <= float64(g.best)*(1+g.tol)
 }
 
 // update closes a window of the normal regime with latency q.
@@ -267,13 +316,13 @@ func (g *Gradient) update(q time.Duration, inflight int, now time.Time) {
 			g.limit = max(g.limit/2, float64(g.cfg.Min))
 			return
 		}
-		g.best = q
+		g.setBest(q)
 	}
 	// A cut that did not lower latency means the service's own latency
 	// rose: the best is stale.
 	cut := float64(cur) < 0.9*float64(g.prevLimit)
 	stale := cut && q != timedOut && g.prevQ != timedOut && !g.within(q) &&
-		float64(q)*(1+g.cfg.Tolerance) >= float64(g.prevQ)
+		float64(q)*(1+g.tol) >= float64(g.prevQ)
 	g.prevLimit, g.prevQ = cur, q
 	// Stale evidence probes at most every quarter ProbeEvery: a service
 	// whose latency rises in steps (a whole extra service time once the
@@ -284,12 +333,12 @@ func (g *Gradient) update(q time.Duration, inflight int, now time.Time) {
 		g.startProbe(now)
 		return
 	}
-	if q != timedOut {
-		g.best = min(g.best, q)
+	if q != timedOut && q < g.best {
+		g.setBest(q)
 	}
 	gradient := 0.5
 	if q != timedOut {
-		gradient = min(max(float64(g.best)*(1+g.cfg.Tolerance)/float64(q), 0.5), 2)
+		gradient = min(max(float64(g.best)*(1+g.tol)/float64(q), 0.5), 2)
 	}
 	if gradient >= 1 && 2*inflight < cur {
 		// The calls did not use the limit: their latency says nothing of
@@ -324,17 +373,19 @@ func (g *Gradient) startProbe(now time.Time) {
 
 // probeStep closes a probe window with latency q at probeLimit.
 func (g *Gradient) probeStep(q time.Duration, now time.Time) {
-	fell := q == timedOut || float64(q)*(1+g.cfg.Tolerance) < float64(g.prevQ)
+	fell := q == timedOut || float64(q)*(1+g.tol) < float64(g.prevQ)
 	switch {
 	case g.within(q):
 		// The best still holds.
-		g.best = min(g.best, q)
+		if q < g.best {
+			g.setBest(q)
+		}
 	case !fell || g.probeLimit == g.cfg.Min:
 		// Halving no longer lowers latency: nothing queues in the
 		// service, and q is its latency now. (At the least limit, q is
 		// the best there is to measure.)
 		if q != timedOut {
-			g.best = q
+			g.setBest(q)
 		}
 	default:
 		g.prevQ = q
@@ -342,6 +393,11 @@ func (g *Gradient) probeStep(q time.Duration, now time.Time) {
 		return
 	}
 	g.limit = g.resume
+	if q == timedOut {
+		// Even at the probe's limit no call completed: the limit stays
+		// there rather than going back up.
+		g.limit = float64(g.probeLimit)
+	}
 	g.probeLimit = 0
 	g.lastProbe = now
 	g.prevLimit, g.prevQ = g.rounded(), 0

@@ -38,8 +38,11 @@ type limiter struct {
 	mu sync.Mutex
 	g  *limit.Gradient
 
-	cur  atomic.Int64 // the limit
-	best atomic.Int64 // the best latency, ns
+	cur atomic.Int64 // the limit
+	// steady is the limit outside probes: a probe halves the limit for a
+	// window or two, which is no reason to judge the backlog by it.
+	steady atomic.Int64
+	best   atomic.Int64 // the best latency, ns
 }
 
 func newLimiter(workers int) *limiter {
@@ -80,6 +83,7 @@ func (l *limiter) observe(s limit.Sample, now time.Time) bool {
 
 func (l *limiter) publish() {
 	l.cur.Store(int64(l.g.Limit()))
+	l.steady.Store(int64(l.g.Steady()))
 	l.best.Store(int64(l.g.Best()))
 }
 

@@ -99,7 +99,8 @@ func TestAdaptiveConcurrencySettlesNearWorkerCapacity(t *testing.T) {
 				stop()
 				onTime, late := after[event.OnTime]-before[event.OnTime], after[event.Late]-before[event.Late]
 				goodput := float64(onTime) / 2 // per second, over the last 2 s
-				t.Logf("limit in [%d, %d]; %.0f on time/s of 200, %d late; calls p50 %s p99 %s best %s", lo, hi, goodput, late, g.CallP50, g.CallP99, g.CallBest)
+				_, _, _, reasons := rec.counts()
+				t.Logf("limit in [%d, %d]; %.0f on time/s of 200, %d late; calls p50 %s p99 %s best %s; %v", lo, hi, goodput, late, g.CallP50, g.CallP99, g.CallBest, reasons)
 				switch c {
 				case ConcurrencyFixed:
 					if g.Limit != 64 {
@@ -125,7 +126,7 @@ func TestAdaptiveConcurrencySettlesNearWorkerCapacity(t *testing.T) {
 }
 
 // The learned service time follows a worker that slows down and speeds up
-// again, within the 2 s its samples live; the adaptive limit follows too.
+// again, within the 3 s of each phase; the adaptive limit follows too.
 func TestLearnedServiceTimeFollowsWorker(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		rec := newRecorder(t)
@@ -139,7 +140,7 @@ func TestLearnedServiceTimeFollowsWorker(t *testing.T) {
 		steady := func(phase string, want time.Duration) {
 			t.Helper()
 			overload(p, 100, time.Second, 3*time.Second) // half the slowest capacity
-			if got := p.est.extra(time.Now()); got != want {
+			if got := learnedMedian(p); got != want {
 				t.Errorf("%s: learned service time %s, want %s", phase, got, want)
 			}
 			if g := p.Gauges(); g.CallBest != want || g.CallP50 != want {
@@ -166,13 +167,13 @@ func TestSetProcessorForgetsWhatWasLearned(t *testing.T) {
 		stop := start(t, p)
 		defer stop()
 		overload(p, 400, time.Second, 2*time.Second)
-		if g := p.Gauges(); g.Limit < 4 || p.est.extra(time.Now()) != 50*time.Millisecond {
-			t.Fatalf("limit %d, learned %s: want a grown limit and 50ms before the change", g.Limit, p.est.extra(time.Now()))
+		if g := p.Gauges(); g.Limit < 4 || learnedMedian(p) != 50*time.Millisecond {
+			t.Fatalf("limit %d, learned %s: want a grown limit and 50ms before the change", g.Limit, learnedMedian(p))
 		}
 		synctest.Wait()
 		p.SetProcessor(newFIFOWorker(1, 5*time.Millisecond))
-		if g := p.Gauges(); g.Limit != 1 || g.CallBest != 0 || g.CallP50 != 0 || p.est.extra(time.Now()) != 0 {
-			t.Fatalf("after SetProcessor: %+v, learned %s; want limit 1 and nothing learned", g, p.est.extra(time.Now()))
+		if g := p.Gauges(); g.Limit != 1 || g.CallBest != 0 || g.CallP50 != 0 || learnedMedian(p) != 0 {
+			t.Fatalf("after SetProcessor: %+v, learned %s; want limit 1 and nothing learned", g, learnedMedian(p))
 		}
 	})
 }
@@ -218,4 +219,11 @@ func TestAdaptiveLimitFollowsWorkers(t *testing.T) {
 		}
 		synctest.Wait()
 	})
+}
+
+// learnedMedian is the median of the service times p learned, zero when
+// it learned nothing.
+func learnedMedian(p *Pipeline) time.Duration {
+	p50, _, _, _ := p.est.dist(time.Now()).calls()
+	return p50
 }

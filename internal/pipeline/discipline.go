@@ -2,7 +2,6 @@ package pipeline
 
 import (
 	"fmt"
-	"time"
 )
 
 // Policy names a queueing and shedding discipline.
@@ -15,11 +14,13 @@ const (
 	// newcomer; an event is dropped at dequeue only once its deadline has
 	// passed. Under overload most events start too late to finish in time.
 	FIFO Policy = "fifo"
-	// EDF serves the earliest deadline first and sheds, at dequeue, events
-	// whose time left is shorter than the expected service time (a learned
-	// high percentile), so workers only start events that can finish in
-	// time. A full queue evicts the latest deadline when the newcomer's is
-	// earlier. The default.
+	// EDF serves the earliest deadline first. Under contention (more events
+	// waiting than workers free) it sheds, at dequeue, events whose chance
+	// of finishing in time, per second of worker time they would take, is
+	// less than half the best waiting event's (see docs/design.md); it never
+	// sheds while a worker is free for every waiting event. A full queue
+	// evicts the latest deadline when the newcomer's is earlier. The
+	// default.
 	EDF Policy = "edf"
 	// LIFO is adaptive LIFO: first come, first served while the queue is
 	// short (no more events waiting than workers), newest first once it
@@ -66,6 +67,12 @@ type discipline interface {
 	first() item
 	// removeFirst removes the item first returns.
 	removeFirst() item
+	// last returns, without removing, the item with the most time ahead
+	// of it: the latest deadline for EDF, the newest for the deques. The
+	// discipline is not empty.
+	last() item
+	// removeLast removes the item last returns.
+	removeLast() item
 }
 
 func newDiscipline(p Policy) discipline {
@@ -135,15 +142,21 @@ func (d *deque) evictFor(item) (item, bool) {
 
 func (d *deque) next(workers int) item {
 	if d.lifo && d.n > workers {
-		i := d.at(d.n - 1)
-		it := d.buf[i]
-		d.buf[i] = item{}
-		return d.removed(it)
+		return d.removeLast()
 	}
 	return d.removeFirst()
 }
 
 func (d *deque) first() item { return d.buf[d.head] }
+
+func (d *deque) last() item { return d.buf[d.at(d.n-1)] }
+
+func (d *deque) removeLast() item {
+	i := d.at(d.n - 1)
+	it := d.buf[i]
+	d.buf[i] = item{}
+	return d.removed(it)
+}
 
 func (d *deque) removeFirst() item {
 	it := d.buf[d.head]
@@ -166,6 +179,8 @@ func (e *edf) push(it item) {
 }
 func (e *edf) next(int) item     { return e.removeFirst() }
 func (e *edf) first() item       { return e.h.peek(e.h.minIndex()) }
+func (e *edf) last() item        { return e.h.peek(e.h.maxIndex()) }
+func (e *edf) removeLast() item  { return e.remove(e.h.maxIndex()) }
 func (e *edf) removeFirst() item { return e.remove(e.h.minIndex()) }
 
 func (e *edf) remove(i int) item {
@@ -183,10 +198,4 @@ func (e *edf) evictFor(it item) (item, bool) {
 		return item{}, false
 	}
 	return e.remove(last), true
-}
-
-// viable reports whether an item can still finish in time if started now,
-// given the service time it needs.
-func viable(it item, now time.Time, need time.Duration) bool {
-	return it.deadline.Sub(now) >= need
 }

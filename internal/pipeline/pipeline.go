@@ -55,11 +55,6 @@ type Config struct {
 	QueueBytes int64
 	// Policy orders the queue and decides what to shed. Default EDF.
 	Policy Policy
-	// ServiceQuantile is the quantile of recent service times (beyond what
-	// the processor expects) that an event must have left before its
-	// deadline to be started, for the shedding policies. Higher sheds more
-	// and leaves fewer late events. Default 0.999.
-	ServiceQuantile float64
 	// Concurrency is fixed (up to Workers events at once) or adaptive (a
 	// limit between 1 and Workers learned from the processor's latency).
 	// Default fixed.
@@ -93,9 +88,6 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Policy == "" {
 		c.Policy = EDF
-	}
-	if c.ServiceQuantile == 0 {
-		c.ServiceQuantile = 0.999
 	}
 	if c.Concurrency == "" {
 		c.Concurrency = ConcurrencyFixed
@@ -171,13 +163,10 @@ func New(cfg Config, proc Processor, rec Recorder) (*Pipeline, error) {
 	if _, err := ParseConcurrency(string(cfg.Concurrency)); err != nil {
 		return nil, fmt.Errorf("pipeline: %w", err)
 	}
-	if cfg.ServiceQuantile <= 0 || cfg.ServiceQuantile > 1 {
-		return nil, fmt.Errorf("pipeline: service quantile must be in (0, 1], got %g", cfg.ServiceQuantile)
-	}
 	if proc == nil || rec == nil {
 		return nil, errors.New("pipeline: processor and recorder are required")
 	}
-	p := &Pipeline{cfg: cfg, rec: rec, q: newQueue(cfg.Policy, cfg.QueueCap, cfg.QueueBytes), est: newEstimator(cfg.ServiceQuantile)}
+	p := &Pipeline{cfg: cfg, rec: rec, q: newQueue(cfg.Policy, cfg.QueueCap, cfg.QueueBytes), est: newEstimator()}
 	p.proc.Store(boxProcessor(proc))
 	p.noShed.Store(cfg.Policy == FIFO)
 	p.workers.Store(int64(cfg.Workers))
@@ -193,10 +182,15 @@ func New(cfg Config, proc Processor, rec Recorder) (*Pipeline, error) {
 // with the reason returned. Queuing ev may instead drop a queued event.
 func (p *Pipeline) Submit(ev event.Event) (bool, event.Reason) {
 	p.rec.Admit(ev)
-	it := item{ev: ev, deadline: ev.DeadlineAt(), queued: p.cfg.Now()}
-	if reason, ok := p.startable(it, it.queued); !ok {
-		p.finish(ev, event.Dropped, reason)
-		return false, reason
+	now := p.cfg.Now()
+	it := item{ev: ev, deadline: ev.DeadlineAt(), queued: now}
+	if !it.deadline.After(now) {
+		p.finish(ev, event.Dropped, event.Expired)
+		return false, event.Expired
+	}
+	if detail, hopeless := p.hopeless(it, now); hopeless {
+		p.finishShed(ev, now, detail)
+		return false, event.Shed
 	}
 	var buf [1]item // what one eviction needs, on the stack
 	evicted, refused, closed := p.q.push(it, buf[:0])
@@ -215,29 +209,126 @@ func (p *Pipeline) Submit(ev event.Event) (bool, event.Reason) {
 	return true, event.ReasonNone
 }
 
-// need is the time an item must have left at now to be worth starting.
-func (p *Pipeline) need(it item, now time.Time) time.Duration {
-	if p.noShed.Load() {
-		return 0
-	}
-	var d time.Duration
-	if e := p.proc.Load().expect; e != nil {
-		d = e.Expect(it.ev)
-	}
-	return d + p.est.extra(now)
+// idle is the number of events the processor could start at once beyond
+// those it is processing: workers free under the bound in force.
+func (p *Pipeline) idle() int {
+	return max(p.bound()-int(p.busy.Load()), 0)
 }
 
-// startable reports whether it can still finish in time if started at now,
-// and if not, why.
-func (p *Pipeline) startable(it item, now time.Time) (event.Reason, bool) {
-	left := it.deadline.Sub(now)
-	switch {
-	case left <= 0:
-		return event.Expired, false
-	case left < p.need(it, now):
-		return event.Shed, false
+// expected is what the processor expects it to take, 0 when it expects
+// nothing.
+func (p *Pipeline) expected(it item) time.Duration {
+	if e := p.proc.Load().expect; e != nil {
+		return e.Expect(it.ev)
 	}
-	return event.ReasonNone, true
+	return 0
+}
+
+// hopeless reports whether a newcomer is shed at once: only under
+// contention (a worker free for every event already waiting, and none for
+// it), and only when no call in the learned window finished within the
+// time it has left. Every other decision is left to the dequeue, where the
+// events compete with each other.
+func (p *Pipeline) hopeless(it item, now time.Time) (string, bool) {
+	if p.noShed.Load() || int(p.q.depth.Load()) < p.idle() {
+		return "", false
+	}
+	d := p.est.dist(now)
+	if d == nil {
+		return "", false
+	}
+	left := it.deadline.Sub(now)
+	chance, _ := d.odds(p.expected(it), left)
+	if chance > 0 {
+		return "", false
+	}
+	return shedDetail(d, left, chance, -1, int(p.q.depth.Load()), int(p.busy.Load())), true
+}
+
+// The shares behind choose's decisions.
+const (
+	// yieldShare: while the backlog clears in time, an event is started
+	// unless it yields less than this share of what the best waiting event
+	// yields per second of worker time. Below 1 on purpose: the event
+	// served first (by deadline, or newest for LIFO) is the one that cannot
+	// wait, while the best can be served later; and estimates are noisy.
+	yieldShare = 0.5
+	// clearShare: the backlog clears in time when the freshest waiting
+	// event, once the events ahead of it are served, keeps at least this
+	// share of its chance of finishing now.
+	clearShare = 0.9
+	// strictShare: when the backlog cannot clear in time, some waiting
+	// events will be lost whatever is done, and every worker's time should
+	// go to the likeliest: an event is started only with at least this
+	// share of the best waiting event's chance.
+	strictShare = 0.95
+	// minChance: when the backlog cannot clear in time, an event less
+	// likely to finish than not is never started, however poor the others:
+	// a worker that does not stop when ontime hangs up spends its whole
+	// service time on it, and the calls behind it wait. (The workers free
+	// once the queue is cleared still start any event: a worker does not
+	// idle while an event has time left.)
+	minChance = 0.5
+)
+
+// clears reports whether the backlog in d clears in time: whether the
+// event with the most time left, started once the workers have served
+// every event ahead of it, keeps most of its chance of finishing in time.
+func (p *Pipeline) clears(d discipline, dist *dist, now time.Time) bool {
+	best := d.last()
+	left := best.deadline.Sub(now)
+	chance, _ := dist.odds(p.expected(best), left)
+	ahead := time.Duration(float64(d.len()-1) * float64(dist.mean) / float64(max(p.steadyBound(), 1)))
+	turn, _ := dist.odds(p.expected(best), left-ahead)
+	return turn >= clearShare*chance
+}
+
+// choose decides, under contention, whether a worker starts it at now or
+// sheds it, by its chance of finishing in time and what starting it costs
+// the events behind it; best is the waiting event with the most time left
+// (it itself when none has more), waiting the events left in the queue.
+//
+// While the backlog clears in time, starting it costs the others little:
+// it is shed only when it is a poor bet, yielding less than half as many
+// on-time results per second of worker time as best (its chance over its
+// expected worker time: its service time, or its time left if shorter,
+// since it is cancelled then). When the backlog cannot clear (overloaded),
+// every start takes a worker from an event that would have made it: only
+// events nearly as likely to finish as best, and more likely than not, are
+// started. The detail says why in numbers when it is shed.
+func (p *Pipeline) choose(dist *dist, it, best item, overloaded bool, now time.Time, waiting, busy int) (string, bool) {
+	left := it.deadline.Sub(now)
+	chance, cost := dist.odds(p.expected(it), left)
+	bestChance, bestCost := dist.odds(p.expected(best), best.deadline.Sub(now))
+	var ok bool
+	if overloaded {
+		ok = chance >= minChance && chance >= strictShare*bestChance
+	} else {
+		ok = chance > 0 && yield(chance, cost) >= yieldShare*yield(bestChance, bestCost)
+	}
+	if ok {
+		return "", true
+	}
+	return shedDetail(dist, left, chance, bestChance, waiting, busy), false
+}
+
+// shedDetail says why an event was shed: what it needs, what it had, its
+// chance, and the events it competed with (best < 0: none compared).
+func shedDetail(d *dist, left time.Duration, chance, best float64, waiting, busy int) string {
+	need := d.took.quantile(0.5)
+	s := fmt.Sprintf("needs ~%s, %s left: %.0f%% chance in time", roundMs(need), roundMs(left), 100*chance)
+	if best >= 0 {
+		s += fmt.Sprintf(" (the freshest waiting: %.0f%%)", 100*best)
+	}
+	return s + fmt.Sprintf("; %d waiting, %d busy", waiting, busy)
+}
+
+// roundMs rounds d for people: to 0.1 ms below 10 ms, to 1 ms above.
+func roundMs(d time.Duration) time.Duration {
+	if d < 10*time.Millisecond {
+		return d.Round(100 * time.Microsecond)
+	}
+	return d.Round(time.Millisecond)
 }
 
 // Gauges is an instant view of the pipeline's load.
@@ -253,10 +344,13 @@ type Gauges struct {
 	// adaptive limit, or Workers when fixed; lower when the processor is
 	// Bounded below it.
 	Limit int
-	// CallP50 and CallP99 are quantiles of the processor's call latency
-	// (from an event's start to its return) over the last 2 s, at most 512
-	// calls; zero when there were none.
-	CallP50, CallP99 time.Duration
+	// CallP50, CallP90 and CallP99 are quantiles of the processor's call
+	// latency (from an event's start to its return) as learned for
+	// admission: the last 512 calls of the last 10 s, calls cut at their
+	// deadline counted as lasting at least that long (censored). Zero when
+	// there were none; a quantile that censored calls leave unknown is the
+	// longest time seen (a lower bound).
+	CallP50, CallP90, CallP99 time.Duration
 	// CallBest is the processor's best latency: the adaptive limit's
 	// baseline (its no-queue latency) when adaptive, the least call latency
 	// over the same window when fixed.
@@ -277,7 +371,7 @@ func (p *Pipeline) Gauges() Gauges {
 		Limit:         p.bound(),
 	}
 	var least time.Duration
-	g.CallP50, g.CallP99, least = p.est.calls(p.cfg.Now())
+	g.CallP50, g.CallP90, g.CallP99, least = p.est.dist(p.cfg.Now()).calls()
 	g.CallBest = least
 	if p.adaptive.Load() {
 		g.CallBest = p.lim.bestLatency()
@@ -290,6 +384,18 @@ func (p *Pipeline) bound() int {
 	n := int(p.workers.Load())
 	if p.adaptive.Load() {
 		n = min(n, p.lim.limit())
+	}
+	if b := p.proc.Load().bound; b > 0 {
+		n = min(n, b)
+	}
+	return n
+}
+
+// steadyBound is bound outside the adaptive limit's probes.
+func (p *Pipeline) steadyBound() int {
+	n := int(p.workers.Load())
+	if p.adaptive.Load() {
+		n = min(n, int(p.lim.steady.Load()))
 	}
 	if b := p.proc.Load().bound; b > 0 {
 		n = min(n, b)
@@ -359,6 +465,7 @@ const maxSweep = 32
 type drop struct {
 	it     item
 	reason event.Reason
+	detail string // for shed events
 }
 
 // startWorker adds a worker to the pool. Called with p.mu held, once Run
@@ -466,23 +573,62 @@ func (p *Pipeline) work(ctx context.Context, quit <-chan struct{}) {
 	var now time.Time // when the last item was selected: its start
 	sel := func(d discipline) (item, bool) {
 		now = p.cfg.Now()
+		dist := p.est.dist(now)
+		shedding := dist != nil && !p.noShed.Load()
+		busy := int(p.busy.Load())
+		// The workers free besides this one: while every waiting event
+		// has one, nothing is shed (work-conserving: trying costs only
+		// capacity that would otherwise sit idle).
+		others := max(p.bound()-busy-1, 0)
 		for d.len() > 0 {
-			it := d.next(int(p.workers.Load()))
-			if reason, ok := p.startable(it, now); !ok {
-				drops = append(drops, drop{it, reason})
+			var it item
+			contended := shedding && d.len() > others+1
+			overloaded := contended && !p.clears(d, dist, now)
+			if overloaded {
+				// More waiting than can be served in time: whatever is
+				// done, some will be lost, so the worker takes the
+				// likeliest to make it, the one with the most time left
+				// (EDF's order is the worst under overload: it starts
+				// the events closest to their deadline, which then end
+				// late or are cancelled one after the other).
+				it = d.removeLast()
+			} else {
+				it = d.next(int(p.workers.Load()))
+			}
+			if !it.deadline.After(now) {
+				drops = append(drops, drop{it: it, reason: event.Expired})
 				continue
 			}
-			// Shed what can no longer make it from the other end too,
-			// so drops are reported early and free room in the queue.
+			best := it
+			if d.len() > 0 && d.last().deadline.After(best.deadline) {
+				best = d.last()
+			}
+			if contended {
+				if detail, ok := p.choose(dist, it, best, overloaded, now, d.len(), busy); !ok {
+					drops = append(drops, drop{it: it, reason: event.Shed, detail: detail})
+					continue
+				}
+			}
+			// Shed what can no longer make it from the other end too, so
+			// drops are reported early and free room in the queue: the
+			// expired always, the poor bets while contention lasts.
 			for range maxSweep {
 				if d.len() == 0 {
 					break
 				}
-				reason, ok := p.startable(d.first(), now)
+				first := d.first()
+				if !first.deadline.After(now) {
+					drops = append(drops, drop{it: d.removeFirst(), reason: event.Expired})
+					continue
+				}
+				if !contended || d.len() <= others {
+					break
+				}
+				detail, ok := p.choose(dist, first, best, overloaded, now, d.len(), busy)
 				if ok {
 					break
 				}
-				drops = append(drops, drop{d.removeFirst(), reason})
+				drops = append(drops, drop{it: d.removeFirst(), reason: event.Shed, detail: detail})
 			}
 			return it, true
 		}
@@ -490,6 +636,10 @@ func (p *Pipeline) work(ctx context.Context, quit <-chan struct{}) {
 	}
 	report := func() bool {
 		for _, d := range drops {
+			if d.reason == event.Shed {
+				p.finishShed(d.it.ev, now, d.detail)
+				continue
+			}
 			p.finish(d.it.ev, event.Dropped, d.reason)
 		}
 		n := len(drops)
@@ -578,8 +728,7 @@ func failureKind(err error) string {
 }
 
 // learn feeds the service-time estimate. Work cut short by its deadline
-// only tells that it needed at least that long, so it counts only when it
-// already ran past the expectation. Every call counts for the call gauges.
+// only tells that it needed at least as long as it ran: a censored sample.
 func (p *Pipeline) learn(box *procBox, ev event.Event, took time.Duration, err error, now time.Time) {
 	if p.proc.Load() != box {
 		return // the processor changed while it ran: its samples are not the new one's
@@ -588,12 +737,16 @@ func (p *Pipeline) learn(box *procBox, ev event.Event, took time.Duration, err e
 	if box.expect != nil {
 		expected = box.expect.Expect(ev)
 	}
-	extra := took - expected
-	p.est.observe(sample{extra: max(extra, 0), took: took, at: now, learn: err == nil || extra > 0})
+	p.est.observe(sample{extra: took - expected, took: took, at: now, censored: errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)})
 }
 
 func (p *Pipeline) finish(ev event.Event, s event.Status, r event.Reason) {
 	p.finishAt(ev, p.cfg.Now(), s, r)
+}
+
+// finishShed records ev as shed at now, detail saying why.
+func (p *Pipeline) finishShed(ev event.Event, now time.Time, detail string) {
+	p.rec.Finish(event.Result{Event: ev, ProcessedAt: now, Status: event.Dropped, Reason: event.Shed, Detail: detail})
 }
 
 func (p *Pipeline) finishAt(ev event.Event, at time.Time, s event.Status, r event.Reason) {

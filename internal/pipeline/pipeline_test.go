@@ -319,7 +319,7 @@ func TestFailuresAndOutputs(t *testing.T) {
 
 func TestNewRejectsBadConfig(t *testing.T) {
 	rec := newRecorder(t)
-	for _, cfg := range []Config{{Workers: -1}, {QueueCap: -5}, {DrainTimeout: -time.Second}, {Policy: "random"}, {ServiceQuantile: 1.5}} {
+	for _, cfg := range []Config{{Workers: -1}, {QueueCap: -5}, {DrainTimeout: -time.Second}, {Policy: "random"}} {
 		if _, err := New(cfg, Sleep{}, rec); err == nil {
 			t.Errorf("New(%+v) accepted a bad config", cfg)
 		}

@@ -122,7 +122,7 @@ export interface Health {
    * the workers when concurrency is fixed.
    */
   limit: number;
-  /** The processor's call latency over the last 2 s, ms; 0 when none completed. */
+  /** The processor's call latency as learned for admission (last 512 calls of 10 s), ms; 0 when none completed. */
   callP50Ms: number;
   callP90Ms: number;
   callP99Ms: number;

@@ -176,7 +176,13 @@
 
   // fromRow fills the dialog with what the row shows.
   function fromRow(row, id) {
-    var reason = cellText(row, 6).split(' \u00b7 ');
+    // The reason cell holds the reason, then for a shed event the numbers
+    // behind it (.reason-detail).
+    var reasonCell = row.cells[6];
+    var why = reasonCell ? reasonCell.querySelector('.reason-detail') : null;
+    var whyText = why ? why.textContent.trim() : '';
+    var reasonAll = cellText(row, 6);
+    var reason = (whyText ? reasonAll.slice(0, reasonAll.length - whyText.length).trim() : reasonAll).split(' \u00b7 ');
     var pct = cellText(row, 5);
     var code = row.cells[7] ? row.cells[7].querySelector('code') : null;
     var result = code ? code.getAttribute('title') || code.textContent : '';
@@ -193,6 +199,7 @@
     setDetail('status', row.getAttribute('data-status') || cellText(row, 1));
     setDetail('reason', reason[0] || NONE);
     setDetail('failure', reason[1] || NONE);
+    setDetail('why', whyText || NONE);
     setDetail('created', cellText(row, 2));
     setDetail('processed', cellText(row, 3));
     setDetail('latency', cellText(row, 4) + (pct ? ' (' + pct + ' of the deadline)' : ''));
@@ -209,6 +216,7 @@
     setDetail('status', e.status || NONE);
     setDetail('reason', e.reason || NONE);
     setDetail('failure', e.failure || NONE);
+    setDetail('why', e.detail || NONE);
     setDetail('created', utcClock(e.createdAt));
     setDetail('processed', utcClock(e.processedAt));
     setDetail('latency', msText(e.latencyMs) + ' / ' + msText(e.deadlineMs) + pct);

@@ -96,13 +96,14 @@ func limitText(h batch.Health) string {
 // callText digests the processor's call latency, or says none completed.
 func callText(h batch.Health) string {
 	if h.CallP50Ms <= 0 && h.CallP99Ms <= 0 {
-		return "calls: none in the last 2 s"
+		return "calls: none in the last 10 s"
 	}
 	best := "—"
 	if h.CallBestMs > 0 {
 		best = strconv.FormatFloat(h.CallBestMs, 'f', 1, 64)
 	}
 	return "calls p50 " + strconv.FormatFloat(h.CallP50Ms, 'f', 1, 64) +
+		" · p90 " + strconv.FormatFloat(h.CallP90Ms, 'f', 1, 64) +
 		" · p99 " + strconv.FormatFloat(h.CallP99Ms, 'f', 1, 64) + " · best " + best + " ms"
 }
 

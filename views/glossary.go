@@ -24,7 +24,7 @@ var Verdicts = []Explanation{
 var Reasons = []Explanation{
 	{"queue-full", "queue-full", "The queue in front of the workers was full when the event arrived."},
 	{"expired", "expired", "Its deadline passed while it waited in the queue; it was never started."},
-	{"shed", "shed", "Too little time was left to finish before the deadline, so it was not started."},
+	{"shed", "shed", "With more events waiting than free workers, it was less likely to finish in time than the others, so it was not started."},
 	{"shutdown", "shutdown", "The server stopped before the event could finish."},
 	{"failed", "failed", "The processor failed; the kind of failure (such as http-503 or connect) follows."},
 	{"cancelled", "cancelled", "A late event whose processing was cancelled at its deadline."},

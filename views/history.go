@@ -109,5 +109,8 @@ func reasonTitle(e batch.Event) string {
 	if t := Explain(string(e.Reason)); t != "" {
 		s += ": " + t
 	}
+	if e.Detail != "" {
+		s += " (" + e.Detail + ")"
+	}
 	return s
 }

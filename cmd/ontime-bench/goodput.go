@@ -109,7 +109,7 @@ type ontimeContender struct {
 
 type tallyRecorder struct{ t *tally }
 
-func (r tallyRecorder) Admit(ev event.Event)   { r.t.admit(ev) }
+func (r tallyRecorder) Admit(ev event.Event) { r.t.admit(ev) }
 func (r tallyRecorder) Finish(x event.Result) {
 	r.t.finish(x.Event, x.Status)
 	if x.Reason != "" && r.t.counts(x.Event) {

@@ -46,6 +46,7 @@ type options struct {
 	duration  time.Duration
 	workers   int
 	work      time.Duration
+	workDist  pipeline.Dist
 	deadline  time.Duration
 	queue     int
 	tick      time.Duration
@@ -80,6 +81,7 @@ func parse(args []string, out io.Writer) (options, error) {
 	fs.DurationVar(&o.duration, "duration", 4*time.Second, "length of each measured run")
 	fs.IntVar(&o.workers, "workers", 4, "workers")
 	fs.DurationVar(&o.work, "work", 50*time.Millisecond, "mean work per event")
+	workDist := fs.String("work-dist", "fixed", "distribution of the simulated work: fixed, uniform or exp")
 	fs.DurationVar(&o.deadline, "deadline", 100*time.Millisecond, "deadline per event")
 	fs.IntVar(&o.queue, "queue", 64, "queue capacity")
 	fs.DurationVar(&o.tick, "tick", 100*time.Millisecond, "coalescer tick")
@@ -107,6 +109,11 @@ func parse(args []string, out io.Writer) (options, error) {
 	if *trace {
 		o.trace = os.Stderr
 	}
+	d, err := pipeline.ParseDist(*workDist)
+	if err != nil {
+		return o, fmt.Errorf("--work-dist: %w", err)
+	}
+	o.workDist = d
 	if err := parseGoodput(&o, *shapes, *goodLoads, *arrs); err != nil {
 		return o, err
 	}
@@ -255,7 +262,7 @@ func startRig(o options, policy pipeline.Policy, cpu bool, deadline time.Duratio
 // startRigWith builds a rig; with wrap set, the pipeline records into
 // wrap(coalescer) instead of the run-wide tally.
 func startRigWith(o options, policy pipeline.Policy, cpu bool, meanWork, deadline time.Duration, wrap func(pipeline.Recorder) pipeline.Recorder) (*rig, error) {
-	work := pipeline.Work{Mean: meanWork}
+	work := pipeline.Work{Mean: meanWork, Dist: o.workDist}
 	var proc pipeline.Processor = pipeline.Sleep(work)
 	if cpu {
 		proc = pipeline.NewSpin(work)
@@ -324,8 +331,8 @@ func sweep(ctx context.Context, o options, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "Settings: %d workers, work %s (fixed), deadline %s, queue %d, tick %s, %s per run.\n",
-		o.workers, o.work, o.deadline, o.queue, o.tick, o.duration)
+	fmt.Fprintf(out, "Settings: %d workers, work %s (%s), deadline %s, queue %d, tick %s, %s per run.\n",
+		o.workers, o.work, o.workDist, o.deadline, o.queue, o.tick, o.duration)
 	fmt.Fprintf(out, "Capacity: %.0f events/s by design (workers / work); %.1f events/s measured (FIFO saturated, 10 s deadlines).\n\n", capacity, measured)
 
 	fmt.Fprintln(out, "| policy | arrivals | work | load | offered/s | goodput (on-time/s) | % of capacity | % of processed on time | p50 ms | p99 ms | max ms | dropped: queue-full / expired / shed | tick jitter p99 ms |")

@@ -57,10 +57,12 @@ function isEvent(v: unknown): v is EventResult {
 function parseEvent(e: EventResult): EventResult {
   const badReason = 'reason' in e && typeof e.reason !== 'string';
   const badFailure = 'failure' in e && typeof e.failure !== 'string';
-  if (!badReason && !badFailure) return e;
+  const badDetail = 'detail' in e && typeof e.detail !== 'string';
+  if (!badReason && !badFailure && !badDetail) return e;
   const out = { ...e };
   if (badReason) delete out.reason;
   if (badFailure) delete out.failure;
+  if (badDetail) delete out.detail;
   return out;
 }
 
@@ -135,6 +137,7 @@ export function parseBatch(data: unknown): Batch | null {
       scheduleErrorMs: num(health.scheduleErrorMs),
       limit: num(health.limit),
       callP50Ms: num(health.callP50Ms),
+      callP90Ms: num(health.callP90Ms),
       callP99Ms: num(health.callP99Ms),
       callBestMs: num(health.callBestMs),
     },

@@ -13,7 +13,7 @@ export const STATUSES: readonly { key: string; label: string; text: string }[] =
 export const REASONS: readonly { key: string; text: string }[] = [
   { key: 'queue-full', text: 'The queue in front of the workers was full when the event arrived.' },
   { key: 'expired', text: 'Its deadline passed while it waited in the queue; it was never started.' },
-  { key: 'shed', text: 'Too little time was left to finish before the deadline, so it was not started.' },
+  { key: 'shed', text: 'With more events waiting than free workers, it was less likely to finish in time than the others, so it was not started.' },
   { key: 'shutdown', text: 'The server stopped before the event could finish.' },
   { key: 'failed', text: 'The processor failed; the kind of failure (such as http-503 or connect) follows.' },
   { key: 'cancelled', text: 'A late event whose processing was cancelled at its deadline.' },

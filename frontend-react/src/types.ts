@@ -88,6 +88,8 @@ export interface EventResult {
   result?: unknown;
   /** The kind of failure ("http-503", "connect", ...) when reason is "failed". */
   failure?: string;
+  /** Why a shed event was shed, in numbers ("needs ~34ms, 12ms left: ..."). */
+  detail?: string;
 }
 
 /**
@@ -120,8 +122,9 @@ export interface Health {
    * the workers when concurrency is fixed.
    */
   limit: number;
-  /** The processor's call latency over the last 2 s, ms; 0 when none completed. */
+  /** The processor's call latency as learned for admission (last 512 calls of 10 s), ms; 0 when none completed. */
   callP50Ms: number;
+  callP90Ms: number;
   callP99Ms: number;
   /** The best call latency learned, ms; 0 when unknown. */
   callBestMs: number;

@@ -109,10 +109,13 @@ type Health struct {
 	// concurrency limit, or Workers when concurrency is fixed (less for
 	// CPU-bound work, bounded by the cores).
 	Limit int `json:"limit"`
-	// CallP50Ms and CallP99Ms digest how long the processor's calls took
-	// (for the http processor: the worker's latency as ontime sees it)
-	// over the last 2 s; 0 when none completed.
+	// CallP50Ms, CallP90Ms and CallP99Ms digest how long the processor's
+	// calls took, as the pipeline learned them for admission (the last 512
+	// calls of the last 10 s; a call cut at its deadline counts as lasting
+	// at least that long; for the http processor: the worker's latency as
+	// ontime sees it); 0 when none completed.
 	CallP50Ms float64 `json:"callP50Ms"`
+	CallP90Ms float64 `json:"callP90Ms"`
 	CallP99Ms float64 `json:"callP99Ms"`
 	// CallBestMs is the best call latency learned: the adaptive limit's
 	// reference, or the least latency of the last 2 s when fixed.
@@ -181,6 +184,9 @@ type Event struct {
 	// Failure is the kind of failure of an event dropped as failed
 	// ("http-503", "connect", "reset", "bad-response", ...).
 	Failure string `json:"failure,omitempty"`
+	// Detail says in numbers why a shed event was shed: "needs ~34ms,
+	// 12ms left: 8% chance in time; 14 waiting, 8 busy".
+	Detail string `json:"detail,omitempty"`
 }
 
 // EventOf converts a result to its wire form.
@@ -197,6 +203,7 @@ func EventOf(r event.Result) Event {
 		Payload:     r.Payload,
 		Result:      r.Output,
 		Failure:     r.Failure,
+		Detail:      r.Detail,
 	}
 }
 

@@ -532,6 +532,7 @@ func addHealth(h *batch.Health, o batch.Health) {
 	h.Busy += o.Busy
 	h.Limit += o.Limit
 	h.CallP50Ms = max(h.CallP50Ms, o.CallP50Ms)
+	h.CallP90Ms = max(h.CallP90Ms, o.CallP90Ms)
 	h.CallP99Ms = max(h.CallP99Ms, o.CallP99Ms)
 	h.CallBestMs = max(h.CallBestMs, o.CallBestMs)
 	h.TickJitterMs = max(h.TickJitterMs, o.TickJitterMs)

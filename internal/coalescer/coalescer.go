@@ -290,7 +290,7 @@ func healthOf(g pipeline.Gauges, tick stats.Counts) batch.Health {
 		QueueDepth: g.QueueDepth, QueueCap: g.QueueCap, Workers: g.Workers, Busy: g.Busy, Status: batch.OK,
 		QueueBytes: g.QueueBytes, QueueBytesCap: g.QueueBytesCap,
 		Limit:     g.Limit,
-		CallP50Ms: stats.Millis(g.CallP50), CallP99Ms: stats.Millis(g.CallP99), CallBestMs: stats.Millis(g.CallBest),
+		CallP50Ms: stats.Millis(g.CallP50), CallP90Ms: stats.Millis(g.CallP90), CallP99Ms: stats.Millis(g.CallP99), CallBestMs: stats.Millis(g.CallBest),
 	}
 	fill := 0.0
 	if g.QueueCap > 0 {

@@ -17,7 +17,7 @@ type scrapeCollector struct {
 
 	inFlightDesc, queueDepth, queueCap, workers, busy *prometheus.Desc
 	queueBytes, queueBytesCap                         *prometheus.Desc
-	limit, callP50, callP99, callBest                 *prometheus.Desc
+	limit, callP50, callP90, callP99, callBest        *prometheus.Desc
 	clients                                           *prometheus.Desc
 	skipped, slow                                     *prometheus.Desc
 	jitter                                            [3]*prometheus.Desc // p50, p90, p99
@@ -42,8 +42,9 @@ func newScrapeCollector(cfg Config, inFlight *atomic.Int64) *scrapeCollector {
 		c.workers = add("ontime_workers", "Workers in the pool.")
 		c.busy = add("ontime_workers_busy", "Workers processing an event right now.")
 		c.limit = add("ontime_concurrency_limit", "Events processed at once at most: the adaptive concurrency limit, or the workers when fixed.")
-		c.callP50 = add("ontime_worker_call_p50_seconds", "How long the processor's calls took (the worker's latency as ontime sees it): the median over the last 2 s.")
-		c.callP99 = add("ontime_worker_call_p99_seconds", "How long the processor's calls took (the worker's latency as ontime sees it): the p99 over the last 2 s.")
+		c.callP50 = add("ontime_worker_call_p50_seconds", "How long the processor's calls took (the worker's latency as ontime sees it): the median of the last 512 calls of 10 s, as learned for admission.")
+		c.callP90 = add("ontime_worker_call_p90_seconds", "How long the processor's calls took (the worker's latency as ontime sees it): the p90 of the last 512 calls of 10 s, as learned for admission.")
+		c.callP99 = add("ontime_worker_call_p99_seconds", "How long the processor's calls took (the worker's latency as ontime sees it): the p99 of the last 512 calls of 10 s, as learned for admission.")
 		c.callBest = add("ontime_worker_call_best_seconds", "The best call latency learned: the adaptive limit's reference.")
 	}
 	if cfg.Clients != nil {
@@ -95,6 +96,7 @@ func (c *scrapeCollector) Collect(ch chan<- prometheus.Metric) {
 		gauge(c.busy, float64(g.Busy))
 		gauge(c.limit, float64(g.Limit))
 		gauge(c.callP50, g.CallP50.Seconds())
+		gauge(c.callP90, g.CallP90.Seconds())
 		gauge(c.callP99, g.CallP99.Seconds())
 		gauge(c.callBest, g.CallBest.Seconds())
 	}

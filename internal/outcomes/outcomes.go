@@ -87,18 +87,21 @@ type Outcome struct {
 	Result []byte
 	// Failure is the kind of failure of a failed event.
 	Failure string
+	// Detail says in numbers why a shed event was shed.
+	Detail string
 }
 
 // Of is the outcome of a finished event.
 func Of(r event.Result) Outcome {
 	return Outcome{ID: r.ID, Final: true, Status: r.Status, Reason: r.Reason, CreatedAt: r.CreatedAt,
-		ProcessedAt: r.ProcessedAt, Result: r.Output, Failure: r.Failure}
+		ProcessedAt: r.ProcessedAt, Result: r.Output, Failure: r.Failure, Detail: r.Detail}
 }
 
 // AppendJSON appends the outcome as one JSON object:
 // {"id","status":"in-flight"} in flight, else
-// {"id","status","reason","latencyMs","processedAt","result","failure"}
-// with reason, result and failure only when set; processedAt in Unix ms.
+// {"id","status","reason","latencyMs","processedAt","result","failure","detail"}
+// with reason, result, failure and detail only when set; processedAt in
+// Unix ms.
 func (o Outcome) AppendJSON(dst []byte) []byte {
 	dst = append(dst, `{"id":"`...)
 	dst = append(dst, o.ID.String()...)
@@ -123,6 +126,10 @@ func (o Outcome) AppendJSON(dst []byte) []byte {
 		dst = append(dst, `,"failure":`...)
 		dst = appendString(dst, o.Failure)
 	}
+	if o.Detail != "" {
+		dst = append(dst, `,"detail":`...)
+		dst = appendString(dst, o.Detail)
+	}
 	return append(dst, '}')
 }
 
@@ -138,7 +145,8 @@ func (o Outcome) MarshalJSON() ([]byte, error) { return o.AppendJSON(nil), nil }
 
 // slot is one entry of the window. Its size is fixed (the result aside,
 // which the byte budget bounds): the strings point at constants, or at a
-// failure kind the processor made once.
+// failure kind the processor made once, but a shed event's detail (under
+// 100 bytes each: at most 10 MB for the default 100,000 outcomes).
 type slot struct {
 	id        uuid.UUID
 	at        int64 // admission, Unix ns: the entry's age
@@ -148,6 +156,7 @@ type slot struct {
 	status    event.Status
 	reason    event.Reason
 	failure   string
+	detail    string // a shed event's numbers: under 100 bytes
 	result    []byte
 }
 
@@ -224,7 +233,7 @@ func (s *Store) Finish(r event.Result) {
 	s.mu.Lock()
 	s.expire(now)
 	fin := slot{id: r.ID, at: now, created: r.CreatedAt.UnixNano(), processed: r.ProcessedAt.UnixNano(), final: true,
-		status: r.Status, reason: r.Reason, failure: r.Failure, result: r.Output}
+		status: r.Status, reason: r.Reason, failure: r.Failure, detail: r.Detail, result: r.Output}
 	if i, ok := s.index[r.ID]; ok {
 		sl := &s.ring[i]
 		s.resultBytes -= int64(len(sl.result))
@@ -260,7 +269,7 @@ func (s *Store) Lookup(id uuid.UUID) (Outcome, bool) {
 		return Outcome{ID: id}, true
 	}
 	return Outcome{ID: id, Final: true, Status: sl.status, Reason: sl.reason, CreatedAt: time.Unix(0, sl.created),
-		ProcessedAt: time.Unix(0, sl.processed), Result: sl.result, Failure: sl.failure}, true
+		ProcessedAt: time.Unix(0, sl.processed), Result: sl.result, Failure: sl.failure, Detail: sl.detail}, true
 }
 
 // insert appends e at the back, evicting the front when the ring is full

@@ -11,6 +11,7 @@ import (
 	"github.com/ontime-rt/ontime/internal/batch"
 	"github.com/ontime-rt/ontime/internal/config"
 	"github.com/ontime-rt/ontime/internal/event"
+	"github.com/ontime-rt/ontime/views"
 )
 
 // previewChars is how many characters of a result a row shows.
@@ -23,7 +24,7 @@ func workerBatch() (*batch.Batch, string) {
 	cfg.Processor, cfg.WorkerURL, cfg.Concurrency, cfg.Workers = config.HTTP, "http://worker.example:8090/work?k=1", "adaptive", 64
 	b := makeBatch(10, 100, cfg)
 	b.Health.Workers, b.Health.Limit = 64, 9
-	b.Health.CallP50Ms, b.Health.CallP99Ms, b.Health.CallBestMs = 12.3, 48, 10.5
+	b.Health.CallP50Ms, b.Health.CallP90Ms, b.Health.CallP99Ms, b.Health.CallBestMs = 12.3, 30, 48, 10.5
 	b.Totals.Dropped += 7
 	b.Totals.DroppedBy[event.Failed] = 7
 	b.Totals.FailedBy = map[string]uint64{"http-503": 5, "connect": 2}
@@ -48,7 +49,7 @@ func TestWorkerFragments(t *testing.T) {
 		`title="http://worker.example:8090/work?k=1"`,
 		`data-testid="health-concurrency">adaptive<`,
 		`data-testid="health-limit">limit 9 / 64<`,
-		`data-testid="health-calls">calls p50 12.3 · p99 48.0 · best 10.5 ms<`,
+		`data-testid="health-calls">calls p50 12.3 · p90 30.0 · p99 48.0 · best 10.5 ms<`,
 		`data-testid="failure-kinds"`, `<b>connect</b> 2`, `<b>http-503</b> 5`, `<b>failed</b> 7`,
 	} {
 		if !strings.Contains(ev["stats"], want) {
@@ -164,5 +165,19 @@ func TestConfigFormWorker(t *testing.T) {
 		if v := tc.form.Get("workerUrl"); v != "" && !strings.Contains(page, `value="`+html.EscapeString(v)+`"`) {
 			t.Errorf("%s: the typed URL is not kept", name)
 		}
+	}
+}
+
+// A shed event's row says why in numbers, under its reason, and its
+// reason's title says so too.
+func TestShedRowShowsItsNumbers(t *testing.T) {
+	r := NewRenderer(nil)
+	b := makeBatch(10, 100, defaults())
+	const why = "needs ~20ms, 12ms left: 8% chance in time (the freshest waiting: 99%); 14 waiting, 8 busy"
+	b.Events = []batch.Event{{ID: "shed-1", Status: event.Dropped, Reason: event.Shed, DeadlineMs: 100, Detail: why}}
+	rows := encode(t, r, b)["events"]
+	want := `data-testid="event-reason" title="shed: ` + html.EscapeString(views.Explain("shed")) + ` (` + html.EscapeString(why) + `)">shed<span class="reason-detail" data-testid="event-reason-detail">` + html.EscapeString(why) + `</span></td>`
+	if !strings.Contains(rows, want) {
+		t.Errorf("shed row lacks\n%s\nin:\n%s", want, rows)
 	}
 }

@@ -92,6 +92,9 @@ export function EventDetail({ event: e, onClose }: EventDetailProps) {
         <Item label="Failure kind" testId="detail-failure">
           {e.failure ?? NONE}
         </Item>
+        <Item label="Why shed" testId="detail-why">
+          {e.detail ?? NONE}
+        </Item>
         <Item label="Created" testId="detail-created">
           <span className="mono">{formatTime(e.createdAt)}</span>
         </Item>

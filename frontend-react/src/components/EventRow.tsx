@@ -21,7 +21,8 @@ function reasonText(e: EventResult): string | undefined {
 function reasonTitle(e: EventResult): string | undefined {
   const text = explain(e.reason);
   if (!e.reason) return undefined;
-  return [e.failure ? `${e.reason} · ${e.failure}` : e.reason, text].filter(Boolean).join(': ');
+  const s = [e.failure ? `${e.reason} · ${e.failure}` : e.reason, text].filter(Boolean).join(': ');
+  return e.detail ? `${s} (${e.detail})` : s;
 }
 
 export interface EventRowProps {
@@ -81,6 +82,11 @@ export const EventRow = memo(function EventRow({ event: e, onOpen }: EventRowPro
       )}
       <td role="cell" className="reason" title={reasonTitle(e)} data-testid="event-reason">
         {reason ?? dash}
+        {e.detail && (
+          <span className="reason-detail" data-testid="event-reason-detail">
+            {e.detail}
+          </span>
+        )}
       </td>
       <td role="cell" className="result">
         {result ? (

@@ -97,4 +97,11 @@ describe('EventTable worker results', () => {
     expect(cell.getAttribute('title')).toBe(JSON.stringify({ html: evil }));
     expect(cell.innerHTML).toContain('&lt;script&gt;');
   });
+  it('shows why a shed event was shed, in numbers, under its reason', () => {
+    const why = 'needs ~20ms, 12ms left: 8% chance in time; 14 waiting, 8 busy';
+    render(<EventTable events={[makeEvent({ id: 'dddddddd-4444', status: 'dropped', reason: 'shed', detail: why })]} />);
+    const cell = screen.getByTestId('event-reason');
+    expect(within(cell).getByTestId('event-reason-detail').textContent).toBe(why);
+    expect(cell.getAttribute('title')).toContain(`(${why})`);
+  });
 });

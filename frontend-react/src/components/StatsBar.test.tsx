@@ -110,14 +110,14 @@ describe('StatsBar worker', () => {
   it('shows the processor, the worker host, the concurrency, the limit and call latency', () => {
     const b = makeBatch(3, {
       config: makeSettings({ processor: 'http', workerUrl: 'https://user-worker.example:8443/work?x=1', concurrency: 'adaptive', workers: 64 }),
-      health: makeHealth({ workers: 64, limit: 9, callP50Ms: 12.25, callP99Ms: 48, callBestMs: 10.5 }),
+      health: makeHealth({ workers: 64, limit: 9, callP50Ms: 12.25, callP90Ms: 30, callP99Ms: 48, callBestMs: 10.5 }),
     });
     render(<StatsBar latest={b} state="live" lastBatchAt={1} missedBatches={0} />);
     expect(screen.getByTestId('health-processor').textContent).toBe('http');
     expect(screen.getByTestId('health-worker-host').textContent).toBe('user-worker.example:8443');
     expect(screen.getByTestId('health-concurrency').textContent).toBe('adaptive');
     expect(screen.getByTestId('health-limit').textContent).toBe('limit 9 / 64');
-    expect(screen.getByTestId('health-calls').textContent).toBe('calls p50 12.3 · p99 48.0 · best 10.5 ms');
+    expect(screen.getByTestId('health-calls').textContent).toBe('calls p50 12.3 · p90 30.0 · p99 48.0 · best 10.5 ms');
   });
 
   it('shows no host for a simulated processor and says when no call completed', () => {

@@ -66,10 +66,10 @@ function ProcessorLine({ health: h, processor, workerUrl, workerSubject, concurr
       <p className="muted small" data-testid="health-calls">
         {calls ? (
           <>
-            calls p50 {formatMs(h.callP50Ms)} · p99 {formatMs(h.callP99Ms)} · best {h.callBestMs > 0 ? formatMs(h.callBestMs) : NONE} ms
+            calls p50 {formatMs(h.callP50Ms)} · p90 {formatMs(h.callP90Ms)} · p99 {formatMs(h.callP99Ms)} · best {h.callBestMs > 0 ? formatMs(h.callBestMs) : NONE} ms
           </>
         ) : (
-          'calls: none in the last 2 s'
+          'calls: none in the last 10 s'
         )}
       </p>
     </>

@@ -218,6 +218,7 @@ export function makeHealth(over: Partial<Batch['health']> = {}): Batch['health']
     scheduleErrorMs: 0.2,
     limit: 8,
     callP50Ms: 0,
+    callP90Ms: 0,
     callP99Ms: 0,
     callBestMs: 0,
     ...over,

@@ -30,6 +30,12 @@ func getConfig(c Configurator) http.HandlerFunc {
 	}
 }
 
+// getSchema answers GET /api/config/schema: every setting as package
+// config describes it, for clients that build their settings form from it.
+func getSchema(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, config.TheSchema())
+}
+
 func patchConfig(c Configurator) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if !isJSON(r) {

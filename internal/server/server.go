@@ -202,6 +202,7 @@ func New(cfg Config, h *hub.Hub, st StatsSource, conf Configurator, page *web.Re
 		writeJSON(w, http.StatusOK, body)
 	})
 	r.Get("/api/config", getConfig(conf))
+	r.Get("/api/config/schema", getSchema)
 	guard := cfg.Writes
 	if guard == nil {
 		guard = &WriteGuard{}

@@ -95,8 +95,8 @@ var byteUnits = []struct {
 
 // formatBytes writes n with the largest binary unit that divides it.
 func formatBytes(n int64) string {
-	for _, u := range byteUnits {
-		if n != 0 && n%u.mult == 0 && u.mult > 1 {
+	for i := len(byteUnits) - 2; i >= 0; i-- { // TiB down to KiB
+		if u := byteUnits[i]; n != 0 && n%u.mult == 0 {
 			return strconv.FormatInt(n/u.mult, 10) + u.suffix
 		}
 	}
@@ -147,7 +147,7 @@ func docOf(sp config.Spec) flagDoc {
 		d.def += ", or " + flagText(sp, sp.WorkerDefault) + " with --processor http or nats"
 	}
 	if r := rangeText(sp); r != "" {
-		d.meaning += " (" + r + ")"
+		d.meaning += "; takes " + r
 	}
 	if len(sp.Choices) > 0 && !mentionsAll(sp.Help, sp.Choices) {
 		d.meaning += ": " + strings.Join(sp.Choices, ", ")

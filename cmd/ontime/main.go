@@ -42,31 +42,37 @@ type options struct {
 	logLevel slog.Level
 	version  bool // print the version and exit
 	node     node.Config
+
+	// As given, parsed into the fields above by parse.
+	logLevelName, origins, trustProxy string
+}
+
+// destinations are the fields each setting's flag sets, by JSON name: the
+// live settings are the node's config.Settings, the others its options.
+func destinations(o *options) map[string]any {
+	dest := map[string]any{
+		"addr": &o.addr, "token": &o.node.Token, "writeRate": &o.node.WriteRate, "pprof": &o.node.Profiling,
+		"maxBody": &o.node.MaxBody, "historyBytes": &o.node.HistoryBytes, "maxClients": &o.node.MaxClients,
+		"allowedOrigins": &o.origins, "queueBytes": &o.node.QueueBytes, "outcomes": &o.node.Outcomes,
+		"nats": &o.node.NATSURL, "nodeId": &o.node.NodeID, "tlsCert": &o.node.TLSCertFile, "tlsKey": &o.node.TLSKeyFile,
+		"publicUrl": &o.node.PublicURL, "trustProxy": &o.trustProxy, "logLevel": &o.logLevelName,
+	}
+	for _, name := range config.Names() {
+		dest[name], _ = o.node.Settings.Addr(name)
+	}
+	return dest
 }
 
 func parse(args []string, getenv func(string) string, out io.Writer) (options, error) {
-	o := options{node: node.DefaultConfig(), addr: config.DefaultAddr}
+	o := options{node: node.DefaultConfig(), addr: config.DefaultAddr, logLevelName: "info"}
 	s := &o.node.Settings
 	fs := flag.NewFlagSet("ontime", flag.ContinueOnError)
 	fs.SetOutput(out)
 	fs.Usage = func() { usage(out) }
-	var origins, trustProxy string
-	logLevel := "info"
-	// The options fixed for the node's lifetime, by their JSON names; the
-	// live settings are the fields of config.Settings.
-	startup := map[string]any{
-		"addr": &o.addr, "token": &o.node.Token, "writeRate": &o.node.WriteRate, "pprof": &o.node.Profiling,
-		"maxBody": &o.node.MaxBody, "historyBytes": &o.node.HistoryBytes, "maxClients": &o.node.MaxClients,
-		"allowedOrigins": &origins, "queueBytes": &o.node.QueueBytes, "outcomes": &o.node.Outcomes,
-		"nats": &o.node.NATSURL, "nodeId": &o.node.NodeID, "tlsCert": &o.node.TLSCertFile, "tlsKey": &o.node.TLSKeyFile,
-		"publicUrl": &o.node.PublicURL, "trustProxy": &trustProxy, "logLevel": &logLevel,
-	}
+	dest := destinations(&o)
 	specs := map[string]config.Spec{} // by flag
 	for _, sp := range config.Specs() {
-		dst, ok := s.Addr(sp.Name)
-		if !ok {
-			dst, ok = startup[sp.Name]
-		}
+		dst, ok := dest[sp.Name]
 		if !ok {
 			panic("cmd/ontime: no flag for setting " + sp.Name) // a Spec without its field here
 		}
@@ -99,7 +105,7 @@ func parse(args []string, getenv func(string) string, out io.Writer) (options, e
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected arguments: %q (all settings are flags; see -h)", fs.Args())
 	}
-	for _, s := range strings.Split(origins, ",") {
+	for _, s := range strings.Split(o.origins, ",") {
 		if s = strings.TrimSpace(s); s != "" {
 			o.node.AllowedOrigins = append(o.node.AllowedOrigins, s)
 		}
@@ -113,12 +119,12 @@ func parse(args []string, getenv func(string) string, out io.Writer) (options, e
 		s.Rate = config.DefaultRate(s.Processor)
 	}
 	var errs []error
-	if err := config.CheckRange("logLevel", logLevel); err != nil {
+	if err := config.CheckRange("logLevel", o.logLevelName); err != nil {
 		errs = append(errs, err)
-	} else if err := o.logLevel.UnmarshalText([]byte(logLevel)); err != nil {
+	} else if err := o.logLevel.UnmarshalText([]byte(o.logLevelName)); err != nil {
 		errs = append(errs, fmt.Errorf("--log-level: %w", err))
 	}
-	if trusted, err := server.ParseCIDRs(trustProxy); err != nil {
+	if trusted, err := server.ParseCIDRs(o.trustProxy); err != nil {
 		errs = append(errs, fmt.Errorf("--trust-proxy: %w", err))
 	} else {
 		o.node.TrustedProxies = trusted

@@ -77,6 +77,9 @@ func (e *FieldError) Error() string { return e.Field + ": " + e.Msg }
 
 // Bad reports that field's value v is not what it takes (want).
 func Bad(field, want string, v any) *FieldError {
+	if f, ok := v.(float64); ok {
+		v = num(f) // 1000001, not 1.000001e+06
+	}
 	return &FieldError{Field: field, Msg: fmt.Sprintf("%s, got %v", want, v), Want: want}
 }
 

@@ -18,14 +18,14 @@ export type Policy = 'edf' | 'lifo' | 'fifo';
 /**
  * The live settings (Go config.Settings): carried by every batch as `config`,
  * answered by GET /api/config and by a successful PATCH /api/config (which
- * takes any subset of them). Durations are milliseconds.
+ * takes any subset of them). Durations are milliseconds. Their limits and
+ * choices are GET /api/config/schema's (schema.ts).
  */
 export interface Settings {
-  /** events/s; 0 turns the generator off. 0..1e6 */
+  /** events/s; 0 turns the generator off. */
   rate: number;
-  /** 1..60000 */
   deadlineMs: number;
-  /** mean simulated work per event, 0..60000 */
+  /** mean simulated work per event */
   workMs: number;
   workDist: WorkDist;
   processor: Processor;
@@ -40,19 +40,18 @@ export interface Settings {
    */
   workerSubject: string;
   arrivals: Arrivals;
-  /** integer 1..10000 */
+  /** an integer */
   workers: number;
   /**
    * fixed: `workers` events at once; adaptive: a limit between 1 and
    * `workers` learned from the processor's call latency. A patch that
-   * switches processor to or from http without naming it moves it to
-   * adaptive or fixed.
+   * changes the processor leaves it as it is.
    */
   concurrency: Concurrency;
-  /** integer 1..1e6 */
+  /** an integer */
   queueCap: number;
   policy: Policy;
-  /** batch period, 10..10000 */
+  /** batch period */
   tickMs: number;
 }
 

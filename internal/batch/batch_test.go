@@ -2,9 +2,10 @@ package batch
 
 import (
 	"bytes"
-	"encoding/json"
 	"strings"
 	"testing"
+
+	json "github.com/go-json-experiment/json/v1"
 )
 
 // The batch JSON is not HTML: '<', '>' and '&' in payloads and results go

@@ -1,12 +1,13 @@
 package web
 
 import (
-	"encoding/json"
 	"html"
 	"net/url"
 	"regexp"
 	"strings"
 	"testing"
+
+	json "github.com/go-json-experiment/json/v1"
 
 	"github.com/ontime-rt/ontime/internal/batch"
 	"github.com/ontime-rt/ontime/internal/config"

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -110,7 +111,7 @@ func (s Spec) Want() string {
 func (s Spec) Check(v any) error {
 	switch x := v.(type) {
 	case string:
-		if len(s.Choices) == 0 || contains(s.Choices, x) {
+		if len(s.Choices) == 0 || slices.Contains(s.Choices, x) {
 			return nil
 		}
 		return &FieldError{Field: s.Name, Msg: fmt.Sprintf("%q is not one of %s", clip(x), strings.Join(s.Choices, ", ")), Want: s.Want()}
@@ -129,15 +130,6 @@ func (s Spec) checkNumber(f float64, v any) error {
 		return Bad(s.Name, s.Want(), v)
 	}
 	return nil
-}
-
-func contains(xs []string, x string) bool {
-	for _, c := range xs {
-		if c == x {
-			return true
-		}
-	}
-	return false
 }
 
 // num writes a bound as the messages show it: whole numbers without

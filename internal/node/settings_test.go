@@ -14,6 +14,10 @@ import (
 	"testing"
 
 	"github.com/ontime-rt/ontime/internal/config"
+	"github.com/ontime-rt/ontime/internal/hub"
+	"github.com/ontime-rt/ontime/internal/outcomes"
+	"github.com/ontime-rt/ontime/internal/pipeline"
+	"github.com/ontime-rt/ontime/internal/worker"
 	"github.com/ontime-rt/ontime/views"
 )
 
@@ -246,4 +250,20 @@ func patchOf(t *testing.T, doc string) config.Patch {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// The limits and defaults the settings' specs state are the ones the
+// parts they configure use.
+func TestSpecsStateThePartsLimits(t *testing.T) {
+	for name, pair := range map[string][2]int64{
+		"outcomes max":        {config.MaxOutcomes, outcomes.MaxMax},
+		"outcomes default":    {config.DefaultOutcomes, outcomes.DefaultMax},
+		"history default":     {config.DefaultHistoryBytes, hub.DefaultHistoryBytes},
+		"queue bytes default": {config.DefaultQueueBytes, pipeline.DefaultQueueBytes},
+		"subject max":         {config.MaxWorkerSubject, worker.MaxSubject},
+	} {
+		if pair[0] != pair[1] {
+			t.Errorf("%s: config says %d, the part %d", name, pair[0], pair[1])
+		}
+	}
 }

@@ -9,11 +9,14 @@ export type EventStatus = 'on-time' | 'late' | 'dropped';
 
 export type HealthStatus = 'ok' | 'degraded' | 'overloaded';
 
-export type WorkDist = 'fixed' | 'uniform' | 'exp';
-export type Processor = 'sleep' | 'cpu' | 'http' | 'nats';
-export type Concurrency = 'fixed' | 'adaptive';
-export type Arrivals = 'constant' | 'poisson';
-export type Policy = 'edf' | 'lifo' | 'fifo';
+// The settings that take one of a few names: which names, is the `choices`
+// of GET /api/config/schema (schema.ts), not repeated here.
+export type WorkDist = string;
+/** 'http' and 'nats' are the user's workers (StatsBar shows their host or subject). */
+export type Processor = string;
+export type Concurrency = string;
+export type Arrivals = string;
+export type Policy = string;
 
 /**
  * The live settings (Go config.Settings): carried by every batch as `config`,

@@ -1,7 +1,15 @@
-// Package config holds the settings of a running ontime that can change
-// live: what they are, their limits, and how a partial update applies.
-// The same Settings travel in every batch (so both UIs show what is in
-// force), answer GET /api/config, and are patched by PATCH /api/config.
+// Package config describes every setting of ontime once (Specs: name,
+// flag, environment variable, type, unit, range, choices, default, help,
+// live or fixed at start), and holds the live ones: Settings, how they are
+// checked, and how a partial update applies. The command line, the
+// environment, PATCH /api/config, GET /api/config/schema and both settings
+// forms are derived from the specs. The same Settings travel in every
+// batch (so both UIs show what is in force) and answer GET /api/config.
+//
+// The package is a leaf: it imports no other package of ontime, and owns
+// the kinds of the settings (Policy, Concurrency, Dist, Processor,
+// Arrivals) that the pipeline and the processors act on, so that what
+// shows or checks the settings does not link what runs them.
 package config
 
 import (

@@ -392,12 +392,18 @@ func (p Patch) Has(name string) bool {
 	return ok
 }
 
+// Check is a further check of the settings a patch would make, by the
+// one that applies them (a node without NATS refuses the nats processor):
+// each problem a *FieldError, joined; nil when there is none.
+type Check func(old, next Settings) error
+
 // Apply returns s with the patch applied, validated, or s unchanged and
-// every problem: the members the patch refused (Err) and each setting out
-// of its limits once the rest is applied, each as a *FieldError (joined),
-// a setting's type error hiding its range error. A patch changes what it
-// names and nothing else: a new processor keeps the concurrency in force.
-func (s Settings) Apply(p Patch) (Settings, error) {
+// every problem: the members the patch refused (Err), each setting out of
+// its limits once the rest is applied, and what the checks find, each as a
+// *FieldError (joined); a setting is named once, by its first problem. A
+// patch changes what it names and nothing else: a new processor keeps the
+// concurrency in force.
+func (s Settings) Apply(p Patch, checks ...Check) (Settings, error) {
 	out := s
 	v := reflect.ValueOf(&out).Elem()
 	for name, raw := range p.values {
@@ -408,9 +414,20 @@ func (s Settings) Apply(p Patch) (Settings, error) {
 		}
 	}
 	errs := p.errs
-	for _, e := range flatten(out.Validate()) {
-		if fe, ok := e.(*FieldError); ok && p.seen[fe.Field] && p.values[fe.Field] == nil {
-			continue // its member was refused, and says why
+	named := map[string]bool{}
+	for _, e := range p.errs {
+		named[e.(*FieldError).Field] = true
+	}
+	found := flatten(out.Validate())
+	for _, check := range checks {
+		found = append(found, flatten(check(s, out))...)
+	}
+	for _, e := range found {
+		if fe, ok := e.(*FieldError); ok {
+			if named[fe.Field] {
+				continue // its member was refused, or the setting has a problem already
+			}
+			named[fe.Field] = true
 		}
 		errs = append(errs, e)
 	}

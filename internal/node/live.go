@@ -76,6 +76,20 @@ func errNATSProcessor() error {
 	}
 }
 
+// checkSettings refuses what this node cannot do: the nats processor
+// without NATS, and a change of tick in cluster mode, where every node must
+// use the same.
+func (n *Node) checkSettings(old, next config.Settings) error {
+	var errs []error
+	if next.Processor == config.NATS && n.nc == nil {
+		errs = append(errs, errNATSProcessor())
+	}
+	if next.TickMs != old.TickMs && n.nc != nil {
+		errs = append(errs, &config.FieldError{Field: "tickMs", Msg: "cannot change in cluster mode: every node must use the same tick (restart the nodes with --tick)"})
+	}
+	return errors.Join(errs...)
+}
+
 // newProcessor tells whether next needs another processor than old's.
 // With the http processor, a change of workers resizes its connection
 // pool, which takes a new processor (and the worker is learned afresh).
@@ -149,15 +163,9 @@ func (n *Node) Apply(p config.Patch) (config.Settings, error) {
 	if l.stopped {
 		return old, ErrShuttingDown
 	}
-	next, err := old.Apply(p)
+	next, err := old.Apply(p, n.checkSettings)
 	if err != nil {
 		return old, err
-	}
-	if next.Processor == config.NATS && n.nc == nil {
-		return old, errNATSProcessor()
-	}
-	if next.TickMs != old.TickMs && n.nc != nil {
-		return old, &config.FieldError{Field: "tickMs", Msg: "cannot change in cluster mode: every node must use the same tick (restart the nodes with --tick)"}
 	}
 	pl := n.planFor(old, next)
 	if err := applyAll(pl.changes); err != nil {

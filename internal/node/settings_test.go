@@ -267,3 +267,15 @@ func TestSpecsStateThePartsLimits(t *testing.T) {
 		}
 	}
 }
+
+// What this node cannot do is reported with the patch's other problems:
+// nats on a node without NATS beside a bad rate.
+func TestNodeChecksJoinThePatchProblems(t *testing.T) {
+	tn := startNode(t, Config{Settings: with(func(s *config.Settings) { s.Rate = 0 }), WriteRate: -1})
+	code, got := patch(t, tn.srv.URL+"/api/config", `{"processor": "nats", "rate": -1, "workers": "2"}`, "application/json")
+	fields, _ := got["fields"].(map[string]any)
+	if code != http.StatusBadRequest || len(fields) != 3 || !strings.Contains(str(fields["processor"]), "--nats") ||
+		!strings.HasPrefix(str(fields["rate"]), "want 0 (off)") || fields["workers"] != "want an integer, got a string" {
+		t.Fatalf("PATCH nats, bad rate and mistyped workers: %d %v", code, got)
+	}
+}

@@ -2,8 +2,6 @@ package config_test
 
 import (
 	"os/exec"
-	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 )
@@ -11,7 +9,10 @@ import (
 // goList returns the packages pkg links (go list -deps).
 func goList(t *testing.T, pkg string) []string {
 	t.Helper()
-	goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
+	goBin, err := exec.LookPath("go") // go test runs with the go command's bin first on PATH
+	if err != nil {
+		t.Fatalf("no go command to list the dependencies: %v", err)
+	}
 	out, err := exec.Command(goBin, "list", "-deps", pkg).Output()
 	if err != nil {
 		t.Fatalf("go list -deps %s: %v", pkg, err)

@@ -17,8 +17,9 @@ const (
 	Text                     // free text, such as a URL
 )
 
-// Field is one setting of the controls form. Name is the setting's JSON
-// name: the form field's name, and the Field of a config.FieldError.
+// Field is one setting of the controls form, as its config.Spec
+// describes it. Name is the setting's JSON name: the form field's name,
+// and the Field of a config.FieldError.
 type Field struct {
 	Name    string
 	Label   string
@@ -29,12 +30,26 @@ type Field struct {
 	// Example is a valid value, shown as a Text field's placeholder when
 	// nothing is in force.
 	Example string
+	// PerNode: in a cluster the setting applies to each node on its own,
+	// and the form labels it so.
+	PerNode bool
+	// FixedInCluster: the server refuses to change it in a cluster, and
+	// the form does not offer it there.
+	FixedInCluster bool
 }
 
-func rangeHint(lo, hi int, unit string) string {
-	s := commas(lo) + " to " + commas(hi)
-	if unit != "" {
-		s += " " + unit
+// rangeHint is a number's range as the form shows it: with thousands
+// separators, and without the unit, which the label shows.
+func rangeHint(sp config.Spec) string {
+	s := ""
+	if sp.Min != nil {
+		s = commas(int(*sp.Min))
+		if *sp.Min == 0 && sp.ZeroMeans != "" {
+			s += " (" + sp.ZeroMeans + ")"
+		}
+	}
+	if sp.Max != nil {
+		s += " to " + commas(int(*sp.Max))
 	}
 	return s
 }
@@ -51,22 +66,33 @@ func commas(n int) string {
 	return s
 }
 
-// Fields are the settings of the controls form, in display order.
-var Fields = []Field{
-	{Name: "rate", Label: "Rate", Unit: "events/s", Kind: Decimal, Hint: "0 (off) to " + commas(config.MaxRate)},
-	{Name: "deadlineMs", Label: "Deadline", Unit: "ms", Kind: Decimal, Hint: rangeHint(1, config.MaxMs, "")},
-	{Name: "workMs", Label: "Work (mean)", Unit: "ms", Kind: Decimal, Hint: rangeHint(0, config.MaxMs, "")},
-	{Name: "workDist", Label: "Work distribution", Kind: Choice, Choices: config.WorkDists(), Hint: "of the work around its mean"},
-	{Name: "processor", Label: "Processor", Kind: Choice, Choices: config.Processors(), Hint: "sleep waits, cpu burns a core, http calls your worker, nats asks workers over NATS (cluster mode only)"},
-	{Name: "workerUrl", Label: "Worker URL", Kind: Text, Example: "http://127.0.0.1:8090/work", Hint: "http(s) URL, required with processor http"},
-	{Name: "workerSubject", Label: "Worker subject", Kind: Text, Example: "ontime.work", Hint: "NATS subject without wildcards, used with processor nats"},
-	{Name: "concurrency", Label: "Concurrency", Kind: Choice, Choices: config.Concurrencies(), Hint: "adaptive learns the limit from latency"},
-	{Name: "arrivals", Label: "Arrivals", Kind: Choice, Choices: config.ArrivalSet(), Hint: "even spacing, or random (poisson)"},
-	{Name: "workers", Label: "Workers", Kind: Whole, Hint: rangeHint(1, config.MaxWorkers, "")},
-	{Name: "queueCap", Label: "Queue capacity", Unit: "events", Kind: Whole, Hint: rangeHint(1, config.MaxQueueCap, "")},
-	{Name: "policy", Label: "Policy", Kind: Choice, Choices: config.Policies(), Hint: "edf: earliest deadline first"},
-	{Name: "tickMs", Label: "Tick", Unit: "ms", Kind: Decimal, Hint: rangeHint(config.MinTickMs, config.MaxTickMs, "")},
+// FieldOf is the form field of a live setting's spec.
+func FieldOf(sp config.Spec) Field {
+	f := Field{Name: sp.Name, Label: sp.Label, Unit: sp.Unit, Hint: sp.Hint, Choices: sp.Choices, Example: sp.Example, PerNode: sp.PerNode, FixedInCluster: sp.FixedInCluster}
+	switch {
+	case len(sp.Choices) > 0:
+		f.Kind = Choice
+	case sp.Type == config.Integer:
+		f.Kind, f.Hint = Whole, rangeHint(sp)
+	case sp.Type == config.Number:
+		f.Kind, f.Hint = Decimal, rangeHint(sp)
+	default:
+		f.Kind = Text
+	}
+	return f
 }
+
+// Fields are the settings of the controls form, in display order: the
+// live settings of config.Specs.
+var Fields = func() []Field {
+	var out []Field
+	for _, sp := range config.Specs() {
+		if sp.Live {
+			out = append(out, FieldOf(sp))
+		}
+	}
+	return out
+}()
 
 // SettingValue is a setting formatted as the form takes it ("" for an
 // unknown name or nil settings).
@@ -74,33 +100,14 @@ func SettingValue(s *config.Settings, name string) string {
 	if s == nil {
 		return ""
 	}
-	switch name {
-	case "rate":
-		return num(s.Rate)
-	case "deadlineMs":
-		return num(s.DeadlineMs)
-	case "workMs":
-		return num(s.WorkMs)
-	case "workDist":
-		return s.WorkDist
-	case "processor":
-		return s.Processor
-	case "workerUrl":
-		return s.WorkerURL
-	case "workerSubject":
-		return s.WorkerSubject
-	case "concurrency":
-		return s.Concurrency
-	case "arrivals":
-		return s.Arrivals
-	case "workers":
-		return itoa(s.Workers)
-	case "queueCap":
-		return itoa(s.QueueCap)
-	case "policy":
-		return s.Policy
-	case "tickMs":
-		return num(s.TickMs)
+	v, _ := s.Get(name)
+	switch x := v.(type) {
+	case float64:
+		return num(x)
+	case int:
+		return itoa(x)
+	case string:
+		return x
 	}
 	return ""
 }
@@ -133,16 +140,12 @@ func (f ControlsForm) fields() []Field {
 	}
 	out := make([]Field, 0, len(Fields))
 	for _, fd := range Fields {
-		if fd.Name != "tickMs" {
+		if !fd.FixedInCluster {
 			out = append(out, fd)
 		}
 	}
 	return out
 }
-
-// perNode tells the settings that apply to each node of a cluster on its
-// own, which the form labels so.
-func perNode(name string) bool { return name == "workers" || name == "queueCap" }
 
 func (f ControlsForm) failed() bool { return len(f.Errors) > 0 || f.Error != "" }
 

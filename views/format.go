@@ -3,13 +3,14 @@ package views
 
 import (
 	"bytes"
-	"encoding/json"
 	"maps"
 	"net/url"
 	"slices"
 	"strconv"
 	"time"
 	"unicode/utf8"
+
+	json "github.com/go-json-experiment/json/v1"
 
 	"github.com/ontime-rt/ontime/internal/batch"
 	"github.com/ontime-rt/ontime/internal/config"

@@ -1,9 +1,10 @@
 package views
 
 import (
-	"encoding/json"
 	"strings"
 	"testing"
+
+	json "github.com/go-json-experiment/json/v1"
 )
 
 func TestResultText(t *testing.T) {

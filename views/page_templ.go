@@ -3152,7 +3152,7 @@ func Controls(f ControlsForm) templ.Component {
 					return templ_7745c5c3_Err
 				}
 			}
-			if f.Cluster && perNode(fd.Name) {
+			if f.Cluster && fd.PerNode {
 				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 270, "<span class=\"per-node\" data-testid=\"")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err

@@ -4,22 +4,20 @@
 package main
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
-	"math"
 	"net"
 	"os"
 	"os/signal"
+	"reflect"
 	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
-	"time"
 
 	"github.com/ontime-rt/ontime/internal/config"
 	"github.com/ontime-rt/ontime/internal/node"
@@ -44,130 +42,53 @@ type options struct {
 	logLevel slog.Level
 	version  bool // print the version and exit
 	node     node.Config
+
+	// As given, parsed into the fields above by parse.
+	logLevelName, origins, trustProxy string
 }
 
-// envName is the environment variable that backs a flag: ONTIME_ + the flag
-// name in upper snake case.
-func envName(flagName string) string {
-	return "ONTIME_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
-}
-
-// msFlag is a duration flag (Go syntax: 100ms, 1.5s) kept as the
-// milliseconds of a config.Settings field.
-type msFlag struct{ ms *float64 }
-
-func (f msFlag) String() string {
-	if f.ms == nil {
-		return ""
+// destinations are the fields each setting's flag sets, by JSON name: the
+// live settings are the node's config.Settings, the others its options.
+func destinations(o *options) map[string]any {
+	dest := map[string]any{
+		"addr": &o.addr, "token": &o.node.Token, "writeRate": &o.node.WriteRate, "pprof": &o.node.Profiling,
+		"maxBody": &o.node.MaxBody, "historyBytes": &o.node.HistoryBytes, "maxClients": &o.node.MaxClients,
+		"allowedOrigins": &o.origins, "queueBytes": &o.node.QueueBytes, "outcomes": &o.node.Outcomes,
+		"nats": &o.node.NATSURL, "nodeId": &o.node.NodeID, "tlsCert": &o.node.TLSCertFile, "tlsKey": &o.node.TLSKeyFile,
+		"publicUrl": &o.node.PublicURL, "trustProxy": &o.trustProxy, "logLevel": &o.logLevelName,
 	}
-	return time.Duration(math.Round(*f.ms * float64(time.Millisecond))).String()
-}
-
-func (f msFlag) Set(v string) error {
-	d, err := time.ParseDuration(v)
-	if err != nil {
-		return errors.New("want a duration like 100ms or 1.5s")
+	for _, name := range config.Names() {
+		dest[name], _ = o.node.Settings.Addr(name)
 	}
-	*f.ms = float64(d) / float64(time.Millisecond)
-	return nil
-}
-
-// bytesFlag is a size in bytes, given as a whole number with an optional
-// binary unit: 65536, 512KiB, 64MiB, 1GiB.
-type bytesFlag struct{ n *int64 }
-
-var byteUnits = []struct {
-	suffix string
-	mult   int64
-}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"TiB", 1 << 40}, {"B", 1}}
-
-func (f bytesFlag) String() string {
-	if f.n == nil {
-		return ""
-	}
-	for _, u := range byteUnits {
-		if *f.n != 0 && *f.n%u.mult == 0 && u.mult > 1 {
-			return strconv.FormatInt(*f.n/u.mult, 10) + u.suffix
-		}
-	}
-	return strconv.FormatInt(*f.n, 10)
-}
-
-func (f bytesFlag) Set(v string) error {
-	num, mult := v, int64(1)
-	for _, u := range byteUnits {
-		if s, ok := strings.CutSuffix(v, u.suffix); ok {
-			num, mult = s, u.mult
-			break
-		}
-	}
-	n, err := strconv.ParseInt(num, 10, 64)
-	if err != nil || n < 0 || n > math.MaxInt64/mult {
-		return errors.New("want a size like 65536, 512KiB, 64MiB or 1GiB")
-	}
-	*f.n = n * mult
-	return nil
+	return dest
 }
 
 func parse(args []string, getenv func(string) string, out io.Writer) (options, error) {
-	o := options{node: node.DefaultConfig()}
+	o := options{node: node.DefaultConfig(), addr: config.DefaultAddr, logLevelName: "info"}
 	s := &o.node.Settings
 	fs := flag.NewFlagSet("ontime", flag.ContinueOnError)
 	fs.SetOutput(out)
-	// flagOf names the flag behind each field a config.FieldError can
-	// name, so that errors speak of what the user typed.
-	flagOf := map[string]string{}
-	field := func(name, flag string) string { flagOf[name] = flag; return flag }
-	var origins string
-
-	// The live settings (config.Settings): their defaults and limits are
-	// the config package's.
-	fs.Float64Var(&s.Rate, field("rate", "rate"), s.Rate, "generated events per second (0 turns the generator off)")
-	fs.Var(msFlag{&s.DeadlineMs}, field("deadlineMs", "deadline"), "each event's deadline, a `duration` counted from its creation")
-	fs.Var(msFlag{&s.WorkMs}, field("workMs", "work"), "mean simulated work per event, a `duration`")
-	fs.StringVar(&s.WorkDist, field("workDist", "work-dist"), s.WorkDist, "distribution of work around its mean: fixed, uniform (0 to 2x mean), exp")
-	fs.StringVar(&s.Processor, field("processor", "processor"), s.Processor, "what processes events: sleep (simulated work that waits, like I/O), cpu (simulated work that burns a core), http (your worker at --worker-url) or nats (your workers on --worker-subject; needs --nats)")
-	fs.StringVar(&s.WorkerURL, field("workerUrl", "worker-url"), s.WorkerURL, "the worker that processes each event with --processor http: POST `URL` (see docs/workers.md)")
-	fs.StringVar(&s.WorkerSubject, field("workerSubject", "worker-subject"), s.WorkerSubject, "the NATS `subject` each event is sent on as a request with --processor nats; workers share it as a queue group (see docs/workers.md)")
-	fs.StringVar(&s.Arrivals, field("arrivals", "arrivals"), s.Arrivals, "spacing of generated events: constant or poisson")
-	fs.StringVar(&s.Policy, field("policy", "policy"), s.Policy, "queueing and shedding policy: edf (earliest deadline first, sheds doomed events), lifo (adaptive LIFO, sheds), fifo (baseline)")
-	fs.IntVar(&s.Workers, field("workers", "workers"), s.Workers, "events processed concurrently (with adaptive concurrency: at most)")
-	var concurrency string
-	fs.StringVar(&concurrency, field("concurrency", "concurrency"), "", "fixed (--workers events at once) or adaptive (a limit between 1 and --workers learned from call latency); default adaptive with --processor http, fixed otherwise")
-	fs.IntVar(&s.QueueCap, field("queueCap", "queue"), s.QueueCap, "capacity of the queue in front of the workers (full: drop)")
-	fs.Var(msFlag{&s.TickMs}, field("tickMs", "tick"), "batch period, a `duration`: one message per tick to every client")
-
-	// The options fixed for the node's lifetime (node.Config).
-	fs.StringVar(&o.addr, "addr", "127.0.0.1:8080", "listen address (host:port)")
-	fs.StringVar(&o.node.Token, "token", "", "bearer token required on every write (POST /api/events, PATCH /api/config); prefer ONTIME_TOKEN to keep it out of ps")
-	fs.Float64Var(&o.node.WriteRate, field("writeRate", "write-rate"), o.node.WriteRate, "writes per second allowed per client address (burst twice that); 0 for no limit")
-	fs.BoolVar(&o.node.Profiling, "pprof", false, "serve Go profiles under /debug/pprof/ (exposes internals: keep it on loopback)")
-	fs.Int64Var(&o.node.MaxBody, field("maxBody", "max-body"), o.node.MaxBody, "largest POST /api/events body, in bytes")
-	fs.Int64Var(&o.node.HistoryBytes, field("historyBytes", "history-bytes"), o.node.HistoryBytes, "bytes of encoded batches kept for clients that resume (besides at most 600 batches); the oldest go first")
-	fs.IntVar(&o.node.MaxClients, field("maxClients", "max-clients"), o.node.MaxClients, "maximum clients per transport (SSE, page, WebSocket); beyond it 503 with Retry-After")
-	fs.StringVar(&origins, field("allowedOrigins", "allowed-origins"), "", "comma-separated origins (scheme://host:port) allowed to open /ws besides the server's own; * for any")
-	fs.Var(bytesFlag{&o.node.QueueBytes}, field("queueBytes", "queue-bytes"), "bytes the events waiting in the queue may hold, payloads plus a few hundred bytes each (full: drop), like 64MiB; bounds the queue's memory as --queue bounds its length")
-	fs.IntVar(&o.node.Outcomes, field("outcomes", "outcomes"), o.node.Outcomes, "events whose outcome is kept for GET /api/events/{id}, wait=1 and duplicate ids (also at most the last 60 s)")
-	fs.StringVar(&o.node.NATSURL, "nats", "", "NATS server URL(s), comma-separated (e.g. nats://127.0.0.1:4222): run as one node of a cluster that shares events and serves the same batches on every node; empty for a single node")
-	fs.StringVar(&o.node.NodeID, field("nodeId", "node-id"), "", "this node's id in the cluster: unique and stable across restarts (default hostname:port)")
-	fs.StringVar(&o.node.TLSCertFile, field("tlsCert", "tls-cert"), "", "serve HTTPS (HTTP/2 and HTTP/1.1) with this PEM certificate `file` (chain first); needs --tls-key; reloaded when the file changes or on SIGHUP")
-	fs.StringVar(&o.node.TLSKeyFile, "tls-key", "", "the PEM private key `file` of --tls-cert")
-	fs.StringVar(&o.node.PublicURL, field("publicUrl", "public-url"), "", "the origin users type to reach the server, e.g. https://ontime.example.com behind a proxy: accepted as Host on writes and /ws, allowed as Origin on /ws, and printed")
-	var trustProxy string
-	fs.StringVar(&trustProxy, "trust-proxy", "", "comma-separated `CIDRs` of proxies whose X-Forwarded-For / Forwarded / X-Real-IP are believed, so rate limits and logs see the real client (e.g. 127.0.0.1/32)")
-	fs.TextVar(&o.logLevel, "log-level", slog.LevelInfo, "log level: debug, info, warn, error")
-	fs.BoolVar(&o.version, "version", false, "print the version and the commit it was built from, and exit")
-	fs.Usage = func() {
-		fmt.Fprintf(out, "Usage: ontime [flags]\n\nEvery flag can also be set with the environment variable ONTIME_<FLAG> (e.g. ONTIME_RATE=100);\nflags win over the environment.\n\nFlags:\n")
-		fs.PrintDefaults()
+	fs.Usage = func() { usage(out) }
+	dest := destinations(&o)
+	specs := map[string]config.Spec{} // by flag
+	for _, sp := range config.Specs() {
+		dst, ok := dest[sp.Name]
+		if !ok {
+			panic("cmd/ontime: no flag for setting " + sp.Name) // a Spec without its field here
+		}
+		specs[sp.Flag] = sp
+		fs.Var(specValue{sp, reflect.ValueOf(dst).Elem()}, sp.Flag, sp.Help)
 	}
+	fs.BoolVar(&o.version, versionDoc.name, false, versionDoc.meaning)
 	// The environment provides defaults; flags given on the command line
-	// override them.
+	// override them. given notes the settings set either way.
+	given := map[string]bool{}
 	var envErr error
 	fs.VisitAll(func(f *flag.Flag) {
-		if v := getenv(envName(f.Name)); v != "" && envErr == nil {
+		if v := getenv(config.EnvName(f.Name)); v != "" && envErr == nil {
+			given[f.Name] = true
 			if err := f.Value.Set(v); err != nil {
-				envErr = fmt.Errorf("invalid %s=%q: %w", envName(f.Name), v, err)
+				envErr = fmt.Errorf("invalid %s=%q: %w", config.EnvName(f.Name), v, err)
 			}
 		}
 	})
@@ -177,20 +98,33 @@ func parse(args []string, getenv func(string) string, out io.Writer) (options, e
 	if err := fs.Parse(args[1:]); err != nil {
 		return o, err
 	}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
 	if o.version {
 		return o, nil
 	}
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected arguments: %q (all settings are flags; see -h)", fs.Args())
 	}
-	for _, s := range strings.Split(origins, ",") {
+	for _, s := range strings.Split(o.origins, ",") {
 		if s = strings.TrimSpace(s); s != "" {
 			o.node.AllowedOrigins = append(o.node.AllowedOrigins, s)
 		}
 	}
-	s.Concurrency = cmp.Or(concurrency, config.DefaultConcurrency(s.Processor))
+	// The defaults that follow the processor: the user's worker gets
+	// adaptive concurrency and no synthetic load unless asked for.
+	if !given["concurrency"] {
+		s.Concurrency = config.DefaultConcurrency(s.Processor)
+	}
+	if !given["rate"] {
+		s.Rate = config.DefaultRate(s.Processor)
+	}
 	var errs []error
-	if trusted, err := server.ParseCIDRs(trustProxy); err != nil {
+	if err := config.CheckRange("logLevel", o.logLevelName); err != nil {
+		errs = append(errs, err)
+	} else if err := o.logLevel.UnmarshalText([]byte(o.logLevelName)); err != nil {
+		errs = append(errs, fmt.Errorf("--log-level: %w", err))
+	}
+	if trusted, err := server.ParseCIDRs(o.trustProxy); err != nil {
 		errs = append(errs, fmt.Errorf("--trust-proxy: %w", err))
 	} else {
 		o.node.TrustedProxies = trusted
@@ -200,18 +134,22 @@ func parse(args []string, getenv func(string) string, out io.Writer) (options, e
 	}
 	// On the command line 0 means no limit; in node.Config a negative rate
 	// does (0 takes the default there).
-	if o.node.WriteRate < 0 {
-		errs = append(errs, fmt.Errorf("--write-rate %g: want 0 (no limit) or more", o.node.WriteRate))
+	if err := config.CheckRange("writeRate", o.node.WriteRate); err != nil {
+		errs = append(errs, err)
 	} else if o.node.WriteRate == 0 {
 		o.node.WriteRate = -1
 	}
-	errs = append(errs, flagErrors(o.node.Validate(), fs, flagOf))
-	return o, errors.Join(errs...)
+	errs = append(errs, o.node.Validate())
+	return o, flagErrors(errors.Join(errs...), fs, specs)
 }
 
 // flagErrors rewrites each *config.FieldError in err (joined) to name the
 // flag that set the field, with the value as the flag shows it.
-func flagErrors(err error, fs *flag.FlagSet, flagOf map[string]string) error {
+func flagErrors(err error, fs *flag.FlagSet, specs map[string]config.Spec) error {
+	flagOf := map[string]string{}
+	for _, sp := range specs {
+		flagOf[sp.Name] = sp.Flag
+	}
 	var out []error
 	for _, e := range config.Flatten(err) {
 		var fe *config.FieldError

@@ -1,14 +1,21 @@
 import { act, fireEvent, render, screen } from '@testing-library/react';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { App } from './App';
+import { SCHEMA_URL } from './schema';
 import { FakeScheduler, FakeWebSocket, makeBatch, makeEvent, makeSettings } from './test/fakes';
+import schemaJson from './test/schema.json';
+
+/** Answers GET /api/config/schema with the server's schema, anything else with `other`. */
+const withSchema = (other: () => Response) =>
+  vi.fn(async (url: string, _init?: RequestInit) => (url === SCHEMA_URL ? new Response(JSON.stringify(schemaJson), { status: 200 }) : other()));
 
 beforeEach(() => FakeWebSocket.reset());
 
 describe('App', () => {
-  it('shows the header, the link back to / and live data', () => {
+  it('shows the header, the link back to / and live data', async () => {
     const sched = new FakeScheduler();
-    render(<App realtime={sched.options()} />);
+    render(<App realtime={sched.options()} fetch={withSchema(() => new Response('[]', { status: 200 }))} />);
+    await act(async () => {}); // the settings' schema arrives
     expect(screen.getByRole('heading', { level: 1 }).textContent).toBe('ontime — live dashboard');
     expect(screen.getByRole('link', { name: /server-rendered/i }).getAttribute('href')).toBe('/');
     expect(screen.getByTestId('conn-state').textContent).toBe('connecting');
@@ -38,10 +45,9 @@ describe('App', () => {
 
   it('PATCHes the settings with the given fetch and shows what comes back in force', async () => {
     const sched = new FakeScheduler();
-    const fetch = vi.fn(async (_url: string, _init?: RequestInit) =>
-      new Response(JSON.stringify(makeSettings({ rate: 5 })), { status: 200 }),
-    );
+    const fetch = withSchema(() => new Response(JSON.stringify(makeSettings({ rate: 5 })), { status: 200 }));
     render(<App realtime={sched.options()} fetch={fetch} />);
+    await act(async () => {}); // the settings' schema arrives
     act(() => {
       FakeWebSocket.last.open();
       FakeWebSocket.last.send(makeBatch(1));

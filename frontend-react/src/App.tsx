@@ -13,7 +13,7 @@ import { useRealtime, type RealtimeOptions } from './useRealtimeEvents';
 export interface AppProps {
   /** For tests: injected WebSocket, clock, rAF… */
   realtime?: RealtimeOptions;
-  /** For tests: the fetch used for PATCH /api/config, GET /api/history and GET /api/incidents. */
+  /** For tests: the fetch used for PATCH /api/config, GET /api/config/schema, GET /api/history and GET /api/incidents. */
   fetch?: FetchLike;
 }
 
@@ -37,7 +37,7 @@ export function App({ realtime, fetch }: AppProps) {
         <IncidentsPanel health={latest?.health.status} now={Math.floor((latest?.at ?? 0) / 1000) * 1000} fetch={fetch} />
         <div className="lower">
           <EventsPanel events={events} totals={latest?.totals} />
-          <ControlsPanel inForce={latest?.config ?? null} cluster={nodes !== undefined} patch={patch} />
+          <ControlsPanel inForce={latest?.config ?? null} cluster={nodes !== undefined} patch={patch} fetch={fetch} />
         </div>
         <Legend />
       </main>

@@ -19,8 +19,8 @@ describe('patchConfig', () => {
 
   it('returns the per-field messages of a 400', async () => {
     const body = {
-      error: 'rate: want 0 (off) to 1000000 events/s, got -5\nworkers: want 1 to 10000, got 0',
-      fields: { rate: 'want 0 (off) to 1000000 events/s, got -5', workers: 'want 1 to 10000, got 0' },
+      error: 'invalid settings: rate: out of range, got -5; workers: out of range, got 0',
+      fields: { rate: 'out of range, got -5', workers: 'out of range, got 0' },
     };
     const res = await patchConfig({ rate: -5, workers: 0 }, { fetch: async () => json(400, body) });
     expect(res).toEqual({ ok: false, status: 400, error: body.error, fields: body.fields });

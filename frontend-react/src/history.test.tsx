@@ -4,6 +4,7 @@ import { App } from './App';
 import { EventRow } from './components/EventRow';
 import { REASONS, STATUSES } from './glossary';
 import { FakeScheduler, FakeWebSocket, makeBatch, makeEvent, makeHealth, STARTED_AT } from './test/fakes';
+import schemaJson from './test/schema.json';
 import { FakeUPlot } from './test/uplotMock';
 import type { HistoryPoint, Incident, NodeStatus } from './types';
 
@@ -55,6 +56,7 @@ function fakeServer(s: Served) {
       return new Response(JSON.stringify({ range, stepMs, now: NOW, startedAt: STARTED_AT, points: s.history?.[range] ?? [] }));
     }
     if (u.pathname === '/api/incidents') return new Response(JSON.stringify({ incidents: s.incidents ?? [] }));
+    if (u.pathname === '/api/config/schema') return new Response(JSON.stringify(schemaJson));
     return new Response('{}', { status: 404 });
   });
 }
@@ -195,8 +197,9 @@ describe('cluster', () => {
     { id: 'node-c', status: 'lost', startedAt: STARTED_AT, lastSeen: NOW - 5000, skewMs: 12, health: { ...makeHealth() } },
   ];
 
-  it('lists the nodes, labels settings per node, offers no tick and shows the batch time', () => {
+  it('lists the nodes, labels settings per node, offers no tick and shows the batch time', async () => {
     const { sched } = setup({});
+    await act(async () => {}); // the settings' schema arrives
     act(() => {
       FakeWebSocket.last.open();
       FakeWebSocket.last.send(makeBatch(17958420039, { at: NOW, nodes }));
@@ -215,8 +218,9 @@ describe('cluster', () => {
     expect(screen.getByTestId('batch-id').textContent).not.toContain('17958420039');
   });
 
-  it('shows none of it on a single node', () => {
+  it('shows none of it on a single node', async () => {
     const { sched } = setup({});
+    await act(async () => {}); // the settings' schema arrives
     act(() => {
       FakeWebSocket.last.open();
       FakeWebSocket.last.send(makeBatch(17));

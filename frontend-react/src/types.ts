@@ -9,23 +9,26 @@ export type EventStatus = 'on-time' | 'late' | 'dropped';
 
 export type HealthStatus = 'ok' | 'degraded' | 'overloaded';
 
-export type WorkDist = 'fixed' | 'uniform' | 'exp';
-export type Processor = 'sleep' | 'cpu' | 'http' | 'nats';
-export type Concurrency = 'fixed' | 'adaptive';
-export type Arrivals = 'constant' | 'poisson';
-export type Policy = 'edf' | 'lifo' | 'fifo';
+// The settings that take one of a few names: which names, is the `choices`
+// of GET /api/config/schema (schema.ts), not repeated here.
+export type WorkDist = string;
+/** 'http' and 'nats' are the user's workers (StatsBar shows their host or subject). */
+export type Processor = string;
+export type Concurrency = string;
+export type Arrivals = string;
+export type Policy = string;
 
 /**
  * The live settings (Go config.Settings): carried by every batch as `config`,
  * answered by GET /api/config and by a successful PATCH /api/config (which
- * takes any subset of them). Durations are milliseconds.
+ * takes any subset of them). Durations are milliseconds. Their limits and
+ * choices are GET /api/config/schema's (schema.ts).
  */
 export interface Settings {
-  /** events/s; 0 turns the generator off. 0..1e6 */
+  /** events/s; 0 turns the generator off. */
   rate: number;
-  /** 1..60000 */
   deadlineMs: number;
-  /** mean simulated work per event, 0..60000 */
+  /** mean simulated work per event */
   workMs: number;
   workDist: WorkDist;
   processor: Processor;
@@ -40,19 +43,18 @@ export interface Settings {
    */
   workerSubject: string;
   arrivals: Arrivals;
-  /** integer 1..10000 */
+  /** an integer */
   workers: number;
   /**
    * fixed: `workers` events at once; adaptive: a limit between 1 and
    * `workers` learned from the processor's call latency. A patch that
-   * switches processor to or from http without naming it moves it to
-   * adaptive or fixed.
+   * changes the processor leaves it as it is.
    */
   concurrency: Concurrency;
-  /** integer 1..1e6 */
+  /** an integer */
   queueCap: number;
   policy: Policy;
-  /** batch period, 10..10000 */
+  /** batch period */
   tickMs: number;
 }
 

@@ -6,7 +6,8 @@ package batch
 
 import (
 	"bytes"
-	"encoding/json"
+
+	json "github.com/go-json-experiment/json/v1"
 
 	"github.com/ontime-rt/ontime/internal/config"
 	"github.com/ontime-rt/ontime/internal/event"

@@ -2,13 +2,14 @@ package batch
 
 import (
 	"bytes"
-	"encoding/json"
 	"os"
 	"reflect"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
+
+	json "github.com/go-json-experiment/json/v1"
 )
 
 // The batch JSON is not HTML: '<', '>' and '&' in payloads and results go

@@ -1,144 +1,80 @@
-// Package config holds the settings of a running ontime that can change
-// live: what they are, their limits, and how a partial update applies.
-// The same Settings travel in every batch (so both UIs show what is in
-// force), answer GET /api/config, and are patched by PATCH /api/config.
+// Package config describes every setting of ontime once (Specs: name,
+// flag, environment variable, type, unit, range, choices, default, help,
+// live or fixed at start), and holds the live ones: Settings, how they are
+// checked, and how a partial update applies. The command line, the
+// environment, PATCH /api/config, GET /api/config/schema and both settings
+// forms are derived from the specs. The same Settings travel in every
+// batch (so both UIs show what is in force) and answer GET /api/config.
+//
+// The package is a leaf: it imports no other package of ontime, and owns
+// the kinds of the settings (Policy, Concurrency, Dist, Processor,
+// Arrivals) that the pipeline and the processors act on, so that what
+// shows or checks the settings does not link what runs them.
 package config
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"reflect"
-	"slices"
 	"strings"
 	"unicode/utf8"
 
+	json "github.com/go-json-experiment/json/v1"
+
 	"github.com/ontime-rt/ontime/internal/jsonkind"
-	"github.com/ontime-rt/ontime/internal/pipeline"
-	"github.com/ontime-rt/ontime/internal/worker"
 )
 
-// Settings are the live settings: the one description of them, filled
-// from the command line at start and changed by PATCH /api/config.
-// Durations are milliseconds, as everywhere on the wire. Adding a setting
-// is a field here (with its default in Defaults and its check in
-// Validate) and a flag in cmd/ontime.
+// Settings are the live settings, filled from the command line at start
+// and changed by PATCH /api/config. Durations are milliseconds, as
+// everywhere on the wire. Each field is described by its Spec (Specs):
+// adding a setting is a field here, its default in Defaults and its Spec;
+// the flags, the environment, the checks, the schema and both forms follow.
 type Settings struct {
-	// Rate is the generator's events per second; 0 turns it off. Default 20.
+	// Rate is the generator's events per second; 0 turns it off.
 	Rate float64 `json:"rate"`
-	// DeadlineMs is each generated event's deadline. Default 100.
+	// DeadlineMs is each generated event's deadline.
 	DeadlineMs float64 `json:"deadlineMs"`
-	// WorkMs is the mean simulated work per event. Default 50.
+	// WorkMs is the mean simulated work per event.
 	WorkMs float64 `json:"workMs"`
-	// WorkDist is the distribution of work: fixed, uniform or exp. Default
-	// fixed.
-	WorkDist string `json:"workDist"`
-	// Processor is sleep (simulated work that waits), cpu (simulated work
-	// that burns a core), http (each event is sent to the worker at
-	// WorkerURL) or nats (each event is a NATS request on WorkerSubject,
-	// in cluster mode only). Default sleep.
-	Processor string `json:"processor"`
+	// WorkDist is the distribution of simulated work.
+	WorkDist Dist `json:"workDist"`
+	// Processor is what processes events.
+	Processor Processor `json:"processor"`
 	// WorkerURL is the worker that processes events when Processor is
 	// http: an http or https URL without credentials, at most
-	// MaxWorkerURL bytes. Default none.
+	// MaxWorkerURL bytes.
 	WorkerURL string `json:"workerUrl"`
 	// WorkerSubject is the NATS subject events are sent on when Processor
-	// is nats: a subject one can publish to (no wildcards, not starting
-	// with $), at most MaxWorkerSubject bytes. Default ontime.work.
+	// is nats (CheckSubject).
 	WorkerSubject string `json:"workerSubject"`
-	// Arrivals is constant or poisson. Default constant.
-	Arrivals string `json:"arrivals"`
-	// Workers process events concurrently. Default 4.
+	// Arrivals is the spacing of generated events.
+	Arrivals Arrivals `json:"arrivals"`
+	// Workers process events concurrently.
 	Workers int `json:"workers"`
-	// Concurrency is fixed (Workers events at once) or adaptive (a limit
-	// between 1 and Workers learned from the latency of the processor's
-	// calls). Default fixed; a patch or command line that switches
-	// Processor to http or nats without naming it makes it adaptive (and
-	// back).
-	Concurrency string `json:"concurrency"`
-	// QueueCap bounds the events waiting for a worker. Default 64.
+	// Concurrency is how many events are processed at once. A patch that
+	// changes Processor leaves it as it is.
+	Concurrency Concurrency `json:"concurrency"`
+	// QueueCap bounds the events waiting for a worker.
 	QueueCap int `json:"queueCap"`
-	// Policy is edf, lifo or fifo. Default edf.
-	Policy string `json:"policy"`
-	// TickMs is the batch period. Default 100.
+	// Policy is the queueing and shedding discipline.
+	Policy Policy `json:"policy"`
+	// TickMs is the batch period.
 	TickMs float64 `json:"tickMs"`
 }
 
 // Defaults are the settings of a server started without flags.
 func Defaults() Settings {
 	return Settings{
-		Rate: 20, DeadlineMs: 100, WorkMs: 50, WorkDist: "fixed", Processor: "sleep", WorkerSubject: worker.DefaultSubject,
-		Arrivals: "constant", Workers: 4, Concurrency: "fixed", QueueCap: 64, Policy: "edf", TickMs: 100,
+		Rate: DefaultRate(Sleep), DeadlineMs: 100, WorkMs: 50, WorkDist: DistFixed, Processor: Sleep, WorkerSubject: DefaultSubject,
+		Arrivals: Constant, Workers: 4, Concurrency: DefaultConcurrency(Sleep), QueueCap: 64, Policy: EDF, TickMs: 100,
 	}
-}
-
-// Limits.
-const (
-	MaxRate     = 1_000_000
-	MaxMs       = 60_000 // deadline and work
-	MaxWorkers  = 10_000
-	MaxQueueCap = 1_000_000
-	MinTickMs   = 10
-	MaxTickMs   = 10_000
-	// MaxWorkerURL bounds the worker's URL, which travels in every batch.
-	MaxWorkerURL = 2048
-	// MaxWorkerSubject bounds the worker's NATS subject, which travels in
-	// every batch too.
-	MaxWorkerSubject = worker.MaxSubject
-)
-
-// WorkDists lists the work distributions, the default first: the
-// pipeline's own list, so the two cannot drift apart.
-func WorkDists() []string { return names(pipeline.Dists) }
-
-// Policies lists the queueing policies, the default first, from the
-// pipeline.
-func Policies() []string { return names(pipeline.Policies) }
-
-// Processors lists the processors, the default first: two simulated ones,
-// and http and nats, the user's own workers.
-func Processors() []string { return []string{"sleep", "cpu", HTTP, NATS} }
-
-// HTTP is the processor that sends each event to the worker at WorkerURL.
-const HTTP = "http"
-
-// NATS is the processor that sends each event as a NATS request on
-// WorkerSubject, to workers sharing it as a queue group. It needs the
-// node's NATS connection (cluster mode), which the node checks.
-const NATS = "nats"
-
-// Concurrencies lists the ways of bounding concurrent work, the default
-// first, from the pipeline.
-func Concurrencies() []string { return names(pipeline.Concurrencies) }
-
-// DefaultConcurrency is the concurrency a processor gets when none is
-// named: adaptive for a worker whose capacity ontime cannot know (http,
-// nats), fixed for the simulated ones, whose capacity is Workers.
-func DefaultConcurrency(processor string) string {
-	if processor == HTTP || processor == NATS {
-		return string(pipeline.ConcurrencyAdaptive)
-	}
-	return string(pipeline.ConcurrencyFixed)
-}
-
-// ArrivalSet lists the spacings of generated events, the default first.
-func ArrivalSet() []string { return []string{"constant", "poisson"} }
-
-func names[T ~string](xs []T) []string {
-	out := make([]string, len(xs))
-	for i, x := range xs {
-		out[i] = string(x)
-	}
-	return out
 }
 
 // FieldError says what is wrong with one setting.
 type FieldError struct {
-	// Field is the JSON name of the setting (or, for a start-up option
-	// that is no live setting, its name in the same style, like maxBody).
+	// Field is the JSON name of the setting (Spec.Name).
 	Field string
 	// Msg says what is wrong, with the value given when it helps.
 	Msg string
@@ -152,51 +88,36 @@ func (e *FieldError) Error() string { return e.Field + ": " + e.Msg }
 
 // Bad reports that field's value v is not what it takes (want).
 func Bad(field, want string, v any) *FieldError {
+	if f, ok := v.(float64); ok {
+		v = num(f) // 1000001, not 1.000001e+06
+	}
 	return &FieldError{Field: field, Msg: fmt.Sprintf("%s, got %v", want, v), Want: want}
 }
 
-func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
-
-func oneOf(field, v string, choices []string) error {
-	if slices.Contains(choices, v) {
-		return nil
-	}
-	list := strings.Join(choices, ", ")
-	return &FieldError{Field: field, Msg: fmt.Sprintf("%q is not one of %s", v, list), Want: "want one of " + list}
-}
-
 // Validate reports every setting out of its limits, each as a *FieldError
-// (joined).
+// (joined), in the order of Specs.
 func (s Settings) Validate() error {
 	var errs []error
-	bad := func(field, want string, v any) { errs = append(errs, Bad(field, want, v)) }
-	if !finite(s.Rate) || s.Rate < 0 || s.Rate > MaxRate {
-		bad("rate", fmt.Sprintf("want 0 (off) to %d events/s", MaxRate), s.Rate)
+	v := reflect.ValueOf(s)
+	for _, sp := range Specs() {
+		if !sp.Live {
+			continue
+		}
+		f, _ := field(sp.Name)
+		var err error
+		switch x := v.Field(f.index); x.Kind() {
+		case reflect.Float64:
+			err = sp.Check(x.Float())
+		case reflect.Int:
+			err = sp.Check(int(x.Int()))
+		case reflect.String:
+			err = sp.Check(x.String())
+		}
+		if err != nil {
+			errs = append(errs, err)
+		}
 	}
-	if !finite(s.DeadlineMs) || s.DeadlineMs < 1 || s.DeadlineMs > MaxMs {
-		bad("deadlineMs", fmt.Sprintf("want 1 to %d ms", MaxMs), s.DeadlineMs)
-	}
-	if !finite(s.WorkMs) || s.WorkMs < 0 || s.WorkMs > MaxMs {
-		bad("workMs", fmt.Sprintf("want 0 to %d ms", MaxMs), s.WorkMs)
-	}
-	if s.Workers < 1 || s.Workers > MaxWorkers {
-		bad("workers", fmt.Sprintf("want 1 to %d", MaxWorkers), s.Workers)
-	}
-	if s.QueueCap < 1 || s.QueueCap > MaxQueueCap {
-		bad("queueCap", fmt.Sprintf("want 1 to %d", MaxQueueCap), s.QueueCap)
-	}
-	if !finite(s.TickMs) || s.TickMs < MinTickMs || s.TickMs > MaxTickMs {
-		bad("tickMs", fmt.Sprintf("want %d to %d ms", MinTickMs, MaxTickMs), s.TickMs)
-	}
-	for _, e := range []error{
-		oneOf("workDist", s.WorkDist, WorkDists()),
-		oneOf("processor", s.Processor, Processors()),
-		oneOf("arrivals", s.Arrivals, ArrivalSet()),
-		oneOf("policy", s.Policy, Policies()),
-		oneOf("concurrency", s.Concurrency, Concurrencies()),
-		checkWorkerURL(s.Processor, s.WorkerURL),
-		checkWorkerSubject(s.Processor, s.WorkerSubject),
-	} {
+	for _, e := range []error{checkWorkerURL(s.Processor, s.WorkerURL), checkWorkerSubject(s.Processor, s.WorkerSubject)} {
 		if e != nil {
 			errs = append(errs, e)
 		}
@@ -205,8 +126,8 @@ func (s Settings) Validate() error {
 }
 
 // checkWorkerURL says what is wrong with the worker's URL, if anything.
-func checkWorkerURL(processor, raw string) error {
-	const example = "like http://127.0.0.1:8090/work"
+func checkWorkerURL(processor Processor, raw string) error {
+	const example = "like " + ExampleWorkerURL
 	switch {
 	case raw == "" && processor == HTTP:
 		return &FieldError{Field: "workerUrl", Msg: "required with processor http (" + example + ")", Want: "want a worker URL " + example}
@@ -215,7 +136,7 @@ func checkWorkerURL(processor, raw string) error {
 	case len(raw) > MaxWorkerURL:
 		return &FieldError{Field: "workerUrl", Msg: fmt.Sprintf("longer than %d bytes", MaxWorkerURL), Want: fmt.Sprintf("want at most %d bytes", MaxWorkerURL)}
 	}
-	u, err := worker.ParseURL(raw)
+	u, err := ParseWorkerURL(raw)
 	if err != nil {
 		return &FieldError{Field: "workerUrl", Msg: strings.TrimPrefix(err.Error(), "worker URL "), Want: "want an http:// or https:// URL " + example}
 	}
@@ -228,19 +149,19 @@ func checkWorkerURL(processor, raw string) error {
 
 // checkWorkerSubject says what is wrong with the worker's NATS subject, if
 // anything. Empty is allowed unless the processor is nats.
-func checkWorkerSubject(processor, subject string) error {
-	const want = "want a NATS subject without wildcards, like " + worker.DefaultSubject
+func checkWorkerSubject(processor Processor, subject string) error {
+	const want = "want a NATS subject without wildcards, like " + DefaultSubject
 	switch {
 	case subject == "" && processor == NATS:
-		return &FieldError{Field: "workerSubject", Msg: "required with processor nats (like " + worker.DefaultSubject + ")", Want: want}
+		return &FieldError{Field: "workerSubject", Msg: "required with processor nats (like " + DefaultSubject + ")", Want: want}
 	case subject == "":
 		return nil
 	case len(subject) > MaxWorkerSubject:
 		return &FieldError{Field: "workerSubject", Msg: fmt.Sprintf("longer than %d bytes", MaxWorkerSubject), Want: fmt.Sprintf("want at most %d bytes", MaxWorkerSubject)}
 	}
-	if err := worker.CheckSubject(subject); err != nil {
+	if err := CheckSubject(subject); err != nil {
 		msg := err.Error()
-		if se, ok := errors.AsType[*worker.SubjectError](err); ok {
+		if se, ok := errors.AsType[*SubjectError](err); ok {
 			msg = fmt.Sprintf("%s, got %q", se.Reason, clip(subject))
 		}
 		return &FieldError{Field: "workerSubject", Msg: msg, Want: want}
@@ -255,35 +176,27 @@ type setting struct {
 	kind  reflect.Kind // Float64, Int or String
 }
 
-// settings lists the fields of Settings from their JSON tags, so that a
-// patch knows every setting without a list of its own.
-var settings = func() []setting {
+// field finds the field of Settings with that JSON name, from the JSON
+// tags, so that a patch knows every setting without a list of its own.
+func field(name string) (setting, bool) {
 	t := reflect.TypeFor[Settings]()
-	out := make([]setting, t.NumField())
-	for i := range out {
+	for i := range t.NumField() {
 		f := t.Field(i)
-		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
-		out[i] = setting{name: name, index: i, kind: f.Type.Kind()}
-	}
-	return out
-}()
-
-// Names lists the settings' JSON names, in the order of Settings.
-func Names() []string {
-	out := make([]string, len(settings))
-	for i, s := range settings {
-		out[i] = s.name
-	}
-	return out
-}
-
-func lookup(name string) (setting, bool) {
-	for _, s := range settings {
-		if s.name == name {
-			return s, true
+		if n, _, _ := strings.Cut(f.Tag.Get("json"), ","); n == name {
+			return setting{name: name, index: i, kind: f.Type.Kind()}, true
 		}
 	}
 	return setting{}, false
+}
+
+// Names lists the live settings' JSON names, in the order of Settings.
+func Names() []string {
+	t := reflect.TypeFor[Settings]()
+	out := make([]string, t.NumField())
+	for i := range out {
+		out[i], _, _ = strings.Cut(t.Field(i).Tag.Get("json"), ",")
+	}
+	return out
 }
 
 // Patch is a partial update: the settings it names change, the others
@@ -291,6 +204,8 @@ func lookup(name string) (setting, bool) {
 // each value's name and type, and Apply checks the result's limits.
 type Patch struct {
 	values map[string]json.RawMessage // by JSON name: known, typed right
+	seen   map[string]bool            // every name given, good or not
+	errs   []error                    // the members DecodePatch refused
 }
 
 // Set adds the setting name with the value v (a number or a string, as
@@ -308,22 +223,31 @@ func (p *Patch) Set(name string, v any) error {
 
 // set checks one member of a patch and adds it.
 func (p *Patch) set(name string, raw json.RawMessage) *FieldError {
-	s, ok := lookup(name)
+	if p.seen[name] {
+		return &FieldError{Field: name, Msg: "given more than once"}
+	}
+	if p.seen == nil {
+		p.seen = map[string]bool{}
+	}
+	p.seen[name] = true
+	s, ok := field(name)
 	if !ok {
 		return &FieldError{Field: name, Msg: "unknown setting (known: " + strings.Join(Names(), ", ") + ")"}
-	}
-	if _, dup := p.values[name]; dup {
-		return &FieldError{Field: name, Msg: "given more than once"}
 	}
 	if err := checkType(s, raw); err != nil {
 		return err
 	}
 	if p.values == nil {
-		p.values = make(map[string]json.RawMessage, len(settings))
+		p.values = map[string]json.RawMessage{}
 	}
 	p.values[name] = raw
 	return nil
 }
+
+// Err reports the members of a decoded patch that are no setting, are
+// given twice, are null or have the wrong type, each as a *FieldError
+// (joined); nil when every member is fine.
+func (p Patch) Err() error { return errors.Join(p.errs...) }
 
 // checkType says in JSON's terms (never Go's) how raw, a valid JSON value,
 // does not fit the setting s.
@@ -387,9 +311,11 @@ const MaxPatchBytes = 4096
 
 // DecodePatch reads one JSON object of settings. A document that is no
 // such object (malformed, empty, over MaxPatchBytes, followed by more data,
-// not an object) is a plain error; within the object, each member that is
-// no setting, is given twice, is null or has the wrong type is a
-// *FieldError naming it, all of them joined.
+// not an object) is an error. Within the object, a member that is no
+// setting, is given twice, is null or has the wrong type is kept in the
+// patch as a *FieldError (Err), and the members that are fine are kept as
+// values: Apply reports both kinds of problem at once, and applies nothing
+// while there is one.
 func DecodePatch(r io.Reader) (Patch, error) {
 	data, err := io.ReadAll(io.LimitReader(r, MaxPatchBytes+1))
 	if err != nil {
@@ -420,18 +346,14 @@ func DecodePatch(r io.Reader) (Patch, error) {
 	members := json.NewDecoder(bytes.NewReader(doc))
 	_, _ = members.Token() // {
 	var p Patch
-	var errs []error
 	for members.More() {
 		tok, _ := members.Token()
 		name, _ := tok.(string)
 		var raw json.RawMessage
 		_ = members.Decode(&raw)
 		if err := p.set(name, raw); err != nil {
-			errs = append(errs, err)
+			p.errs = append(p.errs, err)
 		}
-	}
-	if len(errs) > 0 {
-		return Patch{}, errors.Join(errs...)
 	}
 	return p, nil
 }
@@ -442,25 +364,63 @@ func (p Patch) Has(name string) bool {
 	return ok
 }
 
-// Apply returns s with the patch applied, validated. s is unchanged when
-// the result is invalid. A patch that moves Processor between a simulated
-// one and a worker (http, nats) without naming Concurrency also moves
-// Concurrency to that processor's default.
-func (s Settings) Apply(p Patch) (Settings, error) {
+// Check is a further check of the settings a patch would make, by the
+// one that applies them (a node without NATS refuses the nats processor):
+// each problem a *FieldError, joined; nil when there is none.
+type Check func(old, next Settings) error
+
+// Apply returns s with the patch applied, validated, or s unchanged and
+// every problem: the members the patch refused (Err), each setting out of
+// its limits once the rest is applied, and what the checks find, each as a
+// *FieldError (joined); a setting is named once, by its first problem. A
+// patch changes what it names and nothing else: a new processor keeps the
+// concurrency in force.
+func (s Settings) Apply(p Patch, checks ...Check) (Settings, error) {
 	out := s
 	v := reflect.ValueOf(&out).Elem()
 	for name, raw := range p.values {
-		f, _ := lookup(name)
+		f, _ := field(name)
 		if err := json.Unmarshal(raw, v.Field(f.index).Addr().Interface()); err != nil {
 			// Set and DecodePatch checked the value; this is a bug.
 			return s, fmt.Errorf("apply %s: %w", name, err)
 		}
 	}
-	if !p.Has("concurrency") && DefaultConcurrency(out.Processor) != DefaultConcurrency(s.Processor) {
-		out.Concurrency = DefaultConcurrency(out.Processor)
+	errs := p.errs
+	named := map[string]bool{}
+	for _, e := range p.errs {
+		named[e.(*FieldError).Field] = true
 	}
-	if err := out.Validate(); err != nil {
-		return s, err
+	found := flatten(out.Validate())
+	for _, check := range checks {
+		found = append(found, flatten(check(s, out))...)
+	}
+	for _, e := range found {
+		if fe, ok := e.(*FieldError); ok {
+			if named[fe.Field] {
+				continue // its member was refused, or the setting has a problem already
+			}
+			named[fe.Field] = true
+		}
+		errs = append(errs, e)
+	}
+	if len(errs) > 0 {
+		return s, errors.Join(errs...)
 	}
 	return out, nil
+}
+
+// flatten lists the errors joined in err, at any depth.
+func flatten(err error) []error {
+	if err == nil {
+		return nil
+	}
+	j, ok := err.(interface{ Unwrap() []error })
+	if !ok {
+		return []error{err}
+	}
+	var out []error
+	for _, e := range j.Unwrap() {
+		out = append(out, flatten(e)...)
+	}
+	return out
 }

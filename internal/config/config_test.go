@@ -6,13 +6,19 @@ import (
 	"testing"
 )
 
-// fieldErrors decodes doc and returns its field errors by field; a plain
-// error (no field) is under "".
+// fieldErrors decodes doc, applies it to the defaults and returns the
+// problems by field; a plain error (no field) is under "".
 func fieldErrors(t *testing.T, doc string) map[string]string {
 	t.Helper()
-	_, err := DecodePatch(strings.NewReader(doc))
+	p, err := DecodePatch(strings.NewReader(doc))
 	if err == nil {
-		t.Fatalf("DecodePatch(%s) accepted it", doc)
+		var got Settings
+		if got, err = Defaults().Apply(p); err == nil {
+			t.Fatalf("DecodePatch(%s) and Apply accepted it", doc)
+		}
+		if got != Defaults() {
+			t.Fatalf("a refused patch changed the settings: %+v", got)
+		}
 	}
 	out := map[string]string{}
 	for _, e := range flattenAll(err) {
@@ -88,7 +94,7 @@ func TestApply(t *testing.T) {
 	}
 	got, err := Defaults().Apply(p)
 	want := Defaults()
-	want.Rate, want.Policy, want.Workers = 0, "lifo", 2
+	want.Rate, want.Policy, want.Workers = 0, LIFO, 2
 	if err != nil || got != want {
 		t.Fatalf("Apply: %+v %v, want %+v", got, err, want)
 	}
@@ -146,43 +152,54 @@ func TestWorkerURL(t *testing.T) {
 	}
 }
 
-// Switching to the http processor makes concurrency adaptive unless the
-// patch says otherwise, and switching back makes it fixed again.
-func TestConcurrencyFollowsProcessor(t *testing.T) {
+// A patch changes what it names: switching the processor leaves the
+// concurrency in force (its default at start-up follows the processor, in
+// cmd/ontime).
+func TestConcurrencyStaysWithProcessor(t *testing.T) {
 	d := Defaults()
-	if d.Concurrency != "fixed" {
+	if d.Concurrency != ConcurrencyFixed {
 		t.Fatalf("default concurrency %q, want fixed", d.Concurrency)
 	}
 	h, err := d.Apply(patch(t, `{"processor": "http", "workerUrl": "http://w/work"}`))
-	if err != nil || h.Concurrency != "adaptive" {
-		t.Fatalf("to http: %q, %v; want adaptive", h.Concurrency, err)
+	if err != nil || h.Concurrency != ConcurrencyFixed {
+		t.Fatalf("to http: %q, %v; want fixed kept", h.Concurrency, err)
 	}
-	if f, err := d.Apply(patch(t, `{"processor": "http", "workerUrl": "http://w/work", "concurrency": "fixed"}`)); err != nil || f.Concurrency != "fixed" {
-		t.Fatalf("to http, fixed named: %q, %v", f.Concurrency, err)
+	a, err := d.Apply(patch(t, `{"processor": "http", "workerUrl": "http://w/work", "concurrency": "adaptive"}`))
+	if err != nil || a.Concurrency != ConcurrencyAdaptive {
+		t.Fatalf("to http, adaptive named: %q, %v", a.Concurrency, err)
 	}
-	if w, err := h.Apply(patch(t, `{"workers": 16}`)); err != nil || w.Concurrency != "adaptive" {
-		t.Fatalf("another setting changed: %q, %v; want adaptive kept", w.Concurrency, err)
-	}
-	if s, err := h.Apply(patch(t, `{"processor": "sleep"}`)); err != nil || s.Concurrency != "fixed" {
-		t.Fatalf("back to sleep: %q, %v; want fixed", s.Concurrency, err)
-	}
-	// nats is a worker too: adaptive, and kept when moving from http.
-	n, err := d.Apply(patch(t, `{"processor": "nats"}`))
-	if err != nil || n.Concurrency != "adaptive" {
-		t.Fatalf("to nats: %q, %v; want adaptive", n.Concurrency, err)
-	}
-	f, err := h.Apply(patch(t, `{"concurrency": "fixed"}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if f, err = f.Apply(patch(t, `{"processor": "nats"}`)); err != nil || f.Concurrency != "fixed" {
-		t.Fatalf("http fixed to nats: %q, %v; want fixed kept (both are workers)", f.Concurrency, err)
-	}
-	if s, err := n.Apply(patch(t, `{"processor": "cpu"}`)); err != nil || s.Concurrency != "fixed" {
-		t.Fatalf("nats to cpu: %q, %v; want fixed", s.Concurrency, err)
+	if s, err := a.Apply(patch(t, `{"processor": "sleep"}`)); err != nil || s.Concurrency != ConcurrencyAdaptive {
+		t.Fatalf("back to sleep: %q, %v; want adaptive kept", s.Concurrency, err)
 	}
 	if _, err := d.Apply(patch(t, `{"concurrency": "elastic"}`)); err == nil || !strings.Contains(err.Error(), `"elastic" is not one of fixed, adaptive`) {
 		t.Fatalf("unknown concurrency: %v", err)
+	}
+}
+
+// A type error does not hide the range errors of the other members, nor
+// the problems of the settings they make: every problem is reported at
+// once, and nothing is applied.
+func TestApplyReportsEveryProblem(t *testing.T) {
+	got := fieldErrors(t, `{"workers": "many", "rate": -1, "tickMs": 5, "processor": "http", "policy": "lilo"}`)
+	want := map[string]string{
+		"workers":   "want an integer, got a string",
+		"rate":      "want 0 (off) to 1000000 events/s, got -1",
+		"tickMs":    "want 10 to 10000 ms, got 5",
+		"workerUrl": "required with processor http (like http://127.0.0.1:8090/work)",
+		"policy":    `"lilo" is not one of edf, lifo, fifo`,
+	}
+	if len(got) != len(want) {
+		t.Errorf("got %v, want %v", got, want)
+	}
+	for f, msg := range want {
+		if got[f] != msg {
+			t.Errorf("%s: %q, want %q", f, got[f], msg)
+		}
+	}
+	// A member refused for its type is not reported a second time for the
+	// value it would have had.
+	if got := fieldErrors(t, `{"processor": "http", "workerUrl": 8090}`); len(got) != 1 || got["workerUrl"] != "want a string, got a number" {
+		t.Errorf("workerUrl of the wrong type: %v", got)
 	}
 }
 

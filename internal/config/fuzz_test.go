@@ -32,6 +32,13 @@ func FuzzDecodePatch(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		p, err := DecodePatch(bytes.NewReader(data))
+		if err == nil {
+			// The members' problems are reported with the result's.
+			var got Settings
+			if got, err = Defaults().Apply(p); err != nil && got != Defaults() {
+				t.Fatalf("a refused patch changed the settings: %+v", got)
+			}
+		}
 		var members map[string]json.RawMessage
 		isObject := json.Unmarshal(data, &members) == nil && members != nil
 		if err != nil {

@@ -15,7 +15,6 @@ package demoworker
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -25,6 +24,8 @@ import (
 	"strconv"
 	"sync/atomic"
 	"time"
+
+	json "github.com/go-json-experiment/json/v1"
 
 	"github.com/ontime-rt/ontime/internal/httperr"
 	"github.com/ontime-rt/ontime/internal/worker"

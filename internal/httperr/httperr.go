@@ -3,8 +3,9 @@
 package httperr
 
 import (
-	"encoding/json"
 	"net/http"
+
+	json "github.com/go-json-experiment/json/v1"
 )
 
 // Body is the shape of every error response.

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math"
@@ -76,6 +77,20 @@ func errNATSProcessor() error {
 	}
 }
 
+// checkSettings refuses what this node cannot do: the nats processor
+// without NATS, and a change of tick in cluster mode, where every node must
+// use the same.
+func (n *Node) checkSettings(old, next config.Settings) error {
+	var errs []error
+	if next.Processor == config.NATS && n.nc == nil {
+		errs = append(errs, errNATSProcessor())
+	}
+	if next.TickMs != old.TickMs && n.nc != nil {
+		errs = append(errs, &config.FieldError{Field: "tickMs", Msg: "cannot change in cluster mode: every node must use the same tick (restart the nodes with --tick)"})
+	}
+	return errors.Join(errs...)
+}
+
 // newProcessor tells whether next needs another processor than old's.
 // With the http processor, a change of workers resizes its connection
 // pool, which takes a new processor (and the worker is learned afresh).
@@ -104,10 +119,43 @@ func (n *Node) currentSettings() *config.Settings {
 	return n.live.current.Load()
 }
 
-// Apply changes the settings named by p while the node runs. Every event
-// keeps its single final status across the change: resizing the queue
-// drops what no longer fits as queue-full, shrinking the pool lets workers
-// finish first, and a new generator starts where the old one stopped.
+// change is one step of Apply: do changes a running part, undo puts it
+// back as it was. Either may be nil.
+type change struct {
+	what     string
+	do, undo func() error
+}
+
+// applyAll runs the changes in order. When one fails it undoes those done,
+// newest first, and returns its error (with any error undoing, joined), so
+// a failed Apply leaves every part as it found it.
+func applyAll(changes []change) error {
+	for i, c := range changes {
+		if c.do == nil {
+			continue
+		}
+		if err := c.do(); err != nil {
+			errs := []error{fmt.Errorf("%s: %w", c.what, err)}
+			for j := i - 1; j >= 0; j-- {
+				if u := changes[j].undo; u != nil {
+					if uerr := u(); uerr != nil {
+						errs = append(errs, fmt.Errorf("undo %s: %w", changes[j].what, uerr))
+					}
+				}
+			}
+			return errors.Join(errs...)
+		}
+	}
+	return nil
+}
+
+// Apply changes the settings named by p while the node runs, all or
+// nothing: a patch with any problem, or a step that fails, leaves the
+// previous settings in force in every part and closes what it built.
+// Every event keeps its single final status across the change: resizing
+// the queue drops what no longer fits as queue-full, shrinking the pool
+// lets workers finish first, and a new generator starts where the old one
+// stopped.
 func (n *Node) Apply(p config.Patch) (config.Settings, error) {
 	l := &n.live
 	l.mu.Lock()
@@ -116,86 +164,126 @@ func (n *Node) Apply(p config.Patch) (config.Settings, error) {
 	if l.stopped {
 		return old, ErrShuttingDown
 	}
-	next, err := old.Apply(p)
+	next, err := old.Apply(p, n.checkSettings)
 	if err != nil {
 		return old, err
 	}
-	if next.Processor == config.NATS && n.nc == nil {
-		return old, errNATSProcessor()
+	pl := n.planFor(old, next)
+	if err := applyAll(pl.changes); err != nil {
+		return old, err
 	}
-	if next.TickMs != old.TickMs && n.nc != nil {
-		return old, &config.FieldError{Field: "tickMs", Msg: "cannot change in cluster mode: every node must use the same tick (restart the nodes with --tick)"}
-	}
-	// Built first: a processor that cannot be built changes nothing.
-	var proc pipeline.Processor
-	var w *worker.HTTP
+	n.commit(pl, next)
+	n.log.Info("settings changed", "settings", next)
+	return next, nil
+}
+
+// plan is what Apply changes for one patch: the steps that may fail, and
+// what they build for commit.
+type plan struct {
+	changes []change
+	proc    pipeline.Processor // nil: the processor stays
+	w       *worker.HTTP       // proc, when it is an HTTP worker
+	gen     *source.Generator  // with restart: the new generator, nil when off
+	restart bool               // the generator is replaced
+}
+
+// planFor lists the steps from old to next. What can fail without
+// touching a running part is built first; then the running parts change
+// one by one, each undone if a later one fails, the queue (whose
+// shrinking drops events for good) last. Called with live.mu held.
+func (n *Node) planFor(old, next config.Settings) *plan {
+	pl := &plan{restart: n.live.genCtx != nil && (next.Rate != old.Rate || next.DeadlineMs != old.DeadlineMs || next.Arrivals != old.Arrivals)}
+	add := func(c change) { pl.changes = append(pl.changes, c) }
 	if newProcessor(old, next) {
-		if proc, w, err = processorOf(next, n.nc, n.log); err != nil {
-			return old, err
-		}
+		add(change{what: "processor",
+			do: func() (err error) { pl.proc, pl.w, err = processorOf(next, n.nc, n.log); return err },
+			undo: func() error {
+				if pl.w != nil {
+					pl.w.Close()
+				}
+				pl.proc, pl.w = nil, nil
+				return nil
+			}})
+	}
+	if pl.restart {
+		add(change{what: "generator", do: func() (err error) { pl.gen, err = newGenerator(next, n.submit); return err }})
+	}
+	if next.Concurrency != old.Concurrency {
+		add(change{what: "concurrency",
+			do:   func() error { return n.pipe.SetConcurrency(next.Concurrency) },
+			undo: func() error { return n.pipe.SetConcurrency(old.Concurrency) }})
+	}
+	if next.TickMs != old.TickMs {
+		add(change{what: "tick",
+			do:   func() error { return n.coal.SetTick(ms(next.TickMs)) },
+			undo: func() error { return n.coal.SetTick(ms(old.TickMs)) }})
 	}
 	if next.Workers != old.Workers {
-		if err := n.pipe.SetWorkers(next.Workers); err != nil {
-			return old, fmt.Errorf("workers: %w", err)
-		}
+		add(change{what: "workers",
+			do:   func() error { return n.pipe.SetWorkers(next.Workers) },
+			undo: func() error { return n.pipe.SetWorkers(old.Workers) }})
 	}
 	if next.QueueCap != old.QueueCap || next.Policy != old.Policy {
-		if err := n.pipe.SetQueue(next.QueueCap, pipeline.Policy(next.Policy)); err != nil {
-			return old, fmt.Errorf("queue: %w", err)
-		}
+		add(change{what: "queue", do: func() error { return n.pipe.SetQueue(next.QueueCap, next.Policy) }})
 	}
-	if proc != nil {
-		n.pipe.SetProcessor(proc)
+	return pl
+}
+
+// commit does what cannot fail once every step of pl has passed: the new
+// processor and generator take over, and next is in force. Called with
+// live.mu held.
+func (n *Node) commit(pl *plan, next config.Settings) {
+	l := &n.live
+	if pl.proc != nil {
+		n.pipe.SetProcessor(pl.proc)
 		if l.worker != nil {
 			l.worker.Close()
 		}
-		l.worker = w
-	}
-	if next.Concurrency != old.Concurrency {
-		if err := n.pipe.SetConcurrency(pipeline.Concurrency(next.Concurrency)); err != nil {
-			return old, fmt.Errorf("concurrency: %w", err)
-		}
-	}
-	if next.TickMs != old.TickMs {
-		if err := n.coal.SetTick(ms(next.TickMs)); err != nil {
-			return old, fmt.Errorf("tick: %w", err)
-		}
+		l.worker = pl.w
 	}
 	l.settings = next
 	l.current.Store(&next)
-	if next.Rate != old.Rate || next.DeadlineMs != old.DeadlineMs || next.Arrivals != old.Arrivals {
-		if l.genCtx != nil {
-			n.stopGenerator()
-			if err := n.startGenerator(); err != nil {
-				return next, fmt.Errorf("generator: %w", err)
-			}
-		}
+	if pl.restart {
+		n.stopGenerator()
+		n.runGenerator(pl.gen)
 	}
-	n.log.Info("settings changed", "settings", next)
-	return next, nil
+}
+
+// newGenerator builds the generator the settings describe, nil when the
+// rate is 0 (off).
+func newGenerator(s config.Settings, submit source.Submitter) (*source.Generator, error) {
+	if s.Rate <= 0 {
+		return nil, nil
+	}
+	return source.NewGenerator(source.GeneratorConfig{
+		Rate: s.Rate, Deadline: ms(s.DeadlineMs), Poisson: s.Arrivals == config.Poisson,
+	}, submit)
 }
 
 // startGenerator starts the generator the settings describe, if any.
 // Called with live.mu held, once Run has set genCtx.
 func (n *Node) startGenerator() error {
-	l := &n.live
-	s := l.settings
-	if s.Rate <= 0 {
-		return nil
-	}
-	g, err := source.NewGenerator(source.GeneratorConfig{
-		Rate: s.Rate, Deadline: ms(s.DeadlineMs), Poisson: s.Arrivals == "poisson",
-	}, n.submit)
+	g, err := newGenerator(n.live.settings, n.submit)
 	if err != nil {
 		return err
 	}
+	n.runGenerator(g)
+	return nil
+}
+
+// runGenerator runs g (nil: none) until stopGenerator. Called with live.mu
+// held, once Run has set genCtx.
+func (n *Node) runGenerator(g *source.Generator) {
+	if g == nil {
+		return
+	}
+	l := &n.live
 	ctx, cancel := context.WithCancel(l.genCtx)
 	done := make(chan struct{})
 	l.genCancel, l.genDone = cancel, done
 	take := g.TakeLateness
 	l.lateness.Store(&take)
 	go func() { defer close(done); _ = g.Run(ctx) }()
-	return nil
 }
 
 // stopGenerator stops the running generator and waits for it. Called with

@@ -123,15 +123,16 @@ type Config struct {
 	TrustedProxies []netip.Prefix
 }
 
-// Limits of the start-up options.
+// Limits of the start-up options: package config's, which describes every
+// setting.
 const (
-	MinHistoryBytes = 1 << 20
-	MaxHistoryBytes = 64 << 30
-	MaxMaxBody      = 1 << 30
-	MaxMaxClients   = 1_000_000
-	MaxNodeID       = 128
-	MinQueueBytes   = 64 << 10
-	MaxQueueBytes   = 1 << 40
+	MinHistoryBytes = config.MinHistoryBytes
+	MaxHistoryBytes = config.MaxHistoryBytes
+	MaxMaxBody      = config.MaxMaxBody
+	MaxMaxClients   = config.MaxMaxClients
+	MaxNodeID       = config.MaxNodeID
+	MinQueueBytes   = config.MinQueueBytes
+	MaxQueueBytes   = config.MaxQueueBytes
 )
 
 // ErrShuttingDown is returned by Apply once the node has begun to shut
@@ -177,20 +178,16 @@ func (c Config) withDefaults() Config {
 // (New fills in the defaults first), each as a *config.FieldError (joined).
 func (c Config) Validate() error {
 	errs := []error{c.Settings.Validate()}
-	if c.MaxClients < 1 || c.MaxClients > MaxMaxClients {
-		errs = append(errs, config.Bad("maxClients", fmt.Sprintf("want 1 to %d", MaxMaxClients), c.MaxClients))
-	}
-	if c.HistoryBytes < MinHistoryBytes || c.HistoryBytes > MaxHistoryBytes {
-		errs = append(errs, config.Bad("historyBytes", fmt.Sprintf("want %d to %d bytes", MinHistoryBytes, int64(MaxHistoryBytes)), c.HistoryBytes))
-	}
-	if c.MaxBody < 1 || c.MaxBody > MaxMaxBody {
-		errs = append(errs, config.Bad("maxBody", fmt.Sprintf("want 1 to %d bytes", MaxMaxBody), c.MaxBody))
-	}
-	if c.Outcomes < 1 || c.Outcomes > outcomes.MaxMax {
-		errs = append(errs, config.Bad("outcomes", fmt.Sprintf("want 1 to %d events", outcomes.MaxMax), c.Outcomes))
-	}
-	if c.QueueBytes < MinQueueBytes || c.QueueBytes > MaxQueueBytes {
-		errs = append(errs, config.Bad("queueBytes", fmt.Sprintf("want %d to %d bytes", MinQueueBytes, MaxQueueBytes), c.QueueBytes))
+	for _, e := range []error{
+		config.CheckRange("maxClients", c.MaxClients),
+		config.CheckRange("historyBytes", c.HistoryBytes),
+		config.CheckRange("maxBody", c.MaxBody),
+		config.CheckRange("outcomes", c.Outcomes),
+		config.CheckRange("queueBytes", c.QueueBytes),
+	} {
+		if e != nil {
+			errs = append(errs, e)
+		}
 	}
 	if math.IsNaN(c.WriteRate) {
 		errs = append(errs, config.Bad("writeRate", "want a number", c.WriteRate))

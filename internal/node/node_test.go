@@ -577,10 +577,11 @@ func TestLiveConfig(t *testing.T) {
 		t.Fatalf("invalid PATCH: %d %v", code, got)
 	}
 	// Members that are no setting, null or of the wrong type: each named,
-	// in JSON's words, and nothing changes.
+	// in JSON's words, with the range errors of the others, and nothing
+	// changes.
 	code, got = patch(t, tn.srv.URL+"/api/config", `{"rate": null, "colour": "red", "workers": "2", "tickMs": 1.5}`, "application/json")
 	fields, _ = got["fields"].(map[string]any)
-	if code != http.StatusBadRequest || len(fields) != 3 ||
+	if code != http.StatusBadRequest || len(fields) != 4 || fields["tickMs"] != "want 10 to 10000 ms, got 1.5" ||
 		fields["rate"] != "null is not a value; omit the field to keep the setting" ||
 		!strings.Contains(fmt.Sprint(fields["colour"]), "unknown setting (known: rate, deadlineMs,") ||
 		fields["workers"] != "want an integer, got a string" {

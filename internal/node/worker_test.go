@@ -95,10 +95,10 @@ func TestHTTPWorker(t *testing.T) {
 		t.Fatalf("/api/stats totals: %v, want failedBy http-503", stats["totals"])
 	}
 
-	// Back to simulated work, live: concurrency follows, the worker is no
-	// longer called.
+	// Back to simulated work, live: the worker is no longer called, and
+	// the concurrency stays what it was (a patch changes what it names).
 	code, got := patch(t, tn.srv.URL+"/api/config", `{"processor": "sleep", "workMs": 5}`, "application/json")
-	if code != http.StatusOK || got["concurrency"] != "fixed" {
+	if code != http.StatusOK || got["concurrency"] != "adaptive" {
 		t.Fatalf("PATCH to sleep: %d %v", code, got)
 	}
 	tn.stop()

@@ -17,11 +17,11 @@
 package outcomes
 
 import (
-	"encoding/json"
 	"strconv"
 	"sync"
 	"time"
 
+	json "github.com/go-json-experiment/json/v1"
 	"github.com/google/uuid"
 
 	"github.com/ontime-rt/ontime/internal/event"

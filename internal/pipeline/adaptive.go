@@ -5,27 +5,29 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ontime-rt/ontime/internal/config"
 	"github.com/ontime-rt/ontime/internal/limit"
 )
 
-// Concurrency says how many events are processed at once.
-type Concurrency string
+// Concurrency says how many events are processed at once: package
+// config's (see config.Concurrency for each mode).
+type Concurrency = config.Concurrency
 
 // The concurrency modes.
 const (
 	// ConcurrencyFixed processes up to Workers events at once (or the
 	// processor's bound, if it is Bounded): the baseline.
-	ConcurrencyFixed Concurrency = "fixed"
+	ConcurrencyFixed = config.ConcurrencyFixed
 	// ConcurrencyAdaptive bounds the events processed at once by a limit
 	// between 1 and Workers learned from the latency of the processor's
 	// calls (package limit): it grows while calls take about the best
 	// latency seen and shrinks when they take longer, as they do once the
 	// work queues inside the worker.
-	ConcurrencyAdaptive Concurrency = "adaptive"
+	ConcurrencyAdaptive = config.ConcurrencyAdaptive
 )
 
 // Concurrencies lists the concurrency modes, the default first.
-var Concurrencies = []Concurrency{ConcurrencyFixed, ConcurrencyAdaptive}
+var Concurrencies = config.Concurrencies()
 
 // ParseConcurrency checks a concurrency mode's name.
 func ParseConcurrency(s string) (Concurrency, error) {

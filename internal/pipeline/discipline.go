@@ -2,35 +2,23 @@ package pipeline
 
 import (
 	"fmt"
+
+	"github.com/ontime-rt/ontime/internal/config"
 )
 
-// Policy names a queueing and shedding discipline.
-type Policy string
+// Policy names a queueing and shedding discipline: package config's,
+// which describes the settings (see config.Policy for each one).
+type Policy = config.Policy
 
-// The policies. Every policy drops an event that can no longer start in
-// time, and reports each drop with its reason.
+// The policies.
 const (
-	// FIFO is the baseline: first come, first served; a full queue drops the
-	// newcomer; an event is dropped at dequeue only once its deadline has
-	// passed. Under overload most events start too late to finish in time.
-	FIFO Policy = "fifo"
-	// EDF serves the earliest deadline first. Under contention (more events
-	// waiting than workers free) it sheds, at dequeue, events whose chance
-	// of finishing in time, per second of worker time they would take, is
-	// less than half the best waiting event's (see docs/design.md); it never
-	// sheds while a worker is free for every waiting event. A full queue
-	// evicts the latest deadline when the newcomer's is earlier. The
-	// default.
-	EDF Policy = "edf"
-	// LIFO is adaptive LIFO: first come, first served while the queue is
-	// short (no more events waiting than workers), newest first once it
-	// backs up, so under overload fresh events are served with their whole
-	// deadline ahead of them. Sheds like EDF; a full queue evicts the oldest.
-	LIFO Policy = "lifo"
+	FIFO = config.FIFO
+	EDF  = config.EDF
+	LIFO = config.LIFO
 )
 
 // Policies lists every policy, the default first.
-var Policies = []Policy{EDF, LIFO, FIFO}
+var Policies = config.Policies()
 
 // ParsePolicy checks a policy name.
 func ParsePolicy(s string) (Policy, error) { return parseName("policy", s, Policies) }

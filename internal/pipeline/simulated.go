@@ -8,25 +8,27 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/ontime-rt/ontime/internal/config"
 	"github.com/ontime-rt/ontime/internal/event"
 )
 
-// Dist is the distribution of simulated work around its mean.
-type Dist string
+// Dist is the distribution of simulated work around its mean: package
+// config's.
+type Dist = config.Dist
 
 // Work distributions.
 const (
 	// Fixed work: every event takes exactly the mean.
-	Fixed Dist = "fixed"
+	Fixed = config.DistFixed
 	// Uniform work between 0 and twice the mean.
-	Uniform Dist = "uniform"
+	Uniform = config.DistUniform
 	// Exponential work with the given mean: mostly short, a long tail
 	// (p99 is 4.6 times the mean).
-	Exponential Dist = "exp"
+	Exponential = config.DistExp
 )
 
 // Dists lists the work distributions, the default first.
-var Dists = []Dist{Fixed, Uniform, Exponential}
+var Dists = config.Dists()
 
 // ParseDist checks a distribution name.
 func ParseDist(s string) (Dist, error) { return parseName("work distribution", s, Dists) }

@@ -1,11 +1,12 @@
 package server
 
 import (
-	"encoding/json"
 	"errors"
 	"mime"
 	"net/http"
 	"strings"
+
+	json "github.com/go-json-experiment/json/v1"
 
 	"github.com/ontime-rt/ontime/internal/config"
 	"github.com/ontime-rt/ontime/internal/httperr"
@@ -28,6 +29,12 @@ func getConfig(c Configurator) http.HandlerFunc {
 	return func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, c.Settings())
 	}
+}
+
+// getSchema answers GET /api/config/schema: every setting as package
+// config describes it, for clients that build their settings form from it.
+func getSchema(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, config.TheSchema())
 }
 
 func patchConfig(c Configurator) http.HandlerFunc {

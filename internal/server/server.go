@@ -6,7 +6,6 @@
 package server
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -21,6 +20,7 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
+	json "github.com/go-json-experiment/json/v1"
 	"github.com/google/uuid"
 
 	"github.com/ontime-rt/ontime/internal/coalescer"
@@ -202,6 +202,7 @@ func New(cfg Config, h *hub.Hub, st StatsSource, conf Configurator, page *web.Re
 		writeJSON(w, http.StatusOK, body)
 	})
 	r.Get("/api/config", getConfig(conf))
+	r.Get("/api/config/schema", getSchema)
 	guard := cfg.Writes
 	if guard == nil {
 		guard = &WriteGuard{}

@@ -119,7 +119,7 @@ func TestConfigFormErrors(t *testing.T) {
 		{"not a number", url.Values{"rate": {"fast"}}, map[string]string{"rate": `"fast" is not a number`}, "1 setting needs fixing"},
 		{"NaN", url.Values{"rate": {"NaN"}}, map[string]string{"rate": "is not a number"}, ""},
 		{"hex", url.Values{"rate": {"0x10"}}, map[string]string{"rate": "is not a number"}, ""},
-		{"out of range", url.Values{"rate": {"2000000"}}, map[string]string{"rate": "want 0 (off) to 1000000 events/s, got 2e+06"}, "nothing was applied"},
+		{"out of range", url.Values{"rate": {"2000000"}}, map[string]string{"rate": "want 0 (off) to 1000000 events/s, got 2000000"}, "nothing was applied"},
 		{"whole number", url.Values{"workers": {"2.5"}}, map[string]string{"workers": `"2.5" is not a whole number`}, ""},
 		{"huge whole number", url.Values{"queueCap": {"99999999999999999999"}}, map[string]string{"queueCap": "out of range"}, ""},
 		{"bad choice", url.Values{"policy": {"random"}}, map[string]string{"policy": `"random" is not one of edf, lifo, fifo`}, ""},

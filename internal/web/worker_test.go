@@ -1,12 +1,13 @@
 package web
 
 import (
-	"encoding/json"
 	"html"
 	"net/url"
 	"regexp"
 	"strings"
 	"testing"
+
+	json "github.com/go-json-experiment/json/v1"
 
 	"github.com/ontime-rt/ontime/internal/batch"
 	"github.com/ontime-rt/ontime/internal/config"
@@ -129,16 +130,17 @@ func TestConfigFormWorker(t *testing.T) {
 	h := ConfigForm(c)
 	page := patchForm(t, h, url.Values{"processor": {"http"}, "workerUrl": {" http://127.0.0.1:8090/work "}}.Encode(), nil).Body.String()
 	s := c.Settings()
-	if s.Processor != "http" || s.WorkerURL != "http://127.0.0.1:8090/work" || s.Concurrency != "adaptive" {
+	// The concurrency in force stays: a patch changes what it names.
+	if s.Processor != "http" || s.WorkerURL != "http://127.0.0.1:8090/work" || s.Concurrency != "fixed" {
 		t.Fatalf("settings after the form: %+v\n%s", s, page)
 	}
 	if !strings.Contains(page, `Applied: processor http, worker url http://127.0.0.1:8090/work.`) ||
 		!strings.Contains(page, `placeholder="http://127.0.0.1:8090/work"`) || !strings.Contains(page, `inputmode="url"`) {
 		t.Errorf("form after success:\n%s", page)
 	}
-	page = patchForm(t, h, "concurrency=fixed", nil).Body.String()
-	if c.Settings().Concurrency != "fixed" || !strings.Contains(page, `<option value="">unchanged (fixed)</option>`) {
-		t.Errorf("concurrency fixed: %+v", c.Settings())
+	page = patchForm(t, h, "concurrency=adaptive", nil).Body.String()
+	if c.Settings().Concurrency != "adaptive" || !strings.Contains(page, `<option value="">unchanged (adaptive)</option>`) {
+		t.Errorf("concurrency adaptive: %+v", c.Settings())
 	}
 
 	for name, tc := range map[string]struct {

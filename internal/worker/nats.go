@@ -3,7 +3,6 @@ package worker
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -11,9 +10,11 @@ import (
 	"strings"
 	"time"
 
+	json "github.com/go-json-experiment/json/v1"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
 
+	"github.com/ontime-rt/ontime/internal/config"
 	"github.com/ontime-rt/ontime/internal/event"
 )
 
@@ -44,10 +45,10 @@ const (
 )
 
 // DefaultSubject is the subject events are sent on when none is named.
-const DefaultSubject = "ontime.work"
+const DefaultSubject = config.DefaultSubject
 
 // MaxSubject bounds a worker subject's length in bytes.
-const MaxSubject = 256
+const MaxSubject = config.MaxWorkerSubject
 
 // NATSConfig configures a NATS processor.
 type NATSConfig struct {
@@ -101,46 +102,11 @@ func NewNATS(cfg NATSConfig) (*NATS, error) {
 }
 
 // SubjectError says why a worker subject cannot be used.
-type SubjectError struct {
-	// Subject is the subject given.
-	Subject string
-	// Reason says what is wrong with it.
-	Reason string
-}
-
-func (e *SubjectError) Error() string {
-	return fmt.Sprintf("worker subject %q: %s", e.Subject, e.Reason)
-}
+type SubjectError = config.SubjectError
 
 // CheckSubject says with a *SubjectError what is wrong with a worker
-// subject, if anything: it must be a NATS subject one can publish to
-// (dot-separated tokens of printable ASCII, none empty, no wildcard * or
-// >), at most MaxSubject bytes, and not start with $, which NATS reserves
-// for its own APIs ($SYS, $JS).
-func CheckSubject(s string) error {
-	const example = "like " + DefaultSubject
-	bad := func(reason string) error { return &SubjectError{Subject: s, Reason: reason} }
-	switch {
-	case s == "":
-		return bad("empty (want a NATS subject " + example + ")")
-	case len(s) > MaxSubject:
-		return bad(fmt.Sprintf("longer than %d bytes", MaxSubject))
-	case s[0] == '$':
-		return bad("subjects starting with $ are NATS's own (want one " + example + ")")
-	}
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
-		case c == '*' || c == '>':
-			return bad("no wildcards (* or >): events are sent to one subject, " + example)
-		case c <= ' ' || c > '~':
-			return bad("only printable ASCII without spaces, " + example)
-		}
-	}
-	if strings.HasPrefix(s, ".") || strings.HasSuffix(s, ".") || strings.Contains(s, "..") {
-		return bad("an empty token (dots separate names, " + example + ")")
-	}
-	return nil
-}
+// subject, if anything: package config's check of the setting.
+func CheckSubject(s string) error { return config.CheckSubject(s) }
 
 // Subject is the subject events are sent on.
 func (n *NATS) Subject() string { return n.subject }

@@ -17,7 +17,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -28,6 +27,9 @@ import (
 	"sync"
 	"time"
 
+	json "github.com/go-json-experiment/json/v1"
+
+	"github.com/ontime-rt/ontime/internal/config"
 	"github.com/ontime-rt/ontime/internal/event"
 	"github.com/ontime-rt/ontime/internal/stats"
 )
@@ -177,20 +179,9 @@ func New(cfg Config) (*HTTP, error) {
 	}, nil
 }
 
-// ParseURL checks a worker URL: http or https, with a host.
-func ParseURL(raw string) (*url.URL, error) {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return nil, fmt.Errorf("worker URL %q: %w", raw, err)
-	}
-	if u.Scheme != "http" && u.Scheme != "https" {
-		return nil, fmt.Errorf("worker URL %q: want an http:// or https:// URL, like http://127.0.0.1:8090/work", raw)
-	}
-	if u.Hostname() == "" {
-		return nil, fmt.Errorf("worker URL %q: no host (want e.g. http://127.0.0.1:8090/work)", raw)
-	}
-	return u, nil
-}
+// ParseURL checks a worker URL: http or https, with a host (package
+// config's check of the setting).
+func ParseURL(raw string) (*url.URL, error) { return config.ParseWorkerURL(raw) }
 
 // Host is the worker's host (and port, if the URL has one), fit to show.
 func (h *HTTP) Host() string { return h.host }

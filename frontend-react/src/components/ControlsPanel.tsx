@@ -1,67 +1,43 @@
-import { memo, useEffect, useId, useRef, useState, type FormEvent } from 'react';
-import { patchConfig, type ConfigApiOptions, type PatchOutcome } from '../configApi';
+import { memo, useEffect, useId, useMemo, useRef, useState, type FormEvent } from 'react';
+import { patchConfig, type ConfigApiOptions, type FetchLike, type PatchOutcome } from '../configApi';
+import { fetchSchema, rangeHint, type ConfigSchema } from '../schema';
 import type { SettingName, Settings, SettingsPatch } from '../types';
 
-interface NumberField {
+/** One setting of the form, as the server's schema describes it. */
+interface Field {
   name: SettingName;
   label: string;
-  kind: 'number';
+  kind: 'number' | 'choice' | 'text';
   unit?: string;
-  /** the server's limits, as a hint */
+  /** the range of a number, a few words on text */
   hint: string;
-}
-
-interface ChoiceField {
-  name: SettingName;
-  label: string;
-  kind: 'choice';
   choices: readonly string[];
-}
-
-interface TextField {
-  name: SettingName;
-  label: string;
-  kind: 'text';
-  /** an example of a valid value */
-  placeholder: string;
-  hint: string;
+  /** an example of valid text */
+  placeholder?: string;
   inputMode: 'url' | 'text';
+  /** in a cluster, applies to each node on its own */
+  perNode: boolean;
+  /** in a cluster, the server refuses to change it */
+  fixedInCluster: boolean;
 }
 
-type Field = NumberField | ChoiceField | TextField;
-
-/** The form's fields, in display order; names are the JSON names. */
-export const FIELDS: readonly Field[] = [
-  { name: 'rate', label: 'Rate', unit: 'events/s', kind: 'number', hint: '0 (off) to 1000000' },
-  { name: 'deadlineMs', label: 'Deadline', unit: 'ms', kind: 'number', hint: '1 to 60000' },
-  { name: 'workMs', label: 'Work', unit: 'ms', kind: 'number', hint: '0 to 60000, mean' },
-  { name: 'workDist', label: 'Work distribution', kind: 'choice', choices: ['fixed', 'uniform', 'exp'] },
-  { name: 'workers', label: 'Workers', kind: 'number', hint: '1 to 10000' },
-  { name: 'queueCap', label: 'Queue capacity', kind: 'number', hint: '1 to 1000000' },
-  { name: 'policy', label: 'Policy', kind: 'choice', choices: ['edf', 'lifo', 'fifo'] },
-  { name: 'processor', label: 'Processor', kind: 'choice', choices: ['sleep', 'cpu', 'http', 'nats'] },
-  {
-    name: 'workerUrl',
-    label: 'Worker URL',
-    kind: 'text',
-    placeholder: 'http://127.0.0.1:8090/work',
-    hint: 'an http or https URL; required with processor http',
-    inputMode: 'url',
-  },
-  {
-    name: 'workerSubject',
-    label: 'Worker subject',
-    kind: 'text',
-    placeholder: 'ontime.work',
-    hint: 'a NATS subject without wildcards; used with processor nats (cluster mode only)',
-    inputMode: 'text',
-  },
-  { name: 'concurrency', label: 'Concurrency', kind: 'choice', choices: ['fixed', 'adaptive'] },
-  { name: 'arrivals', label: 'Arrivals', kind: 'choice', choices: ['constant', 'poisson'] },
-  { name: 'tickMs', label: 'Tick', unit: 'ms', kind: 'number', hint: '10 to 10000' },
-];
-
-const FIELD_NAMES = new Set<string>(FIELDS.map((f) => f.name));
+/** The form's fields: the schema's live settings, in its order. */
+export function fieldsOf(schema: ConfigSchema): Field[] {
+  return schema.settings
+    .filter((s) => s.live)
+    .map((s) => ({
+      name: s.name as SettingName,
+      label: s.label,
+      kind: s.choices?.length ? 'choice' : s.type === 'number' || s.type === 'integer' ? 'number' : 'text',
+      unit: s.unit,
+      hint: s.choices?.length ? (s.hint ?? '') : s.type === 'number' || s.type === 'integer' ? rangeHint(s) : (s.hint ?? ''),
+      choices: s.choices ?? [],
+      placeholder: s.example,
+      inputMode: /^https?:\/\//.test(s.example ?? '') ? 'url' : 'text',
+      perNode: s.perNode ?? false,
+      fixedInCluster: s.fixedInCluster ?? false,
+    }));
+}
 
 type Draft = Partial<Record<SettingName, string>>;
 type Errors = Partial<Record<SettingName, string>>;
@@ -77,6 +53,8 @@ export interface ControlsPanelProps {
   cluster?: boolean;
   /** Sends a patch; default PATCH /api/config with the global fetch. */
   patch?: (p: SettingsPatch, o?: ConfigApiOptions) => Promise<PatchOutcome>;
+  /** Fetches GET /api/config/schema, which the form is built from; default the global fetch. */
+  fetch?: FetchLike;
 }
 
 const TOKEN_KEY = 'ontime-token';
@@ -101,11 +79,6 @@ function saveToken(token: string) {
 
 const show = (v: Settings[SettingName] | undefined): string => (v === undefined ? '' : String(v));
 
-/** Settings that apply to each node of a cluster, not to the cluster. */
-const PER_NODE = new Set<SettingName>(['workers', 'queueCap']);
-/** Settings the server refuses to change in a cluster. */
-const NOT_IN_CLUSTER = new Set<SettingName>(['tickMs']);
-
 /** Whether the draft text means the same as the value in force. */
 function sameValue(f: Field, text: string, current: Settings[SettingName] | undefined): boolean {
   if (current === undefined) return false;
@@ -120,8 +93,26 @@ function sameValue(f: Field, text: string, current: Settings[SettingName] | unde
  * that PATCHes only the fields changed. The server validates; its message
  * for a field is shown next to that field, any other failure as a whole.
  */
-function ControlsPanelImpl({ inForce, cluster = false, patch = patchConfig }: ControlsPanelProps) {
+function ControlsPanelImpl({ inForce, cluster = false, patch = patchConfig, fetch }: ControlsPanelProps) {
   const uid = useId();
+  const [schema, setSchema] = useState<ConfigSchema | null>(null);
+  const [schemaError, setSchemaError] = useState<string | null>(null);
+  const [attempt, setAttempt] = useState(0);
+  useEffect(() => {
+    let current = true;
+    fetchSchema({ fetch }).then(
+      (s) => {
+        if (current) setSchema(s);
+      },
+      (err: unknown) => {
+        if (current) setSchemaError(err instanceof Error ? err.message : String(err));
+      },
+    );
+    return () => {
+      current = false;
+    };
+  }, [fetch, attempt]);
+  const allFields = useMemo(() => (schema ? fieldsOf(schema) : []), [schema]);
   const [draft, setDraft] = useState<Draft>({});
   const [errors, setErrors] = useState<Errors>({});
   const [formError, setFormError] = useState<string | null>(null);
@@ -141,13 +132,13 @@ function ControlsPanelImpl({ inForce, cluster = false, patch = patchConfig }: Co
   // values (its identity changes every batch). Adjusted while rendering, not
   // in an effect: an effect's update after the live view's commit (a sync
   // one, from useSyncExternalStore) would be a second commit in the frame.
-  const inForceKey = inForce ? FIELDS.map((f) => show(inForce[f.name])).join('|') : '';
+  const inForceKey = inForce ? allFields.map((f) => show(inForce[f.name])).join('|') : '';
   const [seenKey, setSeenKey] = useState(inForceKey);
   if (inForceKey !== seenKey) {
     setSeenKey(inForceKey);
     if (inForce) {
       let next: Draft | null = null;
-      for (const f of FIELDS) {
+      for (const f of allFields) {
         const text = draft[f.name];
         if (text !== undefined && sameValue(f, text, inForce[f.name])) {
           next ??= { ...draft };
@@ -158,7 +149,7 @@ function ControlsPanelImpl({ inForce, cluster = false, patch = patchConfig }: Co
     }
   }
 
-  const fields = cluster ? FIELDS.filter((f) => !NOT_IN_CLUSTER.has(f.name)) : FIELDS;
+  const fields = cluster ? allFields.filter((f) => !f.fixedInCluster) : allFields;
   const changed = fields.filter((f) => {
     const text = draft[f.name];
     return text !== undefined && !sameValue(f, text, inForce?.[f.name]);
@@ -228,7 +219,7 @@ function ControlsPanelImpl({ inForce, cluster = false, patch = patchConfig }: Co
     const fieldErrors: Errors = {};
     const other: string[] = [];
     for (const [k, msg] of Object.entries(res.fields)) {
-      if (FIELD_NAMES.has(k)) fieldErrors[k as SettingName] = msg;
+      if (allFields.some((f) => f.name === k)) fieldErrors[k as SettingName] = msg;
       else other.push(`${k}: ${msg}`);
     }
     setErrors(fieldErrors);
@@ -236,6 +227,32 @@ function ControlsPanelImpl({ inForce, cluster = false, patch = patchConfig }: Co
     setFormError(perField === 0 ? res.error : other.length > 0 ? other.join('; ') : null);
     setMessage(perField > 0 ? `Not applied: ${perField === 1 ? 'one field is' : `${perField} fields are`} invalid.` : 'Not applied.');
   };
+
+  if (!schema) {
+    return (
+      <section className="card card-controls" aria-labelledby={`${uid}-title`}>
+        <h2 id={`${uid}-title`}>Settings</h2>
+        {schemaError === null ? (
+          <p className="muted" role="status" data-testid="controls-loading">
+            Loading the settings…
+          </p>
+        ) : (
+          <p className="form-error" role="alert" data-testid="controls-schema-error">
+            Could not load the settings: {schemaError}.{' '}
+            <button
+              type="button"
+              onClick={() => {
+                setSchemaError(null);
+                setAttempt((n) => n + 1);
+              }}
+            >
+              Retry
+            </button>
+          </p>
+        )}
+      </section>
+    );
+  }
 
   return (
     <section className="card card-controls" aria-labelledby={`${uid}-title`}>
@@ -265,7 +282,7 @@ function ControlsPanelImpl({ inForce, cluster = false, patch = patchConfig }: Co
                   <label htmlFor={id}>
                     {f.label}
                     {f.kind === 'number' && f.unit && <span className="unit"> ({f.unit})</span>}
-                    {cluster && PER_NODE.has(f.name) && (
+                    {cluster && f.perNode && (
                       <span className="per-node" data-testid={`per-node-${f.name}`}>
                         {' '}
                         per node
@@ -304,7 +321,7 @@ function ControlsPanelImpl({ inForce, cluster = false, patch = patchConfig }: Co
                   <span id={`${id}-now`} className="in-force">
                     in force:{' '}
                     <span data-testid={`config-${f.name}`}>{current === undefined || current === '' ? '—' : show(current)}</span>
-                    {f.kind !== 'choice' && <span className="sr-only">; allowed {f.hint}</span>}
+                    {f.kind !== 'choice' && f.hint && <span className="sr-only">; allowed {f.hint}</span>}
                     {isChanged && <span className="changed-mark"> · changed</span>}
                   </span>
                   {err && (

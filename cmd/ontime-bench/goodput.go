@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"math/rand/v2"
 	"net/http"
 	"strings"
@@ -214,9 +215,11 @@ func (c *failsafeContender) offer(ev event.Event) {
 
 func (c *failsafeContender) stop() { c.wg.Wait(); c.client.CloseIdleConnections() }
 
-// newHTTPProcessor is ontime's http processor for url.
+// newHTTPProcessor is ontime's http processor for url. Its failure log
+// (calls the worker answers 504 once their budget ran out there) would
+// interleave with the table.
 func newHTTPProcessor(url string, conns int) (*worker.HTTP, error) {
-	return worker.New(worker.Config{URL: url, MaxConns: conns})
+	return worker.New(worker.Config{URL: url, MaxConns: conns, Logger: slog.New(slog.DiscardHandler)})
 }
 
 func plainClient(conns int) *http.Client {

@@ -394,9 +394,9 @@ func (g *Gradient) probeStep(q time.Duration, now time.Time) {
 	}
 	g.limit = g.resume
 	if q == timedOut {
-		// Even at the probe's limit no call completed: the limit stays
-		// there rather than going back up.
-		g.limit = float64(g.probeLimit)
+		// Even at the probe's limit most calls were cut: the limit comes
+		// back halved, as a window of cut calls halves it outside probes.
+		g.limit = max(g.resume/2, float64(g.cfg.Min))
 	}
 	g.probeLimit = 0
 	g.lastProbe = now

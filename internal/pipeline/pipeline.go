@@ -120,6 +120,10 @@ type Pipeline struct {
 
 	boundMu sync.Mutex // serialises computing and setting the bound in force
 
+	// standing tells a standing queue from a passing one; only the
+	// workers' selection uses it, under the queue's lock.
+	standing standingQueue
+
 	mu      sync.Mutex // guards the worker pool below
 	stopped bool       // Run's context ended: the pool no longer changes
 	pool    []chan struct{}
@@ -270,6 +274,32 @@ const (
 	// idle while an event has time left.)
 	minChance = 0.5
 )
+
+// standingQueue tells a queue that stands from one that passes, as CoDel
+// does: the queue stands once the event at its front has waited more than
+// a twentieth of its deadline at every dequeue for a whole deadline (at
+// least 10 ms, at most 1 s). A burst that the workers drain, or the short
+// queues of random arrivals below capacity, never stand; sustained
+// overload does. Only a standing queue is judged overloaded.
+type standingQueue struct {
+	since time.Time // when the front first waited above target; zero: it did not
+}
+
+// update looks at d's front at now and reports whether the queue stands.
+func (s *standingQueue) update(d discipline, now time.Time) bool {
+	front := d.first()
+	if now.Sub(front.queued) < front.ev.Deadline/20 {
+		s.since = time.Time{}
+		return false
+	}
+	if s.since.IsZero() {
+		s.since = now
+	}
+	return now.Sub(s.since) >= min(max(front.ev.Deadline, 10*time.Millisecond), time.Second)
+}
+
+// reset: the queue emptied.
+func (s *standingQueue) reset() { s.since = time.Time{} }
 
 // clears reports whether the backlog in d clears in time: whether the
 // event with the most time left, started once the workers have served
@@ -583,7 +613,8 @@ func (p *Pipeline) work(ctx context.Context, quit <-chan struct{}) {
 		for d.len() > 0 {
 			var it item
 			contended := shedding && d.len() > others+1
-			overloaded := contended && !p.clears(d, dist, now)
+			standing := p.standing.update(d, now)
+			overloaded := contended && standing && !p.clears(d, dist, now)
 			if overloaded {
 				// More waiting than can be served in time: whatever is
 				// done, some will be lost, so the worker takes the
@@ -630,8 +661,12 @@ func (p *Pipeline) work(ctx context.Context, quit <-chan struct{}) {
 				}
 				drops = append(drops, drop{it: d.removeFirst(), reason: event.Shed, detail: detail})
 			}
+			if d.len() == 0 {
+				p.standing.reset()
+			}
 			return it, true
 		}
+		p.standing.reset()
 		return item{}, false
 	}
 	report := func() bool {

@@ -219,7 +219,9 @@ const takeStep = 1024
 // takeAll removes every queued item, once any reshape under way has moved
 // its items in, and yields each with its rank. It removes them takeStep at
 // a time, so that emptying a long queue neither copies it whole (a million
-// items are 160 MB) nor holds the lock throughout.
+// items are 160 MB) nor holds the lock throughout. The caller must take
+// them all: a loop that stops early loses the ones removed with the last
+// it got.
 func (q *queue) takeAll() iter.Seq2[int, item] {
 	return func(yield func(int, item) bool) {
 		q.reshapeMu.Lock()

@@ -30,6 +30,12 @@
 // how soon after each event's processedAt its outcome line arrived:
 //
 //	ontime-load wait --url http://127.0.0.1:8080 --rate 5000 --batch 25 --duration 10s
+//
+// The halfsent subcommand opens connections that each send the head of a
+// refused write, announcing a body, and no body, and reports how soon the
+// server closed them and its goroutines came back:
+//
+//	ontime-load halfsent --url http://127.0.0.1:8080 --n 10000 --kind host
 package main
 
 import (
@@ -93,6 +99,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if len(args) > 1 && args[1] == waitCommand {
 		return runWait(ctx, args[1:], stdout, stderr)
+	}
+	if len(args) > 1 && args[1] == halfSentCommand {
+		return runHalfSent(ctx, args[1:], stdout, stderr)
 	}
 	o, err := parse(args, stderr)
 	if err != nil {

@@ -254,6 +254,8 @@ func access(cfg node.Config, addr net.Addr) string {
 		writes = "writes (POST /api/events, PATCH /api/config) need the bearer token, from anywhere"
 	case cfg.Exposed:
 		writes = "writes are refused to everyone (non-loopback listen address and no token; set --token)"
+	case cfg.PublicURL != "" || len(cfg.TrustedProxies) > 0:
+		writes = "writes are refused to everyone (served through a proxy: --public-url or --trust-proxy, and no token; set --token)"
 	default:
 		writes = "writes are open without a token to clients on this machine only; refused through a proxy (Forwarded, X-Forwarded-For, X-Real-IP) or from elsewhere (set --token)"
 	}

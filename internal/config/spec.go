@@ -229,7 +229,7 @@ func Specs() []Spec {
 		{Name: "addr", Flag: "addr", Label: "Listen address", Type: String, Example: DefaultAddr, Default: DefaultAddr,
 			Help: "listen address, host:port"},
 		{Name: "token", Flag: "token", Label: "Token", Type: String, Default: "",
-			Help: "bearer token required on every write (POST /api/events, PATCH /api/config); prefer ONTIME_TOKEN, which ps does not show. Without one, writes are accepted only from this machine, not through a proxy, and a server on a non-loopback address refuses them all"},
+			Help: "bearer token required on every write (POST /api/events, PATCH /api/config); prefer ONTIME_TOKEN, which ps does not show. Without one, writes are accepted only from this machine, not through a proxy, and a server on a non-loopback address or with --public-url or --trust-proxy refuses them all"},
 		{Name: "writeRate", Flag: "write-rate", Label: "Write rate", Type: Number, Unit: "writes/s", Min: bound(0), ZeroMeans: "no limit", Default: float64(DefaultWriteRate),
 			Help: "writes per second per client address (burst twice that)"},
 		{Name: "pprof", Flag: "pprof", Label: "Profiling", Type: Boolean, Default: false,

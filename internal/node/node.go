@@ -421,10 +421,19 @@ func New(cfg Config, log *slog.Logger) (_ *Node, err error) {
 		Streams: &n.streams,
 		Observe: n.metrics.Middleware, Metrics: n.metrics.Handler(),
 		Ingest: in, IngestStats: func() any { return in.Stats() }, Outcomes: n.outs, History: n.history, Profiling: cfg.Profiling,
-		PublicURL: public, TrustedProxies: cfg.TrustedProxies,
+		PublicURL: public, TrustedProxies: cfg.TrustedProxies, Hostnames: hostnames(),
 		Writes:  &server.WriteGuard{Token: cfg.Token, Exposed: cfg.Exposed, Rate: cfg.WriteRate},
 		Closing: &n.writes}, n.hub, n.coal, n, n.page)
 	return n, nil
+}
+
+// hostnames are the machine's names a client may use for the node besides
+// its address (Prometheus scraping ontime-1:8080): its hostname, if known.
+func hostnames() []string {
+	if h, err := os.Hostname(); err == nil && h != "" {
+		return []string{h}
+	}
+	return nil
 }
 
 // connect opens the NATS connection of cluster mode, shared by the event bus

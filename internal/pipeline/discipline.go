@@ -36,8 +36,9 @@ func parseName[T ~string](what, s string, names []T) (T, error) {
 
 // discipline orders the queued items. Implementations are not safe for
 // concurrent use; the queue's mutex guards them. Each keeps the bytes of
-// the items it holds (see sizeOf), and allocates as it fills, not up front:
-// a queue's capacity costs nothing until events wait in it.
+// the items it holds (see sizeOf), and allocates as it fills, a chunk at a
+// time, not up front: a queue's capacity costs nothing until events wait
+// in it, and a long queue never moves its items to grow or shrink.
 type discipline interface {
 	len() int
 	// size is the bytes of the items held, by sizeOf.
@@ -63,61 +64,65 @@ type discipline interface {
 	removeLast() item
 }
 
-func newDiscipline(p Policy) discipline {
+// newDiscipline returns an empty discipline of policy p whose storage
+// comes from and goes back to pool (nil: none).
+func newDiscipline(p Policy, pool *chunkPool) discipline {
 	switch p {
 	case EDF:
-		return &edf{}
+		return &edf{h: minMaxHeap{s: store{pool: pool}}}
 	case LIFO:
-		return &deque{lifo: true}
+		return &deque{s: store{pool: pool}, lifo: true}
 	default:
-		return &deque{}
+		return &deque{s: store{pool: pool}}
 	}
 }
 
-// minRing is the least ring a deque allocates, and below which it does not
-// shrink.
-const minRing = 64
-
-// deque is a ring buffer serving FIFO, or adaptive LIFO when lifo is set.
-// It doubles when full and halves when a quarter full, so its memory
-// follows the items it holds (amortised O(1) per operation).
+// deque is a double-ended queue serving FIFO, or adaptive LIFO when lifo is
+// set. Its items are the slots head to head+n-1 of a store's chunks: it
+// grows by a chunk at the back, gives back the first chunk once spent and
+// the chunks at the back once empty, and never moves an item (O(1) per
+// operation, amortised over a chunk).
 type deque struct {
-	buf     []item
+	s       store
 	head, n int
 	bytes   int64
 	lifo    bool
 }
 
-func (d *deque) len() int     { return d.n }
-func (d *deque) size() int64  { return d.bytes }
-func (d *deque) at(i int) int { return (d.head + i) & (len(d.buf) - 1) }
+func (d *deque) len() int    { return d.n }
+func (d *deque) size() int64 { return d.bytes }
 
-// resize moves the items into a ring of n slots (a power of two).
-func (d *deque) resize(n int) {
-	buf := make([]item, n)
-	for i := range d.n {
-		buf[i] = d.buf[d.at(i)]
-	}
-	d.buf, d.head = buf, 0
-}
+// at is the i-th item from the front.
+func (d *deque) at(i int) *item { return d.s.slot(d.head + i) }
 
 func (d *deque) push(it item) {
-	if d.n == len(d.buf) {
-		d.resize(max(2*len(d.buf), minRing))
+	if d.head+d.n == len(d.s.c)<<chunkShift {
+		d.s.grow()
 	}
-	d.buf[d.at(d.n)] = it
+	*d.at(d.n) = it
 	d.n++
 	d.bytes += sizeOf(it)
 }
 
-// removed accounts for it leaving, and shrinks the ring when it is mostly
-// empty.
-func (d *deque) removed(it item) item {
+// take removes the i-th item (the first or the last) and accounts for it
+// leaving; the chunks it empties are given back.
+func (d *deque) take(i int) item {
+	p := d.at(i)
+	it := *p
+	*p = item{}
 	d.n--
 	d.bytes -= sizeOf(it)
-	if len(d.buf) > minRing && d.n <= len(d.buf)/4 {
-		d.resize(len(d.buf) / 2)
+	if i == 0 {
+		d.head++
+		if d.head == chunkLen {
+			d.s.dropFirst()
+			d.head = 0
+		}
 	}
+	if d.n == 0 {
+		d.head = 0 // every slot is zero: start the first chunk afresh
+	}
+	d.s.trim(d.head + d.n)
 	return it
 }
 
@@ -135,23 +140,10 @@ func (d *deque) next(workers int) item {
 	return d.removeFirst()
 }
 
-func (d *deque) first() item { return d.buf[d.head] }
-
-func (d *deque) last() item { return d.buf[d.at(d.n-1)] }
-
-func (d *deque) removeLast() item {
-	i := d.at(d.n - 1)
-	it := d.buf[i]
-	d.buf[i] = item{}
-	return d.removed(it)
-}
-
-func (d *deque) removeFirst() item {
-	it := d.buf[d.head]
-	d.buf[d.head] = item{}
-	d.head = d.at(1)
-	return d.removed(it)
-}
+func (d *deque) first() item       { return *d.at(0) }
+func (d *deque) last() item        { return *d.at(d.n - 1) }
+func (d *deque) removeFirst() item { return d.take(0) }
+func (d *deque) removeLast() item  { return d.take(d.n - 1) }
 
 // edf keeps items in a min-max heap by deadline.
 type edf struct {

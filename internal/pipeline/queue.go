@@ -2,15 +2,18 @@ package pipeline
 
 import (
 	"context"
+	"iter"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"unsafe"
 )
 
 // itemOverhead is what a queued event costs beyond its payload: its slot in
-// the discipline (an item, twice over for a ring or heap that doubles as it
-// grows) and the payload's allocation rounding. TestQueueBytesBoundHeap
-// measures the heap a full queue holds against this accounting.
+// the discipline, counted twice so that the accounting stays above what the
+// heap holds (a discipline's spare chunks, the payload's allocation
+// rounding), and 64 bytes more. TestQueueBytesBoundHeap measures the heap a
+// full queue holds against this accounting.
 const itemOverhead = 2*int64(unsafe.Sizeof(item{})) + 64
 
 // sizeOf is the bytes the queue accounts for it.
@@ -34,6 +37,7 @@ const reshapeStep = 1024
 type queue struct {
 	mu     sync.Mutex
 	d      discipline
+	pool   chunkPool // the disciplines' spare storage
 	cap    int
 	budget int64
 	closed bool
@@ -54,12 +58,12 @@ type queue struct {
 
 func newQueue(p Policy, capacity int, budget int64) *queue {
 	q := &queue{
-		d:      newDiscipline(p),
 		cap:    capacity,
 		budget: budget,
 		ready:  make(chan struct{}, 1),
 		done:   make(chan struct{}),
 	}
+	q.d = newDiscipline(p, &q.pool)
 	q.capacity.Store(int64(capacity))
 	return q
 }
@@ -141,6 +145,12 @@ type selector func(d discipline) (item, bool)
 // drops before waiting again.
 func (q *queue) pop(ctx context.Context, quit <-chan struct{}, sel selector, dropped func() bool) (it item, got, open bool) {
 	for {
+		if ctx.Err() != nil {
+			// Done, even with items left: a drain that timed out leaves
+			// them to takeAll, rather than to workers that would each
+			// start one only to have it cancelled.
+			return item{}, false, false
+		}
 		q.mu.Lock()
 		if q.d.len() > 0 {
 			it, got = sel(q.d)
@@ -203,19 +213,43 @@ func (q *queue) close() {
 	}
 }
 
-// takeAll removes and returns every queued item, once any reshape under
-// way has moved its items in.
-func (q *queue) takeAll() []item {
-	q.reshapeMu.Lock()
-	defer q.reshapeMu.Unlock()
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	out := make([]item, 0, q.d.len())
-	for q.d.len() > 0 {
-		out = append(out, q.d.removeFirst())
+// takeStep bounds the items takeAll removes per hold of the queue's lock.
+const takeStep = 1024
+
+// takeAll removes every queued item, once any reshape under way has moved
+// its items in, and yields each with its rank. It removes them takeStep at
+// a time, so that emptying a long queue neither copies it whole (a million
+// items are 160 MB) nor holds the lock throughout. The caller must take
+// them all: a loop that stops early loses the ones removed with the last
+// it got.
+func (q *queue) takeAll() iter.Seq2[int, item] {
+	return func(yield func(int, item) bool) {
+		q.reshapeMu.Lock()
+		defer q.reshapeMu.Unlock()
+		var buf [takeStep]item
+		i := 0
+		for {
+			q.mu.Lock()
+			n := 0
+			for n < len(buf) && q.d.len() > 0 {
+				buf[n] = q.d.removeFirst()
+				n++
+			}
+			q.publish()
+			q.mu.Unlock()
+			if n == 0 {
+				return
+			}
+			for j := range n {
+				if !yield(i, buf[j]) {
+					return
+				}
+				buf[j] = item{}
+				i++
+			}
+			runtime.Gosched() // as in reshape
+		}
 	}
-	q.publish()
-	return out
 }
 
 // size returns the queue's length, capacity, bytes and byte budget,
@@ -234,7 +268,7 @@ func (q *queue) reshape(p Policy, capacity int) (dropped []item) {
 	defer q.reshapeMu.Unlock()
 	q.mu.Lock()
 	old := q.d
-	q.d, q.cap = newDiscipline(p), capacity
+	q.d, q.cap = newDiscipline(p, &q.pool), capacity
 	q.moving, q.movingBytes = old.len(), old.size()
 	q.capacity.Store(int64(capacity))
 	q.publish()
@@ -265,5 +299,9 @@ func (q *queue) reshape(p Policy, capacity int) (dropped []item) {
 		if left == 0 {
 			return dropped
 		}
+		// Let what the step kept waiting run now (the tick's goroutine,
+		// if its timer fired): on few cores it would wait for the
+		// scheduler to preempt this loop, up to 10 ms.
+		runtime.Gosched()
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/google/uuid"
 
@@ -154,8 +155,8 @@ func TestDequeShrinks(t *testing.T) {
 	for d.len() > 10 {
 		d.removeFirst()
 	}
-	if len(d.buf) > 64 {
-		t.Fatalf("ring of %d slots for %d items", len(d.buf), d.len())
+	if len(d.s.c) > 2 {
+		t.Fatalf("%d chunks of %d slots for %d items", len(d.s.c), chunkLen, d.len())
 	}
 	if d.size() != 10*itemOverhead {
 		t.Fatalf("size %d, want %d", d.size(), 10*itemOverhead)
@@ -376,6 +377,69 @@ func BenchmarkPushFull(b *testing.B) {
 				if refused || len(evicted) != 1 {
 					b.Fatalf("push %d: evicted %d, refused %v", i, len(evicted), refused)
 				}
+			}
+		})
+	}
+}
+
+// storeOf is the storage of a discipline.
+func storeOf(d discipline) *store {
+	switch d := d.(type) {
+	case *edf:
+		return &d.h.s
+	case *deque:
+		return &d.s
+	}
+	panic("unknown discipline")
+}
+
+// A queue keeps its items in chunks: growing it never replaces (copies)
+// the storage it already has, it holds no more chunks than its items need
+// and one, and a reshape that moves every item to a new discipline reuses
+// the chunks the old one gives back instead of allocating the queue anew.
+// Emptied, it gives its storage back.
+func TestQueueStorageInChunks(t *testing.T) {
+	const n = 200_000
+	for _, pol := range Policies {
+		t.Run(string(pol), func(t *testing.T) {
+			q := newQueue(pol, n, 1<<40)
+			ev := newEvent(time.Hour, 0)
+			base := time.Now()
+			q.push(item{ev: ev, deadline: base}, nil)
+			first := storeOf(q.d).c[0]
+			for i := 1; i < n; i++ {
+				q.push(item{ev: ev, deadline: base.Add(time.Duration(i))}, nil)
+			}
+			s := storeOf(q.d)
+			if s.c[0] != first {
+				t.Fatal("growing replaced the first chunk: the items were moved")
+			}
+			if len(s.c) > (n+chunkLen-1)/chunkLen+1 {
+				t.Fatalf("%d chunks for %d items", len(s.c), n)
+			}
+			other := LIFO
+			if pol == LIFO {
+				other = EDF
+			}
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			if dropped := q.reshape(other, n); len(dropped) != 0 {
+				t.Fatalf("reshape dropped %d", len(dropped))
+			}
+			runtime.ReadMemStats(&after)
+			moved := int64(n) * int64(unsafe.Sizeof(item{}))
+			if alloc := int64(after.TotalAlloc - before.TotalAlloc); alloc > 16*int64(unsafe.Sizeof(chunk{})) {
+				t.Fatalf("moving %d MiB of items allocated %d KiB: the chunks given back were not reused", moved>>20, alloc>>10)
+			}
+			if got := q.d.len(); got != n {
+				t.Fatalf("%d items after the reshape, want %d", got, n)
+			}
+			taken := 0
+			for range q.takeAll() {
+				taken++
+			}
+			if taken != n || len(storeOf(q.d).c) > 1 || len(q.pool.free) > maxFree {
+				t.Fatalf("took %d of %d; %d chunks and %d spare left", taken, n, len(storeOf(q.d).c), len(q.pool.free))
 			}
 		})
 	}

@@ -6,8 +6,6 @@ import (
 	"strconv"
 	"sync"
 	"time"
-
-	"github.com/ontime-rt/ontime/internal/httperr"
 )
 
 // WriteGate stops the writes (every request but GET, HEAD and OPTIONS) when
@@ -40,8 +38,7 @@ func (g *WriteGate) Wrap(next http.Handler) http.Handler {
 				retry = 5 * time.Second
 			}
 			w.Header().Set("Retry-After", strconv.Itoa(int(retry.Round(time.Second)/time.Second)))
-			w.Header().Set("Connection", "close")
-			httperr.Write(w, http.StatusServiceUnavailable, "the server is shutting down: writes are no longer taken")
+			refuse(w, r, http.StatusServiceUnavailable, "the server is shutting down: writes are no longer taken")
 			return
 		}
 		defer g.leave()

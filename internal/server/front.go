@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -180,20 +181,27 @@ func forwardedClient(h http.Header, trust []netip.Prefix) (netip.Addr, bool) {
 
 // hostCheck refuses requests whose Host is not one of the server's own
 // names, with 421: a page of another site that rebinds its DNS name to this
-// server's address sends its own name as Host (and as Origin), and must not
-// reach the routes that change state or the stream of a WebSocket.
+// server's address (DNS rebinding) sends its own name as Host (and as
+// Origin), and must neither change state nor read what the server shows.
 //
 // The server's own names are the address the connection came in on
 // (host:port as the client dialled it: the listen address, or this
 // interface's address when listening on all), localhost, 127.0.0.1 and
-// [::1] on that port, and the public URL's host. A request without a local
-// address in its context (served outside net/http's server, as in tests) is
-// not checked.
-func hostCheck(public *url.URL) func(http.Handler) http.Handler {
+// [::1] on that port, the other names given (the machine's hostname) on
+// that port, and the public URL's host. A request without a local address
+// in its context (served outside net/http's server, as in tests) is not
+// checked.
+func hostCheck(public *url.URL, names []string) func(http.Handler) http.Handler {
+	own := make([]string, 0, len(names))
+	for _, n := range names {
+		if n = strings.ToLower(strings.TrimSuffix(n, ".")); n != "" {
+			own = append(own, n)
+		}
+	}
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if !ownHost(r, public) {
-				refuse(w, r, http.StatusMisdirectedRequest, fmt.Sprintf("host %q is not this server's name: use the address it listens on, localhost, or its public URL (--public-url)", r.Host))
+			if !ownHost(r, public, own) {
+				refuse(w, r, http.StatusMisdirectedRequest, fmt.Sprintf("host %q is not this server's name: use the address it listens on, localhost, its hostname, or its public URL (--public-url)", r.Host))
 				return
 			}
 			next.ServeHTTP(w, r)
@@ -201,7 +209,7 @@ func hostCheck(public *url.URL) func(http.Handler) http.Handler {
 	}
 }
 
-func ownHost(r *http.Request, public *url.URL) bool {
+func ownHost(r *http.Request, public *url.URL, names []string) bool {
 	local, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
 	if !ok {
 		return true
@@ -232,7 +240,7 @@ func ownHost(r *http.Request, public *url.URL) bool {
 	case "localhost", "127.0.0.1", "::1", strings.ToLower(lh):
 		return true
 	}
-	return false
+	return slices.Contains(names, host)
 }
 
 // splitHost splits a Host header into a lower-case host (IPv6 without
@@ -250,10 +258,16 @@ func splitHost(hostPort string) (host, port string) {
 }
 
 // clientKey is what rate limits and the concurrency cap count per: the
-// client's address without its port.
+// client's address without its port; for IPv6, its /64 prefix, the least
+// a site is given (one host may hold a whole /64, and would otherwise have
+// 2^64 addresses to spread its requests over).
 func clientKey(r *http.Request) string {
-	if a, ok := peerAddr(r.RemoteAddr); ok {
-		return a.String()
+	a, ok := peerAddr(r.RemoteAddr)
+	if !ok {
+		return r.RemoteAddr
 	}
-	return r.RemoteAddr
+	if a.Is6() {
+		return netip.PrefixFrom(a, 64).Masked().String()
+	}
+	return a.String()
 }

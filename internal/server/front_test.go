@@ -287,7 +287,7 @@ func TestForeignHostRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, conf := frontServer(t, Config{PublicURL: pub, Writes: &WriteGuard{}})
+	srv, conf := frontServer(t, Config{PublicURL: pub, Writes: &WriteGuard{Token: "s3cret"}})
 	_, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
 	for _, path := range []string{"/api/config", "/ui/config"} {
 		ct := "application/json"
@@ -298,6 +298,7 @@ func TestForeignHostRefused(t *testing.T) {
 			req, _ := http.NewRequest(http.MethodPatch, srv.URL+path, strings.NewReader(`{"rate":5}`))
 			req.Host = host
 			req.Header.Set("Content-Type", ct)
+			req.Header.Set("Authorization", "Bearer s3cret")
 			resp, err := http.DefaultClient.Do(req)
 			if err != nil {
 				t.Fatal(err)
@@ -312,6 +313,7 @@ func TestForeignHostRefused(t *testing.T) {
 		req, _ := http.NewRequest(http.MethodPatch, srv.URL+"/api/config", strings.NewReader(`{"rate":5}`))
 		req.Host = host
 		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer s3cret")
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)

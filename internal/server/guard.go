@@ -1,6 +1,7 @@
 package server
 
 import (
+	"container/list"
 	"crypto/sha256"
 	"crypto/subtle"
 	"fmt"
@@ -19,8 +20,8 @@ import (
 // WriteGuard protects the routes that change state (ingest, settings):
 // an optional bearer token; without one, a refusal of every write that
 // comes from another machine or through a proxy (or of every write at all
-// when the server listens on a non-loopback address); a request rate limit
-// and a cap of concurrent requests per client address, which count refused
+// when the server is reachable from elsewhere); a request rate limit and a
+// cap of concurrent requests per client address, which count refused
 // requests too; and a deadline for reading each request.
 type WriteGuard struct {
 	// Token, when set, must be presented as "Authorization: Bearer <token>"
@@ -30,9 +31,19 @@ type WriteGuard struct {
 	// Exposed tells that the server listens on a non-loopback address;
 	// without a Token, writes are then refused with 403.
 	Exposed bool
+	// Proxied tells that the server is meant to be reached through a
+	// reverse proxy (it has a public URL, or trusts proxies' headers):
+	// without a Token, writes are then refused with 403, since a proxy
+	// that adds no forwarding header makes every write look local. New
+	// sets it from its Config.
+	Proxied bool
 	// Rate is the writes per second allowed per client address, with a
 	// burst of twice that. Zero or less means no limit.
 	Rate float64
+	// MaxTracked bounds the client addresses whose rate is tracked; when a
+	// new one comes to a full table, the least recently seen is forgotten
+	// (it starts afresh if it comes back). Default 10000.
+	MaxTracked int
 	// MaxConcurrent bounds the write requests in progress per client
 	// address; beyond it 429. Default 8.
 	MaxConcurrent int
@@ -42,11 +53,13 @@ type WriteGuard struct {
 	// Now is the clock of the rate limiter. Default time.Now.
 	Now func() time.Time
 
-	once     sync.Once
-	hash     [32]byte
-	mu       sync.Mutex
-	limiters map[string]*clientLimit
-	swept    time.Time
+	once sync.Once
+	hash [32]byte
+	mu   sync.Mutex
+	// limiters holds one rate limiter per client address, in recent, ordered
+	// by when each was last seen (front: most recent).
+	limiters map[string]*list.Element
+	recent   list.List // of *clientLimit
 	// inFlight counts requests in progress per client address; an entry
 	// goes when its count reaches zero, so it holds at most one entry per
 	// request in progress.
@@ -54,6 +67,7 @@ type WriteGuard struct {
 }
 
 type clientLimit struct {
+	key  string
 	lim  *rate.Limiter
 	seen time.Time
 }
@@ -61,14 +75,13 @@ type clientLimit struct {
 // maxFormBytes bounds a settings form read by the guard.
 const maxFormBytes = 16 << 10
 
-// maxTrackedClients bounds the per-address limiters; idle ones are swept
-// when it is reached, and beyond it new addresses share one limiter.
-const maxTrackedClients = 10000
-
 func (g *WriteGuard) init() {
 	g.once.Do(func() {
 		g.hash = sha256.Sum256([]byte(g.Token))
-		g.limiters = make(map[string]*clientLimit)
+		g.limiters = make(map[string]*list.Element)
+		if g.MaxTracked <= 0 {
+			g.MaxTracked = 10000
+		}
 		g.inFlight = make(map[string]int)
 		if g.MaxConcurrent <= 0 {
 			g.MaxConcurrent = 8
@@ -126,31 +139,37 @@ func (g *WriteGuard) leave(client string) {
 
 // allow takes one request of client from its rate limiter; false, with the
 // wait, when the limit is reached.
+//
+// The table of limiters is no lever on other clients: a new address never
+// shares another's limiter. When the table is full, the limiters whose
+// bucket has refilled (those idle for burst/rate: forgetting them changes
+// nothing) go first, then the least recently seen; a client forgotten that
+// way only starts afresh. So whoever fills the table from many addresses
+// gets one allowance per address, and no client, with a valid token or not,
+// is refused for the traffic of others.
 func (g *WriteGuard) allow(client string) (bool, time.Duration) {
 	if g.Rate <= 0 {
 		return true, 0
 	}
-	host := client
 	now := g.Now()
 	g.mu.Lock()
-	c, ok := g.limiters[host]
-	if !ok {
-		if len(g.limiters) >= maxTrackedClients && now.Sub(g.swept) > time.Second {
-			for k, v := range g.limiters {
-				if now.Sub(v.seen) > time.Minute {
-					delete(g.limiters, k)
-				}
-			}
-			g.swept = now
+	defer g.mu.Unlock()
+	var c *clientLimit
+	if e, ok := g.limiters[client]; ok {
+		g.recent.MoveToFront(e)
+		c = e.Value.(*clientLimit)
+	} else {
+		burst := max(1, int(math.Ceil(2*g.Rate)))
+		refill := time.Duration(float64(burst) / g.Rate * float64(time.Second))
+		// Limiters idle long enough to have refilled are as good as new.
+		for e := g.recent.Back(); e != nil && now.Sub(e.Value.(*clientLimit).seen) >= refill; e = g.recent.Back() {
+			g.forget(e)
 		}
-		if len(g.limiters) >= maxTrackedClients {
-			host = "" // everyone else shares one limiter
-			c = g.limiters[host]
+		if len(g.limiters) >= g.MaxTracked {
+			g.forget(g.recent.Back())
 		}
-		if c == nil {
-			c = &clientLimit{lim: rate.NewLimiter(rate.Limit(g.Rate), max(1, int(math.Ceil(2*g.Rate))))}
-			g.limiters[host] = c
-		}
+		c = &clientLimit{key: client, lim: rate.NewLimiter(rate.Limit(g.Rate), burst)}
+		g.limiters[client] = g.recent.PushFront(c)
 	}
 	c.seen = now
 	res := c.lim.ReserveN(now, 1)
@@ -158,8 +177,12 @@ func (g *WriteGuard) allow(client string) (bool, time.Duration) {
 	if delay > 0 {
 		res.CancelAt(now)
 	}
-	g.mu.Unlock()
 	return delay == 0, delay
+}
+
+// forget drops a limiter from the table. Called with g.mu held.
+func (g *WriteGuard) forget(e *list.Element) {
+	delete(g.limiters, g.recent.Remove(e).(*clientLimit).key)
 }
 
 // Wrap guards next. Order: the rate limit (refused requests count too),
@@ -186,6 +209,10 @@ func (g *WriteGuard) Wrap(next http.Handler) http.Handler {
 				refuse(w, r, http.StatusForbidden, "writes are disabled: this server listens on a non-loopback address without a token; start it with --token (or ONTIME_TOKEN) to allow them")
 				return
 			}
+			if g.Proxied {
+				refuse(w, r, http.StatusForbidden, "writes are disabled: this server is served through a proxy (--public-url or --trust-proxy is set) without a token; start it with --token (or ONTIME_TOKEN) to allow them")
+				return
+			}
 			if proxied(r) || !loopbackPeer(r) {
 				refuse(w, r, http.StatusForbidden, "writes are disabled for requests through a proxy or from another machine: this server has no token; start it with --token (or ONTIME_TOKEN) to allow them")
 				return
@@ -209,13 +236,23 @@ func loopbackPeer(r *http.Request) bool {
 	return !ok || a.IsLoopback()
 }
 
-// refuse answers a write that is not let through. Over HTTP/1.x the
-// connection is closed after the answer: net/http would otherwise read what
-// is left of the body (up to 256 KiB) to reuse the connection, which a
-// client dripping its body turns into a long hold.
+// refuseGrace is how long the rest of a refused request's body may still
+// arrive: a client sending it at once finishes and reads the answer (a
+// connection closed on unread data would be reset, and the answer lost),
+// and a client that sends less than it announced is cut off soon.
+const refuseGrace = time.Second
+
+// refuse answers a request that is not let through. Over HTTP/1.x the
+// connection is closed after the answer, and its read deadline is brought
+// to refuseGrace from now: after the handler returns, net/http still reads
+// what is left of the body (up to 256 KiB) before closing, and without a
+// deadline a client that announced a body and never sends it would hold
+// the connection and its goroutine for good.
 func refuse(w http.ResponseWriter, r *http.Request, status int, msg string) {
 	if r.ProtoMajor == 1 {
 		w.Header().Set("Connection", "close")
+		// Not every ResponseWriter supports deadlines (tests' recorders).
+		_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(refuseGrace))
 	}
 	httperr.Write(w, status, msg)
 }

@@ -64,6 +64,7 @@ type Config struct {
 	// Default 10000.
 	MaxClients int
 	// Writes guards the routes that change state. Nil: no token, no limit.
+	// New sets its Proxied field (see PublicURL).
 	Writes *WriteGuard
 	// Closing, when set, refuses every write once closed (shutdown).
 	Closing *WriteGate
@@ -95,10 +96,18 @@ type Config struct {
 	// slow-drip producer cannot hold a connection forever. Default 30s.
 	// (A server-wide ReadTimeout would also end the streams.)
 	IngestReadTimeout time.Duration
+	// BodyReadTimeout bounds reading the body a request announces on the
+	// routes that read none (see bodyDeadline). Default 10s.
+	BodyReadTimeout time.Duration
 	// PublicURL is the origin users type to reach the server (through a
 	// proxy, say), from ParsePublicURL: its host is one of the server's own
-	// names (see hostCheck) and it may open /ws. Nil: none.
+	// names (see hostCheck) and it may open /ws. Nil: none. With it (or
+	// TrustedProxies), New marks Writes as Proxied: writes need a token.
 	PublicURL *url.URL
+	// Hostnames are more of the server's own names, accepted as Host on
+	// the port a request came in on (the machine's hostname, so that
+	// Prometheus can scrape ontime-1:8080). Default none.
+	Hostnames []string
 	// TrustedProxies are the peers whose client-address headers
 	// (X-Forwarded-For, Forwarded, X-Real-IP) are believed, so that rate
 	// limits and logs key on the real client. Default none.
@@ -152,21 +161,31 @@ func New(cfg Config, h *hub.Hub, st StatsSource, conf Configurator, page *web.Re
 	if cfg.Observe != nil {
 		r.Use(cfg.Observe)
 	}
-	r.Use(realClient(cfg.TrustedProxies), recoverer(log), securityHeaders)
+	r.Use(realClient(cfg.TrustedProxies), recoverer(log), securityHeaders, bodyDeadline(cfg.BodyReadTimeout))
 	if cfg.Closing != nil {
 		r.Use(cfg.Closing.Wrap)
 	}
-	own := hostCheck(cfg.PublicURL)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		httperr.Write(w, http.StatusNotFound, fmt.Sprintf("no route for %s %s", r.Method, r.URL.Path))
 	})
 	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
 		httperr.Write(w, http.StatusMethodNotAllowed, fmt.Sprintf("method %s is not allowed on %s", r.Method, r.URL.Path))
 	})
-
+	// A load balancer's health check may name the node any way it likes,
+	// and the answer tells nothing: /healthz is the one route open to any
+	// Host.
 	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
+	r.Group(func(r chi.Router) {
+		r.Use(hostCheck(cfg.PublicURL, cfg.Hostnames))
+		routes(r, cfg, log, h, st, conf, page)
+	})
+	return r
+}
+
+// routes mounts every route but /healthz on r, behind the Host check.
+func routes(r chi.Router, cfg Config, log *slog.Logger, h *hub.Hub, st StatsSource, conf Configurator, page *web.Renderer) {
 	maxClients := cfg.MaxClients
 	if maxClients <= 0 {
 		maxClients = 10000
@@ -207,14 +226,17 @@ func New(cfg Config, h *hub.Hub, st StatsSource, conf Configurator, page *web.Re
 	if guard == nil {
 		guard = &WriteGuard{}
 	}
-	r.With(own, guard.Wrap).Patch("/api/config", patchConfig(conf))
-	r.With(own, guard.Wrap).Method(http.MethodPatch, "/ui/config", web.ConfigForm(conf))
+	if cfg.PublicURL != nil || len(cfg.TrustedProxies) > 0 {
+		guard.Proxied = true
+	}
+	r.With(guard.Wrap).Patch("/api/config", patchConfig(conf))
+	r.With(guard.Wrap).Method(http.MethodPatch, "/ui/config", web.ConfigForm(conf))
 	if cfg.Ingest != nil {
 		timeout := cfg.IngestReadTimeout
 		if timeout <= 0 {
 			timeout = 30 * time.Second
 		}
-		r.With(own, guard.Wrap).Method(http.MethodPost, "/api/events", readDeadline(timeout, cfg.Ingest))
+		r.With(guard.Wrap).Method(http.MethodPost, "/api/events", readDeadline(timeout, cfg.Ingest))
 	}
 	if cfg.Outcomes != nil {
 		r.Get("/api/events/{id}", lookup(cfg.Outcomes))
@@ -233,7 +255,7 @@ func New(cfg Config, h *hub.Hub, st StatsSource, conf Configurator, page *web.Re
 	if cfg.PublicURL != nil {
 		origins = append(slices.Clip(origins), cfg.PublicURL.String())
 	}
-	r.With(own).Method(http.MethodGet, "/ws", &ws.Handler{Hub: h, Format: FormatJSON, SummaryFormat: FormatJSONSummary, Gate: gates["ws"], AllowedOrigins: origins, Streams: cfg.Streams, Logger: log})
+	r.Method(http.MethodGet, "/ws", &ws.Handler{Hub: h, Format: FormatJSON, SummaryFormat: FormatJSONSummary, Gate: gates["ws"], AllowedOrigins: origins, Streams: cfg.Streams, Logger: log})
 	r.Get("/ui/events/{id}", web.EventHandler(page))
 	r.Get("/", web.PageHandler(h, page))
 	r.Head("/", web.PageHandler(h, page))
@@ -243,7 +265,6 @@ func New(cfg Config, h *hub.Hub, st StatsSource, conf Configurator, page *web.Re
 	r.Get("/app", http.RedirectHandler("/app/", http.StatusMovedPermanently).ServeHTTP)
 	r.Get("/app/*", appHandler(cfg.App))
 	r.Head("/app/*", appHandler(cfg.App))
-	return r
 }
 
 // appHandler serves the single-page dashboard: its files, and index.html
@@ -321,6 +342,30 @@ func historyOf(src HistorySource) http.HandlerFunc {
 			return
 		}
 		writeJSON(w, http.StatusOK, src.Series(rng))
+	}
+}
+
+// bodyDeadline gives a request over HTTP/1.x that announces a body
+// (Content-Length or chunked) a read deadline of d; the write routes set
+// their own. Routes
+// that read no body still have net/http read what was announced (up to 256
+// KiB) before answering or closing, with no deadline of the server's own:
+// there is deliberately no server-wide ReadTimeout, which would end the
+// streams. Without this, a GET or a 404 announcing a body it never sends
+// would hold its connection for good. Requests without a body, the
+// streams' among them, get no deadline.
+func bodyDeadline(d time.Duration) func(http.Handler) http.Handler {
+	if d <= 0 {
+		d = 10 * time.Second
+	}
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.ProtoMajor == 1 && r.ContentLength != 0 {
+				// Not every ResponseWriter supports deadlines (tests' recorders).
+				_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(d))
+			}
+			next.ServeHTTP(w, r)
+		})
 	}
 }
 

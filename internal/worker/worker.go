@@ -57,8 +57,8 @@ const (
 	KindReset = "reset"
 	// KindTLS: the TLS handshake failed (certificate, protocol).
 	KindTLS = "tls"
-	// KindBadResponse: the response was not valid HTTP, or a 2xx body was
-	// not JSON.
+	// KindBadResponse: the response was not valid HTTP (its headers over
+	// 64 KiB among them), or a 2xx body was not JSON.
 	KindBadResponse = "bad-response"
 	// KindTooLarge: a 2xx body longer than event.MaxOutput.
 	KindTooLarge = "result-too-large"
@@ -74,6 +74,10 @@ const DefaultMaxConns = 64
 // a short message for the log and to finish reading a small body so its
 // connection goes back to the pool.
 const errorBodyLimit = event.MaxOutput
+
+// maxResponseHeaderBytes bounds a worker's response headers, as ontime's
+// server bounds its clients' request headers.
+const maxResponseHeaderBytes = 64 << 10
 
 // errorSnippet is how much of a non-2xx body goes into the error.
 const errorSnippet = 200
@@ -158,6 +162,10 @@ func New(cfg Config) (*HTTP, error) {
 		MaxIdleConns:        cfg.MaxConns,
 		IdleConnTimeout:     90 * time.Second,
 		Protocols:           &protocols,
+		// Go's default is 10 MB of headers per response: a worker sending
+		// that much would cost more than the answer's 4 KiB bound saves.
+		// A breach fails the call as bad-response.
+		MaxResponseHeaderBytes: maxResponseHeaderBytes,
 		// The event's deadline bounds dialling, the handshake and the
 		// wait for the response: no other timeouts.
 	}

@@ -153,6 +153,9 @@ type Gradient struct {
 	// best (see noise): the spread of the service's own latencies, taken
 	// where nothing queued; noiseQ is the latest window's.
 	tol, noiseQ float64
+	// noiseBest is the noise of the window that set the best: the
+	// headroom grows with it (see update).
+	noiseBest float64
 }
 
 // New returns a controller at its initial limit.
@@ -300,6 +303,7 @@ func (g *Gradient) noise(q time.Duration) float64 {
 func (g *Gradient) setBest(q time.Duration) {
 	g.best = q
 	g.tol = g.cfg.Tolerance + g.noiseQ
+	g.noiseBest = g.noiseQ
 }
 
 // within reports whether q is within the tolerance of the best.
@@ -356,7 +360,10 @@ func (g *Gradient) update(q time.Duration, inflight int, now time.Time) {
 	}
 	// The headroom shrinks with the gradient, so the cut a queue calls for
 	// is not undone at small limits (at a limit of 2, √2 is most of it).
-	target := gradient * (g.limit + math.Sqrt(g.limit))
+	// It grows with the spread of the service's own latencies: the more
+	// they vary, the more often several slots free at once, and the more
+	// calls must wait at the worker for none of them to idle.
+	target := gradient * (g.limit + (1+g.noiseBest)*math.Sqrt(g.limit))
 	// Smoothing damps the swing a fixed service time causes: calls in
 	// lockstep make a window's median jump a whole service time.
 	target = (1-g.cfg.Smoothing)*g.limit + g.cfg.Smoothing*target

@@ -26,11 +26,16 @@ func (c *fakeClock) Add(d time.Duration) { c.Set(c.Now().Add(d)) }
 const unitTick = 100 * time.Millisecond
 
 // unitMerger is a Merger driven by hand: no Run, a fake clock, partials
-// handed to receive directly.
-func unitMerger(t *testing.T, id string, clock *fakeClock) (*Merger, *collector) {
+// handed to receive directly. A lost node is written off at once, unless
+// set changes the configuration.
+func unitMerger(t *testing.T, id string, clock *fakeClock, set ...func(*MergerConfig)) (*Merger, *collector) {
 	t.Helper()
 	out := &collector{}
-	m, err := NewMerger(connect(t, startServer(t)), MergerConfig{NodeID: id, Tick: unitTick, Now: clock.Now, Logger: slog.New(slog.DiscardHandler)}, out)
+	cfg := MergerConfig{NodeID: id, Tick: unitTick, Now: clock.Now, Logger: slog.New(slog.DiscardHandler), WriteOffAfter: -1}
+	for _, f := range set {
+		f(&cfg)
+	}
+	m, err := NewMerger(connect(t, startServer(t)), cfg, out)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -342,8 +342,9 @@ func (b *EventBus) confirm(gen uint64) {
 }
 
 // Retire ends the route to dest, a destination that ended (lost for good,
-// left, or replaced by a new incarnation) after taking the first taken
-// events this node sent it (its final mark for this node's incarnation):
+// left, or replaced by a new incarnation; or this node's own consumer,
+// when Consume returns) after taking the first taken events this node sent
+// it (its final mark for this node's incarnation):
 // the rest are counted as admitted and dropped for reason, and dest is
 // never routed to again. It returns how many were counted; a route retired
 // already counts nothing.
@@ -505,6 +506,15 @@ wait:
 	}
 	gate.Unlock()
 	_ = s.Unsubscribe() // a no-op once drained
+	// Of the events this node sent itself, it is the one to count those
+	// it did not take.
+	b.recvMu.Lock()
+	var taken uint64
+	if rt := b.routes[routeKey{b.cfg.Origin, b.inc}]; rt != nil {
+		taken = rt.last
+	}
+	b.recvMu.Unlock()
+	b.Retire(b.self(), taken, event.Bus)
 	return result
 }
 

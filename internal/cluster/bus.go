@@ -286,10 +286,13 @@ func (b *EventBus) pick() (Peer, bool) {
 
 // Confirmed returns a Submitter that submits to the bus and, for an event
 // it published, returns only once the NATS server has it (a flush: the
-// server answered a PING sent after the event), waiting through a
-// reconnection for at most ConfirmTimeout. An event a node answered for is
-// then on the server, which delivers it even if the node is killed the
-// next instant. Concurrent submitters share their flushes.
+// server answered a PING sent after the event), for at most
+// ConfirmTimeout. An event a node answered for is then on the server,
+// which delivers it even if the node is killed the next instant.
+// Concurrent submitters share their flushes. While the connection is down
+// it does not wait: the event waits in the connection's reconnect buffer
+// and goes first once NATS is back (it is lost only if this node dies
+// before that; Stats counts such events as Unconfirmed).
 func (b *EventBus) Confirmed() Submitter { return confirmed{b} }
 
 type confirmed struct{ b *EventBus }
@@ -304,7 +307,7 @@ func (c confirmed) Submit(ev event.Event) (bool, event.Reason) {
 }
 
 // confirm waits until the server has every event published up to
-// generation gen, or ConfirmTimeout passes.
+// generation gen, the connection is down, or ConfirmTimeout passes.
 func (b *EventBus) confirm(gen uint64) {
 	deadline := time.Now().Add(b.cfg.ConfirmTimeout)
 	b.flMu.Lock()
@@ -314,28 +317,18 @@ func (b *EventBus) confirm(gen uint64) {
 			b.flCond.Wait()
 			continue
 		}
-		if time.Now().After(deadline) {
+		if time.Now().After(deadline) || b.nc.Status() != nats.CONNECTED {
 			b.unconfirmed.Add(1)
 			return
 		}
 		b.flushing = true
 		target := b.pubGen.Load()
 		b.flMu.Unlock()
-		err := b.nc.FlushTimeout(time.Second)
-		if err != nil && !b.nc.IsClosed() {
-			// Reconnecting: the events wait in the reconnect buffer and
-			// go first once connected; try again shortly.
-			time.Sleep(20 * time.Millisecond)
-		}
+		err := b.nc.FlushTimeout(b.cfg.ConfirmTimeout)
 		b.flMu.Lock()
 		b.flushing = false
 		if err == nil && target > b.confirmed {
 			b.confirmed = target
-		}
-		if err != nil && b.nc.IsClosed() {
-			b.unconfirmed.Add(1)
-			b.flCond.Broadcast()
-			return
 		}
 		b.flCond.Broadcast()
 	}

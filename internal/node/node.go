@@ -92,6 +92,10 @@ type Config struct {
 	// restarts, at most 128 bytes. Default the host name (cmd/ontime adds
 	// the listen port).
 	NodeID string
+	// WriteOffAfter is how long a lost node stays lost before the cluster
+	// counts its in-flight events as dropped (node-lost); see
+	// cluster.MergerConfig. Default 10s.
+	WriteOffAfter time.Duration
 	// QueueBytes bounds the bytes of the events waiting in the pipeline's
 	// queue (payloads plus a fixed overhead per event), MinQueueBytes to
 	// MaxQueueBytes. Default pipeline.DefaultQueueBytes (64 MiB).
@@ -338,7 +342,7 @@ func New(cfg Config, log *slog.Logger) (_ *Node, err error) {
 		// Merger publishes them to every node and hands the merged batch
 		// (the same on every node) to the hub.
 		n.merger, err = cluster.NewMerger(n.nc, cluster.MergerConfig{
-			NodeID: cfg.NodeID, Tick: ms(settings.TickMs), Logger: log,
+			NodeID: cfg.NodeID, Tick: ms(settings.TickMs), Logger: log, WriteOffAfter: cfg.WriteOffAfter,
 		}, n.history)
 		if err != nil {
 			return nil, err

@@ -121,7 +121,7 @@ type EventBus struct {
 
 	published, unpub, consumed, refused, malformed atomic.Uint64
 	slowDrops, abandoned, stale, missing, orphans  atomic.Uint64
-	markers, unconfirmed                           atomic.Uint64
+	markers, unconfirmed, noResponders             atomic.Uint64
 
 	// drainTimedOut, when set (by tests), is called when a Consume's drain
 	// times out and what is still pending is left to its senders.
@@ -133,6 +133,7 @@ type EventBus struct {
 	// publish, so that a route's events go out in their numbers' order.
 	sendMu     sync.Mutex
 	peers      []Peer
+	gone       map[string]time.Time // subject -> when NATS said nobody takes it
 	turn       int
 	sent       map[Peer]*sentRoute
 	retired    map[Peer]bool
@@ -145,6 +146,10 @@ type EventBus struct {
 	// that it counts, so Marks reads both at one instant.
 	recvMu sync.Mutex
 	routes map[routeKey]*recvRoute
+
+	// noResp is the reply subject of every event: NATS answers there, with
+	// a 503 status naming the subject, an event nobody was subscribed to.
+	noResp string
 
 	// Confirmed's flushes, under flMu.
 	flMu      sync.Mutex
@@ -179,7 +184,8 @@ func NewEventBus(nc *nats.Conn, cfg BusConfig) (*EventBus, error) {
 		return nil, errors.New("cluster: nil NATS connection")
 	}
 	b := &EventBus{nc: nc, cfg: cfg.withDefaults(), consuming: make(chan struct{}),
-		inc: time.Now().UnixMicro(), sent: map[Peer]*sentRoute{}, retired: map[Peer]bool{}, routes: map[routeKey]*recvRoute{}}
+		inc: time.Now().UnixMicro(), sent: map[Peer]*sentRoute{}, retired: map[Peer]bool{}, routes: map[routeKey]*recvRoute{},
+		gone: map[string]time.Time{}, noResp: nc.NewRespInbox()}
 	b.buf.New = func() any { s := make([]byte, 0, 256); return &s }
 	b.flCond = sync.NewCond(&b.flMu)
 	return b, nil
@@ -251,7 +257,7 @@ func (b *EventBus) submit(ev event.Event) (uint64, bool) {
 		*p = appendRoute(appendEvent((*p)[:0], ev, wireVersion), r)
 		// Publish copies the data into the connection's buffer before it
 		// returns; under sendMu, the route's events go out in order.
-		if err = b.nc.Publish(b.subject(dest.ID), *p); err == nil {
+		if err = b.nc.PublishRequest(b.subject(dest.ID), b.noResp, *p); err == nil {
 			st.n++
 			gen = b.pubGen.Add(1)
 		}
@@ -272,11 +278,24 @@ func (b *EventBus) submit(ev event.Event) (uint64, bool) {
 	return gen, true
 }
 
+// goneFor is how long a peer NATS said nobody takes events for is skipped:
+// a node killed is found so within a round trip, long before its Merger
+// finds it silent; one that was only resubscribing is sent events again
+// after it.
+const goneFor = time.Second
+
 // pick chooses the next destination. Called with sendMu held.
 func (b *EventBus) pick() (Peer, bool) {
-	if len(b.peers) > 0 {
+	for range len(b.peers) {
 		b.turn = (b.turn + 1) % len(b.peers)
-		return b.peers[b.turn], true
+		p := b.peers[b.turn]
+		if at, ok := b.gone[b.subject(p.ID)]; ok {
+			if time.Since(at) < goneFor {
+				continue
+			}
+			delete(b.gone, b.subject(p.ID))
+		}
+		return p, true
 	}
 	if b.subscribed > 0 || b.cfg.PublishOnly {
 		return b.self(), true
@@ -439,6 +458,22 @@ func (b *EventBus) Consume(ctx context.Context, sub Submitter) error {
 		_ = s.Unsubscribe()
 		return fmt.Errorf("cluster: pending limits: %w", err)
 	}
+	// NATS tells, on the reply subject, of every event sent to a subject
+	// nobody takes: that peer is skipped at once.
+	nr, err := b.nc.Subscribe(b.noResp, func(m *nats.Msg) {
+		if m.Header.Get("Status") != "503" {
+			return
+		}
+		b.sendMu.Lock()
+		b.gone[m.Header.Get("Nats-Subject")] = time.Now()
+		b.sendMu.Unlock()
+		b.noResponders.Add(1)
+	})
+	if err != nil {
+		_ = s.Unsubscribe()
+		return fmt.Errorf("cluster: subscribe %s: %w", b.noResp, err)
+	}
+	defer func() { _ = nr.Unsubscribe() }()
 	b.consumers.Add(1)
 	defer b.consumers.Add(-1)
 	// The subscription is in the connection's buffer: what Submit
@@ -687,6 +722,9 @@ type BusStats struct {
 	Orphans uint64
 	// Markers received.
 	Markers uint64
+	// NoResponders are events NATS said nobody was subscribed to (their
+	// destination had gone; they are counted when it is retired).
+	NoResponders uint64
 	// Unconfirmed events were answered for without the server's
 	// confirmation, after ConfirmTimeout.
 	Unconfirmed uint64
@@ -703,7 +741,7 @@ func (b *EventBus) Stats() BusStats {
 		Consumed: b.consumed.Load(), Refused: b.refused.Load(),
 		Malformed: b.malformed.Load(), SlowConsumerDrops: b.slowDrops.Load(), Abandoned: b.abandoned.Load(),
 		Stale: b.stale.Load(), Missing: b.missing.Load(), Orphans: b.orphans.Load(),
-		Markers: b.markers.Load(), Unconfirmed: b.unconfirmed.Load(),
+		Markers: b.markers.Load(), Unconfirmed: b.unconfirmed.Load(), NoResponders: b.noResponders.Load(),
 		Consumers: int(b.consumers.Load()),
 	}
 	if p := b.lastPubErr.Load(); p != nil {

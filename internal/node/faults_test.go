@@ -28,6 +28,7 @@ import (
 	"github.com/ontime-rt/ontime/internal/batch"
 	"github.com/ontime-rt/ontime/internal/config"
 	"github.com/ontime-rt/ontime/internal/event"
+	"github.com/ontime-rt/ontime/internal/history"
 )
 
 // The cluster's faults under load, with real processes: this test binary
@@ -394,9 +395,57 @@ func TestClusterNodeKilledUnderLoad(t *testing.T) {
 			t.Errorf("run %d: killed node b listed as %q", run, statusOf(b, "b"))
 		}
 		checkTotals(t, "node SIGKILL", run, l, b)
+		if run == 0 {
+			forgetKilled(t, fc.urls["a"], c)
+		}
 		c.resp.Body.Close()
 		fc.nodes["a"].stop()
 		fc.nats.stop()
+	}
+}
+
+// forgetKilled removes the killed node b from the node list on node a
+// (DELETE /api/cluster/nodes/b): it is no longer listed, the cluster is no
+// longer degraded by it, and its node-lost incident ends. Only a node that
+// ended can be removed.
+func forgetKilled(t *testing.T, base string, c *sseClient) {
+	t.Helper()
+	del := func(id string) int {
+		resp, err := http.DefaultClient.Do(mustReq(t, http.MethodDelete, base+"/api/cluster/nodes/"+id))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := del("a"); code != http.StatusConflict {
+		t.Errorf("DELETE of a reporting node: %d, want 409", code)
+	}
+	if code := del("nobody"); code != http.StatusNotFound {
+		t.Errorf("DELETE of an unknown node: %d, want 404", code)
+	}
+	if code := del("b"); code != http.StatusNoContent {
+		t.Fatalf("DELETE of the lost node: %d, want 204", code)
+	}
+	for i := 0; ; i++ {
+		b := c.nextBatch(t)
+		if statusOf(b, "b") == "" {
+			if b.Health.Status == batch.Degraded && len(b.Nodes) == 1 && b.Nodes[0].Status == string(batch.OK) {
+				t.Fatalf("seq %d: degraded with b forgotten: %+v", b.Seq, b.Health)
+			}
+			break
+		}
+		if i == 50 {
+			t.Fatalf("b still listed 50 batches after its DELETE: %+v", b.Nodes)
+		}
+	}
+	if code := del("b"); code != http.StatusNotFound {
+		t.Errorf("second DELETE: %d, want 404", code)
+	}
+	for _, i := range fetch[incidentList](t, base+"/api/incidents").Incidents {
+		if i.Kind == history.KindNodeLost && i.Node == "b" && i.End == nil {
+			t.Errorf("b's node-lost incident still open after its DELETE: %+v", i)
+		}
 	}
 }
 

@@ -242,6 +242,15 @@ func startFaultCluster(t *testing.T) *faultCluster {
 	return fc
 }
 
+// waitMembers waits until node a's batches list both nodes as members.
+func (fc *faultCluster) waitMembers(t *testing.T) {
+	t.Helper()
+	c := dialSSE(t, fc.urls["a"]+"/api/stream", nil)
+	defer c.resp.Body.Close()
+	for b := c.nextBatch(t); listed(b) < 2; b = c.nextBatch(t) {
+	}
+}
+
 func (fc *faultCluster) startNATS(t *testing.T) {
 	fc.nats = startChild(t, "nats", "ONTIME_TEST_PORT="+strconv.Itoa(fc.port))
 }
@@ -264,7 +273,15 @@ func (l *load) setTargets(urls ...string) { l.targets.Store(&urls) }
 // run posts rate events per second for d, and returns once every request
 // has its answer.
 func (l *load) run(rate int, d time.Duration) {
-	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 512}}
+	// Connections come from 64 loopback addresses: the server bounds the
+	// writes in progress per client address, and this is many clients.
+	var conns atomic.Uint32
+	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		i := conns.Add(1)
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 1, byte(1+i%64))}}
+		return d.DialContext(ctx, network, addr)
+	}
+	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 512, DialContext: dial}}
 	defer client.CloseIdleConnections()
 	sem := make(chan struct{}, 2000)
 	var wg sync.WaitGroup
@@ -378,9 +395,7 @@ func TestClusterNodeKilledUnderLoad(t *testing.T) {
 	}
 	for run := range *faultRuns {
 		fc := startFaultCluster(t)
-		c := dialSSE(t, fc.urls["a"]+"/api/stream", nil)
-		for b := c.nextBatch(t); listed(b) < 2; b = c.nextBatch(t) {
-		}
+		fc.waitMembers(t)
 		l := &load{}
 		l.setTargets(fc.urls["a"], fc.urls["b"])
 		done := make(chan struct{})
@@ -390,6 +405,9 @@ func TestClusterNodeKilledUnderLoad(t *testing.T) {
 		fc.nodes["b"].kill()
 		killed := time.Now()
 		<-done
+		// A stream is opened only now: one left unread under load would be
+		// cut as a slow client.
+		c := dialSSE(t, fc.urls["a"]+"/api/stream", nil)
 		b := settle(t, c, 1, killed.Add(*faultWriteOff+time.Second))
 		if statusOf(b, "b") != batch.NodeLost {
 			t.Errorf("run %d: killed node b listed as %q", run, statusOf(b, "b"))
@@ -459,9 +477,7 @@ func TestClusterNATSRestartedUnderLoad(t *testing.T) {
 	}
 	for run := range *faultRuns {
 		fc := startFaultCluster(t)
-		c := dialSSE(t, fc.urls["a"]+"/api/stream", nil)
-		for b := c.nextBatch(t); listed(b) < 2; b = c.nextBatch(t) {
-		}
+		fc.waitMembers(t)
 		l := &load{}
 		l.setTargets(fc.urls["a"], fc.urls["b"])
 		done := make(chan struct{})
@@ -471,6 +487,7 @@ func TestClusterNATSRestartedUnderLoad(t *testing.T) {
 		time.Sleep(*faultOutage)
 		fc.startNATS(t)
 		<-done
+		c := dialSSE(t, fc.urls["a"]+"/api/stream", nil)
 		b := settle(t, c, 2, time.Now())
 		if n := b.Totals.DroppedBy[event.NodeLost]; n != 0 {
 			t.Errorf("run %d: %d events written off as node-lost after an outage shorter than the write-off", run, n)

@@ -185,7 +185,7 @@ func NewEventBus(nc *nats.Conn, cfg BusConfig) (*EventBus, error) {
 	}
 	b := &EventBus{nc: nc, cfg: cfg.withDefaults(), consuming: make(chan struct{}),
 		inc: time.Now().UnixMicro(), sent: map[Peer]*sentRoute{}, retired: map[Peer]bool{}, routes: map[routeKey]*recvRoute{},
-		gone: map[string]time.Time{}, noResp: nc.NewRespInbox()}
+		gone: map[string]time.Time{}, noResp: nats.NewInbox()}
 	b.buf.New = func() any { s := make([]byte, 0, 256); return &s }
 	b.flCond = sync.NewCond(&b.flMu)
 	return b, nil

@@ -277,3 +277,46 @@ func TestBusConsumeMalformedAndStop(t *testing.T) {
 		t.Fatal("Consume(nil) succeeded")
 	}
 }
+
+// NATS answers an event sent to a subject nobody takes (a peer killed, its
+// subscription gone) on the event's reply subject: the sender skips that
+// peer from then on, and counts what it sent there when it retires it.
+func TestBusSkipsAPeerNobodyTakes(t *testing.T) {
+	url := startServer(t)
+	rec := &recorder{}
+	s, err := NewEventBus(connect(t, url), BusConfig{Origin: "s", Recorder: rec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := NewEventBus(connect(t, url), BusConfig{Origin: "r"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := newTally()
+	runConsumer(t, s, newTally())
+	runConsumer(t, r, got)
+	for _, b := range []*EventBus{s, r} {
+		if err := b.nc.Flush(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ghost := Peer{ID: "ghost", Inc: 1}
+	s.SetPeers([]Peer{r.self(), ghost})
+	submit := func(n int) {
+		for range n {
+			if ok, reason := s.Submit(event.Event{ID: uuid.New(), CreatedAt: time.Now(), Deadline: time.Second}); !ok {
+				t.Fatal(reason)
+			}
+		}
+	}
+	submit(2) // one to each peer, in turn
+	waitFor(t, 5*time.Second, "NATS's answer for the peer nobody takes", func() bool { return s.Stats().NoResponders == 1 })
+	submit(10)
+	waitFor(t, 5*time.Second, "the events to reach r", func() bool { return got.n.Load() == 11 })
+	if n := s.Retire(ghost, 0, event.NodeLost); n != 1 || s.Stats().NoResponders != 1 {
+		t.Fatalf("retired %d sent to the ghost (stats %+v), want 1", n, s.Stats())
+	}
+	if _, lost := rec.drops(event.NodeLost); lost != 1 {
+		t.Fatalf("%d counted node-lost, want 1", lost)
+	}
+}

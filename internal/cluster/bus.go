@@ -297,7 +297,9 @@ func (b *EventBus) pick() (Peer, bool) {
 		}
 		return p, true
 	}
-	if b.subscribed > 0 || b.cfg.PublishOnly {
+	if (b.subscribed > 0 || b.cfg.PublishOnly) && !b.retired[b.self()] {
+		// The route to itself ends with its first Consume (it counts what
+		// it did not take then): a bus serves one.
 		return b.self(), true
 	}
 	return Peer{}, false

@@ -266,6 +266,8 @@ type load struct {
 	// been taken).
 	answered, refused, other, unanswered atomic.Int64
 	sent                                 int64
+	mu                                   sync.Mutex
+	otherBy                              map[int]int // answered otherwise, by status
 }
 
 func (l *load) setTargets(urls ...string) { l.targets.Store(&urls) }
@@ -319,6 +321,12 @@ func (l *load) post(client *http.Client, url string) {
 	var body struct{ Accepted, Dropped int64 }
 	if resp.StatusCode != http.StatusAccepted || json.NewDecoder(resp.Body).Decode(&body) != nil {
 		l.other.Add(1)
+		l.mu.Lock()
+		if l.otherBy == nil {
+			l.otherBy = map[int]int{}
+		}
+		l.otherBy[resp.StatusCode]++
+		l.mu.Unlock()
 		return
 	}
 	l.answered.Add(body.Accepted + body.Dropped)
@@ -367,8 +375,11 @@ func checkTotals(t *testing.T, name string, run int, l *load, b *batch.Batch) {
 	t.Helper()
 	tot := b.Totals
 	extra := int64(tot.Received) - l.answered.Load()
-	t.Logf("%s run %d: sent %d, answered 202 %d, refused %d, other %d, unanswered %d; merged received %d = on-time %d + late %d + dropped %d %v + in flight %d; received - 202s = %d",
-		name, run, l.sent, l.answered.Load(), l.refused.Load(), l.other.Load(), l.unanswered.Load(),
+	l.mu.Lock()
+	otherBy := fmt.Sprint(l.otherBy)
+	l.mu.Unlock()
+	t.Logf("%s run %d: sent %d, answered 202 %d, refused %d, other %d %s, unanswered %d; merged received %d = on-time %d + late %d + dropped %d %v + in flight %d; received - 202s = %d",
+		name, run, l.sent, l.answered.Load(), l.refused.Load(), l.other.Load(), otherBy, l.unanswered.Load(),
 		tot.Received, tot.OnTime, tot.Late, tot.Dropped, tot.DroppedBy, tot.InFlight, extra)
 	if !addsUp(tot) || tot.InFlight != 0 {
 		t.Errorf("%s run %d: totals %+v do not add up, or still in flight", name, run, tot)

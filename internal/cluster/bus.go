@@ -305,27 +305,27 @@ func (b *EventBus) pick() (Peer, bool) {
 	return Peer{}, false
 }
 
-// Confirmed returns a Submitter that submits to the bus and, for an event
-// it published, returns only once the NATS server has it (a flush: the
-// server answered a PING sent after the event), for at most
+// Confirmed returns a Submitter for ingest: its Submit is the bus's, and
+// its Sync returns once the NATS server has every event published so far
+// (a flush: the server answered a PING sent after them), for at most
 // ConfirmTimeout. An event a node answered for is then on the server,
-// which delivers it even if the node is killed the next instant.
-// Concurrent submitters share their flushes. While the connection is down
-// it does not wait: the event waits in the connection's reconnect buffer
-// and goes first once NATS is back (it is lost only if this node dies
-// before that; Stats counts such events as Unconfirmed).
-func (b *EventBus) Confirmed() Submitter { return confirmed{b} }
+// which delivers it even if the node is killed the next instant. Concurrent
+// Syncs share their flushes. While the connection is down Sync does not
+// wait: the events wait in the connection's reconnect buffer and go first
+// once NATS is back (they are lost only if this node dies before that;
+// Stats counts such Syncs as Unconfirmed).
+func (b *EventBus) Confirmed() interface {
+	Submitter
+	Sync()
+} {
+	return confirmed{b}
+}
 
 type confirmed struct{ b *EventBus }
 
-func (c confirmed) Submit(ev event.Event) (bool, event.Reason) {
-	gen, ok := c.b.submit(ev)
-	if !ok {
-		return false, event.BusUnavailable
-	}
-	c.b.confirm(gen)
-	return true, event.ReasonNone
-}
+func (c confirmed) Submit(ev event.Event) (bool, event.Reason) { return c.b.Submit(ev) }
+
+func (c confirmed) Sync() { c.b.confirm(c.b.pubGen.Load()) }
 
 // confirm waits until the server has every event published up to
 // generation gen, the connection is down, or ConfirmTimeout passes.
@@ -727,8 +727,9 @@ type BusStats struct {
 	// NoResponders are events NATS said nobody was subscribed to (their
 	// destination had gone; they are counted when it is retired).
 	NoResponders uint64
-	// Unconfirmed events were answered for without the server's
-	// confirmation, after ConfirmTimeout.
+	// Unconfirmed are Syncs (see Confirmed) that returned without the
+	// server's confirmation: the connection was down, or ConfirmTimeout
+	// passed.
 	Unconfirmed uint64
 	// Consumers running now.
 	Consumers int

@@ -320,3 +320,36 @@ func TestBusSkipsAPeerNobodyTakes(t *testing.T) {
 		t.Fatalf("%d counted node-lost, want 1", lost)
 	}
 }
+
+// Confirmed's Sync returns once the server has what was published, and
+// does not wait on a connection that is closed.
+func TestBusConfirmedSync(t *testing.T) {
+	url := startServer(t)
+	nc := connect(t, url)
+	b, err := NewEventBus(nc, BusConfig{Origin: "n", PublishOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := b.Confirmed()
+	for range 3 {
+		if ok, r := in.Submit(event.Event{ID: uuid.New()}); !ok {
+			t.Fatal(r)
+		}
+	}
+	in.Sync()
+	if s := b.Stats(); s.Unconfirmed != 0 || s.Published != 3 {
+		t.Fatalf("after Sync on a live connection: %+v", s)
+	}
+	nc.Close()
+	done := make(chan struct{})
+	go func() { in.Sync(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Sync waits on a closed connection")
+	}
+	if ok, _ := in.Submit(event.Event{ID: uuid.New()}); ok {
+		t.Fatal("published on a closed connection")
+	}
+	in.Sync() // nothing new published: returns at once
+}

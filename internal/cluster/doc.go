@@ -43,9 +43,9 @@
 // responders) when nobody takes it: a killed peer is skipped within a round
 // trip.
 //
-// Ingest answers for an event once the NATS server has it (EventBus.
-// Confirmed: a flush, shared by concurrent requests), so that a node killed
-// after its 202 has handed the event on.
+// Ingest answers a request once the NATS server has its events (EventBus.
+// Confirmed: one flush per request, shared by concurrent requests), so that
+// a node killed after its 202 has handed them on.
 //
 // Every event carries its origin, the node that published it. The node that
 // processes an event of another origin sends its final outcome back there

@@ -229,21 +229,10 @@ var errNoConsumer = errors.New("cluster: no peer, and no consumer of this node i
 // consumers is subscribed (unless PublishOnly); the event is then recorded
 // as dropped if a Recorder was configured.
 func (b *EventBus) Submit(ev event.Event) (bool, event.Reason) {
-	_, ok := b.submit(ev)
-	if !ok {
-		return false, event.BusUnavailable
-	}
-	return true, event.ReasonNone
-}
-
-// submit publishes ev and returns its publication's generation (see
-// Confirmed).
-func (b *EventBus) submit(ev event.Event) (uint64, bool) {
 	if ev.Origin == "" {
 		ev.Origin = b.cfg.Origin
 	}
 	p := b.buf.Get().(*[]byte)
-	var gen uint64
 	err := errNoConsumer
 	b.sendMu.Lock()
 	dest, ok := b.pick()
@@ -259,7 +248,7 @@ func (b *EventBus) submit(ev event.Event) (uint64, bool) {
 		// returns; under sendMu, the route's events go out in order.
 		if err = b.nc.PublishRequest(b.subject(dest.ID), b.noResp, *p); err == nil {
 			st.n++
-			gen = b.pubGen.Add(1)
+			b.pubGen.Add(1)
 		}
 	}
 	b.sendMu.Unlock()
@@ -272,10 +261,10 @@ func (b *EventBus) submit(ev event.Event) (uint64, bool) {
 			r.Admit(ev)
 			r.Finish(event.Result{Event: ev, ProcessedAt: b.cfg.Now(), Status: event.Dropped, Reason: event.BusUnavailable})
 		}
-		return 0, false
+		return false, event.BusUnavailable
 	}
 	b.published.Add(1)
-	return gen, true
+	return true, event.ReasonNone
 }
 
 // goneFor is how long a peer NATS said nobody takes events for is skipped:

@@ -131,11 +131,13 @@ type EventBus struct {
 
 	// Sending, under sendMu: Submit holds it from choosing a route to its
 	// publish, so that a route's events go out in their numbers' order.
-	sendMu     sync.Mutex
-	peers      []Peer
-	gone       map[string]time.Time // subject -> when NATS said nobody takes it
-	turn       int
-	sent       map[Peer]*sentRoute
+	sendMu sync.Mutex
+	peers  []Peer
+	gone   map[string]time.Time // subject -> when NATS said nobody takes it; one per peer at most
+	turn   int
+	sent   map[Peer]*sentRoute // routes out, until retired
+	// retired holds one entry per destination incarnation that ended
+	// (about 60 bytes each): a node restarted a thousand times costs 60 KB.
 	retired    map[Peer]bool
 	subscribed int           // own consumers taking events
 	consuming  chan struct{} // closed when a consumer first subscribes

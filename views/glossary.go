@@ -29,14 +29,15 @@ var Reasons = []Explanation{
 	{"failed", "failed", "The processor failed; the kind of failure (such as http-503 or connect) follows."},
 	{"cancelled", "cancelled", "A late event whose processing was cancelled at its deadline."},
 	{"bus-unavailable", "bus-unavailable", "Cluster: the event could not be handed to NATS (connection down, buffer full)."},
-	{"node-lost", "node-lost", "Cluster: it was in flight on a node that stopped reporting."},
+	{"node-lost", "node-lost", "Cluster: it was on a node that stopped reporting, or sent to it and never taken."},
 	{"bus", "bus", "Cluster: it was published on the event bus but no node took it in (at most once)."},
 }
 
 // NodeStatuses are a cluster node's statuses besides the verdicts.
 var NodeStatuses = []Explanation{
 	{"joining", "joining", "Its first report arrived; it counts from the next tick on."},
-	{"lost", "lost", "It has not reported for a few ticks; its work is counted as node-lost."},
+	{"lost", "lost", "It has not reported for a few ticks; after 10 s, its work is counted as node-lost."},
+	{"left", "left", "It stopped on purpose and said so; nothing of it is lost."},
 }
 
 // Explain returns the sentence for a status, verdict or reason; "" when

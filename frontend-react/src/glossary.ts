@@ -18,7 +18,7 @@ export const REASONS: readonly { key: string; text: string }[] = [
   { key: 'failed', text: 'The processor failed; the kind of failure (such as http-503 or connect) follows.' },
   { key: 'cancelled', text: 'A late event whose processing was cancelled at its deadline.' },
   { key: 'bus-unavailable', text: 'Cluster: the event could not be handed to NATS (connection down, buffer full).' },
-  { key: 'node-lost', text: 'Cluster: it was in flight on a node that stopped reporting.' },
+  { key: 'node-lost', text: 'Cluster: it was on a node that stopped reporting, or sent to it and never taken.' },
   { key: 'bus', text: 'Cluster: it was published on the event bus but no node took it in (at most once).' },
 ];
 
@@ -39,7 +39,8 @@ export function explain(key: string | undefined): string {
 /** A cluster node's statuses besides the health verdicts. */
 export const NODE_STATUSES: readonly { key: string; text: string }[] = [
   { key: 'joining', text: 'Its first report arrived; it counts from the next tick on.' },
-  { key: 'lost', text: 'It has not reported for a few ticks; its work is counted as node-lost.' },
+  { key: 'lost', text: 'It has not reported for a few ticks; after 10 s, its work is counted as node-lost.' },
+  { key: 'left', text: 'It stopped on purpose and said so; nothing of it is lost.' },
 ];
 
 for (const e of NODE_STATUSES) byKey.set(e.key, e.text);

@@ -53,7 +53,7 @@ type Batch struct {
 // batch.
 type NodeStatus struct {
 	ID string `json:"id"`
-	// Status is NodeJoining, NodeLost, or the node's health verdict (ok,
+	// Status is NodeJoining, NodeLost, NodeLeft, or the node's health verdict (ok,
 	// degraded, overloaded).
 	Status string `json:"status"`
 	// StartedAt identifies the node's current incarnation (unix ms).
@@ -78,6 +78,9 @@ const (
 	NodeJoining = "joining"
 	// NodeLost: the node has not reported for a few ticks.
 	NodeLost = "lost"
+	// NodeLeft: the node stopped on purpose and said so; nothing of it is
+	// lost.
+	NodeLeft = "left"
 )
 
 // MaxEvents bounds Batch.Events.

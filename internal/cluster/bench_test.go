@@ -72,16 +72,17 @@ func BenchmarkInProcessSubmit(b *testing.B) {
 // an embedded server.
 func benchBus(b *testing.B) (*EventBus, *counter) {
 	url := startServer(b)
-	pub, err := NewEventBus(connect(b, url), BusConfig{PublishOnly: true})
+	pub, err := NewEventBus(connect(b, url), BusConfig{Origin: "pub", PublishOnly: true})
 	if err != nil {
 		b.Fatal(err)
 	}
 	// No pending limit: a benchmark publishing as fast as it can would
 	// otherwise make the consumer a slow consumer, whose events NATS drops.
-	sub, err := NewEventBus(connect(b, url), BusConfig{PendingMsgs: -1, PendingBytes: -1})
+	sub, err := NewEventBus(connect(b, url), BusConfig{Origin: "sub", PendingMsgs: -1, PendingBytes: -1})
 	if err != nil {
 		b.Fatal(err)
 	}
+	pub.SetPeers([]Peer{{ID: "sub", Inc: sub.Incarnation()}})
 	c := &counter{done: make(chan struct{}, 1)}
 	c.target.Store(-1)
 	ctx, cancel := context.WithCancel(context.Background())

@@ -71,16 +71,18 @@ func runConsumer(t *testing.T, b *EventBus, sub Submitter) {
 	})
 }
 
-// Events published by three nodes are each consumed once, by one of the
-// three nodes' consumers.
-func TestBusQueueGroupDeliversOnce(t *testing.T) {
+// Events submitted on three nodes, each with the other two as peers, are
+// each consumed once, by a peer (never by the node that took them, which
+// has peers), in turn; the marks of every route then cover exactly what was
+// sent on it, and nothing is missing.
+func TestBusRoutesEachEventOnce(t *testing.T) {
 	url := startServer(t)
 	const perNode = 600
 	buses := make([]*EventBus, 3)
 	tallies := make([]*tally, 3)
 	for i := range buses {
 		var err error
-		buses[i], err = NewEventBus(connect(t, url), BusConfig{})
+		buses[i], err = NewEventBus(connect(t, url), BusConfig{Origin: "n" + strconv.Itoa(i)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -88,102 +90,74 @@ func TestBusQueueGroupDeliversOnce(t *testing.T) {
 		runConsumer(t, buses[i], tallies[i])
 	}
 	// Subscriptions travel on each connection: flush them to the server
-	// before publishing, or early events find no consumer.
+	// before publishing to them.
+	var peers []Peer
 	for _, b := range buses {
 		if err := b.nc.Flush(); err != nil {
 			t.Fatal(err)
 		}
+		peers = append(peers, b.self())
 	}
-	sent := map[uuid.UUID]bool{}
+	for _, b := range buses {
+		b.SetPeers(peers)
+	}
+	sentBy := map[uuid.UUID]int{}
 	for i := range perNode {
-		for _, b := range buses {
+		for n, b := range buses {
 			ev := event.Event{ID: uuid.New(), Source: "gen", CreatedAt: time.Now(), Deadline: time.Second, Work: time.Duration(i)}
-			sent[ev.ID] = true
+			sentBy[ev.ID] = n
 			if ok, r := b.Submit(ev); !ok {
 				t.Fatalf("Submit: %s", r)
 			}
 		}
 	}
-	total := func() int64 {
-		var n int64
-		for _, tl := range tallies {
-			n += tl.n.Load()
-		}
-		return n
-	}
-	waitFor(t, 10*time.Second, "every event to be consumed", func() bool { return total() >= int64(len(sent)) })
-	// A duplicate could still be on its way. A consumer takes the messages
-	// of one publisher in the order they were published, one at a time:
-	// once it has taken a marker published after a publisher's events, it
-	// has taken every one of them the server handed it, duplicates
-	// included. Each publisher sends markers until every consumer has one
-	// from every publisher (the queue group hands each marker to one).
-	markers := 0
-	everywhere := func() bool {
-		for _, tl := range tallies {
-			for i := range buses {
-				if tl.marked(markerSource+strconv.Itoa(i)) == 0 {
+	// Each route carried half of its origin's events; its marks say when
+	// all of them were taken.
+	waitFor(t, 10*time.Second, "every route's mark to cover what was sent on it", func() bool {
+		for _, b := range buses {
+			marks := b.Marks(nil)
+			if len(marks) != 2 {
+				return false
+			}
+			for _, mk := range marks {
+				if mk.Seq != perNode/2 {
 					return false
 				}
 			}
 		}
 		return true
-	}
-	for deadline := time.Now().Add(10 * time.Second); !everywhere(); {
-		if time.Now().After(deadline) {
-			t.Fatalf("after %d markers, not every consumer has one from every publisher", markers)
-		}
-		for i, b := range buses {
-			if ok, r := b.Submit(event.Event{ID: uuid.New(), Source: markerSource + strconv.Itoa(i), CreatedAt: time.Now(), Deadline: time.Second}); !ok {
-				t.Fatalf("Submit marker: %s", r)
-			}
-			markers++
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	// The markers still on their way are counted in the stats below.
-	waitFor(t, 10*time.Second, "every marker", func() bool {
-		n := 0
-		for _, tl := range tallies {
-			tl.mu.Lock()
-			for _, m := range tl.markers {
-				n += m
-			}
-			tl.mu.Unlock()
-		}
-		return n == markers
 	})
 	seen := map[uuid.UUID]int{}
 	for i, tl := range tallies {
 		tl.mu.Lock()
 		for id, n := range tl.seen {
 			seen[id] += n
+			if sentBy[id] == i {
+				t.Errorf("consumer %d took an event it submitted itself", i)
+			}
 		}
-		t.Logf("consumer %d took %d events", i, len(tl.seen))
-		if len(tl.seen) == 0 {
-			t.Errorf("consumer %d took no event: no queue-group spread", i)
+		if len(tl.seen) != perNode {
+			t.Errorf("consumer %d took %d events, want %d (half of each peer's)", i, len(tl.seen), perNode)
 		}
 		tl.mu.Unlock()
 	}
-	if len(seen) != len(sent) {
-		t.Fatalf("%d distinct events consumed, %d sent", len(seen), len(sent))
+	if len(seen) != len(sentBy) {
+		t.Fatalf("%d distinct events consumed, %d sent", len(seen), len(sentBy))
 	}
 	for id, n := range seen {
-		if !sent[id] {
-			t.Fatalf("unknown event %v consumed", id)
-		}
 		if n != 1 {
 			t.Fatalf("event %v consumed %d times", id, n)
 		}
 	}
-	var pub, con uint64
+	var pub, con, missing uint64
 	for _, b := range buses {
 		s := b.Stats()
 		pub += s.Published
 		con += s.Consumed
+		missing += s.Missing
 	}
-	if want := uint64(len(sent) + markers); pub != want || con != want {
-		t.Fatalf("stats: published %d, consumed %d, want %d (%d events and %d markers)", pub, con, want, len(sent), markers)
+	if want := uint64(len(sentBy)); pub != want || con != want || missing != 0 {
+		t.Fatalf("stats: published %d, consumed %d, missing %d; want %d, %d, 0", pub, con, missing, want, want)
 	}
 }
 
@@ -229,10 +203,9 @@ func TestBusUnavailable(t *testing.T) {
 	}
 }
 
-// Malformed messages are counted and skipped; a closed connection ends
-// Consume with an error; events delivered before the context ends are
-// submitted; nothing is submitted after Consume returns: an event published
-// then goes to the consumer that is still running.
+// Malformed messages are counted and skipped; an event without a route
+// (wire version 2) is taken as it comes; a closed connection ends Consume
+// with an error; nothing is submitted after Consume returns.
 func TestBusConsumeMalformedAndStop(t *testing.T) {
 	url := startServer(t)
 	pub := connect(t, url)
@@ -250,8 +223,9 @@ func TestBusConsumeMalformedAndStop(t *testing.T) {
 	if err := subConn.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	_ = pub.Publish("ontime.events", []byte("not an event"))
-	_ = pub.Publish("ontime.events", AppendEvent(nil, event.Event{ID: uuid.New()}))
+	subject := b.subject("")
+	_ = pub.Publish(subject, []byte("not an event"))
+	_ = pub.Publish(subject, AppendEvent(nil, event.Event{ID: uuid.New()}))
 	_ = pub.Flush()
 	waitFor(t, 5*time.Second, "both messages", func() bool { s := b.Stats(); return s.Consumed == 1 && s.Malformed == 1 })
 
@@ -262,28 +236,25 @@ func TestBusConsumeMalformedAndStop(t *testing.T) {
 	if b.Stats().Consumers != 0 {
 		t.Fatal("consumer still counted")
 	}
-	// The server has the stopped consumer's unsubscription: the next
-	// event can only go to a consumer still running.
+	// The server has the stopped consumer's unsubscription: an event
+	// published now reaches a witness subscribed to the same subject, and
+	// not the stopped consumer.
 	if err := subConn.Flush(); err != nil {
 		t.Fatal(err)
 	}
 	before := tl.n.Load()
-	other, err := NewEventBus(pub, BusConfig{})
+	witness, err := pub.SubscribeSync(subject)
 	if err != nil {
 		t.Fatal(err)
 	}
-	otherTally := newTally()
-	runConsumer(t, other, otherTally)
-	if err := pub.Flush(); err != nil {
+	_ = pub.Publish(subject, AppendEvent(nil, event.Event{ID: uuid.New()}))
+	if _, err := witness.NextMsg(5 * time.Second); err != nil {
 		t.Fatal(err)
 	}
-	after := event.Event{ID: uuid.New()}
-	_ = pub.Publish("ontime.events", AppendEvent(nil, after))
-	_ = pub.Flush()
-	waitFor(t, 5*time.Second, "the event published after Consume returned to be taken", func() bool {
-		return otherTally.has(after.ID) || tl.has(after.ID)
-	})
-	if tl.n.Load() != before || !otherTally.has(after.ID) {
+	if err := subConn.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if tl.n.Load() != before || b.Stats().Consumed != 1 {
 		t.Fatalf("an event was submitted after Consume returned (%d before, %d now)", before, tl.n.Load())
 	}
 
@@ -305,4 +276,80 @@ func TestBusConsumeMalformedAndStop(t *testing.T) {
 	if err := b.Consume(context.Background(), nil); err == nil || errors.Is(err, context.Canceled) {
 		t.Fatal("Consume(nil) succeeded")
 	}
+}
+
+// NATS answers an event sent to a subject nobody takes (a peer killed, its
+// subscription gone) on the event's reply subject: the sender skips that
+// peer from then on, and counts what it sent there when it retires it.
+func TestBusSkipsAPeerNobodyTakes(t *testing.T) {
+	url := startServer(t)
+	rec := &recorder{}
+	s, err := NewEventBus(connect(t, url), BusConfig{Origin: "s", Recorder: rec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := NewEventBus(connect(t, url), BusConfig{Origin: "r"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := newTally()
+	runConsumer(t, s, newTally())
+	runConsumer(t, r, got)
+	for _, b := range []*EventBus{s, r} {
+		if err := b.nc.Flush(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ghost := Peer{ID: "ghost", Inc: 1}
+	s.SetPeers([]Peer{r.self(), ghost})
+	submit := func(n int) {
+		for range n {
+			if ok, reason := s.Submit(event.Event{ID: uuid.New(), CreatedAt: time.Now(), Deadline: time.Second}); !ok {
+				t.Fatal(reason)
+			}
+		}
+	}
+	submit(2) // one to each peer, in turn
+	waitFor(t, 5*time.Second, "NATS's answer for the peer nobody takes", func() bool { return s.Stats().NoResponders == 1 })
+	submit(10)
+	waitFor(t, 5*time.Second, "the events to reach r", func() bool { return got.n.Load() == 11 })
+	if n := s.Retire(ghost, 0, event.NodeLost); n != 1 || s.Stats().NoResponders != 1 {
+		t.Fatalf("retired %d sent to the ghost (stats %+v), want 1", n, s.Stats())
+	}
+	if _, lost := rec.drops(event.NodeLost); lost != 1 {
+		t.Fatalf("%d counted node-lost, want 1", lost)
+	}
+}
+
+// Confirmed's Sync returns once the server has what was published, and
+// does not wait on a connection that is closed.
+func TestBusConfirmedSync(t *testing.T) {
+	url := startServer(t)
+	nc := connect(t, url)
+	b, err := NewEventBus(nc, BusConfig{Origin: "n", PublishOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := b.Confirmed()
+	for range 3 {
+		if ok, r := in.Submit(event.Event{ID: uuid.New()}); !ok {
+			t.Fatal(r)
+		}
+	}
+	in.Sync()
+	if s := b.Stats(); s.Unconfirmed != 0 || s.Published != 3 {
+		t.Fatalf("after Sync on a live connection: %+v", s)
+	}
+	nc.Close()
+	done := make(chan struct{})
+	go func() { in.Sync(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Sync waits on a closed connection")
+	}
+	if ok, _ := in.Submit(event.Event{ID: uuid.New()}); ok {
+		t.Fatal("published on a closed connection")
+	}
+	in.Sync() // nothing new published: returns at once
 }

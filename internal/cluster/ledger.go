@@ -22,6 +22,10 @@ func ghostKey(startedAt, lostAt int64) string {
 	return fmt.Sprintf("ghost/%d/%d", startedAt, lostAt)
 }
 
+// forgotKey marks an incarnation an operator removed from the node list
+// (Merger.Forget); its value is zero and adds nothing to the totals.
+func forgotKey(startedAt int64) string { return fmt.Sprintf("forgot/%d", startedAt) }
+
 // set records a fact. Two Mergers that wrote an incarnation off at
 // different ticks (one heard a partial the other missed) hold different
 // values: the one with more events wins, so that they converge.
@@ -52,6 +56,7 @@ func (ms *membership) adopt(ledger map[string]ledgerEntry) (earliest int64) {
 			n = ms.node(id)
 			if e.Last != nil && e.StartedAt > 0 {
 				n.startedAt, n.seenStart, n.lost, n.lostAt = e.StartedAt, e.StartedAt, true, e.LostAt
+				n.writtenOff = e.WrittenOff
 				n.cur = cloneTotals(*e.Last)
 				if earliest == 0 || e.StartedAt < earliest {
 					earliest = e.StartedAt
@@ -60,6 +65,9 @@ func (ms *membership) adopt(ledger map[string]ledgerEntry) (earliest int64) {
 		}
 		for key, f := range e.Facts {
 			n.facts.set(key, f)
+		}
+		if _, ok := n.facts[forgotKey(n.startedAt)]; ok && n.startedAt != 0 {
+			n.forget = true
 		}
 	}
 	return earliest
@@ -79,7 +87,7 @@ func (ms *membership) ledger() map[string]ledgerEntry {
 		}
 		if n.lost {
 			last := cloneTotals(n.cur)
-			e.StartedAt, e.LostAt, e.Last = n.startedAt, n.lostAt, &last
+			e.StartedAt, e.LostAt, e.Last, e.WrittenOff = n.startedAt, n.lostAt, &last, n.writtenOff
 		}
 		if ledger == nil {
 			ledger = map[string]ledgerEntry{}
@@ -90,7 +98,8 @@ func (ms *membership) ledger() map[string]ledgerEntry {
 }
 
 // contribution is what n adds to the cluster's totals: its facts, and its
-// live incarnation's totals, with what was in flight dropped if it is lost.
+// live incarnation's totals, with what was in flight dropped if it was
+// written off (or, should a node that left have any, if it left).
 // An incarnation another Merger has retired already counts by its fact; a
 // loss another Merger has seen the rejoin of counts by its ghost.
 func (n *nodeState) contribution() stats.Totals {
@@ -105,7 +114,7 @@ func (n *nodeState) contribution() stats.Totals {
 		return t
 	}
 	c := n.cur
-	if _, back := n.facts[ghostKey(n.startedAt, n.lostAt)]; n.lost && !back {
+	if _, back := n.facts[ghostKey(n.startedAt, n.lostAt)]; (n.lost && n.writtenOff && !back) || n.left {
 		c = writeOff(c)
 	}
 	addTotals(&t, c)

@@ -31,13 +31,26 @@ type nodeState struct {
 	lastK     int64 // highest index received from the newest incarnation
 	queue     []*partial
 	cur       stats.Totals // latest merged totals of this incarnation
+	marks     []Mark       // the routes it took, as of cur
+	busInc    int64        // its bus's incarnation, as of cur
 	facts     facts        // what no live incarnation reports any more
 	lost      bool
 	lostAt    int64 // the tick it was lost in
-	health    batch.Health
-	lastSeen  int64
-	skews     [16]float64
-	nskew     int
+	// writtenOff: lost long enough that its in-flight events are counted
+	// as node-lost (see MergerConfig.WriteOffAfter).
+	writtenOff bool
+	// left: its final partial said it stopped on purpose, in tick leftK.
+	left  bool
+	leftK int64
+	// hidden: lost or left long enough (or forgotten by an operator) to
+	// be left out of the node list; forget: an operator asked for it.
+	hidden, forget bool
+	// routeRetired: this node's bus route to it was retired.
+	routeRetired bool
+	health       batch.Health
+	lastSeen     int64
+	skews        [16]float64
+	nskew        int
 }
 
 // get returns the state of node id, or nil if it was never heard of.
@@ -83,21 +96,31 @@ func (ms *membership) expecting(k int64) (members int, missing bool) {
 }
 
 // loseSilent marks lost, in tick k, every member whose latest partial is
-// lostAfter ticks old or older, and returns the events they had in flight:
-// these will never be reported.
-func (ms *membership) loseSilent(k int64, lostAfter int) (inFlight uint64) {
+// lostAfter ticks old or older. Its in-flight events still count as in
+// flight: a node cut off for a moment (a NATS restart) comes back and
+// reports them; they are written off only later (see Merger.settle).
+func (ms *membership) loseSilent(k int64, lostAfter int) {
 	for n := range ms.all() {
 		if n.member(k) && n.lastK <= k-int64(lostAfter) {
 			n.lost, n.lostAt = true, k
-			inFlight += n.cur.InFlight
 		}
 	}
-	return inFlight
 }
 
 // member reports whether n counts in tick k.
 func (n *nodeState) member(k int64) bool {
-	return n.startedAt != 0 && !n.lost && k > n.joinK
+	return n.startedAt != 0 && !n.lost && !n.left && k > n.joinK
+}
+
+// markFor returns how many events of the route from bus incarnation inc of
+// node origin n had taken, as of its latest merged partial.
+func (n *nodeState) markFor(origin string, inc int64) uint64 {
+	for _, mk := range n.marks {
+		if mk.Origin == origin && mk.Inc == inc {
+			return mk.Seq
+		}
+	}
+	return 0
 }
 
 // expected reports whether n will count in tick k: it is a member, or the
@@ -113,7 +136,7 @@ func (n *nodeState) expected(k int64) bool {
 			continue
 		case p.StartedAt > n.startedAt:
 			return (p.FirstK < p.K || p.K < k) && k > p.FirstK
-		case n.lost:
+		case n.lost || n.left:
 			return p.K < k
 		}
 		return false
@@ -153,24 +176,29 @@ func (n *nodeState) file(p *partial) (queued, evicted bool) {
 func (n *nodeState) restart(p *partial) (writtenOff uint64) {
 	if n.startedAt != 0 {
 		key := retiredKey(n.startedAt)
-		if _, known := n.facts[key]; !known && !n.lost {
+		if _, known := n.facts[key]; !known && !n.writtenOff && !n.left {
 			writtenOff = n.cur.InFlight
 		}
 		n.facts.set(key, writeOff(n.cur))
 	}
-	n.cur, n.lost, n.lostAt = stats.Totals{}, false, 0
+	n.cur, n.marks, n.lost, n.lostAt, n.writtenOff = stats.Totals{}, nil, false, 0, false
+	n.left, n.leftK, n.hidden, n.forget, n.routeRetired = false, 0, false, false, false
 	n.startedAt, n.joinK = p.StartedAt, p.FirstK
 	return writtenOff
 }
 
 // rejoin takes back a lost n (it was cut off, not restarted), counting from
-// the tick after k, that of its first partial since. Its in-flight events
-// were written off as lost; their real outcomes will now be reported as
-// well, so they are received a second time (see ghost), which keeps every
-// total from going backwards.
+// the tick after k, that of its first partial since. Back before its
+// write-off, it simply goes on: its in-flight events were still counted as
+// in flight, and it reports their outcomes. Back after it, its in-flight
+// events were written off as lost; their real outcomes will now be
+// reported as well, so they are received a second time (see ghost), which
+// keeps every total from going backwards.
 func (n *nodeState) rejoin(k int64) {
-	n.facts.set(ghostKey(n.startedAt, n.lostAt), ghost(n.cur.InFlight))
-	n.lost, n.lostAt, n.joinK = false, 0, k
+	if n.writtenOff {
+		n.facts.set(ghostKey(n.startedAt, n.lostAt), ghost(n.cur.InFlight))
+	}
+	n.lost, n.lostAt, n.joinK, n.writtenOff, n.hidden, n.forget = false, 0, k, false, false, false
 }
 
 // status is n's entry in the node list of tick k.
@@ -187,6 +215,8 @@ func (n *nodeState) status(k int64) batch.NodeStatus {
 	}
 	s.Health = n.health
 	switch {
+	case n.left:
+		s.Status = batch.NodeLeft
 	case n.lost:
 		s.Status = batch.NodeLost
 	case !n.member(k):

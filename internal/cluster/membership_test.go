@@ -83,10 +83,11 @@ func TestMembershipFile(t *testing.T) {
 	}
 }
 
-// A silent member is lost with its in-flight events; it comes back with a
-// ghost fact and counts again from the tick after its return; a restart
-// retires the previous incarnation, writing off what it had in flight unless
-// it was lost already.
+// A silent member is lost, its in-flight events still in flight: back before
+// its write-off it simply goes on, with no correction. Written off, its
+// in-flight events are dropped (node-lost), and if it comes back after that
+// they are received again (a ghost fact). A restart retires the previous
+// incarnation, writing off what it had in flight unless that was done.
 func TestMembershipLossRejoinRestart(t *testing.T) {
 	var ms membership
 	a, b := ms.node("a"), ms.node("b")
@@ -96,45 +97,64 @@ func TestMembershipLossRejoinRestart(t *testing.T) {
 	}
 	a.cur, b.cur = totalsOf(10, 6, 0), totalsOf(8, 1, 0) // 4 and 7 in flight
 	a.lastK = 14
-	if got := ms.loseSilent(17, 5); got != 7 || !b.lost || b.lostAt != 17 || a.lost {
-		t.Fatalf("loseSilent(17) = %d; a lost %v, b lost %v at %d", got, a.lost, b.lost, b.lostAt)
-	}
-	if got := ms.loseSilent(18, 5); got != 0 {
-		t.Fatalf("b lost twice: %d", got)
+	ms.loseSilent(17, 5)
+	if !b.lost || b.lostAt != 17 || a.lost {
+		t.Fatalf("loseSilent(17): a lost %v, b lost %v at %d", a.lost, b.lost, b.lostAt)
 	}
 	if s := b.status(18); s.Status != batch.NodeLost {
 		t.Fatalf("lost node's status %+v", s)
 	}
-	lost := b.contribution()
-	if lost.InFlight != 0 || lost.DroppedBy[event.NodeLost] != 7 || lost.Received != 8 {
-		t.Fatalf("lost node's contribution %+v", lost)
+	if c := b.contribution(); c.InFlight != 7 || c.Dropped != 0 || c.Received != 8 {
+		t.Fatalf("lost node's contribution before its write-off %+v", c)
+	}
+	// Back before the write-off: no correction at all.
+	b.rejoin(19)
+	b.cur = totalsOf(9, 9, 0)
+	if c := b.contribution(); c.Received != 9 || c.OnTime != 9 || c.Dropped != 0 || len(b.facts) != 0 {
+		t.Fatalf("node back before its write-off: contribution %+v, facts %v", c, b.facts)
 	}
 
-	b.rejoin(20)
-	b.cur = totalsOf(9, 9, 0) // its 7 finished after all, and one more came
-	if b.lost || b.member(20) || !b.member(21) {
-		t.Fatalf("after rejoin: lost %v, member(20) %v, member(21) %v", b.lost, b.member(20), b.member(21))
+	b.lastK = 19
+	b.cur = totalsOf(16, 9, 0) // 7 in flight
+	ms.loseSilent(24, 5)
+	b.writtenOff = true
+	lost := b.contribution()
+	if lost.InFlight != 0 || lost.DroppedBy[event.NodeLost] != 7 || lost.Received != 16 {
+		t.Fatalf("written-off node's contribution %+v", lost)
+	}
+	b.rejoin(30)
+	b.cur = totalsOf(17, 17, 0) // its 7 finished after all, and one more came
+	if b.lost || b.member(30) || !b.member(31) {
+		t.Fatalf("after rejoin: lost %v, member(30) %v, member(31) %v", b.lost, b.member(30), b.member(31))
 	}
 	back := b.contribution()
-	if back.Received != 9+7 || back.OnTime != 9 || back.DroppedBy[event.NodeLost] != 7 || back.InFlight != 0 {
-		t.Fatalf("rejoined node's contribution %+v", back)
+	if back.Received != 17+7 || back.OnTime != 17 || back.DroppedBy[event.NodeLost] != 7 || back.InFlight != 0 {
+		t.Fatalf("node back after its write-off: contribution %+v", back)
 	}
 
 	// b restarts while live: its 1 in flight is written off.
-	b.cur = totalsOf(10, 9, 0)
-	if got := b.restart(mkPartial("b", 30, 30, 2, totalsOf(0, 0, 0))); got != 1 {
+	b.cur = totalsOf(18, 17, 0)
+	if got := b.restart(mkPartial("b", 40, 40, 2, totalsOf(0, 0, 0))); got != 1 {
 		t.Fatalf("restart wrote off %d, want 1", got)
 	}
-	if _, ok := b.facts[retiredKey(1)]; !ok || b.startedAt != 2 || b.joinK != 30 {
+	if _, ok := b.facts[retiredKey(1)]; !ok || b.startedAt != 2 || b.joinK != 40 {
 		t.Fatalf("after restart: facts %v, startedAt %d, joinK %d", b.facts, b.startedAt, b.joinK)
 	}
-	// a restarts while lost: written off when it was lost, not again.
-	ms.loseSilent(40, 5)
+	// a restarts while lost, not written off yet: its 4 are written off
+	// now; once written off, a restart writes off nothing more.
+	ms.loseSilent(50, 5)
 	if !a.lost {
 		t.Fatal("a not lost")
 	}
-	if got := a.restart(mkPartial("a", 41, 41, 3, totalsOf(0, 0, 0))); got != 0 {
-		t.Fatalf("restart of a lost node wrote off %d", got)
+	if got := a.restart(mkPartial("a", 51, 51, 3, totalsOf(0, 0, 0))); got != 4 {
+		t.Fatalf("restart of a lost node wrote off %d, want 4", got)
+	}
+	a.cur = totalsOf(3, 1, 0)
+	a.lastK = 52
+	ms.loseSilent(60, 5)
+	a.writtenOff = true
+	if got := a.restart(mkPartial("a", 61, 61, 4, totalsOf(0, 0, 0))); got != 0 {
+		t.Fatalf("restart of a written-off node wrote off %d", got)
 	}
 }
 

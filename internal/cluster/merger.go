@@ -70,6 +70,14 @@ type MergerConfig struct {
 	// Logger reports encoding and subscription trouble. Default
 	// slog.Default().
 	Logger *slog.Logger
+	// WriteOffAfter is how long a lost node stays lost before its
+	// in-flight events are counted as dropped (node-lost), and the events
+	// sent to it that it never took too. A node back before then goes on
+	// as if it had not been lost. Default 10s; negative: at once.
+	WriteOffAfter time.Duration
+	// ForgetAfter is how long a lost node (or one that left) stays in the
+	// node list, and keeps the cluster degraded (lost only). Default 5m.
+	ForgetAfter time.Duration
 }
 
 // maxCatchUp bounds how many ticks the Merger emits at once after it was
@@ -96,7 +104,17 @@ type Merger struct {
 
 	running atomic.Bool
 	st      mergerCounters
-	nodes   atomic.Pointer[NodeCounts] // of the latest cluster batch
+	// received counts every admission recorded through the tap; lastRecv
+	// is its value at the latest Publish (under pubMu).
+	received atomic.Uint64
+	lastRecv uint64
+	leaving  atomic.Bool
+	forgets  chan forgetReq
+
+	writeOffTicks, forgetTicks int64
+	// bus, when set (AttachBus), is this node's event bus.
+	bus   *EventBus
+	nodes atomic.Pointer[NodeCounts] // of the latest cluster batch
 
 	// Owned by Run.
 	members      membership
@@ -136,6 +154,15 @@ func NewMerger(nc *nats.Conn, cfg MergerConfig, out ClusterPublisher) (*Merger, 
 	if cfg.LostAfter <= 0 {
 		cfg.LostAfter = 5
 	}
+	switch {
+	case cfg.WriteOffAfter == 0:
+		cfg.WriteOffAfter = 10 * time.Second
+	case cfg.WriteOffAfter < 0:
+		cfg.WriteOffAfter = 0
+	}
+	if cfg.ForgetAfter <= 0 {
+		cfg.ForgetAfter = 5 * time.Minute
+	}
 	if cfg.Subject == "" {
 		cfg.Subject = "ontime.ticks"
 	}
@@ -145,10 +172,13 @@ func NewMerger(nc *nats.Conn, cfg MergerConfig, out ClusterPublisher) (*Merger, 
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	ticks := func(d time.Duration) int64 { return int64((d + cfg.Tick - 1) / cfg.Tick) }
 	return &Merger{
 		nc: nc, cfg: cfg, out: out, tickMs: cfg.Tick.Milliseconds(),
 		in: make(chan *partial, 256), tickHist: stats.NewHistogram(),
 		merged: stats.NewHistogram(), warned: map[string]bool{},
+		writeOffTicks: ticks(cfg.WriteOffAfter), forgetTicks: ticks(cfg.ForgetAfter),
+		forgets: make(chan forgetReq),
 	}, nil
 }
 
@@ -165,7 +195,10 @@ type tap struct {
 	next Recorder
 }
 
-func (t tap) Admit(ev event.Event) { t.next.Admit(ev) }
+func (t tap) Admit(ev event.Event) {
+	t.next.Admit(ev)
+	t.m.received.Add(1)
+}
 
 func (t tap) Finish(r event.Result) {
 	t.next.Finish(r)
@@ -185,7 +218,28 @@ func (m *Merger) Publish(b *batch.Batch) {
 	m.tickHist = stats.NewHistogram()
 	m.histMu.Unlock()
 
+	counts := b.Counts.Clone()
+	totals := stats.Totals{Counts: b.Totals.Clone(), InFlight: b.Totals.InFlight}
+	var marks []Mark
+	var busInc int64
+	if bus := m.bus; bus != nil {
+		// The batch counts admissions up to its cut; the marks must
+		// cover exactly the events counted, so the count received is
+		// read with them. Finished counts are from the cut, earlier:
+		// every event they count was admitted before.
+		var recv uint64
+		marks = bus.Marks(func() { recv = m.received.Load() })
+		busInc = bus.Incarnation()
+		if fin := totals.Finished(); recv >= fin {
+			totals.Received, totals.InFlight = recv, recv-fin
+		}
+	}
+
 	m.pubMu.Lock()
+	if m.bus != nil {
+		counts.Received = totals.Received - m.lastRecv
+		m.lastRecv = totals.Received
+	}
 	k := b.At / m.tickMs
 	if k <= m.lastK {
 		k = m.lastK + 1
@@ -201,7 +255,7 @@ func (m *Merger) Publish(b *batch.Batch) {
 	p := &partial{
 		V: partialVersion, Node: m.cfg.NodeID, K: k, FirstK: firstK, TickMs: m.tickMs,
 		StartedAt: b.StartedAt, SentAtUs: now,
-		Counts: b.Counts.Clone(), Totals: stats.Totals{Counts: b.Totals.Clone(), InFlight: b.Totals.InFlight},
+		Counts: counts, Totals: totals, Bus: busInc, Marks: marks, Left: m.leaving.Load(),
 		Events: slices.Clone(b.Events), Health: b.Health, Ledger: ledger,
 		hist: h, recvUs: now, config: b.Config,
 	}
@@ -277,6 +331,8 @@ func (m *Merger) Run(ctx context.Context) error {
 			return nil
 		case p := <-m.in:
 			m.receive(p)
+		case r := <-m.forgets:
+			r.reply <- m.forget(r.id)
 		case <-timer.C:
 		}
 	}
@@ -388,10 +444,10 @@ func (m *Merger) emit(k int64, byDeadline bool) {
 	if m.trace != nil {
 		m.trace(k, byDeadline, lateFrom)
 	}
-	// A member silent for LostAfter ticks is lost: what it had in flight
-	// will never be reported, so it is counted as dropped now, keeping
-	// received = on time + late + dropped + in flight.
-	addLoss(&counts, m.members.loseSilent(k, m.cfg.LostAfter))
+	// A member silent for LostAfter ticks is lost; WriteOffAfter later,
+	// what it had in flight is counted as dropped (see settle).
+	m.members.loseSilent(k, m.cfg.LostAfter)
+	m.settle(k, &counts)
 	b := &batch.Batch{
 		Seq:     uint64(k),
 		At:      m.cfg.Now().UnixMilli(),
@@ -408,6 +464,10 @@ func (m *Merger) emit(k int64, byDeadline bool) {
 	var causes, lost []string
 	for n := range m.members.all() {
 		addTotals(&b.Totals, n.contribution())
+		if n.hidden || (n.startedAt == 0 && n.seenStart == 0) {
+			// Forgotten, or known only by its facts.
+			continue
+		}
 		nodes = append(nodes, n.status(k))
 		switch {
 		case n.member(k):
@@ -423,6 +483,7 @@ func (m *Merger) emit(k int64, byDeadline bool) {
 		}
 	}
 	b.Totals.DroppedBy = nonNil(b.Totals.DroppedBy)
+	m.route(k)
 	if len(lost) > 0 {
 		// Lost capacity: the cluster is at least degraded.
 		worst = worse(worst, batch.Degraded)
@@ -463,6 +524,7 @@ func (m *Merger) advance(n *nodeState, k int64, counts *stats.Counts, events *[]
 			if p.FirstK == p.K && p.K >= k {
 				break
 			}
+			m.retireRoute(n, event.NodeLost)
 			addLoss(counts, n.restart(p))
 			m.noteStart(p.StartedAt)
 		}
@@ -478,7 +540,10 @@ func (m *Merger) advance(n *nodeState, k int64, counts *stats.Counts, events *[]
 			break
 		}
 		if p.Totals.Received >= n.cur.Received && p.Totals.Finished() >= n.cur.Finished() {
-			n.cur = p.Totals
+			n.cur, n.marks, n.busInc = p.Totals, p.Marks, p.Bus
+		}
+		if p.Left {
+			n.left, n.leftK = true, p.K
 		}
 		n.health = p.Health
 		// A partial is merged in its own tick, or for a node's first one,
@@ -502,6 +567,137 @@ func (m *Merger) advance(n *nodeState, k int64, counts *stats.Counts, events *[]
 	n.queue = append(n.queue[:0], n.queue[i:]...)
 	clear(n.queue[len(n.queue):cap(n.queue)])
 	return lateFrom
+}
+
+// settle decides, in tick k, what becomes of nodes that ended: a node lost
+// for WriteOffAfter (or forgotten by an operator) has its in-flight events
+// written off, counted in k as dropped (node-lost), and the events this
+// node sent it beyond its final mark counted here (its route retired); a
+// node that left has its route retired (what it never took counted as
+// bus); either is hidden from the node list ForgetAfter after it ended, or
+// at once if forgotten.
+func (m *Merger) settle(k int64, counts *stats.Counts) {
+	for n := range m.members.all() {
+		ended := n.lost || n.left
+		if !ended && n.startedAt != 0 {
+			n.forget = false // reporting again: nothing to forget
+		}
+		if n.lost && !n.writtenOff && (n.forget || k >= n.lostAt+m.writeOffTicks) {
+			n.writtenOff = true
+			if _, retired := n.facts[retiredKey(n.startedAt)]; !retired {
+				addLoss(counts, n.cur.InFlight)
+			}
+			m.retireRoute(n, event.NodeLost)
+		}
+		if n.left {
+			m.retireRoute(n, event.Bus)
+		}
+		since := n.lostAt
+		if n.left {
+			since = n.leftK
+		}
+		if !n.hidden && n.forget && (ended || n.startedAt == 0) {
+			n.hidden = true
+		}
+		if !n.hidden && ended && k >= since+m.forgetTicks {
+			n.hidden = true
+		}
+	}
+}
+
+// retireRoute retires this node's route to n's bus, once per incarnation
+// (see EventBus.Retire).
+func (m *Merger) retireRoute(n *nodeState, reason event.Reason) {
+	bus := m.bus
+	if bus == nil || n.routeRetired || n.busInc == 0 || n.id == m.cfg.NodeID {
+		return
+	}
+	n.routeRetired = true
+	bus.Retire(Peer{ID: n.id, Inc: n.busInc}, n.markFor(m.cfg.NodeID, bus.Incarnation()), reason)
+}
+
+// peerTicks is how many ticks without a partial make a peer no longer sent
+// events, well before it is lost: what it is sent while it may be gone is
+// counted when it is written off.
+const peerTicks = 2
+
+// route tells the bus the peers to send events to in the ticks after k:
+// the nodes that reported lately, are neither lost nor leaving, and whose
+// bus is known.
+func (m *Merger) route(k int64) {
+	bus := m.bus
+	if bus == nil {
+		return
+	}
+	var peers []Peer
+	for n := range m.members.all() {
+		if n.startedAt != 0 && !n.lost && !n.left && n.busInc != 0 && n.lastK >= k-peerTicks && n.id != m.cfg.NodeID {
+			peers = append(peers, Peer{ID: n.id, Inc: n.busInc})
+		}
+	}
+	bus.SetPeers(peers)
+}
+
+// AttachBus makes b this node's event bus, before Run and the first
+// Publish: partials then carry its incarnation and marks (read with the
+// received count, at one instant), the Merger tells it which peers to send
+// events to, and it retires its routes to nodes that end (see
+// EventBus.Retire). The tap (Recorder) must see every event the node
+// admits.
+func (m *Merger) AttachBus(b *EventBus) { m.bus = b }
+
+// Leave makes this node's next partials say that it is leaving: call it
+// once its event bus and pipeline have stopped, before the last batch, so
+// that the partial that says so holds its final totals and marks.
+func (m *Merger) Leave() { m.leaving.Store(true) }
+
+// Errors of Forget.
+var (
+	ErrUnknownNode   = errors.New("cluster: no such node in the node list")
+	ErrNodeReporting = errors.New("cluster: the node is reporting: only a lost node, or one that left, can be removed")
+	errNotRunning    = errors.New("cluster: merger not running")
+)
+
+type forgetReq struct {
+	id    string
+	reply chan error
+}
+
+// Forget removes a lost node (or one that left) from the node list now,
+// writing off what it had in flight if that was not done yet, on this
+// node and, through the ledger, on every node: an operator's way of
+// saying that it is gone for good. A node that reports again later is
+// listed again.
+func (m *Merger) Forget(ctx context.Context, id string) error {
+	if !m.running.Load() {
+		return errNotRunning
+	}
+	r := forgetReq{id: id, reply: make(chan error, 1)}
+	select {
+	case m.forgets <- r:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case err := <-r.reply:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// forget marks node id to be forgotten at the next merge. Owned by Run.
+func (m *Merger) forget(id string) error {
+	n := m.members.get(id)
+	if n == nil || n.hidden || (n.startedAt == 0 && n.seenStart == 0) {
+		return ErrUnknownNode
+	}
+	if !n.lost && !n.left {
+		return ErrNodeReporting
+	}
+	n.forget = true
+	n.facts.set(forgotKey(n.startedAt), stats.Totals{})
+	return nil
 }
 
 // noteStart keeps the cluster's start, the earliest incarnation merged or
@@ -579,8 +775,9 @@ type MergerStats struct {
 // NodeCounts counts the nodes of a cluster batch's node list by status
 // (batch.NodeStatus.Status).
 type NodeCounts struct {
-	// Joining nodes count from a later tick; Lost ones stopped reporting.
-	Joining, Lost int
+	// Joining nodes count from a later tick; Lost ones stopped reporting;
+	// Left ones stopped on purpose.
+	Joining, Lost, Left int
 	// Members count in the tick, by their health verdict. A verdict this
 	// build does not know (from a node of another version) counts as OK,
 	// as it does in the cluster's health.
@@ -596,6 +793,8 @@ func countNodes(nodes []batch.NodeStatus) *NodeCounts {
 			c.Joining++
 		case batch.NodeLost:
 			c.Lost++
+		case batch.NodeLeft:
+			c.Left++
 		case string(batch.Degraded):
 			c.Degraded++
 		case string(batch.Overloaded):

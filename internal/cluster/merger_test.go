@@ -184,7 +184,7 @@ func startMerger(t *testing.T, url, id string, tick time.Duration, dist *disturb
 	out := &collector{}
 	nc := connect(t, url)
 	// Two ticks of grace: on a busy machine fewer partials come late.
-	m, err := NewMerger(nc, MergerConfig{NodeID: id, Tick: tick, Grace: 2 * tick}, out)
+	m, err := NewMerger(nc, MergerConfig{NodeID: id, Tick: tick, Grace: 2 * tick, WriteOffAfter: -1}, out)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"strings"
 	"sync"
@@ -26,11 +27,16 @@ func (c *fakeClock) Add(d time.Duration) { c.Set(c.Now().Add(d)) }
 const unitTick = 100 * time.Millisecond
 
 // unitMerger is a Merger driven by hand: no Run, a fake clock, partials
-// handed to receive directly.
-func unitMerger(t *testing.T, id string, clock *fakeClock) (*Merger, *collector) {
+// handed to receive directly. A lost node is written off at once, unless
+// set changes the configuration.
+func unitMerger(t *testing.T, id string, clock *fakeClock, set ...func(*MergerConfig)) (*Merger, *collector) {
 	t.Helper()
 	out := &collector{}
-	m, err := NewMerger(connect(t, startServer(t)), MergerConfig{NodeID: id, Tick: unitTick, Now: clock.Now, Logger: slog.New(slog.DiscardHandler)}, out)
+	cfg := MergerConfig{NodeID: id, Tick: unitTick, Now: clock.Now, Logger: slog.New(slog.DiscardHandler), WriteOffAfter: -1}
+	for _, f := range set {
+		f(&cfg)
+	}
+	m, err := NewMerger(connect(t, startServer(t)), cfg, out)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -302,3 +308,77 @@ func TestNewMergerValidates(t *testing.T) {
 type hubStub struct{ n int }
 
 func (h *hubStub) Publish(*batch.Batch) { h.n++ }
+
+// A node that leaves says so in its last partial: it is listed as left,
+// degrades nothing, and is hidden ForgetAfter later. A lost node keeps its
+// in-flight events in flight until its write-off; an operator's Forget
+// writes it off and hides it at the next merge, and only a node that ended
+// can be forgotten.
+func TestMergerLeaveWriteOffForget(t *testing.T) {
+	clock := &fakeClock{}
+	m, out := unitMerger(t, "a", clock, func(c *MergerConfig) {
+		c.WriteOffAfter, c.ForgetAfter = 3*unitTick, 6*unitTick
+	})
+	const k0 = 17_000_000_000
+	last := func() output { o, _ := out.last(); return o }
+	bTot := totalsOf(10, 5, 1) // 4 in flight
+	for k := int64(k0); k < k0+3; k++ {
+		step(m, clock, k, 0)
+		m.receive(mkPartial("a", k, k0, 1, totalsOf(0, 0, 0)))
+		m.receive(mkPartial("b", k, k0, 2, bTot))
+		pc := mkPartial("c", k, k0, 3, totalsOf(6, 6, 0))
+		pc.Left = k == k0+2 // c's final partial
+		m.receive(pc)
+		step(m, clock, k, time.Millisecond)
+	}
+	if o := last(); statusOf(o, "c") != batch.NodeLeft || o.b.Health.Status != batch.OK || o.b.Health.Workers != 4 {
+		t.Fatalf("after c left: nodes %+v, health %+v", o.nodes, o.b.Health)
+	}
+	if err := m.forget("a"); !errors.Is(err, ErrNodeReporting) {
+		t.Fatalf("forget of a reporting node: %v", err)
+	}
+	if err := m.forget("nobody"); !errors.Is(err, ErrUnknownNode) {
+		t.Fatalf("forget of an unknown node: %v", err)
+	}
+	for k := int64(k0 + 3); k <= k0+9; k++ {
+		m.receive(mkPartial("a", k, k0, 1, totalsOf(0, 0, 0)))
+		step(m, clock, k+1, 50*time.Millisecond)
+		o := last()
+		if o.b.Seq != uint64(k) {
+			t.Fatalf("tick %d not merged", k)
+		}
+		tot := o.b.Totals
+		switch {
+		case k < k0+7:
+			if statusOf(o, "b") != "ok" || tot.InFlight != 4 {
+				t.Fatalf("tick %d: b %q, totals %+v", k, statusOf(o, "b"), tot)
+			}
+		case k == k0+7:
+			// Lost: degraded, its 4 still in flight.
+			if statusOf(o, "b") != batch.NodeLost || tot.InFlight != 4 || tot.Dropped != 1 || o.b.Health.Status != batch.Degraded {
+				t.Fatalf("loss tick: b %q, totals %+v, health %+v", statusOf(o, "b"), tot, o.b.Health)
+			}
+			if err := m.forget("b"); err != nil {
+				t.Fatalf("forget of a lost node: %v", err)
+			}
+		default:
+			// Forgotten: written off (in the tick's counts once, and in
+			// the totals), hidden, no longer degrading the cluster.
+			if statusOf(o, "b") != "" || tot.InFlight != 0 || tot.DroppedBy[event.NodeLost] != 4 || o.b.Health.Status != batch.OK {
+				t.Fatalf("tick %d after forget: nodes %+v, totals %+v, health %+v", k, o.nodes, tot, o.b.Health)
+			}
+			if n := o.b.Counts.DroppedBy[event.NodeLost]; n != map[bool]uint64{true: 4, false: 0}[k == k0+8] {
+				t.Fatalf("tick %d: %d written off in the tick", k, n)
+			}
+		}
+		if hidden := statusOf(o, "c") == ""; hidden != (k >= k0+8) {
+			t.Fatalf("tick %d: c listed %q", k, statusOf(o, "c"))
+		}
+		if tot.Received != 16 || !addsUp(tot) {
+			t.Fatalf("tick %d: totals %+v", k, tot)
+		}
+	}
+	if _, ok := m.members.get("b").facts[forgotKey(2)]; !ok {
+		t.Fatal("no forgot fact in the ledger for the other nodes")
+	}
+}

@@ -132,8 +132,11 @@ func (o *OutcomeRouter) route(r event.Result) {
 }
 
 func (o *OutcomeRouter) publish(origin string, b []byte) {
-	if err := o.nc.Publish(o.cfg.Prefix+"."+OutcomeToken(origin), b); err == nil {
-		o.published.Add(1)
+	// Counted before it goes, so that whoever receives it finds it
+	// counted.
+	o.published.Add(1)
+	if err := o.nc.Publish(o.cfg.Prefix+"."+OutcomeToken(origin), b); err != nil {
+		o.published.Add(^uint64(0))
 	}
 }
 

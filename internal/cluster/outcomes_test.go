@@ -143,7 +143,7 @@ func TestBusStampsOrigin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sub, err := nc.SubscribeSync("ontime.events")
+	sub, err := nc.SubscribeSync(bus.subject("n1"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -56,6 +56,14 @@ type partial struct {
 	// restarted node) learns the totals of nodes and incarnations it never
 	// saw. Usually empty.
 	Ledger map[string]ledgerEntry `json:"ledger,omitempty"`
+	// Bus is the incarnation of the node's event bus, which peers address
+	// events to; Marks how far it took each route into it, exactly as of
+	// Totals (see EventBus.Marks).
+	Bus   int64  `json:"bus,omitempty"`
+	Marks []Mark `json:"marks,omitempty"`
+	// Left tells that the node stopped on purpose: this is its final
+	// partial.
+	Left bool `json:"left,omitempty"`
 
 	// Not sent: set by the receiver.
 	hist   *stats.Histogram
@@ -75,6 +83,8 @@ type ledgerEntry struct {
 	StartedAt int64         `json:"startedAt,omitempty"`
 	LostAt    int64         `json:"lostAt,omitempty"`
 	Last      *stats.Totals `json:"last,omitempty"`
+	// WrittenOff tells that its in-flight events were written off.
+	WrittenOff bool `json:"writtenOff,omitempty"`
 }
 
 // encode returns p's wire form. Should an event's payload not be valid JSON
@@ -109,6 +119,8 @@ func decodePartial(data []byte, skip string) (*partial, error) {
 		return nil, errors.New("bad tick")
 	case len(p.Events) > batch.MaxEvents:
 		return nil, errors.New("too many events")
+	case len(p.Marks) > maxLedger:
+		return nil, errors.New("too many marks")
 	case !addsUp(p.Totals):
 		// The cluster's conservation rests on every node's.
 		return nil, errors.New("totals do not add up")

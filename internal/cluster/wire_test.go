@@ -113,3 +113,38 @@ func FuzzDecodeEvent(f *testing.F) {
 		}
 	})
 }
+
+// A routed event (version 3) carries its route; a marker decodes to the
+// route it marks; neither decodes as the other, and a zero route number or
+// trailing bytes are refused.
+func TestRoutedEventAndMarker(t *testing.T) {
+	r := route{Origin: "node-a:8081", OriginInc: 1796660000123456, DestInc: 1796660000654321, Seq: 300}
+	for i, ev := range sampleEvents() {
+		ev.Origin = r.Origin
+		got, gr, err := decodeRouted(appendRouted(nil, ev, r))
+		if err != nil || !sameEvent(ev, got) || gr != r {
+			t.Fatalf("event %d: %+v %+v %v", i, got, gr, err)
+		}
+	}
+	if _, gr, err := decodeRouted(AppendEvent(nil, sampleEvents()[1])); err != nil || gr != (route{}) {
+		t.Fatalf("version 2 event: route %+v, %v", gr, err)
+	}
+	m := appendMarker(nil, r)
+	if got, err := decodeMarker(m); err != nil || got != r {
+		t.Fatalf("marker: %+v %v", got, err)
+	}
+	if _, err := DecodeEvent(m); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("a marker decoded as an event: %v", err)
+	}
+	if _, err := decodeMarker(appendRouted(nil, sampleEvents()[1], r)); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("an event decoded as a marker: %v", err)
+	}
+	if _, err := decodeMarker(append(m, 0)); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("marker with a trailing byte: %v", err)
+	}
+	zero := r
+	zero.Seq = 0
+	if _, _, err := decodeRouted(appendRouted(nil, sampleEvents()[1], zero)); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("route number 0 accepted: %v", err)
+	}
+}

@@ -45,19 +45,19 @@ const (
 	Cancelled Reason = "cancelled"
 	// BusUnavailable (cluster mode): the event could not be published on
 	// the event bus because the NATS connection is closed, draining, or
-	// reconnecting with its reconnect buffer full, or because this node's
-	// own consumer was not subscribed (see cluster.BusConfig.PublishOnly).
+	// reconnecting with its reconnect buffer full, or because the node had
+	// no peer and its own consumer was not subscribed (see
+	// cluster.BusConfig.PublishOnly).
 	BusUnavailable Reason = "bus-unavailable"
 	// NodeLost (cluster mode): the event was in flight on a node that
-	// stopped reporting; its outcome will never be known to the cluster.
+	// stopped reporting and was written off, or was sent to it and never
+	// taken; its outcome will never be known to the cluster.
 	NodeLost Reason = "node-lost"
 	// Bus (cluster mode): the event was published on the event bus but no
-	// node admitted it: NATS dropped it from a slow consumer's buffer, it
-	// could not be decoded, or the consumer it was delivered to stopped
-	// before taking it. Counted by the consuming node (core NATS is at most
-	// once: an event published while no consumer is subscribed would be
-	// lost without a trace, so a node publishes only while its own
-	// consumer is subscribed).
+	// node admitted it: NATS lost it between two nodes (found missing on
+	// its numbered route and counted by the node it was sent to), or it
+	// was sent to a node that had stopped taking events because it was
+	// leaving (counted by its sender). See cluster.EventBus.
 	Bus Reason = "bus"
 )
 

@@ -48,6 +48,14 @@ type Submitter interface {
 	Submit(ev event.Event) (bool, event.Reason)
 }
 
+// Syncer is a Submitter that can wait until the events it took are safe
+// from its own failure (cluster mode: on the NATS server, see
+// cluster.EventBus.Confirmed). When the Submitter implements it, a request
+// is answered after one Sync that follows its last event.
+type Syncer interface {
+	Sync()
+}
+
 // Outcomes is the window of recent outcomes: it tells ids already seen and
 // hands final outcomes to the waiters of wait=1 requests.
 // *outcomes.Store satisfies it.
@@ -277,6 +285,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		res.Dropped++
 		res.DroppedBy[reason]++
+	}
+	if s, ok := h.sub.(Syncer); ok && res.Accepted+res.Dropped > 0 {
+		s.Sync()
 	}
 	// A lone object that is invalid is a failed request, not a batch with
 	// one bad member: answering 202 to it would read as success.

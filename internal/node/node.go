@@ -20,6 +20,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/go-chi/chi/v5"
 	"github.com/nats-io/nats.go"
 
 	"github.com/ontime-rt/ontime/frontend-react"
@@ -29,6 +30,7 @@ import (
 	"github.com/ontime-rt/ontime/internal/config"
 	"github.com/ontime-rt/ontime/internal/h2"
 	"github.com/ontime-rt/ontime/internal/history"
+	"github.com/ontime-rt/ontime/internal/httperr"
 	"github.com/ontime-rt/ontime/internal/hub"
 	"github.com/ontime-rt/ontime/internal/ingest"
 	"github.com/ontime-rt/ontime/internal/metrics"
@@ -90,6 +92,10 @@ type Config struct {
 	// restarts, at most 128 bytes. Default the host name (cmd/ontime adds
 	// the listen port).
 	NodeID string
+	// WriteOffAfter is how long a lost node stays lost before the cluster
+	// counts its in-flight events as dropped (node-lost); see
+	// cluster.MergerConfig. Default 10s.
+	WriteOffAfter time.Duration
 	// QueueBytes bounds the bytes of the events waiting in the pipeline's
 	// queue (payloads plus a fixed overhead per event), MinQueueBytes to
 	// MaxQueueBytes. Default pipeline.DefaultQueueBytes (64 MiB).
@@ -336,7 +342,7 @@ func New(cfg Config, log *slog.Logger) (_ *Node, err error) {
 		// Merger publishes them to every node and hands the merged batch
 		// (the same on every node) to the hub.
 		n.merger, err = cluster.NewMerger(n.nc, cluster.MergerConfig{
-			NodeID: cfg.NodeID, Tick: ms(settings.TickMs), Logger: log,
+			NodeID: cfg.NodeID, Tick: ms(settings.TickMs), Logger: log, WriteOffAfter: cfg.WriteOffAfter,
 		}, n.history)
 		if err != nil {
 			return nil, err
@@ -397,15 +403,22 @@ func New(cfg Config, log *slog.Logger) (_ *Node, err error) {
 	gauges.p = n.pipe
 	n.submit = n.pipe
 	if n.nc != nil {
-		// Events that cannot be published count as dropped where the
-		// pipeline's drops count.
+		// Events that cannot be published, or that the bus finds lost,
+		// count as dropped where the pipeline's drops count.
 		n.bus, err = cluster.NewEventBus(n.nc, cluster.BusConfig{Recorder: rec, Origin: cfg.NodeID})
 		if err != nil {
 			return nil, err
 		}
+		n.merger.AttachBus(n.bus)
 		n.submit = n.bus
 	}
-	in := ingest.New(ingest.Config{Logger: log, MaxBody: cfg.MaxBody, Outcomes: n.outs}, n.submit)
+	ingested := n.submit
+	if n.bus != nil {
+		// An event is answered for once the NATS server has it: a node
+		// killed after its 202 has then handed it on.
+		ingested = n.bus.Confirmed()
+	}
+	in := ingest.New(ingest.Config{Logger: log, MaxBody: cfg.MaxBody, Outcomes: n.outs}, ingested)
 	app, _ := frontend.App()
 	var public *url.URL
 	if cfg.PublicURL != "" {
@@ -421,7 +434,8 @@ func New(cfg Config, log *slog.Logger) (_ *Node, err error) {
 		Streams: &n.streams,
 		Observe: n.metrics.Middleware, Metrics: n.metrics.Handler(),
 		Ingest: in, IngestStats: func() any { return in.Stats() }, Outcomes: n.outs, History: n.history, Profiling: cfg.Profiling,
-		PublicURL: public, TrustedProxies: cfg.TrustedProxies, Hostnames: hostnames(),
+		ForgetNode: n.forgetNode(),
+		PublicURL:  public, TrustedProxies: cfg.TrustedProxies, Hostnames: hostnames(),
 		Writes:  &server.WriteGuard{Token: cfg.Token, Exposed: cfg.Exposed, Rate: cfg.WriteRate},
 		Closing: &n.writes}, n.hub, n.coal, n, n.page)
 	return n, nil
@@ -450,6 +464,9 @@ func (n *Node) connect() error {
 	nc, err := nats.Connect(n.cfg.NATSURL,
 		nats.Name("ontime "+n.cfg.NodeID),
 		nats.MaxReconnects(-1),
+		// A NATS restart costs the cluster what is sent meanwhile: try
+		// often (the client adds up to 100ms of jitter).
+		nats.ReconnectWait(250*time.Millisecond),
 		nats.ReconnectBufSize(256<<10),
 		nats.ClosedHandler(func(*nats.Conn) { close(n.closed) }),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
@@ -608,6 +625,11 @@ func (n *Node) Run(ctx context.Context, ln net.Listener) error {
 	<-busDone
 	stopPipe()
 	<-pipeDone
+	if n.merger != nil {
+		// Nothing more is admitted or finished: the next partial is the
+		// final one, and says that this node leaves.
+		n.merger.Leave()
+	}
 	stopOutcomes()
 	stopCoal()
 	<-coalDone
@@ -681,4 +703,28 @@ func (n *Node) closeNATS() {
 		n.nc.Close()
 		<-n.closed
 	}
+}
+
+// forgetNode serves DELETE /api/cluster/nodes/{id} in cluster mode (nil
+// otherwise): an operator removes a lost node from the node list (see
+// cluster.Merger.Forget).
+func (n *Node) forgetNode() http.Handler {
+	if n.merger == nil {
+		return nil
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := chi.URLParam(r, "id")
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		switch err := n.merger.Forget(ctx, id); {
+		case err == nil:
+			w.WriteHeader(http.StatusNoContent)
+		case errors.Is(err, cluster.ErrUnknownNode):
+			httperr.Write(w, http.StatusNotFound, fmt.Sprintf("no node %q in the node list", id))
+		case errors.Is(err, cluster.ErrNodeReporting):
+			httperr.Write(w, http.StatusConflict, fmt.Sprintf("node %q is reporting: only a lost node, or one that left, can be removed", id))
+		default:
+			httperr.Write(w, http.StatusServiceUnavailable, "the cluster's merger is not running")
+		}
+	})
 }

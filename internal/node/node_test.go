@@ -23,7 +23,12 @@ import (
 	"github.com/ontime-rt/ontime/internal/config"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	if runChild() { // a NATS server or a node for the cluster fault tests
+		return
+	}
+	goleak.VerifyTestMain(m)
+}
 
 // with returns the default settings changed by set.
 func with(set func(s *config.Settings)) config.Settings {

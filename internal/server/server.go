@@ -86,6 +86,9 @@ type Config struct {
 	IngestStats func() any
 	// Outcomes, when set, is served at GET /api/events/{id}.
 	Outcomes OutcomeSource
+	// ForgetNode, when set (cluster mode), is served at
+	// DELETE /api/cluster/nodes/{id} behind the write guard.
+	ForgetNode http.Handler
 	// History, when set, is served at GET /api/history and
 	// GET /api/incidents.
 	History HistorySource
@@ -240,6 +243,9 @@ func routes(r chi.Router, cfg Config, log *slog.Logger, h *hub.Hub, st StatsSour
 	}
 	if cfg.Outcomes != nil {
 		r.Get("/api/events/{id}", lookup(cfg.Outcomes))
+	}
+	if cfg.ForgetNode != nil {
+		r.With(guard.Wrap).Method(http.MethodDelete, "/api/cluster/nodes/{id}", cfg.ForgetNode)
 	}
 	if cfg.History != nil {
 		r.Get("/api/history", historyOf(cfg.History))

@@ -121,18 +121,23 @@ func mentionsAll(help string, choices []string) bool {
 // versionDoc is the one flag that is no setting.
 var versionDoc = flagDoc{name: "version", def: "off", meaning: "print the version and the commit it was built from, and exit"}
 
-// flagDocs lists every flag in the order of config.Specs, --version last.
+// configDoc is the flag that names the configuration file, no setting
+// either.
+var configDoc = flagDoc{name: "config", def: "none", meaning: "a YAML configuration file whose keys are these flags' names (tick: 100ms, workers: 8); the environment and the command line win over it; the token is never read from it. SIGHUP or POST /api/config/reload reads it again and applies the live settings"}
+
+// flagDocs lists every flag in the order of config.Specs, then --config
+// and --version.
 func flagDocs() []flagDoc {
 	var out []flagDoc
 	for _, sp := range config.Specs() {
 		out = append(out, docOf(sp))
 	}
-	return append(out, versionDoc)
+	return append(out, configDoc, versionDoc)
 }
 
 // usage writes --help: every flag with its default and meaning.
 func usage(w io.Writer) {
-	fmt.Fprintf(w, "Usage: ontime [flags]\n\nEvery flag can also be set with the environment variable ONTIME_<FLAG> (e.g.\nONTIME_RATE=100, ONTIME_WORK_DIST=exp); flags win over the environment.\n\nFlags:\n")
+	fmt.Fprintf(w, "Usage: ontime [flags]\n\nEvery flag can also be set with the environment variable ONTIME_<FLAG> (e.g.\nONTIME_RATE=100, ONTIME_WORK_DIST=exp), and every setting but the token in the\nfile of --config under the flag's name (rate: 100); flags win over the\nenvironment, which wins over the file.\n\nFlags:\n")
 	for _, d := range flagDocs() {
 		fmt.Fprintf(w, "  --%s (default: %s)\n      %s\n", d.name, d.def, d.meaning)
 	}

@@ -110,7 +110,7 @@ func TestReloadConfigRefuses(t *testing.T) {
 	tn := startNode(t, Config{Settings: config.Defaults(), WriteRate: -1, Reload: fileReload(path)})
 	before := tn.Settings()
 	for text, want := range map[string]string{
-		"workers: 9\nworkers: 0\n":            path + ":2: workers: given twice (first at line 1)",
+		"workers: 9\nworkers: 0\n":             path + ":2: workers: given twice (first at line 1)",
 		"policy: lilo\n":                       path + `:1: policy: want one of edf, lifo, fifo, got "lilo"`,
 		"token: x\n":                           path + ":1: token: secrets are not read from the file: set ONTIME_TOKEN in the environment instead",
 		"lanes: []\n":                          path + ":1: lanes: lanes are not supported yet",

@@ -255,3 +255,85 @@ func TestRunReloadsConfigFile(t *testing.T) {
 		t.Errorf("the refused reload is not logged with its line: %s", out.String())
 	}
 }
+
+// docs/api.md's examples of POST /api/config/reload are what a server
+// started with --config ontime.yaml (empty at start) answers once the file
+// holds the YAML shown before each.
+func TestAPIDocsReloadExamples(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/api.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	re := regexp.MustCompile("(?s)```yaml\n([^`]*)```\n```sh\ncurl -s -X POST http://127\\.0\\.0\\.1:8080/api/config/reload\n```\n```json\n(.*?)```")
+	examples := re.FindAllStringSubmatch(string(doc), -1)
+	if len(examples) < 2 {
+		t.Fatalf("docs/api.md has %d examples of POST /api/config/reload after a file, want its success and its refusal", len(examples))
+	}
+	t.Chdir(t.TempDir())
+	rewrite(t, "ontime.yaml", "")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	out := &syncBuffer{}
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"ontime", "--addr", "127.0.0.1:0", "--config", "ontime.yaml"}, env(nil), out)
+	}()
+	base := servedAt(t, out)
+	for _, ex := range examples {
+		rewrite(t, "ontime.yaml", ex[1])
+		var want any
+		if err := json.Unmarshal([]byte(ex[2]), &want); err != nil {
+			t.Fatalf("docs/api.md's answer is no JSON: %v\n%s", err, ex[2])
+		}
+		status, got := reloadConfig(t, http.DefaultClient, base)
+		if !reflect.DeepEqual(any(got), want) {
+			b, _ := json.Marshal(got)
+			t.Errorf("after\n%sdocs/api.md shows\n%s\nthe server answers (%d)\n%s", ex[1], ex[2], status, b)
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// servedAt waits for run's start-up lines and returns the page's base URL.
+func servedAt(t *testing.T, out *syncBuffer) string {
+	t.Helper()
+	pageRe := regexp.MustCompile(`page:\s+(https?://\S+)/`)
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if m := pageRe.FindStringSubmatch(out.String()); m != nil {
+			return m[1]
+		}
+	}
+	t.Fatalf("run printed no page URL: %s", out.String())
+	return ""
+}
+
+// README's example configuration file starts a server, and its example of
+// a refused file is what ontime prints.
+func TestREADMEConfigExamples(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := regexp.MustCompile("(?s)```yaml\n(# ontime\\.yaml\n.*?)```").FindAllSubmatch(readme, -1)
+	if len(files) == 0 {
+		t.Fatal("README.md shows no example ontime.yaml")
+	}
+	for _, f := range files {
+		if _, err := parse([]string{"ontime", "--config", configFile(t, string(f[1]))}, env(nil), &bytes.Buffer{}); err != nil {
+			t.Errorf("README's ontime.yaml is refused: %v\n%s", err, f[1])
+		}
+	}
+	bad := regexp.MustCompile("```sh\n\\$ printf '([^']*)' > (\\S+) && bin/ontime --config (\\S+)\nontime: (.*)\n```").FindSubmatch(readme)
+	if bad == nil {
+		t.Fatal("README.md shows no refused configuration file")
+	}
+	t.Chdir(t.TempDir())
+	rewrite(t, string(bad[2]), strings.ReplaceAll(string(bad[1]), `\n`, "\n"))
+	_, err = parse([]string{"ontime", "--config", string(bad[3])}, env(nil), &bytes.Buffer{})
+	if err == nil || err.Error() != string(bad[4]) {
+		t.Errorf("README.md shows\nontime: %s\nontime prints\nontime: %v", bad[4], err)
+	}
+}

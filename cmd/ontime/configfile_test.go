@@ -337,3 +337,33 @@ func TestREADMEConfigExamples(t *testing.T) {
 		t.Errorf("README.md shows\nontime: %s\nontime prints\nontime: %v", bad[4], err)
 	}
 }
+
+// A reload reads the file as a restart would: the command line still wins,
+// the start-up settings the file changes are named and not applied, and
+// in cluster mode so is the tick, which every node must share.
+func TestRereadNamesWhatTakesARestart(t *testing.T) {
+	path := configFile(t, "tick: 100ms\n")
+	args := []string{"ontime", "--config", path, "--nats", "nats://127.0.0.1:4222", "--workers", "3"}
+	start, err := parse(args, env(nil), &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rewrite(t, path, "tick: 200ms\nworkers: 9\npolicy: lifo\nmax-clients: 50\noutcomes: 100000\n")
+	r, err := reread(start, args, env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := r.Settings; s.TickMs != 100 || s.Workers != 3 || s.Policy != config.LIFO {
+		t.Errorf("tick %g (kept), workers %d (the flag's), policy %s (the file's)", s.TickMs, s.Workers, s.Policy)
+	}
+	if !reflect.DeepEqual(r.Restart, []string{"tick", "max-clients"}) { // outcomes: the default, unchanged
+		t.Errorf("restart: %v", r.Restart)
+	}
+	if r.Where["policy"] != path+":3" || r.Where["workers"] != "--workers" {
+		t.Errorf("where: %v", r.Where)
+	}
+	rewrite(t, path, "workers: 0\n")
+	if _, err := reread(start, args, env(nil)); err == nil || !strings.Contains(err.Error(), path+":1: workers: want 1 to 10000, got 0") {
+		t.Errorf("a bad file: %v", err)
+	}
+}

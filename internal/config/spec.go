@@ -25,8 +25,9 @@ const (
 )
 
 // Spec describes one setting: everything the command line, the
-// environment, PATCH /api/config, GET /api/config/schema and both settings
-// forms show of it or check it against. Specs lists them all; each of
+// environment, the configuration file, PATCH /api/config,
+// GET /api/config/schema and both settings forms show of it or check it
+// against. Specs lists them all; each of
 // those surfaces is derived from it.
 type Spec struct {
 	// Name is the JSON name: in Settings, in a patch, in the schema, and

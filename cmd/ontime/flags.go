@@ -4,11 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"reflect"
-	"strconv"
 	"strings"
-	"time"
 
 	"github.com/ontime-rt/ontime/internal/config"
 )
@@ -25,62 +22,28 @@ func (f specValue) String() string {
 	if !f.v.IsValid() { // the zero Value flag.PrintDefaults makes
 		return ""
 	}
-	switch f.v.Kind() {
-	case reflect.Float64:
-		if f.spec.Unit == "ms" {
-			return time.Duration(math.Round(f.v.Float() * float64(time.Millisecond))).String()
-		}
-		return strconv.FormatFloat(f.v.Float(), 'g', -1, 64)
-	case reflect.Int, reflect.Int64:
-		if f.spec.Unit == "bytes" {
-			return formatBytes(f.v.Int())
-		}
-		return strconv.FormatInt(f.v.Int(), 10)
-	case reflect.Bool:
-		return strconv.FormatBool(f.v.Bool())
-	}
-	return f.v.String()
+	return f.spec.Format(f.v.Interface())
 }
 
+// Set reads text as config.Spec.Parse does, the same for the command line,
+// the environment and the configuration file.
 func (f specValue) Set(text string) error {
-	switch f.v.Kind() {
-	case reflect.Float64:
-		if f.spec.Unit == "ms" {
-			d, err := time.ParseDuration(text)
-			if err != nil {
-				return errors.New("want a duration like 100ms or 1.5s")
-			}
-			f.v.SetFloat(float64(d) / float64(time.Millisecond))
-			return nil
-		}
-		x, err := strconv.ParseFloat(text, 64)
-		if err != nil {
-			return errors.New("want a number like 20 or 12.5")
-		}
-		f.v.SetFloat(x)
-	case reflect.Int, reflect.Int64:
-		var n int64
-		var err error
-		if f.spec.Unit == "bytes" {
-			n, err = parseBytes(text)
-		} else if n, err = strconv.ParseInt(text, 10, 64); err != nil {
-			err = errors.New("want a whole number like 8")
-		}
-		if err != nil {
-			return err
-		}
-		if f.v.OverflowInt(n) {
+	x, err := f.spec.Parse(text)
+	if err != nil {
+		return err
+	}
+	switch v := x.(type) {
+	case float64:
+		f.v.SetFloat(v)
+	case int64:
+		if f.v.OverflowInt(v) {
 			return errors.New("out of range")
 		}
-		f.v.SetInt(n)
-	case reflect.Bool:
-		b, err := strconv.ParseBool(text)
-		if err != nil {
-			return errors.New("want true or false")
-		}
-		f.v.SetBool(b)
-	default:
-		f.v.SetString(text)
+		f.v.SetInt(v)
+	case bool:
+		f.v.SetBool(v)
+	case string:
+		f.v.SetString(v)
 	}
 	return nil
 }
@@ -88,44 +51,8 @@ func (f specValue) Set(text string) error {
 // IsBoolFlag lets a boolean setting be given as --pprof, without a value.
 func (f specValue) IsBoolFlag() bool { return f.v.IsValid() && f.v.Kind() == reflect.Bool }
 
-var byteUnits = []struct {
-	suffix string
-	mult   int64
-}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"TiB", 1 << 40}, {"B", 1}}
-
-// formatBytes writes n with the largest binary unit that divides it.
-func formatBytes(n int64) string {
-	for i := len(byteUnits) - 2; i >= 0; i-- { // TiB down to KiB
-		if u := byteUnits[i]; n != 0 && n%u.mult == 0 {
-			return strconv.FormatInt(n/u.mult, 10) + u.suffix
-		}
-	}
-	return strconv.FormatInt(n, 10)
-}
-
-// parseBytes reads a size in bytes, a whole number with an optional binary
-// unit: 65536, 512KiB, 64MiB, 1GiB.
-func parseBytes(v string) (int64, error) {
-	num, mult := v, int64(1)
-	for _, u := range byteUnits {
-		if s, ok := strings.CutSuffix(v, u.suffix); ok {
-			num, mult = s, u.mult
-			break
-		}
-	}
-	n, err := strconv.ParseInt(num, 10, 64)
-	if err != nil || n < 0 || n > math.MaxInt64/mult {
-		return 0, errors.New("want a size like 65536, 512KiB, 64MiB or 1GiB")
-	}
-	return n * mult, nil
-}
-
 // flagText writes a value of the setting as its flag takes it.
-func flagText(sp config.Spec, v any) string {
-	x := reflect.New(reflect.TypeOf(v)).Elem()
-	x.Set(reflect.ValueOf(v))
-	return specValue{sp, x}.String()
-}
+func flagText(sp config.Spec, v any) string { return sp.Format(v) }
 
 // flagDoc is one flag as --help and README's table show it.
 type flagDoc struct {
@@ -194,18 +121,23 @@ func mentionsAll(help string, choices []string) bool {
 // versionDoc is the one flag that is no setting.
 var versionDoc = flagDoc{name: "version", def: "off", meaning: "print the version and the commit it was built from, and exit"}
 
-// flagDocs lists every flag in the order of config.Specs, --version last.
+// configDoc is the flag that names the configuration file, no setting
+// either.
+var configDoc = flagDoc{name: "config", def: "none", meaning: "a YAML configuration file whose keys are these flags' names (tick: 100ms, workers: 8); the environment and the command line win over it; the token is never read from it. SIGHUP or POST /api/config/reload reads it again and applies the live settings"}
+
+// flagDocs lists every flag in the order of config.Specs, then --config
+// and --version.
 func flagDocs() []flagDoc {
 	var out []flagDoc
 	for _, sp := range config.Specs() {
 		out = append(out, docOf(sp))
 	}
-	return append(out, versionDoc)
+	return append(out, configDoc, versionDoc)
 }
 
 // usage writes --help: every flag with its default and meaning.
 func usage(w io.Writer) {
-	fmt.Fprintf(w, "Usage: ontime [flags]\n\nEvery flag can also be set with the environment variable ONTIME_<FLAG> (e.g.\nONTIME_RATE=100, ONTIME_WORK_DIST=exp); flags win over the environment.\n\nFlags:\n")
+	fmt.Fprintf(w, "Usage: ontime [flags]\n\nEvery flag can also be set with the environment variable ONTIME_<FLAG> (e.g.\nONTIME_RATE=100, ONTIME_WORK_DIST=exp), and every setting but the token in the\nfile of --config under the flag's name (rate: 100); flags win over the\nenvironment, which wins over the file.\n\nFlags:\n")
 	for _, d := range flagDocs() {
 		fmt.Fprintf(w, "  --%s (default: %s)\n      %s\n", d.name, d.def, d.meaning)
 	}

@@ -45,6 +45,12 @@ type options struct {
 
 	// As given, parsed into the fields above by parse.
 	logLevelName, origins, trustProxy string
+
+	// configFile is the configuration file (--config), empty for none.
+	configFile string
+	// where says, by JSON name, where each setting not left at its default
+	// was set: "--workers", "ONTIME_WORKERS" or "ontime.yaml:7".
+	where map[string]string
 }
 
 // destinations are the fields each setting's flag sets, by JSON name: the
@@ -79,31 +85,56 @@ func parse(args []string, getenv func(string) string, out io.Writer) (options, e
 		specs[sp.Flag] = sp
 		fs.Var(specValue{sp, reflect.ValueOf(dst).Elem()}, sp.Flag, sp.Help)
 	}
+	fs.StringVar(&o.configFile, configDoc.name, "", configDoc.meaning)
 	fs.BoolVar(&o.version, versionDoc.name, false, versionDoc.meaning)
-	// The environment provides defaults; flags given on the command line
-	// override them. given notes the settings set either way.
-	given := map[string]bool{}
-	var envErr error
-	fs.VisitAll(func(f *flag.Flag) {
-		if v := getenv(config.EnvName(f.Name)); v != "" && envErr == nil {
-			given[f.Name] = true
-			if err := f.Value.Set(v); err != nil {
-				envErr = fmt.Errorf("invalid %s=%q: %w", config.EnvName(f.Name), v, err)
-			}
-		}
-	})
-	if envErr != nil {
-		return o, envErr
-	}
 	if err := fs.Parse(args[1:]); err != nil {
 		return o, err
 	}
-	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	// The command line wins over the environment, which wins over the
+	// configuration file, which wins over the defaults: each is read only
+	// for the flags the ones above it left unset. given notes where each
+	// flag was set: "--workers", "ONTIME_WORKERS" or "ontime.yaml:7".
+	given := map[string]string{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = "--" + f.Name })
+	var errs []error
+	fs.VisitAll(func(f *flag.Flag) {
+		name := config.EnvName(f.Name)
+		if v := getenv(name); v != "" && given[f.Name] == "" {
+			given[f.Name] = name
+			if err := f.Value.Set(v); err != nil {
+				errs = append(errs, fmt.Errorf("invalid %s=%q: %w", name, v, err))
+			}
+		}
+	})
 	if o.version {
 		return o, nil
 	}
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected arguments: %q (all settings are flags; see -h)", fs.Args())
+	}
+	if o.configFile != "" {
+		file, err := config.LoadFile(o.configFile)
+		if err != nil {
+			return o, errors.Join(append(errs, err)...)
+		}
+		for _, e := range file.Entries {
+			if given[e.Spec.Flag] != "" {
+				continue
+			}
+			given[e.Spec.Flag] = e.Where(file)
+			if err := fs.Lookup(e.Spec.Flag).Value.Set(e.Text); err != nil { // LoadFile read it: only an int too large for this machine
+				errs = append(errs, fmt.Errorf("%s: %s: %w", e.Where(file), e.Spec.Flag, err))
+			}
+		}
+	}
+	if len(errs) > 0 {
+		return o, errors.Join(errs...)
+	}
+	o.where = map[string]string{}
+	for f, where := range given {
+		if sp, ok := specs[f]; ok {
+			o.where[sp.Name] = where
+		}
 	}
 	for _, s := range strings.Split(o.origins, ",") {
 		if s = strings.TrimSpace(s); s != "" {
@@ -112,25 +143,24 @@ func parse(args []string, getenv func(string) string, out io.Writer) (options, e
 	}
 	// The defaults that follow the processor: the user's worker gets
 	// adaptive concurrency and no synthetic load unless asked for.
-	if !given["concurrency"] {
+	if given["concurrency"] == "" {
 		s.Concurrency = config.DefaultConcurrency(s.Processor)
 	}
-	if !given["rate"] {
+	if given["rate"] == "" {
 		s.Rate = config.DefaultRate(s.Processor)
 	}
-	var errs []error
 	if err := config.CheckRange("logLevel", o.logLevelName); err != nil {
 		errs = append(errs, err)
 	} else if err := o.logLevel.UnmarshalText([]byte(o.logLevelName)); err != nil {
-		errs = append(errs, fmt.Errorf("--log-level: %w", err))
+		errs = append(errs, &config.FieldError{Field: "logLevel", Msg: err.Error()})
 	}
 	if trusted, err := server.ParseCIDRs(o.trustProxy); err != nil {
-		errs = append(errs, fmt.Errorf("--trust-proxy: %w", err))
+		errs = append(errs, &config.FieldError{Field: "trustProxy", Msg: err.Error()})
 	} else {
 		o.node.TrustedProxies = trusted
 	}
 	if _, _, err := net.SplitHostPort(o.addr); err != nil {
-		errs = append(errs, fmt.Errorf("--addr %q: want host:port: %w", o.addr, err))
+		errs = append(errs, &config.FieldError{Field: "addr", Msg: fmt.Sprintf("%q: want host:port: %v", o.addr, err)})
 	}
 	// On the command line 0 means no limit; in node.Config a negative rate
 	// does (0 takes the default there).
@@ -140,28 +170,42 @@ func parse(args []string, getenv func(string) string, out io.Writer) (options, e
 		o.node.WriteRate = -1
 	}
 	errs = append(errs, o.node.Validate())
-	return o, flagErrors(errors.Join(errs...), fs, specs)
+	return o, flagErrors(errors.Join(errs...), fs, specs, given)
 }
 
-// flagErrors rewrites each *config.FieldError in err (joined) to name the
-// flag that set the field, with the value as the flag shows it.
-func flagErrors(err error, fs *flag.FlagSet, specs map[string]config.Spec) error {
+// flagErrors rewrites each *config.FieldError in err (joined) to name
+// where the field was set, with the value as its flag shows it: the flag
+// ("--workers 0: want 1 to 10000"), the environment variable
+// ("ONTIME_WORKERS=0: want 1 to 10000") or the file's line
+// ("ontime.yaml:7: workers: want 1 to 10000, got 0").
+func flagErrors(err error, fs *flag.FlagSet, specs map[string]config.Spec, given map[string]string) error {
 	flagOf := map[string]string{}
 	for _, sp := range specs {
 		flagOf[sp.Name] = sp.Flag
 	}
 	var out []error
 	for _, e := range config.Flatten(err) {
-		var fe *config.FieldError
+		fe, isField := errors.AsType[*config.FieldError](e)
 		name, known := "", false
-		if errors.As(e, &fe) {
+		if isField {
 			name, known = flagOf[fe.Field]
 		}
-		switch {
-		case !known:
+		if !known {
 			out = append(out, e)
+			continue
+		}
+		value := fs.Lookup(name).Value.String()
+		switch where := given[name]; {
+		case strings.HasPrefix(where, "ONTIME_") && fe.Want != "":
+			out = append(out, fmt.Errorf("%s=%s: %s", where, value, fe.Want))
+		case strings.HasPrefix(where, "ONTIME_"):
+			out = append(out, fmt.Errorf("%s: %s", where, fe.Msg))
+		case where != "" && !strings.HasPrefix(where, "-") && fe.Want != "":
+			out = append(out, fmt.Errorf("%s: %s: %s, got %s", where, name, fe.Want, value))
+		case where != "" && !strings.HasPrefix(where, "-"):
+			out = append(out, fmt.Errorf("%s: %s: %s", where, name, fe.Msg))
 		case fe.Want != "":
-			out = append(out, fmt.Errorf("--%s %s: %s", name, fs.Lookup(name).Value, fe.Want))
+			out = append(out, fmt.Errorf("--%s %s: %s", name, value, fe.Want))
 		default:
 			out = append(out, fmt.Errorf("--%s: %s", name, fe.Msg))
 		}
@@ -189,14 +233,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if cfg.NATSURL != "" && cfg.NodeID == "" {
 		cfg.NodeID = defaultNodeID(ln.Addr())
 	}
+	if o.configFile != "" {
+		cfg.Reload = func() (config.Reloaded, error) { return reread(o, args, getenv) }
+	}
 	n, err := node.New(cfg, log)
 	if err != nil {
 		ln.Close()
 		return err
 	}
 	// Registered before the start-up lines are printed: once they are, a
-	// SIGHUP reloads the certificate instead of ending the process.
-	if n.TLS() {
+	// SIGHUP reloads the certificate and the configuration file instead of
+	// ending the process.
+	if n.TLS() || o.configFile != "" {
 		hup := make(chan os.Signal, 1)
 		signal.Notify(hup, syscall.SIGHUP)
 		hctx, stopHup := context.WithCancel(ctx)
@@ -209,8 +257,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 				case <-hctx.Done():
 					return
 				case <-hup:
-					log.Info("SIGHUP: reloading the TLS certificate")
-					n.ReloadTLS()
+					if n.TLS() {
+						log.Info("SIGHUP: reloading the TLS certificate")
+						n.ReloadTLS()
+					}
+					if o.configFile != "" {
+						log.Info("SIGHUP: reloading the configuration file", "file", o.configFile)
+						_, _ = n.ReloadConfig() // it logs what changed or why nothing did
+					}
 				}
 			}
 		}()
@@ -241,6 +295,34 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	err = n.Run(ctx, ln)
 	log.Info("ontime stopped", "err", err)
 	return err
+}
+
+// reread reads the configuration again as a restart would (the defaults,
+// the file, then the environment and the command line of start), for a
+// reload of the server started with start: the live settings it makes,
+// and the settings fixed at start whose value differs from start's, which
+// keep theirs until a restart. In cluster mode the settings every node
+// must share (the tick) are among those.
+func reread(start options, args []string, getenv func(string) string) (config.Reloaded, error) {
+	next, err := parse(args, getenv, io.Discard)
+	if err != nil {
+		return config.Reloaded{}, err
+	}
+	r := config.Reloaded{Settings: next.node.Settings, Restart: []string{}, Where: next.where}
+	was, now := destinations(&start), destinations(&next)
+	for _, sp := range config.Specs() {
+		fixed := !sp.Live || sp.FixedInCluster && start.node.NATSURL != ""
+		if !fixed || reflect.DeepEqual(reflect.ValueOf(was[sp.Name]).Elem().Interface(), reflect.ValueOf(now[sp.Name]).Elem().Interface()) {
+			continue
+		}
+		r.Restart = append(r.Restart, sp.Flag)
+		if sp.Live { // kept as it is until a restart
+			v, _ := start.node.Settings.Get(sp.Name)
+			dst, _ := r.Settings.Addr(sp.Name)
+			reflect.ValueOf(dst).Elem().Set(reflect.ValueOf(v).Convert(reflect.ValueOf(dst).Elem().Type()))
+		}
+	}
+	return r, nil
 }
 
 // access says in one line what is open to whom: reads are open to whoever

@@ -59,15 +59,15 @@ func toFloat(v any) float64 {
 // Every setting of config.Specs is a flag with its default and help, set
 // as well by its environment variable (the flag winning), and a value out
 // of its range or choices is refused naming the flag; every flag but
-// --version is a setting.
+// --config and --version is a setting.
 func TestFlagsFollowTheSpecs(t *testing.T) {
 	var help bytes.Buffer
 	if _, err := parse([]string{"ontime", "-h"}, env(nil), &help); !errors.Is(err, flag.ErrHelp) {
 		t.Fatalf("-h: %v", err)
 	}
 	helpDocs := parseHelp(t, help.String())
-	if len(helpDocs) != len(config.Specs())+1 {
-		t.Errorf("--help lists %d flags, want the %d settings and --version", len(helpDocs), len(config.Specs()))
+	if len(helpDocs) != len(config.Specs())+2 {
+		t.Errorf("--help lists %d flags, want the %d settings, --config and --version", len(helpDocs), len(config.Specs()))
 	}
 	for _, sp := range config.Specs() {
 		d, ok := helpDocs[sp.Flag]

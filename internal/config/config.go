@@ -2,8 +2,9 @@
 // flag, environment variable, type, unit, range, choices, default, help,
 // live or fixed at start), and holds the live ones: Settings, how they are
 // checked, and how a partial update applies. The command line, the
-// environment, PATCH /api/config, GET /api/config/schema and both settings
-// forms are derived from the specs. The same Settings travel in every
+// environment, the configuration file (LoadFile), PATCH /api/config,
+// GET /api/config/schema and both settings forms are derived from the
+// specs. The same Settings travel in every
 // batch (so both UIs show what is in force) and answer GET /api/config.
 //
 // The package is a leaf: it imports no other package of ontime, and owns

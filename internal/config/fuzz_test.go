@@ -133,3 +133,47 @@ func TestDefaultsAreValid(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// FuzzParseFile: any text is either a file whose every entry is a setting
+// of Specs, no secret, each key once, with a value its Spec parses from
+// the entry's text to the entry's value and Check accepts; or refused with
+// *FileErrors naming the file, never Go's types; never a panic.
+func FuzzParseFile(f *testing.F) {
+	for _, seed := range []string{
+		"tick: 100ms\nworkers: 8\n", "workers: many\n", "policy: edf\npolicy: lifo\n", "token: x\n", "lanes:\n  - name: a\n",
+		"workers: [1, 2]\n", "workers:\n", "- a\n- b\n", "a: b\n---\nc: d\n", "tick: &t 100ms\ndeadline: *t\n",
+		"queue-bytes: 64MiB\npprof: true\nrate: 12.5\n", "worker-url: |\n  http://h/w\n", "workers: !!str 8\n", "{tick: 1s}\n",
+		"? workers\n: 8\n", "<<: {workers: 8}\n", "workers: 0x10\n", "rate: .inf\n", "tick: 100ms\n\tworkers: 2\n", "\"workers\": \"8\"\n",
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		file, err := ParseFile("f.yaml", data)
+		if err != nil {
+			for _, e := range Flatten(err) {
+				if fe, ok := errors.AsType[*FileError](e); !ok || fe.Path != "f.yaml" || !strings.HasPrefix(e.Error(), "f.yaml") {
+					t.Fatalf("not a *FileError of f.yaml: %#v", e)
+				}
+				// The YAML parser's own messages speak YAML ("non-map value").
+				if msg := strings.TrimPrefix(e.Error(), "f.yaml"); !strings.Contains(msg, ": not YAML: ") && goTypes.MatchString(msg) && !bytes.Contains(data, []byte("map")) && !bytes.Contains(data, []byte("int")) {
+					t.Fatalf("Go in the message: %v", e)
+				}
+			}
+			return
+		}
+		seen := map[string]bool{}
+		for _, e := range file.Entries {
+			if seen[e.Spec.Flag] || e.Spec.Secret {
+				t.Fatalf("entry %s given twice or secret: %+v", e.Spec.Flag, file.Entries)
+			}
+			seen[e.Spec.Flag] = true
+			v, err := e.Spec.Parse(e.Text)
+			if err != nil || !reflect.DeepEqual(v, e.Value) && !(v != v) { // NaN never equals itself
+				t.Fatalf("%s: %q parses to %#v, %v; the entry holds %#v", e.Spec.Flag, e.Text, v, err, e.Value)
+			}
+			if err := e.Spec.Check(v); err != nil {
+				t.Fatalf("%s: %v accepted out of range: %v", e.Spec.Flag, v, err)
+			}
+		}
+	})
+}

@@ -25,8 +25,9 @@ const (
 )
 
 // Spec describes one setting: everything the command line, the
-// environment, PATCH /api/config, GET /api/config/schema and both settings
-// forms show of it or check it against. Specs lists them all; each of
+// environment, the configuration file, PATCH /api/config,
+// GET /api/config/schema and both settings forms show of it or check it
+// against. Specs lists them all; each of
 // those surfaces is derived from it.
 type Spec struct {
 	// Name is the JSON name: in Settings, in a patch, in the schema, and
@@ -76,6 +77,10 @@ type Spec struct {
 	// FixedInCluster settings cannot change live in cluster mode, where
 	// every node must agree on them.
 	FixedInCluster bool `json:"fixedInCluster,omitempty"`
+	// Secret settings come from the environment or the command line,
+	// never from the configuration file, which is often shared or kept
+	// in version control.
+	Secret bool `json:"-"`
 }
 
 // Want says what the setting takes, like "want 1 to 60000 ms" or "want
@@ -228,7 +233,7 @@ func Specs() []Spec {
 
 		{Name: "addr", Flag: "addr", Label: "Listen address", Type: String, Example: DefaultAddr, Default: DefaultAddr,
 			Help: "listen address, host:port"},
-		{Name: "token", Flag: "token", Label: "Token", Type: String, Default: "",
+		{Name: "token", Flag: "token", Label: "Token", Type: String, Default: "", Secret: true,
 			Help: "bearer token required on every write (POST /api/events, PATCH /api/config); prefer ONTIME_TOKEN, which ps does not show. Without one, writes are accepted only from this machine, not through a proxy, and a server on a non-loopback address or with --public-url or --trust-proxy refuses them all"},
 		{Name: "writeRate", Flag: "write-rate", Label: "Write rate", Type: Number, Unit: "writes/s", Min: bound(0), ZeroMeans: "no limit", Default: float64(DefaultWriteRate),
 			Help: "writes per second per client address (burst twice that)"},

@@ -157,24 +157,30 @@ func applyAll(changes []change) error {
 // lets workers finish first, and a new generator starts where the old one
 // stopped.
 func (n *Node) Apply(p config.Patch) (config.Settings, error) {
+	_, next, err := n.apply(p)
+	return next, err
+}
+
+// apply is Apply, which also returns the settings it found in force.
+func (n *Node) apply(p config.Patch) (old, next config.Settings, err error) {
 	l := &n.live
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	old := l.settings
+	old = l.settings
 	if l.stopped {
-		return old, ErrShuttingDown
+		return old, old, ErrShuttingDown
 	}
-	next, err := old.Apply(p, n.checkSettings)
+	next, err = old.Apply(p, n.checkSettings)
 	if err != nil {
-		return old, err
+		return old, old, err
 	}
 	pl := n.planFor(old, next)
 	if err := applyAll(pl.changes); err != nil {
-		return old, err
+		return old, old, err
 	}
 	n.commit(pl, next)
 	n.log.Info("settings changed", "settings", next)
-	return next, nil
+	return old, next, nil
 }
 
 // plan is what Apply changes for one patch: the steps that may fail, and

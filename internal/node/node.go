@@ -127,6 +127,9 @@ type Config struct {
 	// (X-Forwarded-For, Forwarded, X-Real-IP) are believed, for per-client
 	// rate limits and logs. Default none.
 	TrustedProxies []netip.Prefix
+	// Reload reads the configuration file again (cmd/ontime's --config),
+	// for ReloadConfig. Nil: the node has no file to reload.
+	Reload func() (config.Reloaded, error)
 }
 
 // Limits of the start-up options: package config's, which describes every
@@ -437,7 +440,7 @@ func New(cfg Config, log *slog.Logger) (_ *Node, err error) {
 		ForgetNode: n.forgetNode(),
 		PublicURL:  public, TrustedProxies: cfg.TrustedProxies, Hostnames: hostnames(),
 		Writes:  &server.WriteGuard{Token: cfg.Token, Exposed: cfg.Exposed, Rate: cfg.WriteRate},
-		Closing: &n.writes}, n.hub, n.coal, n, n.page)
+		Closing: &n.writes, Reload: n.ReloadConfig}, n.hub, n.coal, n, n.page)
 	return n, nil
 }
 

@@ -24,6 +24,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/ontime-rt/ontime/internal/coalescer"
+	"github.com/ontime-rt/ontime/internal/config"
 	"github.com/ontime-rt/ontime/internal/history"
 	"github.com/ontime-rt/ontime/internal/httperr"
 	"github.com/ontime-rt/ontime/internal/hub"
@@ -115,6 +116,9 @@ type Config struct {
 	// (X-Forwarded-For, Forwarded, X-Real-IP) are believed, so that rate
 	// limits and logs key on the real client. Default none.
 	TrustedProxies []netip.Prefix
+	// Reload, when set, is served at POST /api/config/reload behind the
+	// write guard: it reads the configuration file again and applies it.
+	Reload func() (config.Reload, error)
 }
 
 // OutcomeSource looks up an event's outcome in the window of recent ones.
@@ -234,6 +238,9 @@ func routes(r chi.Router, cfg Config, log *slog.Logger, h *hub.Hub, st StatsSour
 	}
 	r.With(guard.Wrap).Patch("/api/config", patchConfig(conf))
 	r.With(guard.Wrap).Method(http.MethodPatch, "/ui/config", web.ConfigForm(conf))
+	if cfg.Reload != nil {
+		r.With(guard.Wrap).Method(http.MethodPost, "/api/config/reload", reloadConfig(cfg.Reload))
+	}
 	if cfg.Ingest != nil {
 		timeout := cfg.IngestReadTimeout
 		if timeout <= 0 {

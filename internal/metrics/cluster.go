@@ -22,6 +22,8 @@ type clusterDescs struct {
 	partialsPublished, partialsFailed, partialsReceived             *prometheus.Desc
 	partialsDiscarded, partialsLate, emitted, skipped               *prometheus.Desc
 	nodes                                                           *prometheus.Desc
+	// The accounting of routed events (cluster.BusStats).
+	routeLost, noResponders, unconfirmed *prometheus.Desc
 }
 
 func newClusterDescs(add func(name, help string, labels ...string) *prometheus.Desc) *clusterDescs {
@@ -40,7 +42,10 @@ func newClusterDescs(add func(name, help string, labels ...string) *prometheus.D
 	c.partialsLate = add("ontime_cluster_partials_late_total", "Partials that missed their tick's grace period and were merged into a later tick.")
 	c.emitted = add("ontime_cluster_batches_emitted_total", "Cluster batches this node merged and published to its clients.")
 	c.skipped = add("ontime_cluster_ticks_skipped_total", "Ticks never emitted because merging was held up for longer than 100 ticks.")
-	c.nodes = add("ontime_cluster_nodes", "Nodes in the node list of this node's latest cluster batch, by status: joining, ok, degraded, overloaded (members, by health), lost. Absent until the first cluster batch is merged.", "status")
+	c.nodes = add("ontime_cluster_nodes", "Nodes in the node list of this node's latest cluster batch, by status: joining, ok, degraded, overloaded (members, by health), lost, left. Absent until the first cluster batch is merged.", "status")
+	c.routeLost = add("ontime_cluster_events_route_lost_total", "Routed events this node counted as dropped, by how: missing (sent to this node, lost by NATS, found from their route's numbers), orphan (sent by this node to a node that ended without taking them), abandoned and stale (delivered to a consumer that stopped, or to an earlier incarnation: their senders count them).", "how")
+	c.noResponders = add("ontime_cluster_events_no_responders_total", "Events NATS said nobody was subscribed to: their destination had gone (they are counted when it is retired).")
+	c.unconfirmed = add("ontime_cluster_syncs_unconfirmed_total", "Ingest requests answered without NATS confirming their events (the connection was down or the confirmation timed out).")
 	return c
 }
 
@@ -65,6 +70,12 @@ func (c *clusterDescs) collect(ch chan<- prometheus.Metric, src ClusterSource) {
 	counter(c.partialsDiscarded, m.Rejected, "rejected")
 	counter(c.partialsDiscarded, m.LocalDrops, "local")
 	counter(c.partialsLate, m.Late)
+	counter(c.routeLost, bus.Missing, "missing")
+	counter(c.routeLost, bus.Orphans, "orphan")
+	counter(c.routeLost, bus.Abandoned, "abandoned")
+	counter(c.routeLost, bus.Stale, "stale")
+	counter(c.noResponders, bus.NoResponders)
+	counter(c.unconfirmed, bus.Unconfirmed)
 	counter(c.emitted, m.Emitted)
 	counter(c.skipped, m.Skipped)
 	// Before the first merge there is no node list: zeros would say the
@@ -76,7 +87,7 @@ func (c *clusterDescs) collect(ch chan<- prometheus.Metric, src ClusterSource) {
 			n      int
 		}{
 			{batch.NodeJoining, n.Joining}, {string(batch.OK), n.OK}, {string(batch.Degraded), n.Degraded},
-			{string(batch.Overloaded), n.Overloaded}, {batch.NodeLost, n.Lost},
+			{string(batch.Overloaded), n.Overloaded}, {batch.NodeLost, n.Lost}, {batch.NodeLeft, n.Left},
 		} {
 			ch <- prometheus.MustNewConstMetric(c.nodes, prometheus.GaugeValue, float64(s.n), s.status)
 		}

@@ -588,7 +588,8 @@ func TestNativeHistograms(t *testing.T) {
 type clusterStats struct{ nodes *cluster.NodeCounts }
 
 func (c clusterStats) ClusterStats() (cluster.BusStats, cluster.MergerStats) {
-	return cluster.BusStats{Published: 1, Unpublished: 2, Consumed: 3, Refused: 4, Malformed: 5, SlowConsumerDrops: 6, Consumers: 7},
+	return cluster.BusStats{Published: 1, Unpublished: 2, Consumed: 3, Refused: 4, Malformed: 5, SlowConsumerDrops: 6, Consumers: 7,
+			Missing: 31, Orphans: 32, Abandoned: 33, Stale: 34, NoResponders: 35, Unconfirmed: 36},
 		cluster.MergerStats{Published: 11, PublishErrors: 12, Received: 13, Malformed: 14, Stale: 15, Rejected: 16, LocalDrops: 17, Emitted: 18, Late: 19, Skipped: 20, Nodes: c.nodes}
 }
 
@@ -600,9 +601,9 @@ func TestClusterMetrics(t *testing.T) {
 	if fams := scrape(t, New(Config{Cluster: clusterStats{}}).Handler()); fams["ontime_cluster_nodes"] != nil {
 		t.Fatal("ontime_cluster_nodes before the first cluster batch")
 	}
-	fams := scrape(t, New(Config{Cluster: clusterStats{&cluster.NodeCounts{Joining: 21, OK: 22, Degraded: 23, Overloaded: 24, Lost: 25}}}).Handler())
-	if n := len(fams["ontime_cluster_nodes"].GetMetric()); n != 5 {
-		t.Errorf("%d ontime_cluster_nodes series, want one per status (5)", n)
+	fams := scrape(t, New(Config{Cluster: clusterStats{&cluster.NodeCounts{Joining: 21, OK: 22, Degraded: 23, Overloaded: 24, Lost: 25, Left: 26}}}).Handler())
+	if n := len(fams["ontime_cluster_nodes"].GetMetric()); n != 6 {
+		t.Errorf("%d ontime_cluster_nodes series, want one per status (6)", n)
 	}
 	for _, c := range []struct {
 		name   string
@@ -631,6 +632,13 @@ func TestClusterMetrics(t *testing.T) {
 		{"ontime_cluster_nodes", map[string]string{"status": "degraded"}, 23},
 		{"ontime_cluster_nodes", map[string]string{"status": "overloaded"}, 24},
 		{"ontime_cluster_nodes", map[string]string{"status": "lost"}, 25},
+		{"ontime_cluster_nodes", map[string]string{"status": "left"}, 26},
+		{"ontime_cluster_events_route_lost_total", map[string]string{"how": "missing"}, 31},
+		{"ontime_cluster_events_route_lost_total", map[string]string{"how": "orphan"}, 32},
+		{"ontime_cluster_events_route_lost_total", map[string]string{"how": "abandoned"}, 33},
+		{"ontime_cluster_events_route_lost_total", map[string]string{"how": "stale"}, 34},
+		{"ontime_cluster_events_no_responders_total", nil, 35},
+		{"ontime_cluster_syncs_unconfirmed_total", nil, 36},
 	} {
 		if got := value(t, fams, c.name, c.labels); got != c.want {
 			t.Errorf("%s%v = %v, want %v", c.name, c.labels, got, c.want)

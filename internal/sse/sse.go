@@ -19,6 +19,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/ontime-rt/ontime/internal/batch"
@@ -217,7 +218,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		c.gone(err)
 		return
 	}
-	if r.ProtoMajor == 2 {
+	// Measurement only (reverted by the next commit): turn cohorts off.
+	if r.ProtoMajor == 2 && os.Getenv("ONTIME_XNOCOHORT") == "" {
 		if conn := stream.Conn(r); conn != nil {
 			coh := h.cohorts.join(conn, h.Hub)
 			defer coh.leave()

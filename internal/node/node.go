@@ -174,10 +174,6 @@ func (c Config) withDefaults() Config {
 	c.ShutdownTimeout = cmp.Or(c.ShutdownTimeout, d.ShutdownTimeout)
 	c.Outcomes = cmp.Or(c.Outcomes, d.Outcomes)
 	c.QueueBytes = cmp.Or(c.QueueBytes, d.QueueBytes)
-	// Measurement only (reverted by the next commit): turn cork off.
-	if os.Getenv("ONTIME_XNOCORK") != "" {
-		c.TLSWriteWindow = -1
-	}
 	if c.TLSWriteWindow == 0 {
 		c.TLSWriteWindow = time.Millisecond
 	}

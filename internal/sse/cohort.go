@@ -12,20 +12,20 @@ import (
 // wakes a connection's streams one right after another.
 //
 // The frames of an HTTP/2 connection's streams leave through the
-// connection's one writer (package h2), which sends what has gathered
-// since its last write in one write. When the hub's close wakes every
-// stream of the server in the order they began to wait, the streams of
-// one connection are spread over the whole tick: each frame arrives alone
-// and costs the connection a write of its own. A cohort has one goroutine
-// (its leader) wait on the hub in place of its streams and wake them
-// together, so their frames arrive as a burst: with Go's HTTP/2 server, at
-// 5,000 clients, 8 per connection, that was a fifth less CPU per delivered
-// batch (docs/benchmarks.md). While its leader runs, a cohort also asks the
-// connection to gather its writes (a gatherer under the TLS connection:
-// the HTTPS listener's cork.Conn), so that a burst's frames leave in a few
-// write(2) calls rather than one each. A connection with a single stream
-// has no leader (it would only add a wake-up) and does not gather: it has
-// nothing to gather its frames with, and holding them would only cost.
+// connection's serving goroutine (net/http's HTTP/2 server), which sends
+// its buffer whenever no other frame is waiting. When the hub's close
+// wakes every stream of the server in the order they began to wait, the
+// streams of one connection are spread over the whole tick: each frame
+// arrives alone and costs the connection a write of its own. A cohort has
+// one goroutine (its leader) wait on the hub in place of its streams and
+// wake them together, so their frames arrive as a burst. While its leader
+// runs, a cohort also asks the connection to gather its writes (a gatherer
+// under the TLS connection: the HTTPS listener's cork.Conn), so that a
+// burst's frames leave in a few write(2) calls rather than one each. What
+// the two save per delivered batch: docs/benchmarks.md. A connection with
+// a single stream has no leader (it would only add a wake-up) and does not
+// gather: it has nothing to gather its frames with, and holding them would
+// only cost.
 type cohorts struct {
 	mu sync.Mutex
 	m  map[net.Conn]*cohort // by connection; entries with members only

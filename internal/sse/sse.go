@@ -19,7 +19,6 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
-	"os"
 	"time"
 
 	"github.com/ontime-rt/ontime/internal/batch"
@@ -213,13 +212,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		hdr.Set("Connection", "keep-alive") // HTTP/2 forbids connection headers
 	}
 	w.WriteHeader(http.StatusOK)
-	out := &sink{dst: flushingWriter{w: w, rc: http.NewResponseController(w)}, timeout: c.writeTimeout}
+	// net/http's HTTP/2 server resets a stream when its write deadline
+	// passes, even while nothing is being written: the deadline is taken
+	// off a stream that has gone quiet (see client.run).
+	out := &sink{dst: flushingWriter{w: w, rc: http.NewResponseController(w)}, timeout: c.writeTimeout, idleReset: r.ProtoMajor == 2}
 	if err := out.write(first); err != nil {
 		c.gone(err)
 		return
 	}
-	// Measurement only (reverted by the next commit): turn cohorts off.
-	if r.ProtoMajor == 2 && os.Getenv("ONTIME_XNOCOHORT") == "" {
+	if r.ProtoMajor == 2 {
 		if conn := stream.Conn(r); conn != nil {
 			coh := h.cohorts.join(conn, h.Hub)
 			defer coh.leave()
@@ -290,9 +291,13 @@ func (f flushingWriter) SetWriteDeadline(t time.Time) error {
 // stream's CPU. A blocked write therefore ends after timeout minus up to a
 // second (at least half the timeout).
 type sink struct {
-	dst         destination
-	timeout     time.Duration
-	deadlineSet time.Time
+	dst     destination
+	timeout time.Duration
+	// idleReset tells that dst ends the stream when its deadline passes
+	// even if no write is under way (net/http's HTTP/2 server), not only
+	// the writes made after it, as a connection's deadline does.
+	idleReset   bool
+	deadlineSet time.Time // zero: no deadline armed
 	lastWrite   time.Time // for the heartbeat
 	scratch     []byte    // see writeParts
 }
@@ -315,6 +320,24 @@ func (s *sink) arm() error {
 		s.deadlineSet = now
 	}
 	return nil
+}
+
+// quietCheck is how often a stream whose destination resets it at its
+// deadline even while idle (idleReset) checks for quiet, and how long it
+// must have been quiet to have the deadline taken off. A deadline is set at
+// most min(1 s, timeout/2) before a write and lasts timeout, so it passes
+// no sooner than timeout/2 after the last write; two checks a fifth of
+// the timeout apart find the stream quiet for a fifth of it before then.
+func (s *sink) quietCheck() time.Duration { return s.timeout / 5 }
+
+// disarm takes the deadline off a quiet stream; the next write arms one
+// again.
+func (s *sink) disarm() error {
+	if s.deadlineSet.IsZero() {
+		return nil
+	}
+	s.deadlineSet = time.Time{}
+	return s.dst.SetWriteDeadline(time.Time{})
 }
 
 // writeParts writes the pieces in order without copying them together: one
@@ -408,7 +431,11 @@ func (c *client) run(out *sink, sub *hub.Subscriber, stop <-chan struct{}) {
 		}
 		return err
 	}
-	idle := time.NewTimer(c.heartbeat)
+	check := c.heartbeat
+	if out.idleReset {
+		check = min(check, out.quietCheck())
+	}
+	idle := time.NewTimer(check)
 	defer idle.Stop()
 	var parts [][]byte
 	for {
@@ -419,15 +446,22 @@ func (c *client) run(out *sink, sub *hub.Subscriber, stop <-chan struct{}) {
 			// The timer is not reset on every write (that too costs per
 			// write); when it fires, it checks how long the stream has
 			// really been quiet.
-			if quiet := time.Since(out.lastWrite); quiet < c.heartbeat {
-				idle.Reset(c.heartbeat - quiet)
+			quiet := time.Since(out.lastWrite)
+			if out.idleReset && quiet >= out.quietCheck() {
+				if err := out.disarm(); err != nil {
+					c.gone(err)
+					return
+				}
+			}
+			if quiet < c.heartbeat {
+				idle.Reset(min(c.heartbeat-quiet, check))
 				continue
 			}
 			if err := write(net.Buffers{[]byte(": heartbeat\n\n")}); err != nil {
 				c.gone(err)
 				return
 			}
-			idle.Reset(c.heartbeat)
+			idle.Reset(check)
 			continue
 		case <-c.ready(sub):
 		}

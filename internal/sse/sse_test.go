@@ -248,3 +248,28 @@ func TestStreamThroughResponseWriter(t *testing.T) {
 		})
 	}
 }
+
+// Over HTTP/2, net/http resets a stream when its write deadline passes,
+// even while nothing is being written; a stream quiet for longer than its
+// write timeout (a tick of several seconds) goes on. The quiet is real
+// time: it happens in net/http's server, outside any synctest bubble.
+func TestHTTP2QuietLongerThanWriteTimeout(t *testing.T) {
+	h := newTestHub(t)
+	const timeout = 200 * time.Millisecond
+	srv := httptest.NewUnstartedServer(&Handler{Hub: h, Format: "sse", WriteTimeout: timeout, Logger: quiet})
+	srv.EnableHTTP2 = true
+	srv.StartTLS()
+	defer srv.Close()
+	defer h.Close()
+	s := open(t, srv.Client(), srv.URL)
+	if line, _ := s.body.ReadString('\n'); line != "retry: 1000\n" {
+		t.Fatalf("first line %q, want the retry field", line)
+	}
+	for seq := uint64(1); seq <= 3; seq++ {
+		h.Publish(&batch.Batch{Seq: seq})
+		time.Sleep(5 * timeout) // quiet: five write timeouts
+	}
+	if ids := readIDs(t, s.body, 3); fmt.Sprint(ids) != "[0-1 0-2 0-3]" {
+		t.Fatalf("ids %v, want [0-1 0-2 0-3]", ids)
+	}
+}

@@ -222,7 +222,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if r.ProtoMajor == 2 {
 		if conn := stream.Conn(r); conn != nil {
-			coh := h.cohorts.join(conn, h.Hub)
+			coh := h.cohorts.join(conn, h.Hub, out.quietCheck())
 			defer coh.leave()
 			c.cohort = coh
 		}
@@ -328,7 +328,7 @@ func (s *sink) arm() error {
 // most min(1 s, timeout/2) before a write and lasts timeout, so it passes
 // no sooner than timeout/2 after the last write; two checks a fifth of
 // the timeout apart find the stream quiet for a fifth of it before then.
-func (s *sink) quietCheck() time.Duration { return s.timeout / 5 }
+func (s *sink) quietCheck() time.Duration { return max(s.timeout/5, time.Millisecond) }
 
 // disarm takes the deadline off a quiet stream; the next write arms one
 // again.
@@ -431,12 +431,25 @@ func (c *client) run(out *sink, sub *hub.Subscriber, stop <-chan struct{}) {
 		}
 		return err
 	}
-	check := c.heartbeat
-	if out.idleReset {
-		check = min(check, out.quietCheck())
+	// Over HTTP/2 a quiet stream must have its write deadline taken off
+	// (see sink.idleReset): a stream whose cohort has a leader hears from
+	// it when the connection has gone quiet, so only the leader keeps a
+	// short timer; any other stream checks every quietCheck itself.
+	period := func() time.Duration {
+		if out.idleReset && (c.cohort == nil || c.cohort.next() == nil) {
+			return min(c.heartbeat, out.quietCheck())
+		}
+		return c.heartbeat
 	}
-	idle := time.NewTimer(check)
+	cur := period()
+	idle := time.NewTimer(cur)
 	defer idle.Stop()
+	disarmIfQuiet := func(quiet time.Duration) error {
+		if out.idleReset && quiet >= out.quietCheck() {
+			return out.disarm()
+		}
+		return nil
+	}
 	var parts [][]byte
 	for {
 		select {
@@ -447,23 +460,34 @@ func (c *client) run(out *sink, sub *hub.Subscriber, stop <-chan struct{}) {
 			// write); when it fires, it checks how long the stream has
 			// really been quiet.
 			quiet := time.Since(out.lastWrite)
-			if out.idleReset && quiet >= out.quietCheck() {
-				if err := out.disarm(); err != nil {
-					c.gone(err)
-					return
-				}
+			if err := disarmIfQuiet(quiet); err != nil {
+				c.gone(err)
+				return
 			}
+			cur = period()
 			if quiet < c.heartbeat {
-				idle.Reset(min(c.heartbeat-quiet, check))
+				idle.Reset(min(c.heartbeat-quiet, cur))
 				continue
 			}
 			if err := write(net.Buffers{[]byte(": heartbeat\n\n")}); err != nil {
 				c.gone(err)
 				return
 			}
-			idle.Reset(check)
+			idle.Reset(cur)
 			continue
 		case <-c.ready(sub):
+		}
+		if out.idleReset {
+			// Woken by a frame, or by the cohort's leader finding the
+			// connection quiet.
+			if err := disarmIfQuiet(time.Since(out.lastWrite)); err != nil {
+				c.gone(err)
+				return
+			}
+			if p := period(); p < cur { // the cohort's leader has retired
+				cur = p
+				idle.Reset(cur)
+			}
 		}
 		frames, gap, err := sub.Take()
 		if errors.Is(err, hub.ErrTooSlow) {

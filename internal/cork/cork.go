@@ -2,23 +2,25 @@
 // ones, as Linux's TCP_CORK does in the kernel, for the connections of an
 // HTTPS listener that ask for it.
 //
-// Over HTTP/2 the event streams of a connection write their frames as
-// they are woken, and the connection's writer sends what has gathered
-// whenever it gets to run, which can be after each frame: at a tick, a
-// connection carrying a hundred event streams can make up to a hundred
-// writes, each a TLS record and a write(2). A Conn gathers only while someone has
-// asked it to (Gather, withdrawn by StopGathering): the event streams of a
-// connection (package sse) ask once it carries two of them. A gathering
-// Conn that has written within the last QuietAfter is streaming: what it writes is held for a window and sent
-// together when the window ends (or when BufferSize bytes are held). A
-// burst of a hundred frames becomes a few writes, which costs the server
-// (and the client) one system call and one transmission per batch instead
-// of per frame. The price is latency inside a stream: a write reaches the
-// peer at most one window later. Every other write goes out at once, as on
-// any connection: a connection nobody asked to gather (one stream, or
-// request-and-answer traffic) has nothing to gather its writes with and
-// would only pay for the holding, and a write after QuietAfter of silence
-// (a lone request's answer) waits for nothing.
+// Over HTTP/2 (net/http's server) each event stream's flush hands its
+// frame to the connection's serving goroutine, which writes it into the
+// connection's buffer and sends the buffer whenever no other frame is
+// waiting, which can be after each frame: at a tick, a connection carrying
+// a hundred event streams can make up to a hundred writes, each a TLS
+// record and a write(2). A Conn gathers only while someone has asked it to
+// (Gather, withdrawn by StopGathering): the event streams of a connection
+// (package sse) ask once it carries two of them. A gathering Conn that has
+// written within the last QuietAfter is streaming: what it writes is held
+// for a window and sent together when the window ends (or when BufferSize
+// bytes are held). A burst of a hundred frames becomes a few writes, which
+// costs the server (and the client) one system call and one transmission
+// per batch instead of per frame (what that saves per delivered batch:
+// docs/benchmarks.md). The price is latency inside a stream: a write
+// reaches the peer at most one window later. Every other write goes out at
+// once, as on any connection: a connection nobody asked to gather (one
+// stream, or request-and-answer traffic) has nothing to gather its writes
+// with and would only pay for the holding, and a write after QuietAfter of
+// silence (a lone request's answer) waits for nothing.
 package cork
 
 import (

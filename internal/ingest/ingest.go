@@ -347,7 +347,13 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request, res Response, w
 		if _, err := w.Write(buf); err != nil {
 			return false
 		}
-		return rc.Flush() == nil
+		if rc.Flush() != nil {
+			return false
+		}
+		// Over HTTP/2 a deadline that passes resets the stream even while
+		// nothing is written: it must not cut the wait for the next line.
+		_ = rc.SetWriteDeadline(time.Time{})
+		return true
 	}
 	if !write() {
 		return

@@ -28,7 +28,6 @@ import (
 	"github.com/ontime-rt/ontime/internal/cluster"
 	"github.com/ontime-rt/ontime/internal/coalescer"
 	"github.com/ontime-rt/ontime/internal/config"
-	"github.com/ontime-rt/ontime/internal/h2"
 	"github.com/ontime-rt/ontime/internal/history"
 	"github.com/ontime-rt/ontime/internal/httperr"
 	"github.com/ontime-rt/ontime/internal/hub"
@@ -142,6 +141,17 @@ const (
 	MaxNodeID       = config.MaxNodeID
 	MinQueueBytes   = config.MinQueueBytes
 	MaxQueueBytes   = config.MaxQueueBytes
+)
+
+// HTTP/2 limits (docs/security.md states them with Go's other defaults).
+const (
+	// maxStreamsPerConn bounds the concurrent streams of one HTTP/2
+	// connection (Go's default); a client's stream beyond it is refused.
+	maxStreamsPerConn = 250
+	// http2WriteByteTimeout closes an HTTP/2 connection whose pending
+	// writes make no progress for this long: a client that stopped
+	// reading its socket.
+	http2WriteByteTimeout = 10 * time.Second
 )
 
 // ErrShuttingDown is returned by Apply once the node has begun to shut
@@ -665,17 +675,21 @@ func (n *Node) Run(ctx context.Context, ln net.Listener) error {
 // serveTLS sets srv up for HTTPS with HTTP/2 (a browser then multiplexes
 // all its streams of this host over one connection, where HTTP/1.1 allows
 // six) and starts the certificate watcher; the returned func stops it.
+// HTTP/2 is net/http's own server, with its limits stated in
+// docs/security.md (what it costs per delivered frame: docs/benchmarks.md).
 func (n *Node) serveTLS(ctx context.Context, srv *http.Server) (stop func()) {
 	srv.TLSConfig = &tls.Config{
 		MinVersion:     tls.VersionTLS12,
 		NextProtos:     []string{"h2", "http/1.1"},
 		GetCertificate: n.certs.GetCertificate,
 	}
-	// HTTP/2 is served by package h2 rather than net/http's server, whose
-	// hand-offs between a stream's handler and the connection's serving
-	// goroutine doubled the CPU of every event delivered (see package h2).
-	if err := (&h2.Server{Logger: n.log}).Configure(srv); err != nil {
-		n.log.Warn("HTTP/2 not set up; HTTPS serves HTTP/1.1 only", "err", err)
+	srv.HTTP2 = &http.HTTP2Config{
+		// Go's default, stated here because docs/security.md and the load
+		// tool's --per-conn bound rely on it.
+		MaxConcurrentStreams: maxStreamsPerConn,
+		// A connection whose writes make no progress for this long is
+		// closed (a client that stopped reading its socket).
+		WriteByteTimeout: http2WriteByteTimeout,
 	}
 	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	done := make(chan struct{})

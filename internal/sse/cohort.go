@@ -3,6 +3,7 @@ package sse
 import (
 	"net"
 	"sync"
+	"time"
 
 	"github.com/ontime-rt/ontime/internal/hub"
 	"github.com/ontime-rt/ontime/internal/stream"
@@ -12,20 +13,20 @@ import (
 // wakes a connection's streams one right after another.
 //
 // The frames of an HTTP/2 connection's streams leave through the
-// connection's one writer (package h2), which sends what has gathered
-// since its last write in one write. When the hub's close wakes every
-// stream of the server in the order they began to wait, the streams of
-// one connection are spread over the whole tick: each frame arrives alone
-// and costs the connection a write of its own. A cohort has one goroutine
-// (its leader) wait on the hub in place of its streams and wake them
-// together, so their frames arrive as a burst: with Go's HTTP/2 server, at
-// 5,000 clients, 8 per connection, that was a fifth less CPU per delivered
-// batch (docs/benchmarks.md). While its leader runs, a cohort also asks the
-// connection to gather its writes (a gatherer under the TLS connection:
-// the HTTPS listener's cork.Conn), so that a burst's frames leave in a few
-// write(2) calls rather than one each. A connection with a single stream
-// has no leader (it would only add a wake-up) and does not gather: it has
-// nothing to gather its frames with, and holding them would only cost.
+// connection's serving goroutine (net/http's HTTP/2 server), which sends
+// its buffer whenever no other frame is waiting. When the hub's close
+// wakes every stream of the server in the order they began to wait, the
+// streams of one connection are spread over the whole tick: each frame
+// arrives alone and costs the connection a write of its own. A cohort has
+// one goroutine (its leader) wait on the hub in place of its streams and
+// wake them together, so their frames arrive as a burst. While its leader
+// runs, a cohort also asks the connection to gather its writes (a gatherer
+// under the TLS connection: the HTTPS listener's cork.Conn), so that a
+// burst's frames leave in a few write(2) calls rather than one each. What
+// the two save per delivered batch: docs/benchmarks.md. A connection with
+// a single stream has no leader (it would only add a wake-up) and does not
+// gather: it has nothing to gather its frames with, and holding them would
+// only cost.
 type cohorts struct {
 	mu sync.Mutex
 	m  map[net.Conn]*cohort // by connection; entries with members only
@@ -62,8 +63,11 @@ type cohort struct {
 }
 
 // join adds a stream of conn to its cohort. The second member starts the
-// leader, and with it the connection's gathering.
-func (r *cohorts) join(conn net.Conn, h *hub.Hub) *cohort {
+// leader, and with it the connection's gathering. quiet is the members'
+// quietCheck: the leader wakes them after that long without a frame (and
+// every quiet after), so that each takes its write deadline off without
+// a timer of its own.
+func (r *cohorts) join(conn net.Conn, h *hub.Hub, quiet time.Duration) *cohort {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.m == nil {
@@ -83,7 +87,7 @@ func (r *cohorts) join(conn net.Conn, h *hub.Hub) *cohort {
 		if c.gather != nil {
 			c.gather.Gather() // withdrawn by lead when it returns
 		}
-		go c.lead(h.Subscribe(hub.Resume{}), c.stop)
+		go c.lead(h.Subscribe(hub.Resume{}), c.stop, quiet)
 	}
 	return c
 }
@@ -115,32 +119,51 @@ func (c *cohort) next() <-chan struct{} {
 	return c.wake
 }
 
-// lead wakes the members at every frame sub sees, until stop closes or the
-// subscription ends (hub closed, or the leader left behind): then it wakes
-// them a last time, leaves them to their own subscriptions and stops the
-// connection's gathering (what is held is sent at once).
-func (c *cohort) lead(sub *hub.Subscriber, stop <-chan struct{}) {
+// lead wakes the members at every frame sub sees, and after quiet without
+// one (then every quiet), until stop closes or the subscription ends (hub
+// closed, or the leader left behind): then it wakes them a last time,
+// leaves them to their own subscriptions and stops the connection's
+// gathering (what is held is sent at once). Its quiet timer is not reset
+// per frame: when it fires it checks how long it has really been quiet.
+func (c *cohort) lead(sub *hub.Subscriber, stop <-chan struct{}, quiet time.Duration) {
 	defer close(c.done)
 	if c.gather != nil {
 		defer c.gather.StopGathering()
 	}
 	defer sub.Close()
+	check := time.NewTimer(quiet)
+	defer check.Stop()
+	last := time.Now()
 	for {
 		select {
 		case <-stop:
 			c.retire()
 			return
+		case <-check.C:
+			if since := time.Since(last); since < quiet {
+				check.Reset(quiet - since)
+				continue
+			}
+			check.Reset(quiet)
+			c.wakeAll()
+			continue
 		case <-sub.Ready():
 		}
 		if _, _, err := sub.Take(); err != nil {
 			c.retire()
 			return
 		}
-		c.mu.Lock()
-		close(c.wake)
-		c.wake = make(chan struct{})
-		c.mu.Unlock()
+		last = time.Now()
+		c.wakeAll()
 	}
+}
+
+// wakeAll wakes the members waiting on the cohort.
+func (c *cohort) wakeAll() {
+	c.mu.Lock()
+	close(c.wake)
+	c.wake = make(chan struct{})
+	c.mu.Unlock()
 }
 
 func (c *cohort) retire() {

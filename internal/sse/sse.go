@@ -212,14 +212,17 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		hdr.Set("Connection", "keep-alive") // HTTP/2 forbids connection headers
 	}
 	w.WriteHeader(http.StatusOK)
-	out := &sink{dst: flushingWriter{w: w, rc: http.NewResponseController(w)}, timeout: c.writeTimeout}
+	// net/http's HTTP/2 server resets a stream when its write deadline
+	// passes, even while nothing is being written: the deadline is taken
+	// off a stream that has gone quiet (see client.run).
+	out := &sink{dst: flushingWriter{w: w, rc: http.NewResponseController(w)}, timeout: c.writeTimeout, idleReset: r.ProtoMajor == 2}
 	if err := out.write(first); err != nil {
 		c.gone(err)
 		return
 	}
 	if r.ProtoMajor == 2 {
 		if conn := stream.Conn(r); conn != nil {
-			coh := h.cohorts.join(conn, h.Hub)
+			coh := h.cohorts.join(conn, h.Hub, out.quietCheck())
 			defer coh.leave()
 			c.cohort = coh
 		}
@@ -288,9 +291,13 @@ func (f flushingWriter) SetWriteDeadline(t time.Time) error {
 // stream's CPU. A blocked write therefore ends after timeout minus up to a
 // second (at least half the timeout).
 type sink struct {
-	dst         destination
-	timeout     time.Duration
-	deadlineSet time.Time
+	dst     destination
+	timeout time.Duration
+	// idleReset tells that dst ends the stream when its deadline passes
+	// even if no write is under way (net/http's HTTP/2 server), not only
+	// the writes made after it, as a connection's deadline does.
+	idleReset   bool
+	deadlineSet time.Time // zero: no deadline armed
 	lastWrite   time.Time // for the heartbeat
 	scratch     []byte    // see writeParts
 }
@@ -313,6 +320,24 @@ func (s *sink) arm() error {
 		s.deadlineSet = now
 	}
 	return nil
+}
+
+// quietCheck is how often a stream whose destination resets it at its
+// deadline even while idle (idleReset) checks for quiet, and how long it
+// must have been quiet to have the deadline taken off. A deadline is set at
+// most min(1 s, timeout/2) before a write and lasts timeout, so it passes
+// no sooner than timeout/2 after the last write; two checks a fifth of
+// the timeout apart find the stream quiet for a fifth of it before then.
+func (s *sink) quietCheck() time.Duration { return max(s.timeout/5, time.Millisecond) }
+
+// disarm takes the deadline off a quiet stream; the next write arms one
+// again.
+func (s *sink) disarm() error {
+	if s.deadlineSet.IsZero() {
+		return nil
+	}
+	s.deadlineSet = time.Time{}
+	return s.dst.SetWriteDeadline(time.Time{})
 }
 
 // writeParts writes the pieces in order without copying them together: one
@@ -406,8 +431,25 @@ func (c *client) run(out *sink, sub *hub.Subscriber, stop <-chan struct{}) {
 		}
 		return err
 	}
-	idle := time.NewTimer(c.heartbeat)
+	// Over HTTP/2 a quiet stream must have its write deadline taken off
+	// (see sink.idleReset): a stream whose cohort has a leader hears from
+	// it when the connection has gone quiet, so only the leader keeps a
+	// short timer; any other stream checks every quietCheck itself.
+	period := func() time.Duration {
+		if out.idleReset && (c.cohort == nil || c.cohort.next() == nil) {
+			return min(c.heartbeat, out.quietCheck())
+		}
+		return c.heartbeat
+	}
+	cur := period()
+	idle := time.NewTimer(cur)
 	defer idle.Stop()
+	disarmIfQuiet := func(quiet time.Duration) error {
+		if out.idleReset && quiet >= out.quietCheck() {
+			return out.disarm()
+		}
+		return nil
+	}
 	var parts [][]byte
 	for {
 		select {
@@ -417,17 +459,35 @@ func (c *client) run(out *sink, sub *hub.Subscriber, stop <-chan struct{}) {
 			// The timer is not reset on every write (that too costs per
 			// write); when it fires, it checks how long the stream has
 			// really been quiet.
-			if quiet := time.Since(out.lastWrite); quiet < c.heartbeat {
-				idle.Reset(c.heartbeat - quiet)
+			quiet := time.Since(out.lastWrite)
+			if err := disarmIfQuiet(quiet); err != nil {
+				c.gone(err)
+				return
+			}
+			cur = period()
+			if quiet < c.heartbeat {
+				idle.Reset(min(c.heartbeat-quiet, cur))
 				continue
 			}
 			if err := write(net.Buffers{[]byte(": heartbeat\n\n")}); err != nil {
 				c.gone(err)
 				return
 			}
-			idle.Reset(c.heartbeat)
+			idle.Reset(cur)
 			continue
 		case <-c.ready(sub):
+		}
+		if out.idleReset {
+			// Woken by a frame, or by the cohort's leader finding the
+			// connection quiet.
+			if err := disarmIfQuiet(time.Since(out.lastWrite)); err != nil {
+				c.gone(err)
+				return
+			}
+			if p := period(); p < cur { // the cohort's leader has retired
+				cur = p
+				idle.Reset(cur)
+			}
 		}
 		frames, gap, err := sub.Take()
 		if errors.Is(err, hub.ErrTooSlow) {

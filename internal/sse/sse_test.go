@@ -248,3 +248,43 @@ func TestStreamThroughResponseWriter(t *testing.T) {
 		})
 	}
 }
+
+// Over HTTP/2, net/http resets a stream when its write deadline passes,
+// even while nothing is being written; a stream quiet for longer than its
+// write timeout (a tick of several seconds) goes on, alone on its
+// connection or in a cohort (whose leader tells it of the quiet). The
+// quiet is real time: it happens in net/http's server, outside any
+// synctest bubble.
+func TestHTTP2QuietLongerThanWriteTimeout(t *testing.T) {
+	for _, n := range []int{1, 3} {
+		t.Run(fmt.Sprintf("%d streams", n), func(t *testing.T) {
+			h := newTestHub(t)
+			const timeout = 200 * time.Millisecond
+			handler := &Handler{Hub: h, Format: "sse", WriteTimeout: timeout, Logger: quiet}
+			srv, client, conns, _ := h2Server(t, handler)
+			defer h.Close()
+			streams := make([]*openStream, n)
+			for i := range streams {
+				streams[i] = open(t, client, srv.URL)
+				if line, _ := streams[i].body.ReadString('\n'); line != "retry: 1000\n" {
+					t.Fatalf("first line %q, want the retry field", line)
+				}
+			}
+			if n > 1 {
+				waitFor(t, "a cohort with its leader", func() bool { _, m, leader := handler.cohortSize(); return m == n && leader })
+			}
+			for seq := uint64(1); seq <= 3; seq++ {
+				h.Publish(&batch.Batch{Seq: seq})
+				time.Sleep(5 * timeout) // quiet: five write timeouts
+			}
+			for i, s := range streams {
+				if ids := readIDs(t, s.body, 3); fmt.Sprint(ids) != "[0-1 0-2 0-3]" {
+					t.Fatalf("stream %d: ids %v, want [0-1 0-2 0-3]", i, ids)
+				}
+			}
+			if c := conns.Load(); c != 1 {
+				t.Fatalf("%d connections, want 1", c)
+			}
+		})
+	}
+}

@@ -11,8 +11,8 @@ import (
 // arms no timer up front: the timer behind Done is made only when the
 // processor asks for Done. Work that waits (a sleep, a network call) pays
 // the same as before; short work that returns at once or polls Err pays no
-// timer at all, which doubles the pipeline's throughput on tiny events (see
-// docs/benchmarks.md).
+// timer at all (what a timer per event costs: docs/benchmarks.md, "Zero-work
+// throughput").
 type deadlineCtx struct {
 	parent   context.Context
 	deadline time.Time

@@ -536,59 +536,84 @@ func (n *Node) Snapshot() coalescer.Snapshot { return n.coal.Snapshot() }
 // stream), the HTTP server finishes its requests (cluster mode: and the NATS
 // connection drains). A nil ln runs without serving.
 func (n *Node) Run(ctx context.Context, ln net.Listener) error {
-	var srv *http.Server
-	serveErr := make(chan error, 1)
-	if ln != nil {
-		srv = &http.Server{
-			Handler:           n.http,
-			ReadHeaderTimeout: 5 * time.Second,
-			IdleTimeout:       120 * time.Second,
-			MaxHeaderBytes:    64 << 10,
-			ConnContext:       stream.ConnContext,
-			ErrorLog:          slog.NewLogLogger(n.log.Handler(), slog.LevelWarn),
-		}
-		if n.certs != nil {
-			stopWatch := n.serveTLS(ctx, srv)
-			defer stopWatch()
-			cln := cork.Listener(ln, n.cfg.TLSWriteWindow)
-			go func() { serveErr <- srv.ServeTLS(cln, "", "") }()
-		} else {
-			go func() { serveErr <- srv.Serve(ln) }()
-		}
+	srv, serveErr, stopWatch := n.listen(ctx, ln)
+	defer stopWatch()
+	r := n.start(ctx)
+	// Everything started stops on an early return; after the ordered
+	// shutdown, only the NATS connection is left to close.
+	defer n.stop(r)
+	if err := n.runGeneratorFor(ctx); err != nil {
+		return err
 	}
+	go func() { _ = n.pipe.Run(r.pipeCtx); close(r.pipeDone) }()
+	go func() { _ = n.coal.Run(r.coalCtx); close(r.coalDone) }()
 
-	pipeCtx, stopPipe := context.WithCancel(context.WithoutCancel(ctx))
-	coalCtx, stopCoal := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopPipe()
-	defer stopCoal()
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-serveErr:
+		err = fmt.Errorf("serve: %w", err)
+	}
+	return n.shutdown(ctx, r, srv, serveErr, err)
+}
 
-	pipeDone := make(chan struct{})
-	coalDone := make(chan struct{})
-	busCtx, stopBus := context.WithCancel(context.WithoutCancel(ctx))
-	mergerCtx, stopMerger := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopBus()
-	defer stopMerger()
-	busDone := make(chan struct{})
-	mergerDone := make(chan struct{})
+// listen serves the node's handler on ln (HTTPS when certificates are
+// configured), unless ln is nil. stop ends the certificates' watch.
+func (n *Node) listen(ctx context.Context, ln net.Listener) (srv *http.Server, serveErr chan error, stop func()) {
+	serveErr = make(chan error, 1)
+	stop = func() {}
+	if ln == nil {
+		return nil, serveErr, stop
+	}
+	srv = &http.Server{
+		Handler:           n.http,
+		ReadHeaderTimeout: 5 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ConnContext:       stream.ConnContext,
+		ErrorLog:          slog.NewLogLogger(n.log.Handler(), slog.LevelWarn),
+	}
+	if n.certs != nil {
+		stop = n.serveTLS(ctx, srv)
+		cln := cork.Listener(ln, n.cfg.TLSWriteWindow)
+		go func() { serveErr <- srv.ServeTLS(cln, "", "") }()
+	} else {
+		go func() { serveErr <- srv.Serve(ln) }()
+	}
+	return srv, serveErr, stop
+}
+
+// running is what Run started besides the HTTP server: each part's
+// context and the channel closed when it has ended, in the order the
+// shutdown stops them.
+type running struct {
+	pipeCtx, coalCtx, busCtx, mergerCtx     context.Context
+	stopPipe, stopCoal, stopBus, stopMerger context.CancelFunc
+	pipeDone, coalDone, busDone, mergerDone chan struct{}
+	stopOutcomes                            func()
+}
+
+// start starts the cluster's bus and merger (in cluster mode) and the
+// outcomes' feed. The pipeline and coalescer are started by Run once the
+// generator is.
+func (n *Node) start(ctx context.Context) *running {
+	base := context.WithoutCancel(ctx)
+	r := &running{pipeDone: make(chan struct{}), coalDone: make(chan struct{}),
+		busDone: make(chan struct{}), mergerDone: make(chan struct{})}
+	r.pipeCtx, r.stopPipe = context.WithCancel(base)
+	r.coalCtx, r.stopCoal = context.WithCancel(base)
+	r.busCtx, r.stopBus = context.WithCancel(base)
+	r.mergerCtx, r.stopMerger = context.WithCancel(base)
 	if n.nc != nil {
-		// Run after the HTTP server's shutdown (deferred later, run
-		// earlier: a no-op wait by then), and on an early return.
-		defer func() {
-			stopBus()
-			<-busDone
-			stopMerger()
-			<-mergerDone
-			n.closeNATS()
-		}()
 		go func() {
-			defer close(busDone)
-			if err := n.bus.Consume(busCtx, n.pipe); err != nil {
+			defer close(r.busDone)
+			if err := n.bus.Consume(r.busCtx, n.pipe); err != nil {
 				n.log.Error("cluster: event bus stopped", "err", err)
 			}
 		}()
 		go func() {
-			defer close(mergerDone)
-			if err := n.merger.Run(mergerCtx); err != nil {
+			defer close(r.mergerDone)
+			if err := n.merger.Run(r.mergerCtx); err != nil {
 				n.log.Error("cluster: merger stopped", "err", err)
 			}
 		}()
@@ -598,32 +623,49 @@ func (n *Node) Run(ctx context.Context, ln net.Listener) error {
 		// Consume has failed (then the bus refuses, and counts, them).
 		select {
 		case <-n.bus.Consuming():
-		case <-busDone:
+		case <-r.busDone:
 		}
 	} else {
-		close(busDone)
-		close(mergerDone)
+		close(r.busDone)
+		close(r.mergerDone)
 	}
-	stopOutcomes := n.startOutcomes(ctx)
-	defer stopOutcomes()
+	r.stopOutcomes = n.startOutcomes(ctx)
+	return r
+}
+
+// stop ends whatever r still runs: the outcomes' feed, the cluster's bus
+// and merger, then the NATS connection, the coalescer and the pipeline.
+func (n *Node) stop(r *running) {
+	r.stopOutcomes()
+	r.stopBus()
+	<-r.busDone
+	r.stopMerger()
+	<-r.mergerDone
+	if n.nc != nil {
+		n.closeNATS()
+	}
+	r.stopCoal()
+	r.stopPipe()
+}
+
+// runGeneratorFor starts the built-in generator for the node's life (Apply
+// restarts it as its settings change).
+func (n *Node) runGeneratorFor(ctx context.Context) error {
 	n.live.mu.Lock()
+	defer n.live.mu.Unlock()
 	n.live.genCtx = context.WithoutCancel(ctx)
 	if err := n.startGenerator(); err != nil {
-		n.live.mu.Unlock()
 		return fmt.Errorf("generator: %w", err)
 	}
-	n.live.mu.Unlock()
-	go func() { _ = n.pipe.Run(pipeCtx); close(pipeDone) }()
-	go func() { _ = n.coal.Run(coalCtx); close(coalDone) }()
+	return nil
+}
 
-	var err error
-	select {
-	case <-ctx.Done():
-	case err = <-serveErr:
-		err = fmt.Errorf("serve: %w", err)
-	}
-	// Writes stop first, so every event answered "accepted" is submitted
-	// before the pipeline drains, and counted in the last batch.
+// shutdown stops the node in flow order once Run's context ended or the
+// server failed with err: writes first, so every event answered "accepted"
+// is submitted before the pipeline drains and counted in the last batch;
+// then the generator, the bus, the pipeline, the outcomes, the coalescer,
+// the merger and the hub; then the streams and the HTTP server.
+func (n *Node) shutdown(ctx context.Context, r *running, srv *http.Server, serveErr chan error, err error) error {
 	wctx, wcancel := context.WithTimeout(context.WithoutCancel(ctx), n.cfg.ShutdownTimeout)
 	if werr := n.writes.Close(wctx); werr != nil {
 		n.log.Warn("shutdown: writes still running at the shutdown timeout; their events may miss the last batch", "err", werr)
@@ -634,20 +676,20 @@ func (n *Node) Run(ctx context.Context, ln net.Listener) error {
 	n.stopGenerator()
 	n.live.genCtx = nil // Apply no longer restarts it
 	n.live.mu.Unlock()
-	stopBus()
-	<-busDone
-	stopPipe()
-	<-pipeDone
+	r.stopBus()
+	<-r.busDone
+	r.stopPipe()
+	<-r.pipeDone
 	if n.merger != nil {
 		// Nothing more is admitted or finished: the next partial is the
 		// final one, and says that this node leaves.
 		n.merger.Leave()
 	}
-	stopOutcomes()
-	stopCoal()
-	<-coalDone
-	stopMerger()
-	<-mergerDone
+	r.stopOutcomes()
+	r.stopCoal()
+	<-r.coalDone
+	r.stopMerger()
+	<-r.mergerDone
 	n.hub.Close()
 	n.live.mu.Lock()
 	if n.live.worker != nil {

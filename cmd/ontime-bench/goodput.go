@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -277,7 +279,7 @@ func goodputSuite(ctx context.Context, o options, out io.Writer) error {
 				ratio := r.onTime[0] / max(best, 1e-9)
 				worst = min(worst, ratio)
 				fmt.Fprintf(out, "| %s | %gx | %s | %.0f | %.1f | %.1f | %.1f | %.2f | %.1f%% | %.2f%% | %s | %v |\n", shape, load, arr, r.offered,
-					r.onTime[0], r.onTime[1], r.onTime[2], ratio, 100*r.onTime[0]/max(r.offered, 1e-9), 100*r.late[0], r.limit, r.reasons)
+					r.onTime[0], r.onTime[1], r.onTime[2], ratio, 100*r.onTime[0]/max(r.offered, 1e-9), 100*r.late[0], r.limit, reasonList(r.reasons))
 			}
 		}
 	}
@@ -403,4 +405,17 @@ func parseGoodput(o *options, shapes, loads, arrs string) error {
 		}
 	}
 	return nil
+}
+
+// reasonList is "cancelled 19, shed 841", by reason, or "none".
+func reasonList(m map[event.Reason]int) string {
+	if len(m) == 0 {
+		return "none"
+	}
+	keys := slices.Sorted(maps.Keys(m))
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s %d", k, m[k])
+	}
+	return strings.Join(parts, ", ")
 }

@@ -391,9 +391,9 @@ func (s Settings) Apply(p Patch, checks ...Check) (Settings, error) {
 	for _, e := range p.errs {
 		named[e.(*FieldError).Field] = true
 	}
-	found := flatten(out.Validate())
+	found := Flatten(out.Validate())
 	for _, check := range checks {
-		found = append(found, flatten(check(s, out))...)
+		found = append(found, Flatten(check(s, out))...)
 	}
 	for _, e := range found {
 		if fe, ok := e.(*FieldError); ok {
@@ -408,20 +408,4 @@ func (s Settings) Apply(p Patch, checks ...Check) (Settings, error) {
 		return s, errors.Join(errs...)
 	}
 	return out, nil
-}
-
-// flatten lists the errors joined in err, at any depth.
-func flatten(err error) []error {
-	if err == nil {
-		return nil
-	}
-	j, ok := err.(interface{ Unwrap() []error })
-	if !ok {
-		return []error{err}
-	}
-	var out []error
-	for _, e := range j.Unwrap() {
-		out = append(out, flatten(e)...)
-	}
-	return out
 }

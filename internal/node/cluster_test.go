@@ -89,9 +89,19 @@ func TestCluster(t *testing.T) {
 	}
 
 	// Until a knows its peers, it sends its events to itself; from then
-	// on, to its peers only.
-	time.Sleep(300 * time.Millisecond) // a's Merger has merged b and c, ticks ago
+	// on, to its peers only: its own count stops growing. (How soon it
+	// knows them after the batches list them depends on the machine's
+	// load: wait until the count holds still for 500 ms, at most 10 s.)
 	ownBefore := nodes["a"].Snapshot().Totals.Received
+	for still, waited := time.Now(), time.Now(); time.Since(still) < 500*time.Millisecond; {
+		time.Sleep(50 * time.Millisecond)
+		if n := nodes["a"].Snapshot().Totals.Received; n != ownBefore {
+			ownBefore, still = n, time.Now()
+		}
+		if time.Since(waited) > 10*time.Second {
+			t.Fatalf("node a still takes its own events 10 s after its peers are listed (%d)", ownBefore)
+		}
+	}
 
 	// Both clients see the same batch for the same seq. A partial that
 	// misses one node's grace period but not the other's makes that tick

@@ -316,7 +316,8 @@ func (p *Pipeline) clears(d discipline, dist *dist, now time.Time) bool {
 // choose decides, under contention, whether a worker starts it at now or
 // sheds it, by its chance of finishing in time and what starting it costs
 // the events behind it; best is the waiting event with the most time left
-// (it itself when none has more), waiting the events left in the queue.
+// (it itself when none has more), waiting the events left in the queue,
+// busy the workers processing or, like the one deciding, about to.
 //
 // While the backlog clears in time, starting it costs the others little:
 // it is shed only when it is a poor bet, yielding less than half as many
@@ -635,7 +636,7 @@ func (p *Pipeline) work(ctx context.Context, quit <-chan struct{}) {
 				best = d.last()
 			}
 			if contended {
-				if detail, ok := p.choose(dist, it, best, overloaded, now, d.len(), busy); !ok {
+				if detail, ok := p.choose(dist, it, best, overloaded, now, d.len(), busy+1); !ok {
 					drops = append(drops, drop{it: it, reason: event.Shed, detail: detail})
 					continue
 				}
@@ -655,7 +656,7 @@ func (p *Pipeline) work(ctx context.Context, quit <-chan struct{}) {
 				if !contended || d.len() <= others {
 					break
 				}
-				detail, ok := p.choose(dist, first, best, overloaded, now, d.len(), busy)
+				detail, ok := p.choose(dist, first, best, overloaded, now, d.len(), busy+1)
 				if ok {
 					break
 				}

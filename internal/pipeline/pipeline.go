@@ -192,8 +192,8 @@ func (p *Pipeline) Submit(ev event.Event) (bool, event.Reason) {
 		p.finish(ev, event.Dropped, event.Expired)
 		return false, event.Expired
 	}
-	if detail, hopeless := p.hopeless(it, now); hopeless {
-		p.finishShed(ev, now, detail)
+	if why, hopeless := p.hopeless(it, now); hopeless {
+		p.finishShed(ev, now, why)
 		return false, event.Shed
 	}
 	var buf [1]item // what one eviction needs, on the stack
@@ -233,20 +233,21 @@ func (p *Pipeline) expected(it item) time.Duration {
 // it), and only when no call in the learned window finished within the
 // time it has left. Every other decision is left to the dequeue, where the
 // events compete with each other.
-func (p *Pipeline) hopeless(it item, now time.Time) (string, bool) {
+func (p *Pipeline) hopeless(it item, now time.Time) (shedWhy, bool) {
 	if p.noShed.Load() || int(p.q.depth.Load()) < p.idle() {
-		return "", false
+		return shedWhy{}, false
 	}
 	d := p.est.dist(now)
 	if d == nil {
-		return "", false
+		return shedWhy{}, false
 	}
 	left := it.deadline.Sub(now)
 	chance, _ := d.odds(p.expected(it), left)
 	if chance > 0 {
-		return "", false
+		return shedWhy{}, false
 	}
-	return shedDetail(d, left, chance, -1, int(p.q.depth.Load()), int(p.busy.Load())), true
+	return shedWhy{need: d.took.quantile(0.5), left: left, chance: chance, best: -1,
+		waiting: int(p.q.depth.Load()), busy: int(p.busy.Load())}, true
 }
 
 // The shares behind choose's decisions.
@@ -327,7 +328,7 @@ func (p *Pipeline) clears(d discipline, dist *dist, now time.Time) bool {
 // every start takes a worker from an event that would have made it: only
 // events nearly as likely to finish as best, and more likely than not, are
 // started. The detail says why in numbers when it is shed.
-func (p *Pipeline) choose(dist *dist, it, best item, overloaded bool, now time.Time, waiting, busy int) (string, bool) {
+func (p *Pipeline) choose(dist *dist, it, best item, overloaded bool, now time.Time, waiting, busy int) (shedWhy, bool) {
 	left := it.deadline.Sub(now)
 	chance, cost := dist.odds(p.expected(it), left)
 	bestChance, bestCost := dist.odds(p.expected(best), best.deadline.Sub(now))
@@ -338,20 +339,28 @@ func (p *Pipeline) choose(dist *dist, it, best item, overloaded bool, now time.T
 		ok = chance > 0 && yield(chance, cost) >= yieldShare*yield(bestChance, bestCost)
 	}
 	if ok {
-		return "", true
+		return shedWhy{}, true
 	}
-	return shedDetail(dist, left, chance, bestChance, waiting, busy), false
+	return shedWhy{need: dist.took.quantile(0.5), left: left, chance: chance, best: bestChance, waiting: waiting, busy: busy}, false
 }
 
-// shedDetail says why an event was shed: what it needs, what it had, its
-// chance, and the events it competed with (best < 0: none compared).
-func shedDetail(d *dist, left time.Duration, chance, best float64, waiting, busy int) string {
-	need := d.took.quantile(0.5)
-	s := fmt.Sprintf("needs ~%s, %s left: %.0f%% chance in time", roundMs(need), roundMs(left), 100*chance)
-	if best >= 0 {
-		s += fmt.Sprintf(" (the freshest waiting: %.0f%%)", 100*best)
+// shedWhy is why an event was shed, in numbers: what it needs (the median
+// service time), what it had, its chance, and the events it competed with.
+// It is kept as numbers while the decision holds the queue's lock, and
+// written out once the lock is released.
+type shedWhy struct {
+	need, left    time.Duration
+	chance, best  float64 // best < 0: none compared
+	waiting, busy int
+}
+
+// String is the Result's Detail.
+func (w shedWhy) String() string {
+	s := fmt.Sprintf("needs ~%s, %s left: %.0f%% chance in time", roundMs(w.need), roundMs(w.left), 100*w.chance)
+	if w.best >= 0 {
+		s += fmt.Sprintf(" (the freshest waiting: %.0f%%)", 100*w.best)
 	}
-	return s + fmt.Sprintf("; %d waiting, %d busy", waiting, busy)
+	return s + fmt.Sprintf("; %d waiting, %d busy", w.waiting, w.busy)
 }
 
 // roundMs rounds d for people: to 0.1 ms below 10 ms, to 1 ms above.
@@ -496,7 +505,7 @@ const maxSweep = 32
 type drop struct {
 	it     item
 	reason event.Reason
-	detail string // for shed events
+	why    shedWhy // for shed events
 }
 
 // startWorker adds a worker to the pool. Called with p.mu held, once Run
@@ -636,8 +645,8 @@ func (p *Pipeline) work(ctx context.Context, quit <-chan struct{}) {
 				best = d.last()
 			}
 			if contended {
-				if detail, ok := p.choose(dist, it, best, overloaded, now, d.len(), busy+1); !ok {
-					drops = append(drops, drop{it: it, reason: event.Shed, detail: detail})
+				if why, ok := p.choose(dist, it, best, overloaded, now, d.len(), busy+1); !ok {
+					drops = append(drops, drop{it: it, reason: event.Shed, why: why})
 					continue
 				}
 			}
@@ -656,11 +665,11 @@ func (p *Pipeline) work(ctx context.Context, quit <-chan struct{}) {
 				if !contended || d.len() <= others {
 					break
 				}
-				detail, ok := p.choose(dist, first, best, overloaded, now, d.len(), busy+1)
+				why, ok := p.choose(dist, first, best, overloaded, now, d.len(), busy+1)
 				if ok {
 					break
 				}
-				drops = append(drops, drop{it: d.removeFirst(), reason: event.Shed, detail: detail})
+				drops = append(drops, drop{it: d.removeFirst(), reason: event.Shed, why: why})
 			}
 			if d.len() == 0 {
 				p.standing.reset()
@@ -673,7 +682,7 @@ func (p *Pipeline) work(ctx context.Context, quit <-chan struct{}) {
 	report := func() bool {
 		for _, d := range drops {
 			if d.reason == event.Shed {
-				p.finishShed(d.it.ev, now, d.detail)
+				p.finishShed(d.it.ev, now, d.why)
 				continue
 			}
 			p.finish(d.it.ev, event.Dropped, d.reason)
@@ -780,9 +789,9 @@ func (p *Pipeline) finish(ev event.Event, s event.Status, r event.Reason) {
 	p.finishAt(ev, p.cfg.Now(), s, r)
 }
 
-// finishShed records ev as shed at now, detail saying why.
-func (p *Pipeline) finishShed(ev event.Event, now time.Time, detail string) {
-	p.rec.Finish(event.Result{Event: ev, ProcessedAt: now, Status: event.Dropped, Reason: event.Shed, Detail: detail})
+// finishShed records ev as shed at now, why saying why.
+func (p *Pipeline) finishShed(ev event.Event, now time.Time, why shedWhy) {
+	p.rec.Finish(event.Result{Event: ev, ProcessedAt: now, Status: event.Dropped, Reason: event.Shed, Detail: why.String()})
 }
 
 func (p *Pipeline) finishAt(ev event.Event, at time.Time, s event.Status, r event.Reason) {

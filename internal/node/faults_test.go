@@ -397,6 +397,20 @@ func checkTotals(t *testing.T, name string, run int, l *load, b *batch.Batch) {
 	}
 }
 
+// startFaultLoad starts a fault cluster, waits until its nodes are
+// members, and posts the fault load to both nodes; done is closed once the
+// load has ended.
+func startFaultLoad(t *testing.T) (*faultCluster, *load, <-chan struct{}) {
+	t.Helper()
+	fc := startFaultCluster(t)
+	fc.waitMembers(t)
+	l := &load{}
+	l.setTargets(fc.urls["a"], fc.urls["b"])
+	done := make(chan struct{})
+	go func() { l.run(*faultRate, *faultLoad); close(done) }()
+	return fc, l, done
+}
+
 // A node killed (SIGKILL) under load: every event answered 202, by either
 // node, is counted once in the merged totals, those the killed node held
 // or was sent as node-lost once it is written off.
@@ -405,12 +419,7 @@ func TestClusterNodeKilledUnderLoad(t *testing.T) {
 		t.Skip("real processes under load")
 	}
 	for run := range *faultRuns {
-		fc := startFaultCluster(t)
-		fc.waitMembers(t)
-		l := &load{}
-		l.setTargets(fc.urls["a"], fc.urls["b"])
-		done := make(chan struct{})
-		go func() { l.run(*faultRate, *faultLoad); close(done) }()
+		fc, l, done := startFaultLoad(t)
 		time.Sleep(*faultLoad / 2)
 		l.setTargets(fc.urls["a"]) // what a load balancer does, a moment late
 		fc.nodes["b"].kill()
@@ -487,12 +496,7 @@ func TestClusterNATSRestartedUnderLoad(t *testing.T) {
 		t.Skip("real processes under load")
 	}
 	for run := range *faultRuns {
-		fc := startFaultCluster(t)
-		fc.waitMembers(t)
-		l := &load{}
-		l.setTargets(fc.urls["a"], fc.urls["b"])
-		done := make(chan struct{})
-		go func() { l.run(*faultRate, *faultLoad); close(done) }()
+		fc, l, done := startFaultLoad(t)
 		time.Sleep(*faultLoad / 3)
 		fc.nats.kill()
 		time.Sleep(*faultOutage)

@@ -195,16 +195,7 @@ func TestRunReloadsConfigFile(t *testing.T) {
 		done <- run(ctx, []string{"ontime", "--addr", "127.0.0.1:0", "--rate", "0", "--policy", "fifo", "--config", path,
 			"--tls-cert", pair.CertFile, "--tls-key", pair.KeyFile}, env(nil), out)
 	}()
-	pageRe := regexp.MustCompile(`page:\s+(https://\S+)/`)
-	var base string
-	for deadline := time.Now().Add(10 * time.Second); base == "" && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		if m := pageRe.FindStringSubmatch(out.String()); m != nil {
-			base = m[1]
-		}
-	}
-	if base == "" {
-		t.Fatalf("run printed no page URL: %s", out.String())
-	}
+	base := pageURL(t, out, "https")
 	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: tlscerttest.Pool(pair)}}
 	defer tr.CloseIdleConnections()
 	c := &http.Client{Transport: tr}
@@ -297,17 +288,11 @@ func TestAPIDocsReloadExamples(t *testing.T) {
 	}
 }
 
-// servedAt waits for run's start-up lines and returns the page's base URL.
+// servedAt waits for run's start-up lines and returns the page's base URL,
+// http or https.
 func servedAt(t *testing.T, out *syncBuffer) string {
 	t.Helper()
-	pageRe := regexp.MustCompile(`page:\s+(https?://\S+)/`)
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		if m := pageRe.FindStringSubmatch(out.String()); m != nil {
-			return m[1]
-		}
-	}
-	t.Fatalf("run printed no page URL: %s", out.String())
-	return ""
+	return pageURL(t, out, "https?")
 }
 
 // README's example configuration file starts a server, and its example of

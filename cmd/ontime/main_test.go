@@ -176,16 +176,7 @@ func TestRunServesAndStops(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, []string{"ontime", "--addr", "127.0.0.1:0", "--rate", "50"}, env(nil), out) }()
 
-	pageRe := regexp.MustCompile(`page:\s+(http://\S+)/`)
-	var base string
-	for deadline := time.Now().Add(10 * time.Second); base == "" && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		if m := pageRe.FindStringSubmatch(out.String()); m != nil {
-			base = m[1]
-		}
-	}
-	if base == "" {
-		t.Fatalf("run printed no page URL: %s", out.String())
-	}
+	base := pageURL(t, out, "http")
 	resp, err := http.Get(base + "/healthz")
 	if err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("healthz: %v %v", resp, err)
@@ -305,4 +296,18 @@ func TestParseNATSWorker(t *testing.T) {
 	if err != nil || o.node.Settings.WorkerSubject != "jobs.resize" {
 		t.Fatalf("ONTIME_WORKER_SUBJECT: %q, %v", o.node.Settings.WorkerSubject, err)
 	}
+}
+
+// pageURL waits, at most 10 s, for run to print its page URL with scheme
+// (http or https) to out, and returns it without its final slash.
+func pageURL(t *testing.T, out *syncBuffer, scheme string) string {
+	t.Helper()
+	pageRe := regexp.MustCompile(`page:\s+(` + scheme + `://\S+)/`)
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if m := pageRe.FindStringSubmatch(out.String()); m != nil {
+			return m[1]
+		}
+	}
+	t.Fatalf("run printed no %s page URL: %s", scheme, out.String())
+	return ""
 }

@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/tls"
 	"net/http"
-	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -50,16 +49,7 @@ func TestRunServesTLSAndReloadsOnSIGHUP(t *testing.T) {
 	go func() {
 		done <- run(ctx, []string{"ontime", "--addr", "127.0.0.1:0", "--rate", "0", "--tls-cert", pair.CertFile, "--tls-key", pair.KeyFile}, env(nil), out)
 	}()
-	pageRe := regexp.MustCompile(`page:\s+(https://\S+)/`)
-	var base string
-	for deadline := time.Now().Add(10 * time.Second); base == "" && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		if m := pageRe.FindStringSubmatch(out.String()); m != nil {
-			base = m[1]
-		}
-	}
-	if base == "" {
-		t.Fatalf("run printed no https page URL: %s", out.String())
-	}
+	base := pageURL(t, out, "https")
 	if !strings.Contains(out.String(), "access: reads") || !strings.Contains(out.String(), "clients on this machine only") {
 		t.Errorf("no access line: %s", out.String())
 	}
